@@ -1,0 +1,1 @@
+"""The ``reszoo`` command line (Typer + Rich). Library code never imports this package."""

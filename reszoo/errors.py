@@ -1,0 +1,66 @@
+"""The one exception tree of reszoo.
+
+Library code raises these; only the CLI turns them into messages and exit
+codes (``exit_code`` below), so a Python caller can catch ``ReszooError`` and
+get every failure reszoo knows how to describe.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class ReszooError(Exception):
+    """Base of every error reszoo raises on purpose."""
+
+    #: Process exit status the CLI uses for this error.
+    exit_code: int = 1
+
+
+class SpecError(ReszooError, ValueError):
+    """An architecture spec is invalid.
+
+    Attributes:
+        field: The spec field at fault (``"stage_depths"``), or ``None`` when the
+            problem is the spec as a whole (e.g. malformed JSON).
+        value: The offending value.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, field: str | None = None, value: object = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.value = value
+
+
+class UnknownModelError(ReszooError, LookupError):
+    """A model name matches no preset; carries close matches to suggest."""
+
+    exit_code = 2
+
+    def __init__(self, name: str, known: Iterable[str], *, hint: str = "reszoo list") -> None:
+        self.name = name
+        self.suggestions = suggest(name, known)
+        message = f"unknown model {name!r}"
+        if self.suggestions:
+            quoted = [repr(s) for s in self.suggestions]
+            choices = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+            message += f"; did you mean {choices}?"
+        message += f" ({hint} shows every name)"
+        super().__init__(message)
+
+    def __str__(self) -> str:  # LookupError would repr() the message otherwise
+        return self.args[0]
+
+
+class SpecFileError(ReszooError, OSError):
+    """A spec file cannot be read, parsed or written."""
+
+    exit_code = 2
+
+
+def suggest(word: str, candidates: Iterable[str], n: int = 3) -> list[str]:
+    """Close matches of ``word`` among ``candidates``, best first."""
+    return difflib.get_close_matches(word, list(candidates), n=n, cutoff=0.6)

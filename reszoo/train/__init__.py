@@ -1,0 +1,1 @@
+"""Training and evaluation: data sets, the training loop, recipes (issue: training)."""

@@ -1,0 +1,22 @@
+"""Architectures: specs, blocks, the network builder, presets and counting."""
+
+from reszoo.zoo.counting import ModelCounts, count
+from reszoo.zoo.factory import create_model, resolve_spec
+from reszoo.zoo.network import ReszooNet, build
+from reszoo.zoo.presets import PRESETS, get_spec, list_models
+from reszoo.zoo.spec import ArchSpec, read_spec_file, write_spec_file
+
+__all__ = [
+    "PRESETS",
+    "ArchSpec",
+    "ModelCounts",
+    "ReszooNet",
+    "build",
+    "count",
+    "create_model",
+    "get_spec",
+    "list_models",
+    "read_spec_file",
+    "resolve_spec",
+    "write_spec_file",
+]

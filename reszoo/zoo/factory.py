@@ -1,0 +1,62 @@
+"""From a name, a spec file or a spec to a network: what ``create_model`` does."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any, Union
+
+import torch
+
+from reszoo.errors import SpecError
+from reszoo.zoo.network import ReszooNet, build
+from reszoo.zoo.presets import get_spec
+from reszoo.zoo.spec import ArchSpec, read_spec_file
+
+#: What the API accepts wherever it needs an architecture.
+SpecLike = Union[str, os.PathLike, ArchSpec, Mapping[str, Any]]
+
+
+def looks_like_spec_file(ref: str | os.PathLike) -> bool:
+    """A ``.json`` path or an existing file: read it instead of looking up a preset."""
+    return isinstance(ref, os.PathLike) or str(ref).endswith(".json") or os.path.isfile(ref)
+
+
+def resolve_spec(ref: SpecLike, **overrides: Any) -> ArchSpec:
+    """Turn a preset name, spec file path, ``ArchSpec`` or dict into an ``ArchSpec``.
+
+    Args:
+        ref: ``"resnet56"``, ``"my_net.json"``, an ``ArchSpec`` or a mapping of spec fields.
+        **overrides: Spec fields to replace, e.g. ``num_classes=100, stem="cifar"``.
+    """
+    if isinstance(ref, ArchSpec):
+        spec = ref
+    elif isinstance(ref, Mapping):
+        spec = ArchSpec.from_dict(ref)
+    elif isinstance(ref, (str, os.PathLike)):
+        spec = read_spec_file(ref) if looks_like_spec_file(ref) else get_spec(ref)
+    else:
+        raise SpecError(
+            f"expected a model name, a spec file path, an ArchSpec or a dict of spec fields, got {type(ref).__name__}",
+            value=ref,
+        )
+    return spec.with_overrides(**overrides) if overrides else spec
+
+
+def create_model(
+    name_or_spec: SpecLike, *, device: torch.device | str | None = None, **overrides: Any
+) -> ReszooNet:
+    """Build a freshly initialised network.
+
+    Args:
+        name_or_spec: A preset name (``"resnet56"``), spec file, ``ArchSpec`` or dict.
+        device: Where to allocate it; ``"meta"`` gives a shape-only net.
+        **overrides: Spec fields to replace: ``create_model("resnet34", num_classes=10,
+            stem="cifar")`` is the 32x32 CIFAR-stem resnet34.
+
+    Example:
+        >>> model = create_model("resnet20")
+        >>> model(torch.randn(2, 3, 32, 32)).shape
+        torch.Size([2, 10])
+    """
+    return build(resolve_spec(name_or_spec, **overrides), device=device)
