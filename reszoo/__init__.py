@@ -4,19 +4,36 @@
 >>> reszoo.list_models("resnet2*")
 ['resnet20']
 >>> model = reszoo.create_model("resnet56")
+>>> trained = reszoo.load("resnet56")  # from the registry, pulled on first use
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
-from reszoo.errors import ReszooError, SpecError, SpecFileError, UnknownModelError
+from reszoo.errors import (
+    ConflictError,
+    EntryNotFoundError,
+    IntegrityError,
+    RegistryError,
+    RemoteUnavailableError,
+    ReszooError,
+    SpecError,
+    SpecFileError,
+    UnknownModelError,
+    WeightsError,
+)
 from reszoo.zoo import (
     ArchSpec,
+    ArchitectureRecord,
+    EntryRecord,
+    LatencyRecord,
     ModelCounts,
+    Registry,
     ReszooNet,
     count,
     create_model,
     get_spec,
     list_models,
+    load,
     resolve_spec,
 )
 
@@ -27,16 +44,27 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 __all__ = [
     "ArchSpec",
+    "ArchitectureRecord",
+    "ConflictError",
+    "EntryNotFoundError",
+    "EntryRecord",
+    "IntegrityError",
+    "LatencyRecord",
     "ModelCounts",
+    "Registry",
+    "RegistryError",
+    "RemoteUnavailableError",
     "ReszooError",
     "ReszooNet",
     "SpecError",
     "SpecFileError",
     "UnknownModelError",
+    "WeightsError",
     "__version__",
     "count",
     "create_model",
     "get_spec",
     "list_models",
+    "load",
     "resolve_spec",
 ]

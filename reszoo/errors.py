@@ -64,3 +64,35 @@ class SpecFileError(ReszooError, OSError):
 def suggest(word: str, candidates: Iterable[str], n: int = 3) -> list[str]:
     """Close matches of ``word`` among ``candidates``, best first."""
     return difflib.get_close_matches(word, list(candidates), n=n, cutoff=0.6)
+
+
+class RegistryError(ReszooError):
+    """A registry cannot be opened or used (not a database, schema too new, ...)."""
+
+
+class EntryNotFoundError(ReszooError, LookupError):
+    """A reference (``name``, ``name@version``, ``name:alias``) matches no entry."""
+
+    exit_code = 2
+
+    def __str__(self) -> str:  # LookupError would repr() the message otherwise
+        return self.args[0]
+
+
+class ConflictError(ReszooError):
+    """The target already holds something else under that name (``name@version``, alias)."""
+
+
+class IntegrityError(ReszooError):
+    """Stored or transferred bytes do not match their sha256: nothing was loaded or copied."""
+
+
+class WeightsError(ReszooError):
+    """Weights that cannot be accepted: pickle files, non-finite values, a state_dict
+    that does not fit the architecture. Nothing is written."""
+
+    exit_code = 2
+
+
+class RemoteUnavailableError(RegistryError):
+    """A remote registry cannot be reached; the local registry was not touched."""

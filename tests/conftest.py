@@ -18,3 +18,50 @@ def _isolated_home(tmp_path, monkeypatch):
     """Nothing a test does touches the user's own reszoo home or cache."""
     monkeypatch.setenv("RESZOO_HOME", str(tmp_path / "reszoo-home"))
     monkeypatch.chdir(tmp_path)
+
+
+# ------------------------------------------------------------------ registries
+
+import uuid  # noqa: E402
+
+import sqlalchemy as sa  # noqa: E402
+
+POSTGRES_URL = os.environ.get("RESZOO_TEST_POSTGRES_URL")
+
+
+def _postgres_or_skip():
+    if not POSTGRES_URL:
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the PostgreSQL contract tests: .ci/run starts a server (RESZOO_TEST_POSTGRES_URL)")
+        pytest.skip("no PostgreSQL server: eval \"$(.ci/start-postgres)\" to run these")
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def make_registry_url(tmp_path, request):
+    """Factory of fresh, empty registry URLs on the backend the test is parametrised with."""
+    backend = getattr(request, "param", "sqlite")
+    created: list[str] = []
+    admin = None
+
+    def make() -> str:
+        nonlocal admin
+        if backend == "sqlite":
+            return f"sqlite:///{tmp_path / f'reg-{uuid.uuid4().hex[:8]}.db'}"
+        base = _postgres_or_skip()
+        admin = admin or sa.create_engine(base, isolation_level="AUTOCOMMIT")
+        name = f"reszoo_test_{uuid.uuid4().hex[:12]}"
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"CREATE DATABASE {name}")
+        created.append(name)
+        return str(sa.engine.make_url(base).set(database=name).render_as_string(hide_password=False))
+
+    yield make
+    if admin is not None:
+        with admin.connect() as conn:
+            for name in created:
+                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.dispose()
+
+
+BACKENDS = pytest.mark.parametrize("make_registry_url", ["sqlite", "postgresql"], indirect=True)

@@ -37,7 +37,7 @@ def test_list_json_is_machine_readable_and_filtered():
     assert row["params"] == 269_722 and row["depth"] == 20
     assert row["digest"] == reszoo.get_spec("resnet20").digest
     assert list(row) == [
-        "name", "family", "block", "stem", "shortcut", "depth", "params", "macs", "input_size", "num_classes", "digest",
+        "kind", "name", "family", "block", "stem", "shortcut", "depth", "params", "macs", "input_size", "num_classes", "digest",
     ]
     assert json.loads(run("list", "plain*", "--family", "highway", "--json").stdout) == []
 

@@ -7,6 +7,7 @@ only ever means a bug.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
@@ -14,7 +15,9 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from reszoo.errors import ReszooError
+from reszoo.errors import RegistryError, ReszooError
+from reszoo.zoo.hub import local_registry, local_url
+from reszoo.zoo.registry import Registry
 
 #: Tables and results go to stdout, diagnostics to stderr.
 console = Console()
@@ -51,8 +54,40 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+class _State:
+    """Global options, set by the root callback for the command that runs."""
+
+    registry_url: Optional[str] = None
+
+
+state = _State()
+
+
+def open_registry(*, must_exist: bool = False) -> Optional[Registry]:
+    """The registry commands act on: --registry, else the local one.
+
+    With ``must_exist``, ``None`` when the local SQLite file is not there yet,
+    so that read-only commands never create it.
+    """
+    url = state.registry_url or local_url()
+    if must_exist and "://" not in url and not Path(url).is_file():
+        if state.registry_url:
+            raise RegistryError(f"registry {url} does not exist")
+        return None
+    return local_registry(state.registry_url)
+
+
 @app.callback()
 def root(
+    registry: Annotated[
+        Optional[str],
+        typer.Option(
+            "--registry",
+            envvar="RESZOO_REGISTRY",
+            help="Registry to use: a SQLAlchemy URL or a SQLite file. Default: $RESZOO_HOME/registry.db.",
+            show_default=False,
+        ),
+    ] = None,
     version: Annotated[
         Optional[bool],
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
@@ -60,12 +95,13 @@ def root(
 ) -> None:
     """A model zoo and architecture search for residual, plain and highway networks.
 
-    Start with `reszoo list`, then `reszoo show resnet56`.
+    Start with `reszoo list`, then `reszoo show resnet56` or `reszoo pull resnet56`.
     """
+    state.registry_url = registry
 
 
 # Commands register themselves on `app` when their module is imported.
-from reszoo.cli import models  # noqa: E402,F401
+from reszoo.cli import models, registry  # noqa: E402,F401
 
 
 def main() -> None:

@@ -9,12 +9,14 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from reszoo.cli.app import app, console, err_console
-from reszoo.errors import SpecError
+from reszoo.cli.app import app, console, err_console, open_registry
+from reszoo.errors import EntryNotFoundError, SpecError
 from reszoo.zoo.describe import spec_card, spec_row, stage_rows
 from reszoo.zoo.factory import looks_like_spec_file, resolve_spec
-from reszoo.zoo.presets import get_spec, list_models
-from reszoo.zoo.spec import STEM_STRIDE, write_spec_file
+from reszoo.zoo.presets import get_spec, list_presets, natural_key
+from reszoo.zoo.records import EntryRecord, LatencyRecord
+from reszoo.zoo.registry import Registry
+from reszoo.zoo.spec import STEM_STRIDE, ArchSpec, write_spec_file
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")]
 ModelRef = Annotated[str, typer.Argument(help="A preset name (see `reszoo list`) or a spec .json file.", show_default=False)]
@@ -38,67 +40,173 @@ def _ref_name(ref: str) -> str | None:
     return None if looks_like_spec_file(ref) else ref
 
 
+def _latency_text(median: float | None) -> str:
+    return "" if median is None else f"{median:.3g} ms"
+
+
 @app.command("list")
 def list_command(
     pattern: Annotated[str, typer.Argument(help="Shell-style name pattern, e.g. 'resnet*'.")] = "*",
     family: Annotated[
         Optional[str], typer.Option("--family", "-f", help="Only this family: residual, plain or highway.")
     ] = None,
+    dataset: Annotated[Optional[str], typer.Option(help="Only entries trained on this data set.")] = None,
+    min_top1: Annotated[Optional[float], typer.Option(help="Only entries with at least this top-1 (0..1).")] = None,
+    max_latency_ms: Annotated[
+        Optional[float], typer.Option(help="Only entries measured at or under this latency on --device.")
+    ] = None,
+    device: Annotated[Optional[str], typer.Option(help="Device whose stored latency to show and filter on.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Batch size of the latency to use.")] = 1,
+    runtime: Annotated[Optional[str], typer.Option(help="Runtime of the latency (eager, graph, compile); default any.")] = None,
+    all_versions: Annotated[bool, typer.Option("--all-versions", help="Every version, not only the latest.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """List the preset architectures with their depth, parameters and MACs."""
-    names = list_models(pattern, family=family)
-    rows = [spec_row(get_spec(name), name) for name in names]
+    """List preset architectures and the registry's trained entries.
+
+    Entry filters (--dataset, --min-top1, --max-latency-ms) leave the presets out.
+    """
+    entry_filters = any(v is not None for v in (dataset, min_top1, max_latency_ms))
+    names = [] if entry_filters else list_presets(pattern, family=family)
+    rows = [{"kind": "preset", **spec_row(get_spec(name), name)} for name in names]
+    registry = open_registry(must_exist=True)
+    records = (
+        registry.list(
+            pattern,
+            family=family,
+            dataset=dataset,
+            min_top1=min_top1,
+            max_latency_ms=max_latency_ms,
+            device=device,
+            batch_size=batch_size,
+            runtime=runtime,
+            all_versions=all_versions,
+        )
+        if registry is not None
+        else []
+    )
+    latency = registry.best_latency(device, batch_size=batch_size, runtime=runtime) if registry and device else {}
+    records.sort(key=lambda r: (natural_key(r.name), r.version))
+    entry_rows = [entry_row(r, latency.get(r.arch_digest)) for r in records]
     if as_json:
-        print_json(rows)
+        print_json(rows + entry_rows)
         return
-    if not rows:
+    if not rows and not entry_rows:
         err_console.print(f"no models match {pattern!r}" + (f" in family {family!r}" if family else ""))
         return
-    table = Table(box=None, padding=(0, 1), pad_edge=False, header_style="bold")
-    for column, justify in (
-        ("name", "left"),
-        ("family", "left"),
-        ("block", "left"),
-        ("stem", "left"),
-        ("shortcut", "center"),
-        ("depth", "right"),
-        ("params", "right"),
-        ("MACs", "right"),
-    ):
-        table.add_column(column, justify=justify, no_wrap=True)
-    for row in rows:
-        table.add_row(
-            row["name"],
-            row["family"],
-            row["block"],
-            row["stem"],
-            row["shortcut"],
-            str(row["depth"]),
-            human_count(row["params"]),
-            human_count(row["macs"]),
+    if rows:
+        table = Table(box=None, padding=(0, 1), pad_edge=False, header_style="bold")
+        for column in ("name", "family", "block", "stem", "shortcut", "depth", "params", "MACs"):
+            table.add_column(column, justify="right" if column in ("depth", "params", "MACs") else "left", no_wrap=True)
+        for row in rows:
+            table.add_row(
+                row["name"], row["family"], row["block"], row["stem"], row["shortcut"],
+                str(row["depth"]), human_count(row["params"]), human_count(row["macs"]),
+            )
+        console.print(table)
+    if entry_rows:
+        table = Table(
+            title=f"trained entries in {registry.display_url}", title_justify="left",
+            box=None, padding=(0, 1), pad_edge=False, header_style="bold",
         )
-    console.print(table)
+        columns = ["entry", "family", "depth", "params", "dataset", "top-1"] + ([f"latency {device}"] if device else [])
+        for column in columns:
+            table.add_column(column, justify="left" if column in ("entry", "family", "dataset") else "right", no_wrap=True)
+        for row in entry_rows:
+            cells = [
+                row["ref"] + "".join(f" :{a}" for a in row["aliases"]), row["family"], str(row["depth"]),
+                human_count(row["params"]), row["dataset"] or "", "" if row["top1"] is None else f"{100 * row['top1']:.2f}%",
+            ]
+            if device:
+                cells.append(_latency_text(row["latency_ms"]))
+            table.add_row(*cells)
+        console.print(table)
+
+
+def entry_row(record: EntryRecord, latency_ms: float | None = None) -> dict[str, Any]:
+    spec = record.spec
+    return {
+        "kind": "entry",
+        "name": record.name,
+        "version": record.version,
+        "ref": record.ref,
+        "aliases": list(record.aliases),
+        "family": spec.family,
+        "block": spec.block,
+        "stem": spec.stem,
+        "shortcut": spec.shortcut,
+        "depth": spec.depth,
+        "params": record.params,
+        "macs": record.macs,
+        "dataset": record.dataset,
+        "top1": record.top1,
+        "latency_ms": latency_ms,
+        "digest": record.arch_digest,
+        "blob_sha256": record.blob_sha256,
+    }
 
 
 @app.command("show")
 def show_command(ref: ModelRef, as_json: JsonFlag = False) -> None:
-    """Show one architecture: its spec, stages, parameters, MACs and digest."""
+    """Show a registry entry's model card, or an architecture: spec, stages, params, MACs, digest."""
+    registry = None if looks_like_spec_file(ref) else open_registry(must_exist=True)
+    if registry is not None:
+        try:
+            record = registry.get(ref)
+        except EntryNotFoundError:
+            if any(ch in ref for ch in "@:"):
+                raise
+        else:
+            show_entry(registry, record, as_json)
+            return
     spec = resolve_spec(ref)
     card = spec_card(spec, _ref_name(ref))
+    latency = registry.latency(spec.digest) if registry is not None else []
     if as_json:
-        print_json(card)
+        print_json({**card, "latency": [latency_row(r) for r in latency]})
         return
+    show_spec(spec, card, ref)
+    if latency:
+        console.print(latency_table(latency))
+
+
+def latency_row(record: LatencyRecord) -> dict[str, Any]:
+    return {
+        "device": record.device,
+        "runtime": record.runtime,
+        "batch_size": record.batch_size,
+        "dtype": record.dtype,
+        "median_ms": record.median_ms,
+        "p90_ms": record.p90_ms,
+        "samples": record.samples,
+        "measured_at": record.measured_at.isoformat(),
+    }
+
+
+def latency_table(records: list[LatencyRecord]) -> Table:
+    table = Table(title="latency", title_justify="left", box=None, padding=(0, 1), pad_edge=False, header_style="bold")
+    for column in ("device", "runtime", "batch", "dtype", "median", "p90", "samples"):
+        table.add_column(column, justify="left" if column in ("device", "runtime", "dtype") else "right")
+    for r in records:
+        table.add_row(
+            r.device, r.runtime, str(r.batch_size), r.dtype, f"{r.median_ms:.3f} ms", f"{r.p90_ms:.3f} ms", str(r.samples)
+        )
+    return table
+
+
+def show_spec(spec: ArchSpec, card: dict[str, Any], ref: str) -> None:
     console.print(f"[bold]{card['name'] or ref}[/]  {card['summary']}", highlight=False)
-    stages = Table(title_justify="left", box=None, padding=(0, 2))
+    stages = Table(box=None, padding=(0, 2))
     for column in ("stage", "blocks", "width", "out channels", "stride", "output size"):
         stages.add_column(column, justify="right")
     stem_size = spec.stem_output_size()
-    stages.add_row("stem", "", str(spec.stem_width), str(spec.stem_width), str(STEM_STRIDE[spec.stem]), f"{stem_size}x{stem_size}")
+    stages.add_row(
+        "stem", "", str(spec.stem_width), str(spec.stem_width), str(STEM_STRIDE[spec.stem]), f"{stem_size}x{stem_size}"
+    )
     for row in stage_rows(spec):
         size = row["output_size"]
         stages.add_row(
-            str(row["stage"]), str(row["blocks"]), str(row["width"]), str(row["out_channels"]), str(row["stride"]), f"{size}x{size}"
+            str(row["stage"]), str(row["blocks"]), str(row["width"]), str(row["out_channels"]), str(row["stride"]),
+            f"{size}x{size}",
         )
     console.print(stages)
     console.print(
@@ -106,7 +214,58 @@ def show_command(ref: ModelRef, as_json: JsonFlag = False) -> None:
         f"MACs {card['macs']:,} ({human_count(card['macs'])}) at batch 1",
         highlight=False,
     )
-    console.print(f"digest {card['digest']}", highlight=False)
+    console.print(f"digest {card['digest']}", highlight=False, soft_wrap=True)
+
+
+def show_entry(registry: Registry, record: EntryRecord, as_json: bool) -> None:
+    latency = registry.latency(record.arch_digest)
+    if as_json:
+        print_json({"kind": "entry", **record.to_dict(), "latency": [latency_row(r) for r in latency]})
+        return
+    aliases = "".join(f" :{a}" for a in record.aliases)
+    console.print(f"[bold]{record.ref}[/]{aliases}  {record.spec.summary()}", highlight=False)
+    facts = Table(box=None, show_header=False, padding=(0, 2))
+    facts.add_column(style="bold")
+    facts.add_column()
+    metrics = ", ".join(
+        f"{k} {100 * v:.2f}%" if k.startswith("top") and isinstance(v, float) else f"{k} {v}"
+        for k, v in record.metrics.items()
+    )
+    for label, value in (
+        ("data set", record.dataset),
+        ("metrics", metrics),
+        ("trained on", record.device),
+        ("recipe", json.dumps(record.recipe) if record.recipe else None),
+        ("parent", record.parent),
+        ("study", f"{record.study} trial {record.trial}" if record.study else None),
+        ("created", f"{record.created_at:%Y-%m-%d %H:%M} UTC" + (f" by {record.created_by}" if record.created_by else "")),
+        ("params / MACs", f"{human_count(record.params)} / {human_count(record.macs)}"),
+        ("weights", f"{record.blob_size:,} bytes, {record.dtypes}"),
+        ("notes", record.notes),
+    ):
+        if value:
+            facts.add_row(label, str(value))
+    console.print(facts)
+    # Digests on lines of their own, never wrapped: people copy them.
+    console.print(f"weights sha256 {record.blob_sha256}", highlight=False, soft_wrap=True)
+    console.print(f"architecture   {record.arch_digest}", highlight=False, soft_wrap=True)
+    if record.history:
+        history = Table(title="history", title_justify="left", box=None, padding=(0, 1), pad_edge=False, header_style="bold")
+        keys = list(dict.fromkeys(k for epoch in record.history for k in epoch))
+        for key in keys:
+            history.add_column(key, justify="right")
+        shown = record.history if len(record.history) <= 12 else record.history[:3] + record.history[-9:]
+        for epoch in shown:
+            history.add_row(*(_cell(epoch.get(k)) for k in keys))
+        console.print(history)
+    if latency:
+        console.print(latency_table(latency))
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(value)
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:

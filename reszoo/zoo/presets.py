@@ -91,7 +91,7 @@ def get_spec(name: str) -> ArchSpec:
         raise UnknownModelError(str(name), PRESETS) from None
 
 
-def list_models(pattern: str | Iterable[str] = "*", family: str | None = None) -> list[str]:
+def list_presets(pattern: str | Iterable[str] = "*", family: str | None = None) -> list[str]:
     """Preset names matching ``pattern`` (shell-style, or several) and ``family``.
 
     Args:

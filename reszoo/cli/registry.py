@@ -1,0 +1,123 @@
+"""``reszoo pull/publish/tag/rm/import/export``: moving trained weights around."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+from reszoo.cli.app import app, console, err_console, open_registry
+from reszoo.zoo.hub import remote_url
+from reszoo.zoo.records import EntryRecord
+from reszoo.zoo.registry import Registry
+
+Ref = Annotated[str, typer.Argument(help="An entry: NAME (latest), NAME@VERSION or NAME:ALIAS.", show_default=False)]
+RemoteOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--remote", help="Remote registry URL or SQLite file (default: $RESZOO_REMOTE, else the shipped registry.db)."
+    ),
+]
+
+
+@contextmanager
+def blob_progress(description: str) -> Iterator:
+    """A Rich progress bar for the weights being verified, on stderr."""
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=err_console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield update
+
+
+def describe(record: EntryRecord) -> str:
+    return f"{record.ref} ({record.blob_size / 1e6:.1f} MB, sha256 {record.blob_sha256[:12]})"
+
+
+@app.command("pull")
+def pull_command(ref: Ref, remote: RemoteOption = None) -> None:
+    """Copy an entry from a remote registry into yours (checksummed; repeatable)."""
+    source = Registry(remote_url(remote))  # reached before the local registry is touched
+    local = open_registry()
+    with blob_progress(f"pull {ref}") as progress:
+        record = local.pull(ref, source, progress=progress)
+    console.print(f"pulled {describe(record)} from {source.display_url}", highlight=False)
+
+
+@app.command("publish")
+def publish_command(
+    ref: Ref,
+    remote: RemoteOption = None,
+    version: Annotated[
+        Optional[int], typer.Option("--version", min=1, help="Version number on the remote (default: the local one).")
+    ] = None,
+) -> None:
+    """Copy an entry from your registry to a remote one; refuses to replace other content."""
+    target = Registry(remote_url(remote))
+    local = open_registry()
+    with blob_progress(f"publish {ref}") as progress:
+        record = local.publish(ref, target, version=version, progress=progress)
+    console.print(f"published {describe(record)} to {target.display_url}", highlight=False)
+
+
+@app.command("tag")
+def tag_command(
+    ref: Ref, alias: Annotated[str, typer.Argument(help="Alias to point at REF, e.g. best.", show_default=False)]
+) -> None:
+    """Point NAME:ALIAS at an entry (moves the alias if it exists)."""
+    record = open_registry().tag(ref, alias)
+    console.print(f"{record.name}:{alias} -> {record.ref}", highlight=False)
+
+
+@app.command("rm")
+def remove_command(
+    ref: Ref, yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False
+) -> None:
+    """Remove one entry (and its weights, if no other entry shares them)."""
+    registry = open_registry()
+    record = registry.get(ref)
+    if not yes:
+        typer.confirm(f"remove {record.ref} from {registry.display_url}?", abort=True, err=True)
+    registry.remove(record.ref)
+    console.print(f"removed {record.ref}", highlight=False)
+
+
+@app.command("import")
+def import_command(
+    file: Annotated[Path, typer.Argument(help="Weights in .safetensors format.", show_default=False)],
+    arch: Annotated[str, typer.Option("--arch", help="Architecture: a preset name or a spec .json file.", show_default=False)],
+    name: Annotated[str, typer.Option("--name", help="Entry name to create.", show_default=False)],
+    dataset: Annotated[Optional[str], typer.Option(help="Data set the weights were trained on.")] = None,
+    top1: Annotated[Optional[float], typer.Option(help="Top-1 accuracy (0..1) on that data set's test split.")] = None,
+    notes: Annotated[Optional[str], typer.Option(help="Free text kept with the entry.")] = None,
+) -> None:
+    """Add a safetensors weights file as a new entry (pickle files are refused)."""
+    metrics = {"top1": top1} if top1 is not None else None
+    record = open_registry().import_weights(file, arch, name, dataset=dataset, metrics=metrics, notes=notes)
+    console.print(f"imported {describe(record)}", highlight=False)
+
+
+@app.command("export")
+def export_command(
+    ref: Ref,
+    out: Annotated[Path, typer.Option("--out", "-o", help="The .safetensors file to write.", show_default=False)],
+    force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
+) -> None:
+    """Write an entry's weights to a safetensors file, byte for byte as stored."""
+    registry = open_registry()
+    record = registry.get(ref)
+    registry.export(record.ref, out, overwrite=force)
+    console.print(f"wrote {out}  {describe(record)}", highlight=False)

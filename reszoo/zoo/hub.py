@@ -1,0 +1,107 @@
+"""Where the local registry and the default remote are, and ``reszoo.load``.
+
+The local registry is ``$RESZOO_HOME/registry.db`` (default: the user's cache
+folder); ``RESZOO_REGISTRY`` may point it at any SQLAlchemy URL instead. The
+default remote is ``RESZOO_REMOTE`` or, in a source checkout, the public zoo
+``registry.db`` at the repository root.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from torch import nn
+
+from reszoo.errors import EntryNotFoundError, RegistryError
+from reszoo.zoo.presets import list_presets, natural_key
+from reszoo.zoo.registry import Registry
+
+#: The public zoo shipped with the source tree.
+SHIPPED_REGISTRY = Path(__file__).resolve().parents[2] / "registry.db"
+
+
+def home() -> Path:
+    if os.environ.get("RESZOO_HOME"):
+        return Path(os.environ["RESZOO_HOME"]).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "reszoo"
+
+
+def local_url() -> str:
+    return os.environ.get("RESZOO_REGISTRY") or str(home() / "registry.db")
+
+
+def local_registry(url: str | None = None) -> Registry:
+    """The user's registry (created on first use)."""
+    if url is None:
+        url = local_url()
+        if "://" not in url:
+            Path(url).parent.mkdir(parents=True, exist_ok=True)
+    return Registry(url)
+
+
+def remote_url(url: str | None = None) -> str:
+    """``url``, else ``RESZOO_REMOTE``, else the shipped ``registry.db``."""
+    url = url or os.environ.get("RESZOO_REMOTE")
+    if url:
+        return url
+    if SHIPPED_REGISTRY.is_file():
+        return str(SHIPPED_REGISTRY)
+    raise RegistryError("no remote registry configured: set RESZOO_REMOTE or pass --remote URL")
+
+
+def load(ref: str, *, registry: Registry | str | None = None, remote: Registry | str | None = None) -> nn.Module:
+    """A trained model from the local registry, pulled from the remote on first use.
+
+    Works offline once pulled, like ``timm.create_model(name, pretrained=True)``.
+
+    Args:
+        ref: ``resnet56``, ``resnet56@2`` or ``resnet56:best``.
+        registry: The local registry (default :func:`local_registry`).
+        remote: Where to pull from when it is not local (default :func:`remote_url`).
+    """
+    local = registry if isinstance(registry, Registry) else local_registry(registry)
+    try:
+        return local.load(ref)
+    except EntryNotFoundError:
+        source = remote if isinstance(remote, Registry) else Registry(remote_url(remote))
+        local.pull(ref, source)
+        return local.load(ref)
+
+
+def list_models(
+    pattern: str | list[str] = "*",
+    family: str | None = None,
+    *,
+    pretrained: bool = False,
+    registry: Registry | str | None = None,
+) -> list[str]:
+    """Preset names and entry names of the local registry matching ``pattern``.
+
+    Args:
+        pattern: Shell-style pattern (``"resnet*"``) or a list of them.
+        family: ``residual``, ``plain`` or ``highway``.
+        pretrained: Only names with trained weights in the registry.
+        registry: The registry to read (default: the local one, if it exists;
+            listing never creates it).
+    """
+    names = set() if pretrained else set(list_presets(pattern, family=family))
+    if registry is None:
+        url = local_url()
+        if "://" not in url and not Path(url).is_file():
+            return sorted(names, key=natural_key)
+        registry = url
+    reg = registry if isinstance(registry, Registry) else Registry(registry)
+    for p in [pattern] if isinstance(pattern, str) else pattern:
+        names.update(r.name for r in reg.list(p, family=family))
+    return sorted(names, key=natural_key)
+
+
+def add_presets(registry: Registry) -> int:
+    """Record every preset's architecture (spec, params, MACs) under its name; idempotent."""
+    from reszoo.zoo.presets import PRESETS
+
+    for name, spec in PRESETS.items():
+        registry.add_architecture(spec, name)
+    return len(PRESETS)

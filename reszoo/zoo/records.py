@@ -1,0 +1,181 @@
+"""Frozen records the registry hands to callers (never ORM rows), and references.
+
+A reference names an entry as ``name`` (its latest version), ``name@3`` or
+``name:alias``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from typing import Any
+
+from reszoo.errors import EntryNotFoundError, SpecError
+from reszoo.zoo.spec import ArchSpec
+
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+ALIAS_RE = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,99}")
+#: Resolved by the registry (highest version), never stored.
+LATEST = "latest"
+
+
+@dataclass(frozen=True)
+class Ref:
+    name: str
+    version: int | None = None
+    alias: str | None = None
+
+    def __str__(self) -> str:
+        if self.version is not None:
+            return f"{self.name}@{self.version}"
+        if self.alias is not None:
+            return f"{self.name}:{self.alias}"
+        return self.name
+
+
+def check_name(name: str) -> str:
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise SpecError(
+            f"entry name {name!r} is not valid: use letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit, at most 200 characters",
+            field="name",
+            value=name,
+        )
+    return name
+
+
+def check_alias(alias: str) -> str:
+    if not isinstance(alias, str) or not ALIAS_RE.fullmatch(alias):
+        raise SpecError(
+            f"alias {alias!r} is not valid: start with a letter, then letters, digits, '.', '_' or '-'",
+            field="alias",
+            value=alias,
+        )
+    return alias
+
+
+def parse_ref(ref: str | Ref) -> Ref:
+    """``resnet56``, ``resnet56@3`` or ``resnet56:best`` to a :class:`Ref`."""
+    if isinstance(ref, Ref):
+        return ref
+    text = str(ref).strip()
+    if "@" in text:
+        name, _, version = text.partition("@")
+        if not version.isdigit() or int(version) < 1:
+            raise EntryNotFoundError(f"bad reference {text!r}: the version after '@' must be a positive integer")
+        return Ref(check_name(name), version=int(version))
+    if ":" in text:
+        name, _, alias = text.partition(":")
+        check_name(name)
+        if alias == LATEST:
+            return Ref(name)
+        return Ref(name, alias=check_alias(alias))
+    return Ref(check_name(text))
+
+
+@dataclass(frozen=True)
+class ArchitectureRecord:
+    digest: str
+    spec: ArchSpec
+    name: str | None
+    params: int
+    macs: int
+
+
+@dataclass(frozen=True)
+class LatencyRecord:
+    arch_digest: str
+    device: str
+    batch_size: int
+    dtype: str
+    runtime: str
+    median_ms: float
+    p90_ms: float
+    samples: int
+    versions: dict[str, str]
+    measured_at: datetime
+
+
+@dataclass(frozen=True)
+class EntryRecord:
+    """One published model: ``name@version``, its architecture, weights and provenance."""
+
+    name: str
+    version: int
+    spec: ArchSpec
+    blob_sha256: str
+    blob_size: int
+    dtypes: str
+    dataset: str | None
+    top1: float | None
+    device: str | None
+    parent: str | None
+    study: str | None
+    trial: int | None
+    created_at: datetime
+    created_by: str | None
+    notes: str | None
+    aliases: tuple[str, ...] = ()
+    params: int = 0
+    macs: int = 0
+    # JSON text as stored; parsed on first use, since listings rarely need it.
+    metrics_json: str = field(default="{}", repr=False)
+    history_json: str = field(default="[]", repr=False)
+    recipe_json: str = field(default="{}", repr=False)
+    data_json: str = field(default="{}", repr=False)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    @property
+    def arch_digest(self) -> str:
+        return self.spec.digest
+
+    @cached_property
+    def metrics(self) -> dict[str, Any]:
+        return json.loads(self.metrics_json)
+
+    @cached_property
+    def history(self) -> list[dict[str, Any]]:
+        return json.loads(self.history_json)
+
+    @cached_property
+    def recipe(self) -> dict[str, Any]:
+        return json.loads(self.recipe_json)
+
+    @cached_property
+    def data(self) -> dict[str, Any]:
+        """Data-set facts that travel with the weights: normalisation, class names."""
+        return json.loads(self.data_json)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "ref": self.ref,
+            "aliases": list(self.aliases),
+            "arch_digest": self.arch_digest,
+            "spec": self.spec.to_dict(),
+            "params": self.params,
+            "macs": self.macs,
+            "blob_sha256": self.blob_sha256,
+            "blob_size": self.blob_size,
+            "dtypes": self.dtypes,
+            "dataset": self.dataset,
+            "top1": self.top1,
+            "metrics": self.metrics,
+            "history": self.history,
+            "recipe": self.recipe,
+            "data": self.data,
+            "device": self.device,
+            "parent": self.parent,
+            "study": self.study,
+            "trial": self.trial,
+            "created_at": self.created_at.isoformat(),
+            "created_by": self.created_by,
+            "notes": self.notes,
+        }

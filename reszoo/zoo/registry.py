@@ -1,0 +1,750 @@
+"""The registry: architectures, weights, entries, aliases and latency in one database.
+
+Contract (for SQLite and PostgreSQL alike):
+
+- Every write is one transaction: an entry lands with its architecture and
+  blob, or not at all. On SQLite writes begin ``IMMEDIATE`` (the write lock is
+  taken up front, so a transaction never fails half-way on an upgrade to a
+  write lock), the database runs in WAL mode so readers never block writers,
+  and a busy timeout makes writers queue instead of failing. Races that still
+  slip through (two PostgreSQL writers choosing the same next version) are
+  retried.
+- Callers get frozen records (``records.py``), never ORM rows.
+- Weights are verified against their sha256 and size before any tensor is
+  built from them.
+- A file that is not a SQLite database, or a database that is not a reszoo
+  registry, is refused and never modified.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import getpass
+import json
+import os
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import event, exc as sa_exc
+from sqlalchemy.orm import Session
+from torch import nn
+
+from reszoo.errors import (
+    ConflictError,
+    EntryNotFoundError,
+    RegistryError,
+    RemoteUnavailableError,
+    ReszooError,
+    SpecError,
+    WeightsError,
+    suggest,
+)
+from reszoo.zoo import weights as W
+from reszoo.zoo.counting import count
+from reszoo.zoo.factory import SpecLike, resolve_spec
+from reszoo.zoo.records import (
+    LATEST,
+    ArchitectureRecord,
+    EntryRecord,
+    LatencyRecord,
+    Ref,
+    check_alias,
+    check_name,
+    parse_ref,
+)
+from reszoo.zoo.schema import SCHEMA_REVISION, Alias, Architecture, Blob, Entry, Latency
+from reszoo.zoo.spec import ArchSpec, canonical_json
+
+T = TypeVar("T")
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+#: Key of the PostgreSQL advisory lock held while migrating a schema.
+_PG_MIGRATION_LOCK = 7_240_115
+_RESZOO_TABLES = {"architectures", "blobs", "entries", "aliases", "latency", "alembic_version"}
+_WRITE_ATTEMPTS = 8
+
+
+def to_url(location: str | os.PathLike[str]) -> str:
+    """A SQLAlchemy URL as given, or a file path turned into a SQLite URL."""
+    text = os.fspath(location)
+    if "://" in text:
+        return text
+    return f"sqlite:///{Path(text).expanduser().resolve()}"
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _as_utc(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything reszoo writes is UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+
+
+def _json_text(value: Any, what: str) -> str:
+    try:
+        return canonical_json(value if value is not None else {})
+    except (TypeError, ValueError) as exc:
+        raise SpecError(f"{what} must be JSON-serialisable without NaN or infinity: {exc}", field=what) from None
+
+
+class Registry:
+    """A registry of models at a SQLAlchemy URL (or a SQLite file path).
+
+    Args:
+        url: ``sqlite:///path/registry.db``, ``postgresql+psycopg://...``, or a path.
+        busy_timeout_s: How long a SQLite writer waits for the write lock.
+
+    Example:
+        >>> reg = Registry("registry.db")
+        >>> record = reg.add("tiny", model, dataset="cifar10", metrics={"top1": 0.91})
+        >>> model = reg.load("tiny@1")
+    """
+
+    def __init__(self, url: str | os.PathLike[str], *, busy_timeout_s: float = 60.0) -> None:
+        self.url = to_url(url)
+        try:
+            parsed = sa.engine.make_url(self.url)
+        except sa_exc.ArgumentError:
+            raise RegistryError(f"{url!r} is neither a SQLAlchemy URL nor a file path") from None
+        self.display_url = parsed.render_as_string(hide_password=True)
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        self._spec_cache: dict[str, ArchSpec] = {}
+        if self.is_sqlite:
+            self.path = Path(parsed.database or "")
+            self._check_sqlite_file()
+            self.engine = sa.create_engine(self.url, connect_args={"timeout": busy_timeout_s})
+            self._install_sqlite_events(busy_timeout_s)
+        else:
+            self.path = None
+            connect_args = {"connect_timeout": 10} if parsed.get_backend_name() == "postgresql" else {}
+            try:
+                self.engine = sa.create_engine(self.url, pool_pre_ping=True, connect_args=connect_args)
+            except (ImportError, sa_exc.ArgumentError, sa_exc.NoSuchModuleError) as exc:
+                raise RegistryError(f"cannot use registry {self.display_url}: {exc}") from None
+        self._writer = self.engine.execution_options(reszoo_write=True)
+        try:
+            self._ensure_schema()
+        except sa_exc.OperationalError as exc:
+            self.engine.dispose()
+            raise RemoteUnavailableError(
+                f"cannot reach registry {self.display_url}: {exc.orig or exc}".strip()
+            ) from None
+        except sa_exc.DatabaseError as exc:
+            self.engine.dispose()
+            raise RegistryError(f"{self.display_url} is not a usable database: {exc.orig or exc}") from None
+
+    # ----------------------------------------------------------- connection
+
+    def _check_sqlite_file(self) -> None:
+        path = self.path
+        if path is None or str(path) in ("", ":memory:"):
+            return
+        if path.is_dir():
+            raise RegistryError(f"registry path {path} is a directory; give a file such as {path / 'registry.db'}")
+        if not path.parent.is_dir():
+            raise RegistryError(f"cannot create registry {path}: folder {path.parent} does not exist")
+        if path.exists() and path.stat().st_size > 0:
+            with path.open("rb") as handle:
+                header = handle.read(len(SQLITE_MAGIC))
+            if header != SQLITE_MAGIC:
+                raise RegistryError(
+                    f"{path} exists but is not a SQLite database; reszoo will not touch it. "
+                    "Move it aside or point --registry / RESZOO_HOME elsewhere."
+                )
+
+    def _install_sqlite_events(self, busy_timeout_s: float) -> None:
+        @event.listens_for(self.engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Let SQLAlchemy's "begin" event below issue BEGIN itself.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = FULL")  # a committed publish survives power loss
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.close()
+
+        @event.listens_for(self.engine, "begin")
+        def _on_begin(connection: sa.Connection) -> None:
+            write = connection.get_execution_options().get("reszoo_write", False)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    def _current_revision(self, conn: sa.Connection) -> tuple[str | None, set[str]]:
+        tables = set(sa.inspect(conn).get_table_names())
+        if "alembic_version" not in tables:
+            return None, tables
+        return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar(), tables
+
+    def _ensure_schema(self) -> None:
+        with self.engine.connect() as conn:
+            revision, tables = self._current_revision(conn)
+        if revision == SCHEMA_REVISION:
+            return
+        with self._writer.begin() as conn:
+            if self.engine.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
+            revision, tables = self._current_revision(conn)  # again, now that we hold the lock
+            if revision == SCHEMA_REVISION:
+                return
+            if revision is None and tables - _RESZOO_TABLES:
+                raise RegistryError(
+                    f"{self.display_url} is a database of something else (tables: {', '.join(sorted(tables)[:5])}); "
+                    "reszoo will not touch it. Point --registry at an empty or reszoo database."
+                )
+            if revision is not None and revision > SCHEMA_REVISION:
+                raise RegistryError(
+                    f"{self.display_url} has registry schema {revision}, newer than this reszoo understands "
+                    f"({SCHEMA_REVISION}); upgrade reszoo"
+                )
+            from alembic import command
+            from alembic.config import Config
+
+            config = Config()
+            config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Registry({self.display_url!r})"
+
+    @contextmanager
+    def _session(self, *, write: bool = False) -> Iterator[Session]:
+        """One transaction: committed on success, rolled back on any error."""
+        with Session(self._writer if write else self.engine, expire_on_commit=False) as session:
+            with session.begin():
+                yield session
+
+    def _write(self, work: Callable[[Session], T]) -> T:
+        """Run ``work`` in one write transaction, retrying lost races."""
+        for attempt in range(_WRITE_ATTEMPTS):
+            try:
+                with self._session(write=True) as session:
+                    return work(session)
+            except (sa_exc.IntegrityError, sa_exc.OperationalError) as exc:
+                # A unique key taken by a concurrent writer, a lock wait that
+                # outlived the busy timeout, or a PostgreSQL serialisation
+                # failure: the transaction was rolled back whole; try again.
+                if attempt == _WRITE_ATTEMPTS - 1:
+                    raise RegistryError(f"registry {self.display_url} stayed busy; try again: {exc.orig or exc}") from None
+                time.sleep(random.uniform(0.01, 0.05) * 2**attempt)
+        raise AssertionError("unreachable")
+
+    # ---------------------------------------------------------- architectures
+
+    def _spec(self, digest: str, spec_json: str) -> ArchSpec:
+        spec = self._spec_cache.get(digest)
+        if spec is None:
+            spec = ArchSpec.from_json(spec_json)
+            self._spec_cache[digest] = spec
+        return spec
+
+    def _ensure_architecture(self, session: Session, spec: ArchSpec, name: str | None = None) -> None:
+        row = session.get(Architecture, spec.digest)
+        if row is None:
+            counts = count(spec)
+            session.add(
+                Architecture(
+                    digest=spec.digest,
+                    spec_json=spec.to_json(),
+                    name=name,
+                    family=spec.family,
+                    block=spec.block,
+                    depth=spec.depth,
+                    params=counts.params,
+                    macs=counts.macs,
+                    created_at=now(),
+                )
+            )
+            session.flush()
+        elif name is not None and row.name is None:
+            row.name = name
+
+    def add_architecture(self, spec: SpecLike, name: str | None = None) -> ArchitectureRecord:
+        """Record an architecture (idempotent); ``name`` is its preset name, if any."""
+        spec = resolve_spec(spec)
+        self._write(lambda s: self._ensure_architecture(s, spec, name))
+        return self.architecture(spec.digest)
+
+    def architecture(self, digest_or_name: str) -> ArchitectureRecord:
+        with self._session() as s:
+            row = s.get(Architecture, digest_or_name) or s.scalars(
+                sa.select(Architecture).where(Architecture.name == digest_or_name).limit(1)
+            ).first()
+            if row is None:
+                raise EntryNotFoundError(f"no architecture {digest_or_name!r} in {self.display_url}")
+            return ArchitectureRecord(row.digest, self._spec(row.digest, row.spec_json), row.name, row.params, row.macs)
+
+    def architectures(self) -> list[ArchitectureRecord]:
+        with self._session() as s:
+            rows = s.scalars(sa.select(Architecture).order_by(Architecture.name, Architecture.digest)).all()
+            return [ArchitectureRecord(r.digest, self._spec(r.digest, r.spec_json), r.name, r.params, r.macs) for r in rows]
+
+    # ---------------------------------------------------------------- entries
+
+    _ENTRY_COLUMNS = (Entry, Architecture.spec_json, Architecture.params, Architecture.macs, Blob.size, Blob.dtypes)
+
+    def _entry_select(self) -> sa.Select:
+        # Explicit columns: the blob's bytes are never read by a lookup or a listing.
+        return (
+            sa.select(*self._ENTRY_COLUMNS)
+            .join(Architecture, Architecture.digest == Entry.arch_digest)
+            .join(Blob, Blob.sha256 == Entry.blob_sha256)
+        )
+
+    def _aliases(self, session: Session, names: list[str]) -> dict[tuple[str, int], list[str]]:
+        out: dict[tuple[str, int], list[str]] = {}
+        if not names:
+            return out
+        query = sa.select(Alias)
+        if len(names) < 500:
+            query = query.where(Alias.name.in_(names))
+        for alias in session.scalars(query):
+            out.setdefault((alias.name, alias.version), []).append(alias.alias)
+        return out
+
+    def _to_record(self, row: sa.Row, aliases: Mapping[tuple[str, int], list[str]]) -> EntryRecord:
+        entry, spec_json, params, macs, size, dtypes = row
+        return EntryRecord(
+            name=entry.name,
+            version=entry.version,
+            spec=self._spec(entry.arch_digest, spec_json),
+            blob_sha256=entry.blob_sha256,
+            blob_size=size,
+            dtypes=dtypes,
+            dataset=entry.dataset,
+            top1=entry.top1,
+            device=entry.device,
+            parent=entry.parent,
+            study=entry.study,
+            trial=entry.trial,
+            created_at=_as_utc(entry.created_at),
+            created_by=entry.created_by,
+            notes=entry.notes,
+            aliases=tuple(sorted(aliases.get((entry.name, entry.version), ()))),
+            params=params,
+            macs=macs,
+            metrics_json=entry.metrics_json,
+            history_json=entry.history_json,
+            recipe_json=entry.recipe_json,
+            data_json=entry.data_json,
+        )
+
+    def _resolve(self, session: Session, ref: str | Ref) -> Entry:
+        ref = parse_ref(ref)
+        query = sa.select(Entry).where(Entry.name == ref.name)
+        if ref.version is not None:
+            query = query.where(Entry.version == ref.version)
+        elif ref.alias is not None:
+            version = session.scalar(sa.select(Alias.version).where(Alias.name == ref.name, Alias.alias == ref.alias))
+            if version is None:
+                known = session.scalars(sa.select(Alias.alias).where(Alias.name == ref.name)).all()
+                raise EntryNotFoundError(
+                    f"no alias {ref.alias!r} for {ref.name!r} in {self.display_url}"
+                    + (f" (aliases: {', '.join(sorted(known))})" if known else "")
+                )
+            query = query.where(Entry.version == version)
+        else:
+            query = query.order_by(Entry.version.desc()).limit(1)
+        entry = session.scalars(query).first()
+        if entry is None:
+            raise EntryNotFoundError(self._not_found_message(session, ref))
+        return entry
+
+    def _not_found_message(self, session: Session, ref: Ref) -> str:
+        versions = session.scalars(sa.select(Entry.version).where(Entry.name == ref.name).order_by(Entry.version)).all()
+        if versions:
+            return f"{ref} is not in {self.display_url}; versions of {ref.name!r}: {', '.join(map(str, versions))}"
+        arch = session.scalar(sa.select(Architecture.digest).where(Architecture.name == ref.name).limit(1))
+        if arch is not None:
+            return (
+                f"{ref.name!r} has no trained weights in {self.display_url} yet (its architecture is there: "
+                f"reszoo.create_model({ref.name!r}) builds it untrained)"
+            )
+        names = session.scalars(sa.select(Entry.name).distinct()).all()
+        close = suggest(ref.name, names)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"no entry {str(ref)!r} in {self.display_url}{hint} (reszoo list --registry ... shows the entries)"
+
+    def get(self, ref: str | Ref) -> EntryRecord:
+        """The entry ``ref`` names (``name``, ``name@version`` or ``name:alias``)."""
+        with self._session() as s:
+            entry = self._resolve(s, ref)
+            row = s.execute(self._entry_select().where(Entry.id == entry.id)).one()
+            return self._to_record(row, self._aliases(s, [entry.name]))
+
+    def add(
+        self,
+        name: str,
+        weights: nn.Module | Mapping[str, Any],
+        spec: SpecLike | None = None,
+        *,
+        version: int | None = None,
+        dataset: str | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        history: list[Mapping[str, Any]] | None = None,
+        recipe: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | None = None,
+        device: str | None = None,
+        parent: str | None = None,
+        study: str | None = None,
+        trial: int | None = None,
+        notes: str | None = None,
+        created_by: str | None = None,
+        weights_dtype: Any = None,
+    ) -> EntryRecord:
+        """Store weights as a new entry ``name@version`` (next free version by default).
+
+        Args:
+            name: Entry name.
+            weights: A model built by reszoo, or a state_dict.
+            spec: Its architecture; taken from ``weights.spec`` when omitted.
+            weights_dtype: Store floating tensors in this dtype (e.g. ``torch.float16``).
+            metrics: ``{"top1": 0.91, ...}``; ``top1`` is indexed for filtering.
+
+        Raises:
+            WeightsError: the weights do not fit the spec or are not finite.
+            ConflictError: ``version`` exists with other content.
+        """
+        check_name(name)
+        if spec is None:
+            spec = getattr(weights, "spec", None)
+            if spec is None:
+                raise WeightsError("add() needs spec= when the weights are a state_dict rather than a reszoo model")
+        spec = resolve_spec(spec)
+        if version is not None and (not isinstance(version, int) or isinstance(version, bool) or version < 1):
+            raise SpecError(f"version must be a positive integer, got {version!r}", field="version", value=version)
+        state_dict = W.to_state_dict(weights)
+        W.check_fits(state_dict, spec)
+        W.check_finite(state_dict)
+        blob = W.serialize(state_dict, dtype=weights_dtype)
+        sha = W.sha256(blob)
+        metrics = dict(metrics or {})
+        top1 = metrics.get("top1")
+        fields = dict(
+            dataset=dataset,
+            top1=float(top1) if isinstance(top1, (int, float)) else None,
+            metrics_json=_json_text(metrics, "metrics"),
+            history_json=_json_text(list(history or []), "history"),
+            recipe_json=_json_text(dict(recipe or {}), "recipe"),
+            data_json=_json_text(dict(data or {}), "data"),
+            device=device,
+            parent=str(parse_ref(parent)) if parent else None,
+            study=study,
+            trial=trial,
+            created_by=created_by or _user(),
+            notes=notes,
+        )
+        dtypes = W.dtype_summary(W.deserialize(blob)) if weights_dtype is not None else W.dtype_summary(state_dict)
+
+        def work(s: Session) -> int:
+            self._ensure_architecture(s, spec)
+            self._ensure_blob(s, sha, blob, dtypes)
+            return self._insert_entry(s, name, version, spec.digest, sha, fields)
+
+        entry_id = self._write(work)
+        return self._get_by_id(entry_id)
+
+    def _get_by_id(self, entry_id: int) -> EntryRecord:
+        with self._session() as s:
+            row = s.execute(self._entry_select().where(Entry.id == entry_id)).one()
+            return self._to_record(row, self._aliases(s, [row[0].name]))
+
+    def _ensure_blob(self, session: Session, sha: str, data: bytes, dtypes: str) -> None:
+        if session.scalar(sa.select(Blob.sha256).where(Blob.sha256 == sha)) is None:
+            session.add(Blob(sha256=sha, size=len(data), dtypes=dtypes, data=data, created_at=now()))
+            session.flush()
+
+    def _insert_entry(
+        self, session: Session, name: str, version: int | None, arch_digest: str, sha: str, fields: Mapping[str, Any]
+    ) -> int:
+        if version is None:
+            version = (session.scalar(sa.select(sa.func.max(Entry.version)).where(Entry.name == name)) or 0) + 1
+        else:
+            existing = session.scalars(sa.select(Entry).where(Entry.name == name, Entry.version == version)).first()
+            if existing is not None:
+                if (existing.arch_digest, existing.blob_sha256) == (arch_digest, sha):
+                    return existing.id  # identical content: nothing to do
+                raise ConflictError(
+                    f"{name}@{version} already exists in {self.display_url} with other content "
+                    f"(architecture {existing.arch_digest[:12]}, weights sha256 {existing.blob_sha256[:12]}); "
+                    "publish under another version (--version) or name"
+                )
+        entry = Entry(
+            name=name,
+            version=version,
+            arch_digest=arch_digest,
+            blob_sha256=sha,
+            created_at=fields.get("created_at") or now(),
+            **{k: v for k, v in fields.items() if k != "created_at"},
+        )
+        session.add(entry)
+        session.flush()
+        return entry.id
+
+    def list(
+        self,
+        pattern: str = "*",
+        *,
+        family: str | None = None,
+        dataset: str | None = None,
+        min_top1: float | None = None,
+        max_latency_ms: float | None = None,
+        device: str | None = None,
+        batch_size: int = 1,
+        dtype: str = "float32",
+        runtime: str | None = None,
+        all_versions: bool = False,
+    ) -> list[EntryRecord]:
+        """Entries matching every filter given; the latest version of each name unless ``all_versions``.
+
+        ``max_latency_ms`` keeps entries with a stored latency row on ``device``
+        (at ``batch_size``, ``dtype`` and, if given, ``runtime``) at or under it.
+        """
+        if max_latency_ms is not None and not device:
+            raise SpecError("max_latency_ms needs a device: latency is only known per device", field="device")
+        query = self._entry_select()
+        if not all_versions:
+            latest = (
+                sa.select(Entry.name.label("name"), sa.func.max(Entry.version).label("version"))
+                .group_by(Entry.name)
+                .subquery()
+            )
+            query = query.join(latest, sa.and_(latest.c.name == Entry.name, latest.c.version == Entry.version))
+        if pattern not in ("*", ""):
+            if any(ch in pattern for ch in "*?["):
+                query = query.where(Entry.name.like(_glob_to_like(pattern), escape="\\"))
+            else:
+                query = query.where(Entry.name == pattern)
+        if family is not None:
+            query = query.where(Architecture.family == family)
+        if dataset is not None:
+            query = query.where(Entry.dataset == dataset)
+        if min_top1 is not None:
+            query = query.where(Entry.top1 >= min_top1)
+        if max_latency_ms is not None:
+            fast = sa.select(Latency.id).where(
+                Latency.arch_digest == Entry.arch_digest,
+                Latency.device == device,
+                Latency.batch_size == batch_size,
+                Latency.dtype == dtype,
+                Latency.median_ms <= max_latency_ms,
+            )
+            if runtime is not None:
+                fast = fast.where(Latency.runtime == runtime)
+            query = query.where(fast.exists())
+        query = query.order_by(Entry.name, Entry.version)
+        with self._session() as s:
+            rows = s.execute(query).all()
+            if pattern not in ("*", "") and "[" in pattern:  # LIKE has no character classes
+                rows = [r for r in rows if fnmatch.fnmatchcase(r[0].name, pattern)]
+            aliases = self._aliases(s, sorted({r[0].name for r in rows}))
+            return [self._to_record(row, aliases) for row in rows]
+
+    def names(self) -> list[str]:
+        with self._session() as s:
+            return list(s.scalars(sa.select(Entry.name).distinct().order_by(Entry.name)))
+
+    # ---------------------------------------------------------------- weights
+
+    def _blob_bytes(self, session: Session, entry: Entry) -> bytes:
+        row = session.execute(
+            sa.select(Blob.data, Blob.size).where(Blob.sha256 == entry.blob_sha256)
+        ).one()
+        data = bytes(row.data)
+        W.verify(data, entry.blob_sha256, row.size, what=f"weights of {entry.name}@{entry.version}")
+        return data
+
+    def blob(self, ref: str | Ref) -> bytes:
+        """The verified safetensors bytes of an entry."""
+        with self._session() as s:
+            return self._blob_bytes(s, self._resolve(s, ref))
+
+    def state_dict(self, ref: str | Ref) -> dict[str, Any]:
+        return W.deserialize(self.blob(ref))
+
+    def load(self, ref: str | Ref) -> nn.Module:
+        """The entry's model, float32, in eval mode; weights checked against their
+        sha256 and against the spec before any tensor is copied."""
+        with self._session() as s:
+            entry = self._resolve(s, ref)
+            spec_json = s.scalar(sa.select(Architecture.spec_json).where(Architecture.digest == entry.arch_digest))
+            data = self._blob_bytes(s, entry)
+        return W.model_from_state_dict(self._spec(entry.arch_digest, spec_json), W.deserialize(data))
+
+    def import_weights(self, path: str | os.PathLike[str], arch: SpecLike, name: str, **metadata: Any) -> EntryRecord:
+        """Add a ``.safetensors`` file of weights for ``arch`` as entry ``name``."""
+        return self.add(name, W.read_weights_file(path), resolve_spec(arch), **metadata)
+
+    def export(self, ref: str | Ref, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+        """Write the entry's weights, byte for byte as stored (same sha256), to ``path``."""
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise ConflictError(f"{path} already exists; choose another path or allow overwriting (--force)")
+        data = self.blob(ref)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        try:
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise ReszooError(f"cannot write {path}: {exc.strerror or exc}") from None
+        return path
+
+    # ----------------------------------------------------- aliases and removal
+
+    def tag(self, ref: str | Ref, alias: str) -> EntryRecord:
+        """Point ``name:alias`` at the entry ``ref`` names (moving it if it existed)."""
+        check_alias(alias)
+        if alias == LATEST:
+            raise SpecError("'latest' always means the highest version and cannot be set", field="alias", value=alias)
+
+        def work(s: Session) -> int:
+            entry = self._resolve(s, ref)
+            row = s.get(Alias, (entry.name, alias))
+            if row is None:
+                s.add(Alias(name=entry.name, alias=alias, version=entry.version))
+            else:
+                row.version = entry.version
+            return entry.id
+
+        return self._get_by_id(self._write(work))
+
+    def remove(self, ref: str | Ref) -> EntryRecord:
+        """Delete one entry, its aliases, and its weights if no other entry uses them."""
+        record = self.get(ref)
+
+        def work(s: Session) -> None:
+            entry = self._resolve(s, record.ref)
+            s.execute(sa.delete(Alias).where(Alias.name == entry.name, Alias.version == entry.version))
+            s.delete(entry)
+            s.flush()
+            still_used = s.scalar(sa.select(Entry.id).where(Entry.blob_sha256 == entry.blob_sha256).limit(1))
+            if still_used is None:
+                s.execute(sa.delete(Blob).where(Blob.sha256 == entry.blob_sha256))
+
+        self._write(work)
+        return record
+
+    # ---------------------------------------------------------------- latency
+
+    def add_latency(self, record: LatencyRecord) -> None:
+        """Store a latency measurement, replacing any with the same key."""
+
+        def work(s: Session) -> None:
+            if s.get(Architecture, record.arch_digest) is None:
+                raise EntryNotFoundError(f"no architecture {record.arch_digest[:12]} in {self.display_url}; add it first")
+            self._upsert_latency(s, record, replace=True)
+
+        self._write(work)
+
+    def _upsert_latency(self, session: Session, record: LatencyRecord, *, replace: bool) -> None:
+        row = session.scalars(
+            sa.select(Latency).where(
+                Latency.arch_digest == record.arch_digest,
+                Latency.device == record.device,
+                Latency.batch_size == record.batch_size,
+                Latency.dtype == record.dtype,
+                Latency.runtime == record.runtime,
+            )
+        ).first()
+        values = dict(
+            median_ms=record.median_ms,
+            p90_ms=record.p90_ms,
+            samples=record.samples,
+            versions_json=canonical_json(dict(record.versions)),
+            measured_at=record.measured_at,
+        )
+        if row is None:
+            session.add(
+                Latency(
+                    arch_digest=record.arch_digest,
+                    device=record.device,
+                    batch_size=record.batch_size,
+                    dtype=record.dtype,
+                    runtime=record.runtime,
+                    **values,
+                )
+            )
+        elif replace:
+            for key, value in values.items():
+                setattr(row, key, value)
+
+    def best_latency(
+        self, device: str, *, batch_size: int = 1, dtype: str = "float32", runtime: str | None = None
+    ) -> dict[str, float]:
+        """Architecture digest -> lowest stored median latency (ms) on ``device``."""
+        query = (
+            sa.select(Latency.arch_digest, sa.func.min(Latency.median_ms))
+            .where(Latency.device == device, Latency.batch_size == batch_size, Latency.dtype == dtype)
+            .group_by(Latency.arch_digest)
+        )
+        if runtime is not None:
+            query = query.where(Latency.runtime == runtime)
+        with self._session() as s:
+            return {digest: median for digest, median in s.execute(query)}
+
+    def latency(self, arch_digest: str) -> list[LatencyRecord]:
+        with self._session() as s:
+            rows = s.scalars(
+                sa.select(Latency)
+                .where(Latency.arch_digest == arch_digest)
+                .order_by(Latency.device, Latency.runtime, Latency.batch_size, Latency.dtype)
+            ).all()
+            return [
+                LatencyRecord(
+                    r.arch_digest, r.device, r.batch_size, r.dtype, r.runtime, r.median_ms, r.p90_ms, r.samples,
+                    json.loads(r.versions_json), _as_utc(r.measured_at),
+                )
+                for r in rows
+            ]
+
+    # ------------------------------------------------------- pull and publish
+
+    def pull(self, ref: str | Ref, remote: Registry | str, *, progress: Callable[[int, int], None] | None = None) -> EntryRecord:
+        """Copy ``ref`` from ``remote`` into this registry (idempotent)."""
+        from reszoo.zoo.transfer import copy_entry
+
+        source = remote if isinstance(remote, Registry) else Registry(remote)
+        return copy_entry(source, self, ref, progress=progress)
+
+    def publish(
+        self,
+        ref: str | Ref,
+        remote: Registry | str,
+        *,
+        version: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> EntryRecord:
+        """Copy ``ref`` from this registry into ``remote``, as ``version`` if given."""
+        from reszoo.zoo.transfer import copy_entry
+
+        target = remote if isinstance(remote, Registry) else Registry(remote)
+        return copy_entry(self, target, ref, version=version, progress=progress)
+
+
+def _glob_to_like(pattern: str) -> str:
+    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%").replace("?", "_")
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry, e.g. in some containers
+        return None

@@ -1,0 +1,101 @@
+"""The registry's tables (SQLAlchemy 2.0 typed ORM).
+
+Schema changes never edit this file alone: each one adds a migration under
+``migrations/versions`` and bumps ``SCHEMA_REVISION``. The ORM classes stay
+inside the registry; callers get the frozen records of ``records.py``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Optional
+
+from sqlalchemy import BigInteger, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+#: The Alembic revision this code reads and writes; a newer database is refused.
+SCHEMA_REVISION = "0001"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Architecture(Base):
+    __tablename__ = "architectures"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    spec_json: Mapped[str] = mapped_column(Text)
+    name: Mapped[Optional[str]] = mapped_column(String(200), index=True)  # the preset name, if any
+    family: Mapped[str] = mapped_column(String(16))
+    block: Mapped[str] = mapped_column(String(16))
+    depth: Mapped[int] = mapped_column(Integer)
+    params: Mapped[int] = mapped_column(BigInteger)
+    macs: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Blob(Base):
+    """safetensors bytes, addressed by their sha256 and stored once."""
+
+    __tablename__ = "blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    dtypes: Mapped[str] = mapped_column(String(200))  # e.g. "float32:62,int64:19"
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Entry(Base):
+    __tablename__ = "entries"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_entries_name_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    arch_digest: Mapped[str] = mapped_column(ForeignKey("architectures.digest"), index=True)
+    blob_sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"), index=True)
+    dataset: Mapped[Optional[str]] = mapped_column(String(200), index=True)
+    top1: Mapped[Optional[float]] = mapped_column(Float, index=True)  # denormalised from metrics for filtering
+    metrics_json: Mapped[str] = mapped_column(Text, default="{}")
+    history_json: Mapped[str] = mapped_column(Text, default="[]")
+    recipe_json: Mapped[str] = mapped_column(Text, default="{}")
+    data_json: Mapped[str] = mapped_column(Text, default="{}")  # normalisation, class names
+    device: Mapped[Optional[str]] = mapped_column(String(200))
+    parent: Mapped[Optional[str]] = mapped_column(String(220))  # "name@version"
+    study: Mapped[Optional[str]] = mapped_column(String(500))
+    trial: Mapped[Optional[int]] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[Optional[str]] = mapped_column(String(200))
+    notes: Mapped[Optional[str]] = mapped_column(Text)
+
+
+class Alias(Base):
+    """A movable name for one version (``resnet56:best``); ``latest`` is implicit."""
+
+    __tablename__ = "aliases"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    alias: Mapped[str] = mapped_column(String(100), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+
+
+class Latency(Base):
+    __tablename__ = "latency"
+    __table_args__ = (
+        UniqueConstraint("arch_digest", "device", "batch_size", "dtype", "runtime", name="uq_latency_key"),
+        Index("ix_latency_device", "device"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    arch_digest: Mapped[str] = mapped_column(ForeignKey("architectures.digest"), index=True)
+    device: Mapped[str] = mapped_column(String(200))
+    batch_size: Mapped[int] = mapped_column(Integer)
+    dtype: Mapped[str] = mapped_column(String(16))
+    runtime: Mapped[str] = mapped_column(String(16))
+    median_ms: Mapped[float] = mapped_column(Float)
+    p90_ms: Mapped[float] = mapped_column(Float)
+    samples: Mapped[int] = mapped_column(Integer)
+    versions_json: Mapped[str] = mapped_column(Text, default="{}")
+    measured_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

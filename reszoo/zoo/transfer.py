@@ -1,0 +1,95 @@
+"""Copying an entry between registries: what ``pull`` and ``publish`` do.
+
+The entry, its architecture, its weights blob and the architecture's latency
+rows travel together in one write transaction on the target. The blob is
+hashed as it arrives and refused if it does not match its sha256, and a
+``name@version`` the target holds with other content is refused; identical
+content is a no-op, so a copy can be repeated safely.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from reszoo.errors import IntegrityError
+from reszoo.zoo import weights as W
+from reszoo.zoo.records import EntryRecord, LatencyRecord, Ref
+from reszoo.zoo.registry import Registry
+from reszoo.zoo.schema import Architecture, Blob, Entry, Latency
+from reszoo.zoo.spec import ArchSpec
+
+Progress = Callable[[int, int], None]  # (bytes done, bytes total)
+
+
+def copy_entry(
+    source: Registry,
+    target: Registry,
+    ref: str | Ref,
+    *,
+    version: int | None = None,
+    progress: Progress | None = None,
+) -> EntryRecord:
+    """Copy the entry ``ref`` names from ``source`` into ``target``.
+
+    Args:
+        version: The version number in ``target``; by default the source's.
+        progress: Called with (bytes hashed, total bytes) while the weights are verified.
+    """
+    with source._session() as s:
+        entry = source._resolve(s, ref)
+        arch = s.get(Architecture, entry.arch_digest)
+        blob = s.execute(sa.select(Blob.data, Blob.size, Blob.dtypes).where(Blob.sha256 == entry.blob_sha256)).one()
+        latency = s.scalars(sa.select(Latency).where(Latency.arch_digest == entry.arch_digest)).all()
+        s.expunge_all()  # plain objects from here on: copied field by field below
+    data = bytes(blob.data)
+    if len(data) != blob.size:
+        raise IntegrityError(
+            f"weights of {entry.name}@{entry.version} in {source.display_url} are {len(data)} bytes, expected "
+            f"{blob.size}: truncated; nothing was copied"
+        )
+    done = 0
+
+    def report(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress(done, len(data))
+
+    actual = W.sha256(data, progress=report)
+    if actual != entry.blob_sha256:
+        raise IntegrityError(
+            f"weights of {entry.name}@{entry.version} in {source.display_url} hash to {actual}, not their recorded "
+            f"sha256 {entry.blob_sha256}; nothing was copied"
+        )
+    spec = ArchSpec.from_json(arch.spec_json)
+    if spec.digest != arch.digest:
+        raise IntegrityError(f"architecture {arch.digest[:12]} in {source.display_url} does not hash to its digest")
+    fields = {
+        column: getattr(entry, column)
+        for column in (
+            "dataset", "top1", "metrics_json", "history_json", "recipe_json", "data_json", "device",
+            "parent", "study", "trial", "created_at", "created_by", "notes",
+        )
+    }
+
+    def work(t: Session) -> int:
+        target._ensure_architecture(t, spec, arch.name)
+        target._ensure_blob(t, entry.blob_sha256, data, blob.dtypes)
+        for row in latency:
+            target._upsert_latency(t, _latency_record(row), replace=False)
+        return target._insert_entry(
+            t, entry.name, version or entry.version, entry.arch_digest, entry.blob_sha256, fields
+        )
+
+    return target._get_by_id(target._write(work))
+
+
+def _latency_record(row: Latency) -> LatencyRecord:
+    return LatencyRecord(
+        row.arch_digest, row.device, row.batch_size, row.dtype, row.runtime, row.median_ms, row.p90_ms,
+        row.samples, json.loads(row.versions_json), row.measured_at,
+    )

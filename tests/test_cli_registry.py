@@ -1,0 +1,126 @@
+"""Registry commands through the CLI runner, checked through the Python API."""
+
+import json
+import pickle
+
+import pytest
+import torch
+from safetensors.torch import save_file
+from typer.testing import CliRunner
+
+from reszoo import Registry
+from reszoo.cli.app import app
+from reszoo.zoo.spec import write_spec_file
+
+from .helpers import TINY, outputs, tiny_model
+
+runner = CliRunner()
+
+
+def run(*args: str, code: int = 0):
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == code, (result.exit_code, result.output, result.exception)
+    return result
+
+
+@pytest.fixture
+def weights_file(tmp_path):
+    model = tiny_model(0)
+    path = tmp_path / "tiny.safetensors"
+    save_file(model.state_dict(), str(path))
+    spec_path = write_spec_file(TINY, tmp_path / "tiny.json")
+    return model, path, spec_path
+
+
+def test_import_show_publish_pull_load_round_trip(tmp_path, weights_file):
+    model, path, spec_path = weights_file
+    first, second, third = (f"sqlite:///{tmp_path / name}" for name in ("first.db", "second.db", "third.db"))
+    out = run("--registry", first, "import", path, "--arch", spec_path, "--name", "tiny", "--dataset", "synthetic",
+              "--top1", "0.42").stdout
+    assert "imported tiny@1" in out
+
+    card = run("--registry", first, "show", "tiny").stdout
+    assert "tiny@1" in card and "synthetic" in card and "top1 42.00%" in card
+    sha = Registry(first).get("tiny").blob_sha256
+    assert sha in card
+    shown = json.loads(run("--registry", first, "show", "tiny@1", "--json").stdout)
+    assert shown["blob_sha256"] == sha and shown["spec"] == TINY.to_dict() and shown["kind"] == "entry"
+
+    assert "published tiny@1" in run("--registry", first, "publish", "tiny", "--remote", second).stdout
+    assert "pulled tiny@1" in run("--registry", third, "pull", "tiny@1", "--remote", second).stdout
+    loaded = Registry(third).load("tiny")
+    assert torch.equal(outputs(loaded), outputs(model))
+
+    run("--registry", third, "tag", "tiny@1", "best")
+    rows = json.loads(run("--registry", third, "list", "--dataset", "synthetic", "--json").stdout)
+    assert [(r["kind"], r["ref"], r["aliases"]) for r in rows] == [("entry", "tiny@1", ["best"])]
+    table = run("--registry", third, "list", "tiny*").stdout
+    assert "tiny@1 :best" in table
+
+    exported = tmp_path / "out.safetensors"
+    run("--registry", third, "export", "tiny:best", "--out", exported)
+    import hashlib
+
+    assert hashlib.sha256(exported.read_bytes()).hexdigest() == sha
+    assert "already exists" in run("--registry", third, "export", "tiny", "--out", exported, code=1).stderr
+
+    run("--registry", third, "rm", "tiny@1", "--yes")
+    assert Registry(third).list() == []
+
+
+def test_list_without_a_local_registry_shows_presets_and_creates_nothing(tmp_path):
+    out = run("list", "resnet2*").stdout
+    assert "resnet20" in out
+    assert not (tmp_path / "reszoo-home").exists()
+
+
+def test_pull_of_an_architecture_without_weights_says_so(tmp_path):
+    result = run("pull", "resnet56", code=2)
+    assert "'resnet56' has no trained weights" in result.stderr
+    assert "create_model('resnet56') builds it untrained" in result.stderr
+
+
+def test_pull_from_an_unreachable_remote(tmp_path):
+    result = run("--registry", tmp_path / "local.db", "pull", "x", "--remote", "postgresql+psycopg://u@127.0.0.1:9/db",
+                 code=1)
+    assert "cannot reach registry" in result.stderr
+    assert not (tmp_path / "local.db").exists()
+
+
+def test_registry_path_that_is_not_a_database(tmp_path):
+    bad = tmp_path / "notes.db"
+    bad.write_text("keep me")
+    result = run("--registry", bad, "pull", "tiny", "--remote", tmp_path / "r.db", code=1)
+    assert "not a SQLite database; reszoo will not touch it" in result.stderr
+    assert bad.read_text() == "keep me"
+
+
+def test_pickle_import_is_refused_with_how_to_convert(tmp_path):
+    evil = tmp_path / "model.pth"
+    evil.write_bytes(pickle.dumps({"fc.weight": [1.0]}))
+    result = run("--registry", tmp_path / "r.db", "import", evil, "--arch", "resnet20", "--name", "x", code=2)
+    assert "safetensors only" in result.stderr and "save_file(torch.load(" in result.stderr
+
+
+def test_import_that_does_not_fit_lists_the_keys(tmp_path, weights_file):
+    _, path, _ = weights_file
+    result = run("--registry", tmp_path / "r.db", "import", path, "--arch", "resnet20", "--name", "x", code=2)
+    assert "weights do not fit" in result.stderr and "missing (" in result.stderr and "mis-shaped (" in result.stderr
+
+
+def test_publish_conflict_names_the_existing_digest(tmp_path):
+    a, b, remote = (Registry(tmp_path / f"{n}.db") for n in ("a", "b", "remote"))
+    a.add("tiny", tiny_model(0))
+    b.add("tiny", tiny_model(1))
+    run("--registry", a.url, "publish", "tiny", "--remote", remote.url)
+    result = run("--registry", b.url, "publish", "tiny", "--remote", remote.url, code=1)
+    assert "tiny@1 already exists" in result.stderr and a.get("tiny").blob_sha256[:12] in result.stderr
+    run("--registry", b.url, "publish", "tiny", "--remote", remote.url, "--version", "2")
+    assert [e.version for e in remote.list(all_versions=True)] == [1, 2]
+
+
+def test_rm_asks_before_removing(tmp_path):
+    registry = Registry(tmp_path / "r.db")
+    registry.add("tiny", tiny_model(0))
+    run("--registry", registry.url, "rm", "tiny", code=1)  # no answer on stdin: aborted
+    assert registry.get("tiny").version == 1

@@ -1,0 +1,328 @@
+"""The Registry contract, run against SQLite and PostgreSQL alike."""
+
+import pickle
+import sqlite3
+from datetime import datetime, timezone
+
+import pytest
+import sqlalchemy as sa
+import torch
+
+import reszoo
+from reszoo import (
+    ConflictError,
+    EntryNotFoundError,
+    IntegrityError,
+    LatencyRecord,
+    Registry,
+    RegistryError,
+    RemoteUnavailableError,
+    WeightsError,
+)
+from reszoo.zoo.schema import SCHEMA_REVISION
+
+from .conftest import BACKENDS
+from .helpers import TINY, outputs, tiny_model
+
+
+def latency(digest: str, device: str = "cpu-test", median: float = 1.0, runtime: str = "eager") -> LatencyRecord:
+    return LatencyRecord(
+        digest, device, 1, "float32", runtime, median, median * 1.1, 50, {"torch": torch.__version__},
+        datetime.now(timezone.utc),
+    )
+
+
+@BACKENDS
+def test_add_get_load_round_trip(make_registry_url):
+    registry = Registry(make_registry_url())
+    model = tiny_model(0)
+    record = registry.add(
+        "tiny", model, dataset="synthetic", metrics={"top1": 0.5, "loss": 1.2},
+        history=[{"epoch": 1, "test_err": 0.5}], recipe={"lr": 0.1}, device="cpu", notes="first",
+    )
+    assert (record.ref, record.dataset, record.top1, record.notes) == ("tiny@1", "synthetic", 0.5, "first")
+    assert record.spec == TINY and record.params == reszoo.count(TINY).params
+    assert record.history == [{"epoch": 1, "test_err": 0.5}] and record.recipe == {"lr": 0.1}
+    assert registry.get("tiny") == record
+    loaded = registry.load("tiny")
+    assert not loaded.training
+    assert torch.equal(outputs(loaded), outputs(model))
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+
+
+@BACKENDS
+def test_versions_latest_and_aliases(make_registry_url):
+    registry = Registry(make_registry_url())
+    for seed in range(3):
+        registry.add("tiny", tiny_model(seed))
+    assert [r.version for r in registry.list(all_versions=True)] == [1, 2, 3]
+    assert registry.get("tiny").version == 3 == registry.get("tiny:latest").version
+    registry.tag("tiny@2", "best")
+    assert registry.get("tiny:best").version == 2 and registry.get("tiny@2").aliases == ("best",)
+    registry.tag("tiny@1", "best")  # an alias moves
+    assert registry.get("tiny:best").version == 1
+    assert torch.equal(outputs(registry.load("tiny:best")), outputs(tiny_model(0)))
+    with pytest.raises(reszoo.SpecError, match="'latest' always means the highest version"):
+        registry.tag("tiny@1", "latest")
+    with pytest.raises(EntryNotFoundError, match="no alias 'worst' for 'tiny'.*aliases: best"):
+        registry.get("tiny:worst")
+    with pytest.raises(EntryNotFoundError, match="versions of 'tiny': 1, 2, 3"):
+        registry.get("tiny@7")
+    with pytest.raises(ConflictError, match="tiny@1 already exists"):
+        registry.add("tiny", tiny_model(9), version=1)
+    assert registry.add("tiny", tiny_model(0), version=1).version == 1  # identical content: idempotent
+
+
+@BACKENDS
+def test_list_filters(make_registry_url):
+    registry = Registry(make_registry_url())
+    plain = TINY.with_overrides(family="plain")
+    registry.add("res-a", tiny_model(0), dataset="cifar10", metrics={"top1": 0.9})
+    registry.add("res-b", tiny_model(1), dataset="fashion-mnist", metrics={"top1": 0.8})
+    registry.add("plain-a", tiny_model(2, plain), dataset="cifar10", metrics={"top1": 0.7})
+    registry.add_latency(latency(TINY.digest, median=0.2))
+    registry.add_latency(latency(plain.digest, median=0.5))
+    names = lambda records: [r.name for r in records]  # noqa: E731
+    assert names(registry.list()) == ["plain-a", "res-a", "res-b"]
+    assert names(registry.list("res-*")) == ["res-a", "res-b"]
+    assert names(registry.list("res-?")) == ["res-a", "res-b"]
+    assert names(registry.list(family="plain")) == ["plain-a"]
+    assert names(registry.list(dataset="cifar10")) == ["plain-a", "res-a"]
+    assert names(registry.list(min_top1=0.75)) == ["res-a", "res-b"]
+    assert names(registry.list(max_latency_ms=0.3, device="cpu-test")) == ["res-a", "res-b"]
+    assert names(registry.list(max_latency_ms=0.3, device="other-device")) == []
+    assert registry.best_latency("cpu-test") == {TINY.digest: 0.2, plain.digest: 0.5}
+    with pytest.raises(reszoo.SpecError, match="needs a device"):
+        registry.list(max_latency_ms=1.0)
+    assert names(registry.list("res_a")) == []  # '_' is literal, not a LIKE wildcard
+
+
+@BACKENDS
+def test_blobs_are_stored_once_and_removed_with_their_last_entry(make_registry_url):
+    registry = Registry(make_registry_url())
+    model = tiny_model(0)
+    a = registry.add("a", model)
+    b = registry.add("b", model)
+    assert a.blob_sha256 == b.blob_sha256
+    count_blobs = lambda: registry.engine.connect().exec_driver_sql("SELECT COUNT(*) FROM blobs").scalar()  # noqa: E731
+    assert count_blobs() == 1
+    registry.remove("a")
+    assert count_blobs() == 1 and torch.equal(outputs(registry.load("b")), outputs(model))
+    registry.remove("b")
+    assert count_blobs() == 0
+    with pytest.raises(EntryNotFoundError):
+        registry.get("b")
+
+
+@BACKENDS
+def test_publish_and_pull_copy_whole_entries_idempotently(make_registry_url):
+    local, remote = Registry(make_registry_url()), Registry(make_registry_url())
+    model = tiny_model(0)
+    local.add("tiny", model, dataset="synthetic", metrics={"top1": 0.5}, parent="base@1", study="s1", trial=4)
+    local.add_latency(latency(TINY.digest))
+    seen = []
+    published = local.publish("tiny", remote, progress=lambda done, total: seen.append((done, total)))
+    assert seen and seen[-1][0] == seen[-1][1] == published.blob_size
+    assert published.ref == "tiny@1" and (published.parent, published.study, published.trial) == ("base@1", "s1", 4)
+    assert published.created_at == local.get("tiny").created_at
+    assert [r.device for r in remote.latency(TINY.digest)] == ["cpu-test"]
+    assert local.publish("tiny", remote).ref == "tiny@1"  # again: no-op
+    assert len(remote.list(all_versions=True)) == 1
+
+    other = Registry(make_registry_url())
+    other.add("tiny", tiny_model(5))
+    with pytest.raises(ConflictError, match=r"tiny@1 already exists .* weights sha256 [0-9a-f]{12}"):
+        other.publish("tiny", remote)
+    assert other.publish("tiny", remote, version=2).ref == "tiny@2"
+
+    third = Registry(make_registry_url())
+    pulled = third.pull("tiny@1", remote)
+    assert pulled.blob_sha256 == published.blob_sha256
+    assert torch.equal(outputs(third.load("tiny@1")), outputs(model))
+
+
+@BACKENDS
+def test_tampered_or_truncated_weights_are_refused_before_loading(make_registry_url):
+    registry = Registry(make_registry_url())
+    record = registry.add("tiny", tiny_model(0))
+    data = registry.blob("tiny")
+    flipped = bytearray(data)
+    flipped[-1] ^= 0xFF
+    with registry.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE blobs SET data = :d"), {"d": bytes(flipped)})
+    with pytest.raises(IntegrityError, match="sha256 mismatch"):
+        registry.load("tiny")
+    target = Registry(make_registry_url())
+    with pytest.raises(IntegrityError, match="nothing was copied"):
+        target.pull("tiny", registry)
+    assert target.list() == []
+    with registry.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE blobs SET data = :d"), {"d": data[: len(data) // 2]})
+    with pytest.raises(IntegrityError, match=f"is {len(data) // 2} bytes, expected {record.blob_size}: truncated"):
+        registry.load("tiny")
+
+
+@BACKENDS
+def test_weights_that_do_not_fit_are_refused_with_the_keys(make_registry_url):
+    registry = Registry(make_registry_url())
+    state = tiny_model(0).state_dict()
+    state.pop("fc.bias")
+    state["extra.weight"] = torch.zeros(1)
+    state["layer1.0.conv1.weight"] = torch.zeros(4, 4, 1, 1)
+    with pytest.raises(WeightsError) as info:
+        registry.add("tiny", state, TINY)
+    message = str(info.value)
+    assert "missing (1): fc.bias" in message
+    assert "unexpected (1): extra.weight" in message
+    assert "mis-shaped (1): layer1.0.conv1.weight (4, 4, 1, 1) (spec wants (4, 4, 3, 3))" in message
+    assert registry.list() == []
+
+
+@BACKENDS
+def test_non_finite_weights_are_refused(make_registry_url):
+    registry = Registry(make_registry_url())
+    model = tiny_model(0)
+    with torch.no_grad():
+        model.fc.weight[0, 0] = float("nan")
+    with pytest.raises(WeightsError, match="NaN or infinite values in fc.weight"):
+        registry.add("tiny", model)
+    assert registry.list() == []
+
+
+@BACKENDS
+def test_float16_storage_is_recorded_and_loads_as_float32(make_registry_url):
+    registry = Registry(make_registry_url())
+    record = registry.add("half", tiny_model(0), weights_dtype=torch.float16)
+    assert record.dtypes.startswith("float16:") and "float32" not in record.dtypes
+    model = registry.load("half")
+    assert model.fc.weight.dtype == torch.float32
+    torch.testing.assert_close(outputs(model), outputs(tiny_model(0)), rtol=2e-2, atol=2e-2)
+
+
+class _CreatesFile:
+    """Unpickling this creates a file: what a malicious checkpoint could do."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (str(self.path), "w"))
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".safetensors"])
+def test_pickle_weights_are_refused_unopened(tmp_path, suffix):
+    canary = tmp_path / "pwned"
+    weights = tmp_path / f"weights{suffix}"
+    weights.write_bytes(pickle.dumps(_CreatesFile(canary), protocol=4))
+    registry = Registry(tmp_path / "reg.db")
+    with pytest.raises(WeightsError, match="safetensors only.*save_file"):
+        registry.import_weights(weights, TINY, "evil")
+    assert not canary.exists()
+    assert registry.list() == []
+
+
+def test_import_and_export_preserve_bytes(tmp_path):
+    from safetensors.torch import save_file
+
+    registry = Registry(tmp_path / "reg.db")
+    source = tmp_path / "in.safetensors"
+    save_file(tiny_model(0).state_dict(), str(source))
+    record = registry.import_weights(source, TINY, "tiny", dataset="synthetic")
+    out = registry.export("tiny", tmp_path / "out.safetensors")
+    import hashlib
+
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == record.blob_sha256
+    with pytest.raises(ConflictError, match="already exists"):
+        registry.export("tiny", out)
+    with pytest.raises(WeightsError, match="not a valid safetensors file"):
+        (tmp_path / "junk.safetensors").write_bytes(b"not safetensors at all")
+        registry.import_weights(tmp_path / "junk.safetensors", TINY, "junk")
+
+
+def test_a_file_that_is_not_sqlite_is_never_touched(tmp_path):
+    path = tmp_path / "registry.db"
+    path.write_text("my notes, not a database\n")
+    with pytest.raises(RegistryError, match="not a SQLite database; reszoo will not touch it"):
+        Registry(path)
+    assert path.read_text() == "my notes, not a database\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["registry.db"]
+
+
+def test_a_database_of_something_else_is_refused(tmp_path):
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE invoices (id INTEGER)")
+    with pytest.raises(RegistryError, match="database of something else"):
+        Registry(path)
+    with sqlite3.connect(path) as conn:
+        assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")] == ["invoices"]
+
+
+def test_a_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "reg.db"
+    Registry(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    with pytest.raises(RegistryError, match="schema 9999, newer than this reszoo understands"):
+        Registry(path)
+
+
+def test_schema_revision_is_the_alembic_head():
+    from pathlib import Path
+
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    import reszoo.zoo.registry as module
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(module.__file__).parent / "migrations"))
+    assert ScriptDirectory.from_config(config).get_current_head() == SCHEMA_REVISION
+
+
+def test_an_unreachable_remote_leaves_the_local_registry_untouched(tmp_path):
+    local = Registry(tmp_path / "local.db")
+    local.add("tiny", tiny_model(0))
+    before = local.list()
+    with pytest.raises(RemoteUnavailableError, match="cannot reach registry"):
+        local.pull("resnet56", "postgresql+psycopg://nobody@127.0.0.1:9/none")
+    assert local.list() == before
+
+
+def test_unknown_entry_suggests_close_names(tmp_path):
+    registry = Registry(tmp_path / "reg.db")
+    registry.add("tiny-net", tiny_model(0))
+    with pytest.raises(EntryNotFoundError, match="did you mean 'tiny-net'"):
+        registry.get("tiny-nett")
+    with pytest.raises(EntryNotFoundError, match="version after '@' must be a positive integer"):
+        registry.get("tiny-net@x")
+
+
+def test_shipped_registry_holds_every_preset_architecture():
+    from reszoo.zoo.hub import SHIPPED_REGISTRY
+    from reszoo.zoo.presets import PRESETS
+
+    shipped = Registry(SHIPPED_REGISTRY)
+    archs = {a.name: a for a in shipped.architectures()}
+    assert set(archs) == set(PRESETS)
+    for name, spec in PRESETS.items():
+        assert archs[name].digest == spec.digest
+        assert archs[name].params == reszoo.count(spec).params
+    with pytest.raises(EntryNotFoundError, match="'resnet56' has no trained weights .* yet"):
+        shipped.get("resnet56")
+
+
+def test_load_pulls_on_first_use_then_works_offline(tmp_path, monkeypatch):
+    remote_path = tmp_path / "remote.db"
+    remote = Registry(remote_path)
+    model = tiny_model(3)
+    remote.add("tiny", model)
+    remote.close()
+    monkeypatch.setenv("RESZOO_REMOTE", str(remote_path))
+    first = reszoo.load("tiny")
+    assert torch.equal(outputs(first), outputs(model))
+    remote_path.rename(tmp_path / "gone.db")  # offline from here on
+    assert torch.equal(outputs(reszoo.load("tiny")), outputs(model))
+    assert reszoo.list_models("tiny*") == ["tiny"]
+    assert "resnet20" in reszoo.list_models("resnet2*") and reszoo.list_models("resnet2*", pretrained=True) == []
