@@ -65,9 +65,13 @@ def check_finite(state_dict: StateDict) -> None:
         raise WeightsError(f"weights hold NaN or infinite values in {shown}; refusing to store them")
 
 
-def check_fits(state_dict: StateDict, spec: ArchSpec) -> None:
-    """Raise ``WeightsError`` listing missing, unexpected and mis-shaped keys."""
-    expected = {k: tuple(v.shape) for k, v in build(spec, device="meta").state_dict().items()}
+def check_fits(state_dict: StateDict, spec: ArchSpec, model: nn.Module | None = None) -> None:
+    """Raise ``WeightsError`` listing missing, unexpected and mis-shaped keys.
+
+    ``model``: the (meta) net of ``spec`` if the caller already built one.
+    """
+    model = model if model is not None else build(spec, device="meta")
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     missing = [k for k in expected if k not in state_dict]
     unexpected = [k for k in state_dict if k not in expected]
     misshaped = [
@@ -124,8 +128,8 @@ def model_from_state_dict(spec: ArchSpec, state_dict: StateDict) -> ReszooNet:
     Built on the meta device and filled with ``assign=True``: no random
     initialisation is computed only to be overwritten.
     """
-    check_fits(state_dict, spec)
     model = build(spec, device="meta")
+    check_fits(state_dict, spec, model)
     tensors = {k: (v.float() if v.is_floating_point() else v) for k, v in state_dict.items()}
     model.load_state_dict(tensors, strict=True, assign=True)
     return model.eval()
