@@ -90,6 +90,7 @@ def test_pull_from_an_unreachable_remote(tmp_path):
 def test_registry_path_that_is_not_a_database(tmp_path):
     bad = tmp_path / "notes.db"
     bad.write_text("keep me")
+    Registry(tmp_path / "r.db").close()
     result = run("--registry", bad, "pull", "tiny", "--remote", tmp_path / "r.db", code=1)
     assert "not a SQLite database; reszoo will not touch it" in result.stderr
     assert bad.read_text() == "keep me"
@@ -124,3 +125,52 @@ def test_rm_asks_before_removing(tmp_path):
     registry.add("tiny", tiny_model(0))
     run("--registry", registry.url, "rm", "tiny", code=1)  # no answer on stdin: aborted
     assert registry.get("tiny").version == 1
+
+
+def test_unknown_entry_suggests_and_exits_2(tmp_path):
+    registry = Registry(tmp_path / "r.db")
+    registry.add("tiny-net", tiny_model(0))
+    result = run("--registry", registry.url, "export", "tiny-nte", "--out", tmp_path / "w.safetensors", code=2)
+    assert "no entry 'tiny-nte'" in result.stderr and "did you mean 'tiny-net'" in result.stderr
+
+
+def test_tampered_weights_are_refused_by_every_command(tmp_path):
+    import sqlalchemy as sa
+
+    registry = Registry(tmp_path / "r.db")
+    registry.add("tiny", tiny_model(0))
+    with registry.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE blobs SET data = substr(data, 1, 100)"))
+    out = tmp_path / "w.safetensors"
+    result = run("--registry", registry.url, "export", "tiny", "--out", out, code=1)
+    assert "truncated or damaged" in result.stderr and not out.exists()
+    result = run("--registry", tmp_path / "other.db", "pull", "tiny", "--remote", registry.url, code=1)
+    assert "truncated; nothing was copied" in result.stderr
+
+
+def test_non_finite_weights_are_refused_on_import(tmp_path):
+    model = tiny_model(0)
+    state = model.state_dict()
+    state["fc.bias"][0] = float("inf")
+    path = tmp_path / "inf.safetensors"
+    save_file(state, str(path))
+    spec_path = write_spec_file(TINY, tmp_path / "tiny.json")
+    result = run("--registry", tmp_path / "r.db", "import", path, "--arch", spec_path, "--name", "x", code=2)
+    assert "NaN or infinite values in fc.bias" in result.stderr
+    assert Registry(tmp_path / "r.db").list() == []
+
+
+def test_a_damaged_sqlite_file_is_reported_and_left_alone(tmp_path):
+    path = tmp_path / "r.db"
+    path.write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 64)
+    before = path.read_bytes()
+    Registry(tmp_path / "remote.db").close()
+    result = run("--registry", path, "pull", "x", "--remote", tmp_path / "remote.db", code=1)
+    assert "is not a usable database" in result.stderr
+    assert path.read_bytes() == before
+
+
+def test_pull_from_a_missing_sqlite_remote_creates_nothing(tmp_path):
+    result = run("--registry", tmp_path / "local.db", "pull", "x", "--remote", tmp_path / "nope.db", code=1)
+    assert f"registry {tmp_path / 'nope.db'} does not exist" in result.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -50,7 +50,7 @@ def describe(record: EntryRecord) -> str:
 @app.command("pull")
 def pull_command(ref: Ref, remote: RemoteOption = None) -> None:
     """Copy an entry from a remote registry into yours (checksummed; repeatable)."""
-    source = Registry(remote_url(remote))  # reached before the local registry is touched
+    source = Registry(remote_url(remote), create=False)  # reached before the local registry is touched
     local = open_registry()
     with blob_progress(f"pull {ref}") as progress:
         record = local.pull(ref, source, progress=progress)

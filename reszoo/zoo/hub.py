@@ -65,7 +65,7 @@ def load(ref: str, *, registry: Registry | str | None = None, remote: Registry |
     try:
         return local.load(ref)
     except EntryNotFoundError:
-        source = remote if isinstance(remote, Registry) else Registry(remote_url(remote))
+        source = remote if isinstance(remote, Registry) else Registry(remote_url(remote), create=False)
         local.pull(ref, source)
         return local.load(ref)
 

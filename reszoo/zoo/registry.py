@@ -99,6 +99,7 @@ class Registry:
 
     Args:
         url: ``sqlite:///path/registry.db``, ``postgresql+psycopg://...``, or a path.
+        create: Create a missing SQLite file (off for remotes one only reads from).
         busy_timeout_s: How long a SQLite writer waits for the write lock.
 
     Example:
@@ -107,7 +108,7 @@ class Registry:
         >>> model = reg.load("tiny@1")
     """
 
-    def __init__(self, url: str | os.PathLike[str], *, busy_timeout_s: float = 60.0) -> None:
+    def __init__(self, url: str | os.PathLike[str], *, create: bool = True, busy_timeout_s: float = 60.0) -> None:
         self.url = to_url(url)
         try:
             parsed = sa.engine.make_url(self.url)
@@ -119,6 +120,8 @@ class Registry:
         if self.is_sqlite:
             self.path = Path(parsed.database or "")
             self._check_sqlite_file()
+            if not create and not self.path.is_file():
+                raise RemoteUnavailableError(f"registry {self.path} does not exist")
             self.engine = sa.create_engine(self.url, connect_args={"timeout": busy_timeout_s})
             self._install_sqlite_events(busy_timeout_s)
         else:
@@ -728,7 +731,7 @@ class Registry:
         """Copy ``ref`` from ``remote`` into this registry (idempotent)."""
         from reszoo.zoo.transfer import copy_entry
 
-        source = remote if isinstance(remote, Registry) else Registry(remote)
+        source = remote if isinstance(remote, Registry) else Registry(remote, create=False)
         return copy_entry(source, self, ref, progress=progress)
 
     def publish(
