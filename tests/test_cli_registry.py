@@ -46,7 +46,9 @@ def test_import_show_publish_pull_load_round_trip(tmp_path, weights_file):
     shown = json.loads(run("--registry", first, "show", "tiny@1", "--json").stdout)
     assert shown["blob_sha256"] == sha and shown["spec"] == TINY.to_dict() and shown["kind"] == "entry"
 
-    assert "published tiny@1" in run("--registry", first, "publish", "tiny", "--remote", second).stdout
+    missing = run("--registry", first, "publish", "tiny", "--remote", second, code=1)
+    assert "does not exist" in missing.stderr
+    assert "published tiny@1" in run("--registry", first, "publish", "tiny", "--remote", second, "--create").stdout
     assert "pulled tiny@1" in run("--registry", third, "pull", "tiny@1", "--remote", second).stdout
     loaded = Registry(third).load("tiny")
     assert torch.equal(outputs(loaded), outputs(model))

@@ -253,10 +253,11 @@ def test_a_database_of_something_else_is_refused(tmp_path):
     path = tmp_path / "other.db"
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE invoices (id INTEGER)")
+    before = path.read_bytes()
     with pytest.raises(RegistryError, match="database of something else"):
         Registry(path)
-    with sqlite3.connect(path) as conn:
-        assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")] == ["invoices"]
+    assert path.read_bytes() == before  # not even switched to WAL
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.db"]
 
 
 def test_a_newer_schema_is_refused(tmp_path):
@@ -295,15 +296,17 @@ def test_unknown_entry_suggests_close_names(tmp_path):
     registry.add("tiny-net", tiny_model(0))
     with pytest.raises(EntryNotFoundError, match="did you mean 'tiny-net'"):
         registry.get("tiny-nett")
-    with pytest.raises(EntryNotFoundError, match="version after '@' must be a positive integer"):
-        registry.get("tiny-net@x")
+    for bad in ("tiny-net@x", "tiny-net@0", "tiny-net@²", "@1", "a:b@1", "tiny-net@99999999999999999999", "a b"):
+        with pytest.raises(reszoo.SpecError):
+            registry.get(bad)
 
 
 def test_shipped_registry_holds_every_preset_architecture():
     from reszoo.zoo.hub import SHIPPED_REGISTRY
     from reszoo.zoo.presets import PRESETS
 
-    shipped = Registry(SHIPPED_REGISTRY)
+    before = SHIPPED_REGISTRY.read_bytes()
+    shipped = Registry(SHIPPED_REGISTRY, readonly=True)
     archs = {a.name: a for a in shipped.architectures()}
     assert set(archs) == set(PRESETS)
     for name, spec in PRESETS.items():
@@ -311,6 +314,15 @@ def test_shipped_registry_holds_every_preset_architecture():
         assert archs[name].params == reszoo.count(spec).params
     with pytest.raises(EntryNotFoundError, match="'resnet56' has no trained weights .* yet"):
         shipped.get("resnet56")
+    shipped.close()
+    assert SHIPPED_REGISTRY.read_bytes() == before
+
+
+def test_load_from_an_unreachable_remote_creates_no_local_registry(tmp_path, monkeypatch):
+    monkeypatch.setenv("RESZOO_REMOTE", str(tmp_path / "missing.db"))
+    with pytest.raises(RemoteUnavailableError, match="does not exist"):
+        reszoo.load("tiny")
+    assert not (tmp_path / "reszoo-home").exists()
 
 
 def test_load_pulls_on_first_use_then_works_offline(tmp_path, monkeypatch):
@@ -326,3 +338,79 @@ def test_load_pulls_on_first_use_then_works_offline(tmp_path, monkeypatch):
     assert torch.equal(outputs(reszoo.load("tiny")), outputs(model))
     assert reszoo.list_models("tiny*") == ["tiny"]
     assert "resnet20" in reszoo.list_models("resnet2*") and reszoo.list_models("resnet2*", pretrained=True) == []
+
+
+def test_pulling_from_a_read_only_remote_never_writes_to_it(tmp_path):
+    from reszoo.zoo.schema import SCHEMA_REVISION as head
+
+    path = tmp_path / "remote.db"
+    remote = Registry(path)
+    remote.add("tiny", tiny_model(0))
+    remote.close()
+    with sqlite3.connect(path) as conn:  # pretend it was written by an older reszoo
+        conn.execute("DROP TABLE latency_parts")
+        conn.execute("UPDATE alembic_version SET version_num = '0001'")
+    before = path.read_bytes()
+    local = Registry(tmp_path / "local.db")
+    local.pull("tiny", str(path))
+    assert path.read_bytes() == before
+    with pytest.raises(RegistryError, match="opened read-only"):
+        Registry(path, readonly=True).add("x", tiny_model(1))
+    assert head != "0001"
+
+
+def test_a_repeated_pull_repairs_damaged_local_bytes(tmp_path):
+    remote, local = Registry(tmp_path / "remote.db"), Registry(tmp_path / "local.db")
+    model = tiny_model(0)
+    remote.add("tiny", model)
+    local.pull("tiny", remote)
+    with local.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE blobs SET data = substr(data, 1, 64)"))
+    with pytest.raises(IntegrityError):
+        local.load("tiny")
+    local.pull("tiny", remote)
+    assert torch.equal(outputs(local.load("tiny")), outputs(model))
+
+
+def test_aliases_travel_with_a_pull(tmp_path):
+    remote, local = Registry(tmp_path / "remote.db"), Registry(tmp_path / "local.db")
+    remote.add("tiny", tiny_model(0))
+    remote.add("tiny", tiny_model(1))
+    remote.tag("tiny@1", "best")
+    local.pull("tiny:best", remote)
+    assert local.get("tiny:best").version == 1
+
+
+def test_list_patterns_and_filters_pick_the_latest_qualifying_version(tmp_path):
+    registry = Registry(tmp_path / "r.db")
+    registry.add("Net-a", tiny_model(0), metrics={"top1": 0.9})
+    registry.add("Net-a", tiny_model(1), metrics={"top1": 0.5})
+    registry.add("net-b", tiny_model(2))
+    assert [r.name for r in registry.list("[N]et-*")] == ["Net-a"]
+    assert [r.name for r in registry.list("net-*")] == ["net-b"]  # case-sensitive on every backend
+    assert [r.ref for r in registry.list("Net-a", min_top1=0.8)] == ["Net-a@1"]
+    assert [r.ref for r in registry.list("Net-a")] == ["Net-a@2"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(metrics={"top1": 95}), "fraction between 0 and 1"),
+        (dict(recipe=[1, 2]), "recipe must be a dict"),
+        (dict(history={"a": 1}), "history must be a list of per-epoch dicts"),
+        (dict(trial="abc"), "trial must be an integer"),
+        (dict(version=2**40), "version must be an integer from 1"),
+        (dict(dataset="x" * 300), "dataset must be text of at most 200"),
+    ],
+)
+def test_bad_metadata_is_refused_before_writing(tmp_path, kwargs, message):
+    registry = Registry(tmp_path / "r.db")
+    with pytest.raises(reszoo.SpecError, match=message):
+        registry.add("tiny", tiny_model(0), **kwargs)
+    assert registry.list() == []
+
+
+def test_an_in_memory_registry_works():
+    registry = Registry("sqlite://")
+    registry.add("tiny", tiny_model(0))
+    assert registry.get("tiny").version == 1

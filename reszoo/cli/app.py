@@ -84,7 +84,8 @@ def root(
         typer.Option(
             "--registry",
             envvar="RESZOO_REGISTRY",
-            help="Registry to use: a SQLAlchemy URL or a SQLite file. Default: $RESZOO_HOME/registry.db.",
+            help="Registry to use: a SQLAlchemy URL or a SQLite file. Default: $RESZOO_HOME/registry.db "
+            "($RESZOO_HOME defaults to ~/.cache/reszoo).",
             show_default=False,
         ),
     ] = None,
@@ -101,7 +102,7 @@ def root(
 
 
 # Commands register themselves on `app` when their module is imported.
-from reszoo.cli import models, registry  # noqa: E402,F401
+from reszoo.cli import bench, models, registry  # noqa: E402,F401
 
 
 def main() -> None:

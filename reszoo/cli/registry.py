@@ -50,7 +50,7 @@ def describe(record: EntryRecord) -> str:
 @app.command("pull")
 def pull_command(ref: Ref, remote: RemoteOption = None) -> None:
     """Copy an entry from a remote registry into yours (checksummed; repeatable)."""
-    source = Registry(remote_url(remote), create=False)  # reached before the local registry is touched
+    source = Registry(remote_url(remote), readonly=True)  # reached before the local registry is touched
     local = open_registry()
     with blob_progress(f"pull {ref}") as progress:
         record = local.pull(ref, source, progress=progress)
@@ -64,10 +64,14 @@ def publish_command(
     version: Annotated[
         Optional[int], typer.Option("--version", min=1, help="Version number on the remote (default: the local one).")
     ] = None,
+    create: Annotated[
+        bool, typer.Option("--create", help="Create the remote SQLite file if it does not exist yet.")
+    ] = False,
 ) -> None:
     """Copy an entry from your registry to a remote one; refuses to replace other content."""
-    target = Registry(remote_url(remote))
     local = open_registry()
+    local.get(ref)  # a bad reference fails before the remote is opened
+    target = Registry(remote_url(remote), create=create)
     with blob_progress(f"publish {ref}") as progress:
         record = local.publish(ref, target, version=version, progress=progress)
     console.print(f"published {describe(record)} to {target.display_url}", highlight=False)
@@ -101,7 +105,9 @@ def import_command(
     arch: Annotated[str, typer.Option("--arch", help="Architecture: a preset name or a spec .json file.", show_default=False)],
     name: Annotated[str, typer.Option("--name", help="Entry name to create.", show_default=False)],
     dataset: Annotated[Optional[str], typer.Option(help="Data set the weights were trained on.")] = None,
-    top1: Annotated[Optional[float], typer.Option(help="Top-1 accuracy (0..1) on that data set's test split.")] = None,
+    top1: Annotated[
+        Optional[float], typer.Option(min=0.0, max=1.0, help="Top-1 accuracy as a fraction (0.91) on the test split.")
+    ] = None,
     notes: Annotated[Optional[str], typer.Option(help="Free text kept with the entry.")] = None,
 ) -> None:
     """Add a safetensors weights file as a new entry (pickle files are refused)."""

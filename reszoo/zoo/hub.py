@@ -61,13 +61,25 @@ def load(ref: str, *, registry: Registry | str | None = None, remote: Registry |
         registry: The local registry (default :func:`local_registry`).
         remote: Where to pull from when it is not local (default :func:`remote_url`).
     """
-    local = registry if isinstance(registry, Registry) else local_registry(registry)
-    try:
-        return local.load(ref)
-    except EntryNotFoundError:
-        source = remote if isinstance(remote, Registry) else Registry(remote_url(remote), create=False)
-        local.pull(ref, source)
-        return local.load(ref)
+    if isinstance(registry, Registry):
+        local = registry
+    else:
+        url = registry or local_url()
+        if "://" in url or Path(url).is_file():
+            local = local_registry(registry)
+        else:
+            local = None  # not created until there is something to put in it
+    if local is not None:
+        try:
+            return local.load(ref)
+        except EntryNotFoundError:
+            pass
+    # Reach the remote before the local registry is created or written.
+    source = remote if isinstance(remote, Registry) else Registry(remote_url(remote), readonly=True)
+    source.get(ref)
+    local = local or local_registry(registry)
+    local.pull(ref, source)
+    return local.load(ref)
 
 
 def list_models(
@@ -92,7 +104,7 @@ def list_models(
         if "://" not in url and not Path(url).is_file():
             return sorted(names, key=natural_key)
         registry = url
-    reg = registry if isinstance(registry, Registry) else Registry(registry)
+    reg = registry if isinstance(registry, Registry) else Registry(registry, readonly=True)
     for p in [pattern] if isinstance(pattern, str) else pattern:
         names.update(r.name for r in reg.list(p, family=family))
     return sorted(names, key=natural_key)

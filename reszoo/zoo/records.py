@@ -13,7 +13,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from reszoo.errors import EntryNotFoundError, SpecError
+from reszoo.errors import SpecError
 from reszoo.zoo.spec import ArchSpec
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
@@ -57,23 +57,30 @@ def check_alias(alias: str) -> str:
     return alias
 
 
+_REF_RE = re.compile(r"(?P<name>[^@:]+)(?:@(?P<version>[0-9]+)|:(?P<alias>[^@:]+))?")
+
+
 def parse_ref(ref: str | Ref) -> Ref:
     """``resnet56``, ``resnet56@3`` or ``resnet56:best`` to a :class:`Ref`."""
     if isinstance(ref, Ref):
         return ref
     text = str(ref).strip()
-    if "@" in text:
-        name, _, version = text.partition("@")
-        if not version.isdigit() or int(version) < 1:
-            raise EntryNotFoundError(f"bad reference {text!r}: the version after '@' must be a positive integer")
-        return Ref(check_name(name), version=int(version))
-    if ":" in text:
-        name, _, alias = text.partition(":")
-        check_name(name)
-        if alias == LATEST:
-            return Ref(name)
-        return Ref(name, alias=check_alias(alias))
-    return Ref(check_name(text))
+    match = _REF_RE.fullmatch(text)
+    if match is None:
+        raise SpecError(
+            f"bad reference {text!r}: write NAME, NAME@VERSION (a positive number) or NAME:ALIAS",
+            field="ref",
+            value=text,
+        )
+    name = check_name(match["name"])
+    if match["version"] is not None:
+        version = int(match["version"])
+        if not 1 <= version <= 2**31 - 1:
+            raise SpecError(f"bad reference {text!r}: versions start at 1", field="ref", value=text)
+        return Ref(name, version=version)
+    if match["alias"] is not None and match["alias"] != LATEST:
+        return Ref(name, alias=check_alias(match["alias"]))
+    return Ref(name)
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,10 @@ from sqlalchemy.orm import Session
 
 from reszoo.errors import IntegrityError
 from reszoo.zoo import weights as W
-from reszoo.zoo.records import EntryRecord, LatencyRecord, Ref
+from reszoo.zoo.counting import count
+from reszoo.zoo.records import EntryRecord, LatencyRecord, Ref, parse_ref
 from reszoo.zoo.registry import Registry
-from reszoo.zoo.schema import Architecture, Blob, Entry, Latency
+from reszoo.zoo.schema import Alias, Architecture, Blob, Entry, Latency
 from reszoo.zoo.spec import ArchSpec
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
@@ -44,6 +45,9 @@ def copy_entry(
         arch = s.get(Architecture, entry.arch_digest)
         blob = s.execute(sa.select(Blob.data, Blob.size, Blob.dtypes).where(Blob.sha256 == entry.blob_sha256)).one()
         latency = s.scalars(sa.select(Latency).where(Latency.arch_digest == entry.arch_digest)).all()
+        aliases = s.scalars(
+            sa.select(Alias.alias).where(Alias.name == entry.name, Alias.version == entry.version)
+        ).all()
         s.expunge_all()  # plain objects from here on: copied field by field below
     data = bytes(blob.data)
     if len(data) != blob.size:
@@ -76,14 +80,25 @@ def copy_entry(
         )
     }
 
+    new_version = version or entry.version
+    count(spec)  # outside the target's write lock
+
     def work(t: Session) -> int:
         target._ensure_architecture(t, spec, arch.name)
         target._ensure_blob(t, entry.blob_sha256, data, blob.dtypes)
         for row in latency:
             target._upsert_latency(t, _latency_record(row), replace=False)
-        return target._insert_entry(
-            t, entry.name, version or entry.version, entry.arch_digest, entry.blob_sha256, fields
-        )
+        entry_id = target._insert_entry(t, entry.name, new_version, entry.arch_digest, entry.blob_sha256, fields)
+        # The source's aliases of this version come along where the target has
+        # none of that name; an alias the copy was asked for by always does.
+        asked = parse_ref(ref).alias
+        for alias in aliases:
+            row = t.get(Alias, (entry.name, alias))
+            if row is None:
+                t.add(Alias(name=entry.name, alias=alias, version=new_version))
+            elif alias == asked:
+                row.version = new_version
+        return entry_id
 
     return target._get_by_id(target._write(work))
 
