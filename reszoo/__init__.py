@@ -11,8 +11,10 @@ from importlib.metadata import PackageNotFoundError, version
 
 from reszoo.errors import (
     ConflictError,
+    DeviceError,
     EntryNotFoundError,
     IntegrityError,
+    MeasurementError,
     RegistryError,
     RemoteUnavailableError,
     ReszooError,
@@ -21,6 +23,7 @@ from reszoo.errors import (
     UnknownModelError,
     WeightsError,
 )
+from reszoo.search.latency import latency
 from reszoo.zoo import (
     ArchSpec,
     ArchitectureRecord,
@@ -46,10 +49,12 @@ __all__ = [
     "ArchSpec",
     "ArchitectureRecord",
     "ConflictError",
+    "DeviceError",
     "EntryNotFoundError",
     "EntryRecord",
     "IntegrityError",
     "LatencyRecord",
+    "MeasurementError",
     "ModelCounts",
     "Registry",
     "RegistryError",
@@ -64,6 +69,7 @@ __all__ = [
     "count",
     "create_model",
     "get_spec",
+    "latency",
     "list_models",
     "load",
     "resolve_spec",

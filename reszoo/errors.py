@@ -96,3 +96,14 @@ class WeightsError(ReszooError):
 
 class RemoteUnavailableError(RegistryError):
     """A remote registry cannot be reached; the local registry was not touched."""
+
+
+class DeviceError(ReszooError):
+    """A device or runtime that is not there or cannot do what was asked
+    (``cuda`` on a machine without one, CUDA graphs on a CPU)."""
+
+    exit_code = 2
+
+
+class MeasurementError(ReszooError):
+    """A latency measurement failed (out of memory, a compile error); nothing was stored."""

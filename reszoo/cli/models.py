@@ -11,6 +11,7 @@ from rich.table import Table
 
 from reszoo.cli.app import app, console, err_console, open_registry
 from reszoo.errors import EntryNotFoundError, SpecError
+from reszoo.search.latency import device_key
 from reszoo.zoo.describe import spec_card, spec_row, stage_rows
 from reszoo.zoo.factory import looks_like_spec_file, resolve_spec
 from reszoo.zoo.presets import get_spec, list_presets, natural_key
@@ -69,6 +70,8 @@ def list_command(
     names = [] if entry_filters else list_presets(pattern, family=family)
     rows = [{"kind": "preset", **spec_row(get_spec(name), name)} for name in names]
     registry = open_registry(must_exist=True)
+    if device:
+        device = device_key(device)  # "cpu" -> this machine's stored name
     records = (
         registry.list(
             pattern,
@@ -152,9 +155,9 @@ def show_command(ref: ModelRef, as_json: JsonFlag = False) -> None:
     if registry is not None:
         try:
             record = registry.get(ref)
-        except EntryNotFoundError:
+        except (EntryNotFoundError, SpecError):
             if any(ch in ref for ch in "@:"):
-                raise
+                raise  # only entries have versions and aliases
         else:
             show_entry(registry, record, as_json)
             return
@@ -281,10 +284,7 @@ def parse_assignment(text: str) -> tuple[str, Any]:
         pass
     if "," in raw:
         parts = [part.strip() for part in raw.split(",")]
-        try:
-            return key, [int(part) for part in parts]
-        except ValueError:
-            return key, parts
+        return key, [int(part) if part.lstrip("-").isdigit() else part for part in parts]
     return key, raw
 
 

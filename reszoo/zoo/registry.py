@@ -23,6 +23,8 @@ import getpass
 import json
 import os
 import random
+import re
+import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -58,7 +60,7 @@ from reszoo.zoo.records import (
     check_name,
     parse_ref,
 )
-from reszoo.zoo.schema import SCHEMA_REVISION, Alias, Architecture, Blob, Entry, Latency
+from reszoo.zoo.schema import SCHEMA_REVISION, Alias, Architecture, Blob, Entry, Latency, LatencyPart
 from reszoo.zoo.spec import ArchSpec, canonical_json
 
 T = TypeVar("T")
@@ -66,7 +68,7 @@ T = TypeVar("T")
 SQLITE_MAGIC = b"SQLite format 3\x00"
 #: Key of the PostgreSQL advisory lock held while migrating a schema.
 _PG_MIGRATION_LOCK = 7_240_115
-_RESZOO_TABLES = {"architectures", "blobs", "entries", "aliases", "latency", "alembic_version"}
+_RESZOO_TABLES = {"architectures", "blobs", "entries", "aliases", "latency", "latency_parts", "alembic_version"}
 _WRITE_ATTEMPTS = 8
 
 
@@ -99,7 +101,9 @@ class Registry:
 
     Args:
         url: ``sqlite:///path/registry.db``, ``postgresql+psycopg://...``, or a path.
-        create: Create a missing SQLite file (off for remotes one only reads from).
+        create: Create a missing SQLite file; off, a missing file is an error.
+        readonly: Never write: no schema migration, no switch to WAL, writes
+            refused. For remotes one only pulls from; implies ``create=False``.
         busy_timeout_s: How long a SQLite writer waits for the write lock.
 
     Example:
@@ -108,7 +112,14 @@ class Registry:
         >>> model = reg.load("tiny@1")
     """
 
-    def __init__(self, url: str | os.PathLike[str], *, create: bool = True, busy_timeout_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        url: str | os.PathLike[str],
+        *,
+        create: bool = True,
+        readonly: bool = False,
+        busy_timeout_s: float = 60.0,
+    ) -> None:
         self.url = to_url(url)
         try:
             parsed = sa.engine.make_url(self.url)
@@ -116,12 +127,13 @@ class Registry:
             raise RegistryError(f"{url!r} is neither a SQLAlchemy URL nor a file path") from None
         self.display_url = parsed.render_as_string(hide_password=True)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        self.readonly = readonly
         self._spec_cache: dict[str, ArchSpec] = {}
         if self.is_sqlite:
-            self.path = Path(parsed.database or "")
-            self._check_sqlite_file()
-            if not create and not self.path.is_file():
-                raise RemoteUnavailableError(f"registry {self.path} does not exist")
+            database = parsed.database or ""
+            self.path = None if database in ("", ":memory:") else Path(database)
+            if self.path is not None:
+                self._check_sqlite_file(create=create and not readonly)
             self.engine = sa.create_engine(self.url, connect_args={"timeout": busy_timeout_s})
             self._install_sqlite_events(busy_timeout_s)
         else:
@@ -145,22 +157,45 @@ class Registry:
 
     # ----------------------------------------------------------- connection
 
-    def _check_sqlite_file(self) -> None:
+    def _check_sqlite_file(self, *, create: bool) -> None:
+        """Refuse, before anything writes to it, a path that is not a reszoo registry."""
         path = self.path
-        if path is None or str(path) in ("", ":memory:"):
-            return
+        assert path is not None
         if path.is_dir():
             raise RegistryError(f"registry path {path} is a directory; give a file such as {path / 'registry.db'}")
-        if not path.parent.is_dir():
-            raise RegistryError(f"cannot create registry {path}: folder {path.parent} does not exist")
-        if path.exists() and path.stat().st_size > 0:
-            with path.open("rb") as handle:
-                header = handle.read(len(SQLITE_MAGIC))
-            if header != SQLITE_MAGIC:
-                raise RegistryError(
-                    f"{path} exists but is not a SQLite database; reszoo will not touch it. "
-                    "Move it aside or point --registry / RESZOO_HOME elsewhere."
-                )
+        if not path.exists():
+            if not create:
+                raise RemoteUnavailableError(f"registry {path} does not exist")
+            if not path.parent.is_dir():
+                raise RegistryError(f"cannot create registry {path}: folder {path.parent} does not exist")
+            return
+        if path.stat().st_size == 0:
+            return
+        with path.open("rb") as handle:
+            header = handle.read(len(SQLITE_MAGIC))
+        if header != SQLITE_MAGIC:
+            raise RegistryError(
+                f"{path} exists but is not a SQLite database; reszoo will not touch it. "
+                "Move it aside or point --registry / RESZOO_HOME elsewhere."
+            )
+        # Look with a read-only connection first: the engine's connections
+        # switch the file to WAL, which a foreign database must never see.
+        try:
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            try:
+                tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError as exc:
+            raise RegistryError(f"{path} is not a usable database: {exc}") from None
+        self._refuse_foreign(tables)
+
+    def _refuse_foreign(self, tables: set[str]) -> None:
+        if "alembic_version" not in tables and tables - _RESZOO_TABLES:
+            raise RegistryError(
+                f"{self.display_url} is a database of something else (tables: {', '.join(sorted(tables)[:5])}); "
+                "reszoo will not touch it. Point --registry at an empty or reszoo database."
+            )
 
     def _install_sqlite_events(self, busy_timeout_s: float) -> None:
         @event.listens_for(self.engine, "connect")
@@ -169,10 +204,11 @@ class Registry:
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-            # Only takes effect on a new, empty database: big pages read large
-            # weight blobs faster (fewer overflow pages to walk).
-            cursor.execute("PRAGMA page_size = 65536")
-            cursor.execute("PRAGMA journal_mode = WAL")
+            if not self.readonly:
+                # Only takes effect on a new, empty database: big pages read
+                # large weight blobs faster (fewer overflow pages to walk).
+                cursor.execute("PRAGMA page_size = 65536")
+                cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = FULL")  # a committed publish survives power loss
             cursor.execute("PRAGMA foreign_keys = ON")
             cursor.close()
@@ -188,27 +224,32 @@ class Registry:
             return None, tables
         return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar(), tables
 
+    def _check_revision(self, revision: str | None, tables: set[str]) -> None:
+        if revision is None:
+            self._refuse_foreign(tables)
+            if self.readonly:
+                raise RegistryError(f"{self.display_url} is not a reszoo registry (it has no registry schema)")
+        elif revision > SCHEMA_REVISION:
+            raise RegistryError(
+                f"{self.display_url} has registry schema {revision}, newer than this reszoo understands "
+                f"({SCHEMA_REVISION}); upgrade reszoo"
+            )
+
     def _ensure_schema(self) -> None:
         with self.engine.connect() as conn:
             revision, tables = self._current_revision(conn)
-        if revision == SCHEMA_REVISION:
+        self._check_revision(revision, tables)
+        # Read-only: an older schema is read as it is; every table a read
+        # touches exists since the first revision.
+        if revision == SCHEMA_REVISION or self.readonly:
             return
         with self._writer.begin() as conn:
             if self.engine.dialect.name == "postgresql":
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
             revision, tables = self._current_revision(conn)  # again, now that we hold the lock
+            self._check_revision(revision, tables)
             if revision == SCHEMA_REVISION:
                 return
-            if revision is None and tables - _RESZOO_TABLES:
-                raise RegistryError(
-                    f"{self.display_url} is a database of something else (tables: {', '.join(sorted(tables)[:5])}); "
-                    "reszoo will not touch it. Point --registry at an empty or reszoo database."
-                )
-            if revision is not None and revision > SCHEMA_REVISION:
-                raise RegistryError(
-                    f"{self.display_url} has registry schema {revision}, newer than this reszoo understands "
-                    f"({SCHEMA_REVISION}); upgrade reszoo"
-                )
             from alembic import command
             from alembic.config import Config
 
@@ -238,6 +279,8 @@ class Registry:
 
     def _write(self, work: Callable[[Session], T]) -> T:
         """Run ``work`` in one write transaction, retrying lost races."""
+        if self.readonly:
+            raise RegistryError(f"registry {self.display_url} was opened read-only")
         for attempt in range(_WRITE_ATTEMPTS):
             try:
                 with self._session(write=True) as session:
@@ -261,6 +304,8 @@ class Registry:
         return spec
 
     def _ensure_architecture(self, session: Session, spec: ArchSpec, name: str | None = None) -> None:
+        """Record ``spec``; call ``count(spec)`` before the transaction (it is
+        cached) so that the write lock is not held while counting."""
         row = session.get(Architecture, spec.digest)
         if row is None:
             counts = count(spec)
@@ -284,6 +329,7 @@ class Registry:
     def add_architecture(self, spec: SpecLike, name: str | None = None) -> ArchitectureRecord:
         """Record an architecture (idempotent); ``name`` is its preset name, if any."""
         spec = resolve_spec(spec)
+        count(spec)  # outside the write lock; cached for the transaction
         self._write(lambda s: self._ensure_architecture(s, spec, name))
         return self.architecture(spec.digest)
 
@@ -433,22 +479,36 @@ class Registry:
             if spec is None:
                 raise WeightsError("add() needs spec= when the weights are a state_dict rather than a reszoo model")
         spec = resolve_spec(spec)
-        if version is not None and (not isinstance(version, int) or isinstance(version, bool) or version < 1):
-            raise SpecError(f"version must be a positive integer, got {version!r}", field="version", value=version)
+        if version is not None:
+            _check_int("version", version, 1, MAX_INT32)
+        if trial is not None:
+            _check_int("trial", trial, 0, MAX_INT32)
+        for field_name, text, limit in (
+            ("dataset", dataset, 200), ("device", device, 200), ("study", study, 500), ("created_by", created_by, 200)
+        ):
+            if text is not None and (not isinstance(text, str) or len(text) > limit):
+                raise SpecError(f"{field_name} must be text of at most {limit} characters, got {text!r:.80}", field=field_name)
+        metrics = _check_mapping("metrics", metrics)
+        top1 = metrics.get("top1")
+        if top1 is not None and not (isinstance(top1, (int, float)) and not isinstance(top1, bool) and 0 <= top1 <= 1):
+            raise SpecError(f"metrics top1 is a fraction between 0 and 1 (0.91 for 91%), got {top1!r}", field="top1")
+        if history is not None and (
+            isinstance(history, (str, bytes, Mapping)) or not all(isinstance(h, Mapping) for h in history)
+        ):
+            raise SpecError("history must be a list of per-epoch dicts ([{'epoch': 1, 'test_err': 0.3}, ...])",
+                            field="history")
         state_dict = W.to_state_dict(weights)
         W.check_fits(state_dict, spec)
         W.check_finite(state_dict)
         blob = W.serialize(state_dict, dtype=weights_dtype)
         sha = W.sha256(blob)
-        metrics = dict(metrics or {})
-        top1 = metrics.get("top1")
         fields = dict(
             dataset=dataset,
-            top1=float(top1) if isinstance(top1, (int, float)) else None,
+            top1=float(top1) if top1 is not None else None,
             metrics_json=_json_text(metrics, "metrics"),
-            history_json=_json_text(list(history or []), "history"),
-            recipe_json=_json_text(dict(recipe or {}), "recipe"),
-            data_json=_json_text(dict(data or {}), "data"),
+            history_json=_json_text([dict(h) for h in history or []], "history"),
+            recipe_json=_json_text(_check_mapping("recipe", recipe), "recipe"),
+            data_json=_json_text(_check_mapping("data", data), "data"),
             device=device,
             parent=str(parse_ref(parent)) if parent else None,
             study=study,
@@ -457,6 +517,8 @@ class Registry:
             notes=notes,
         )
         dtypes = W.dtype_summary(W.deserialize(blob)) if weights_dtype is not None else W.dtype_summary(state_dict)
+
+        count(spec)  # outside the write lock; cached for the transaction
 
         def work(s: Session) -> int:
             self._ensure_architecture(s, spec)
@@ -472,13 +534,22 @@ class Registry:
             return self._to_record(row, self._aliases(s, [row[0].name]))
 
     def _ensure_blob(self, session: Session, sha: str, data: bytes, dtypes: str) -> None:
-        if session.scalar(sa.select(Blob.sha256).where(Blob.sha256 == sha)) is None:
+        """Store verified ``data`` under ``sha`` unless good bytes are there already;
+        damaged stored bytes are replaced, so pulling again repairs a registry."""
+        stored = session.execute(sa.select(Blob.data).where(Blob.sha256 == sha)).first()
+        if stored is None:
             session.add(Blob(sha256=sha, size=len(data), dtypes=dtypes, data=data, created_at=now()))
             session.flush()
+        elif W.sha256(bytes(stored.data)) != sha:
+            session.execute(sa.update(Blob).where(Blob.sha256 == sha).values(data=data, size=len(data)))
 
     def _insert_entry(
         self, session: Session, name: str, version: int | None, arch_digest: str, sha: str, fields: Mapping[str, Any]
     ) -> int:
+        if session.get_bind().dialect.name == "postgresql":
+            # Serialise writers of one name: max(version) + 1 is then never
+            # chosen twice. (SQLite's BEGIN IMMEDIATE already serialises.)
+            session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(name))))
         if version is None:
             version = (session.scalar(sa.select(sa.func.max(Entry.version)).where(Entry.name == name)) or 0) + 1
         else:
@@ -524,25 +595,18 @@ class Registry:
         """
         if max_latency_ms is not None and not device:
             raise SpecError("max_latency_ms needs a device: latency is only known per device", field="device")
-        query = self._entry_select()
-        if not all_versions:
-            latest = (
-                sa.select(Entry.name.label("name"), sa.func.max(Entry.version).label("version"))
-                .group_by(Entry.name)
-                .subquery()
-            )
-            query = query.join(latest, sa.and_(latest.c.name == Entry.name, latest.c.version == Entry.version))
+        conditions = []
         if pattern not in ("*", ""):
-            if any(ch in pattern for ch in "*?["):
-                query = query.where(Entry.name.like(_glob_to_like(pattern), escape="\\"))
-            else:
-                query = query.where(Entry.name == pattern)
+            if not any(ch in pattern for ch in "*?["):
+                conditions.append(Entry.name == pattern)
+            elif "[" not in pattern:  # LIKE narrows; fnmatch below decides (LIKE ignores case on SQLite)
+                conditions.append(Entry.name.like(_glob_to_like(pattern), escape="\\"))
         if family is not None:
-            query = query.where(Architecture.family == family)
+            conditions.append(Architecture.family == family)
         if dataset is not None:
-            query = query.where(Entry.dataset == dataset)
+            conditions.append(Entry.dataset == dataset)
         if min_top1 is not None:
-            query = query.where(Entry.top1 >= min_top1)
+            conditions.append(Entry.top1 >= min_top1)
         if max_latency_ms is not None:
             fast = sa.select(Latency.id).where(
                 Latency.arch_digest == Entry.arch_digest,
@@ -553,11 +617,22 @@ class Registry:
             )
             if runtime is not None:
                 fast = fast.where(Latency.runtime == runtime)
-            query = query.where(fast.exists())
+            conditions.append(fast.exists())
+        query = self._entry_select().where(*conditions)
+        if not all_versions:
+            # The latest version among those that pass the filters.
+            latest = (
+                sa.select(Entry.name.label("name"), sa.func.max(Entry.version).label("version"))
+                .join(Architecture, Architecture.digest == Entry.arch_digest)
+                .where(*conditions)
+                .group_by(Entry.name)
+                .subquery()
+            )
+            query = query.join(latest, sa.and_(latest.c.name == Entry.name, latest.c.version == Entry.version))
         query = query.order_by(Entry.name, Entry.version)
         with self._session() as s:
             rows = s.execute(query).all()
-            if pattern not in ("*", "") and "[" in pattern:  # LIKE has no character classes
+            if pattern not in ("*", ""):
                 rows = [r for r in rows if fnmatch.fnmatchcase(r[0].name, pattern)]
             aliases = self._aliases(s, sorted({r[0].name for r in rows}))
             return [self._to_record(row, aliases) for row in rows]
@@ -696,6 +771,15 @@ class Registry:
             for key, value in values.items():
                 setattr(row, key, value)
 
+    def latency_row(
+        self, arch_digest: str, device: str, batch_size: int, dtype: str, runtime: str
+    ) -> LatencyRecord | None:
+        """The stored measurement with exactly this key, if any."""
+        for record in self.latency(arch_digest):
+            if (record.device, record.batch_size, record.dtype, record.runtime) == (device, batch_size, dtype, runtime):
+                return record
+        return None
+
     def best_latency(
         self, device: str, *, batch_size: int = 1, dtype: str = "float32", runtime: str | None = None
     ) -> dict[str, float]:
@@ -725,13 +809,61 @@ class Registry:
                 for r in rows
             ]
 
+    def part_latencies(self, device: str, runtime: str, batch_size: int, dtype: str) -> dict[str, float]:
+        """A latency lookup table: part key -> median ms, for one device and setting."""
+        with self._session() as s:
+            rows = s.execute(
+                sa.select(LatencyPart.part, LatencyPart.median_ms).where(
+                    LatencyPart.device == device,
+                    LatencyPart.runtime == runtime,
+                    LatencyPart.batch_size == batch_size,
+                    LatencyPart.dtype == dtype,
+                )
+            )
+            return {part: median for part, median in rows}
+
+    def add_part_latencies(
+        self,
+        device: str,
+        runtime: str,
+        batch_size: int,
+        dtype: str,
+        medians: Mapping[str, tuple[float, int]],
+        versions: Mapping[str, str],
+    ) -> None:
+        """Store (median ms, samples) per part key, replacing rows with the same key."""
+        measured_at = now()
+
+        def work(s: Session) -> None:
+            existing = {
+                row.part: row
+                for row in s.scalars(
+                    sa.select(LatencyPart).where(
+                        LatencyPart.device == device,
+                        LatencyPart.runtime == runtime,
+                        LatencyPart.batch_size == batch_size,
+                        LatencyPart.dtype == dtype,
+                        LatencyPart.part.in_(list(medians)),
+                    )
+                )
+            }
+            for part, (median, samples) in medians.items():
+                row = existing.get(part)
+                if row is None:
+                    row = LatencyPart(device=device, runtime=runtime, batch_size=batch_size, dtype=dtype, part=part)
+                    s.add(row)
+                row.median_ms, row.samples = median, samples
+                row.versions_json, row.measured_at = canonical_json(dict(versions)), measured_at
+
+        self._write(work)
+
     # ------------------------------------------------------- pull and publish
 
     def pull(self, ref: str | Ref, remote: Registry | str, *, progress: Callable[[int, int], None] | None = None) -> EntryRecord:
         """Copy ``ref`` from ``remote`` into this registry (idempotent)."""
         from reszoo.zoo.transfer import copy_entry
 
-        source = remote if isinstance(remote, Registry) else Registry(remote, create=False)
+        source = remote if isinstance(remote, Registry) else Registry(remote, readonly=True)
         return copy_entry(source, self, ref, progress=progress)
 
     def publish(
@@ -745,8 +877,24 @@ class Registry:
         """Copy ``ref`` from this registry into ``remote``, as ``version`` if given."""
         from reszoo.zoo.transfer import copy_entry
 
-        target = remote if isinstance(remote, Registry) else Registry(remote)
+        target = remote if isinstance(remote, Registry) else Registry(remote, create=False)
         return copy_entry(self, target, ref, version=version, progress=progress)
+
+
+MAX_INT32 = 2**31 - 1
+
+
+def _check_int(field: str, value: Any, low: int, high: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise SpecError(f"{field} must be an integer from {low} to {high}, got {value!r}", field=field, value=value)
+
+
+def _check_mapping(field: str, value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise SpecError(f"{field} must be a dict, got {type(value).__name__}", field=field)
+    return dict(value)
 
 
 def _glob_to_like(pattern: str) -> str:

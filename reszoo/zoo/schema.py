@@ -14,7 +14,7 @@ from sqlalchemy import BigInteger, DateTime, Float, ForeignKey, Index, Integer, 
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 #: The Alembic revision this code reads and writes; a newer database is refused.
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 
 
 class Base(DeclarativeBase):
@@ -96,6 +96,26 @@ class Latency(Base):
     runtime: Mapped[str] = mapped_column(String(16))
     median_ms: Mapped[float] = mapped_column(Float)
     p90_ms: Mapped[float] = mapped_column(Float)
+    samples: Mapped[int] = mapped_column(Integer)
+    versions_json: Mapped[str] = mapped_column(Text, default="{}")
+    measured_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LatencyPart(Base):
+    """One row of a latency lookup table: a stem, block or head timed alone."""
+
+    __tablename__ = "latency_parts"
+    __table_args__ = (
+        UniqueConstraint("device", "runtime", "batch_size", "dtype", "part", name="uq_latency_parts_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    device: Mapped[str] = mapped_column(String(200))
+    runtime: Mapped[str] = mapped_column(String(16))
+    batch_size: Mapped[int] = mapped_column(Integer)
+    dtype: Mapped[str] = mapped_column(String(16))
+    part: Mapped[str] = mapped_column(String(200))
+    median_ms: Mapped[float] = mapped_column(Float)
     samples: Mapped[int] = mapped_column(Integer)
     versions_json: Mapped[str] = mapped_column(Text, default="{}")
     measured_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,101 @@
+"""``reszoo bench``: measure latency, store it, build the predictor's lookup table."""
+
+from __future__ import annotations
+
+import random
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import Progress
+from rich.table import Table
+
+from reszoo.cli.app import app, console, err_console, open_registry
+from reszoo.cli.models import latency_row, print_json
+from reszoo.search.latency import DTYPES, RUNTIMES, latency, spec_of
+from reszoo.search.predictor import LatencyPredictor, PredictionCheck, summarize
+from reszoo.search.space import SearchSpace
+
+
+@app.command("bench")
+def bench_command(
+    refs: Annotated[
+        Optional[list[str]],
+        typer.Argument(help="Entries, preset names or spec .json files to measure.", show_default=False),
+    ] = None,
+    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per forward pass.")] = 1,
+    dtype: Annotated[str, typer.Option(help=f"One of {', '.join(DTYPES)}.")] = "float32",
+    runtime: Annotated[
+        str, typer.Option(help="eager, graph (one CUDA graph; CUDA only) or compile (torch.compile).")
+    ] = "eager",
+    threads: Annotated[
+        Optional[int], typer.Option(min=1, help="CPU threads to measure with (default: torch's; 1 is steadiest).")
+    ] = None,
+    remeasure: Annotated[bool, typer.Option("--remeasure", help="Measure again even if a row is stored.")] = False,
+    build_table: Annotated[
+        bool,
+        typer.Option(
+            "--build-table",
+            help="Time the stem, blocks and head of REFs (and of --random specs) into the predictor's "
+            "lookup table, then report the predictor's error against measurement.",
+        ),
+    ] = False,
+    random_specs: Annotated[
+        int, typer.Option("--random", min=0, help="With --build-table: also this many random specs of the default space.")
+    ] = 10,
+    seed: Annotated[int, typer.Option(help="Seed of the random specs.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")] = False,
+) -> None:
+    """Measure latency (median and p90) and store it in the registry by architecture.
+
+    A stored row for the same architecture, device, batch size, dtype and runtime
+    is reused unless --remeasure.
+    """
+    registry = open_registry()
+    if not refs and not build_table:
+        raise typer.BadParameter("give at least one model to measure, or --build-table")
+    specs = [spec_of(ref, registry) for ref in refs or []]
+    if build_table:
+        rng = random.Random(seed)
+        specs += [SearchSpace().sample(rng) for _ in range(random_specs)]
+        predictor = LatencyPredictor(
+            registry, device=device, runtime=runtime, batch_size=batch_size, dtype=dtype, threads=threads
+        )
+        with Progress(console=err_console, transient=True) as progress:
+            task = progress.add_task("timing parts", total=None)
+            added = predictor.fill(specs, progress=lambda done, total: progress.update(task, completed=done, total=total))
+        err_console.print(f"lookup table for {predictor.label}: {added} parts timed, {len(predictor.table)} in all")
+    rows, checks = [], []
+    for spec in specs:
+        record = latency(
+            spec, device=device, batch_size=batch_size, dtype=dtype, runtime=runtime,
+            registry=registry, remeasure=remeasure, threads=threads,
+        )
+        row = {"summary": spec.summary(), "digest": spec.digest, **latency_row(record)}
+        if build_table:
+            check = PredictionCheck(spec, predictor.predict(spec), record.median_ms)
+            checks.append(check)
+            row["predicted_ms"] = check.predicted_ms
+        rows.append(row)
+    if as_json:
+        print_json({"rows": rows, "predictor": summarize(checks) if checks else None})
+        return
+    table = Table(box=None, padding=(0, 1), pad_edge=False, header_style="bold")
+    for column in ("net", "depth", "median", "p90", "samples") + (("predicted", "error") if build_table else ()):
+        table.add_column(column, justify="left" if column == "net" else "right")
+    for spec, row, check in zip(specs, rows, checks or [None] * len(rows)):
+        name = spec.summary().split(",")[0]
+        cells = [f"{name} {spec.short_digest[:8]}", str(spec.depth), f"{row['median_ms']:.3f} ms",
+                 f"{row['p90_ms']:.3f} ms", str(row["samples"])]
+        if check is not None:
+            cells += [f"{check.predicted_ms:.3f} ms", f"{100 * check.error:+.0f}%"]
+        table.add_row(*cells)
+    console.print(f"{rows[0]['device']}, {runtime}, batch {batch_size}, {dtype}", highlight=False)
+    console.print(table)
+    if checks:
+        s = summarize(checks)
+        console.print(
+            f"predictor: {100 * s['within_10pct']:.0f}% within 10%, {100 * s['within_20pct']:.0f}% within 20%, "
+            f"median |error| {100 * s['median_abs_error']:.1f}%, worst {100 * s['max_abs_error']:.0f}%",
+            highlight=False,
+        )

@@ -1,0 +1,377 @@
+"""Latency, measured: per device, batch size, dtype and runtime, stored by architecture.
+
+A measurement warms up, synchronises, times many calls (CUDA events on a GPU,
+``perf_counter`` on a CPU) and reports the median and p90. Rows are stored in
+the registry keyed by (architecture digest, device name, batch size, dtype,
+runtime) and reused unless a remeasure is asked for: nobody measures the same
+architecture on the same device twice.
+
+Runtimes: ``eager`` (plain PyTorch), ``graph`` (the forward captured in one
+CUDA graph and replayed; CUDA only) and ``compile`` (``torch.compile``).
+"""
+
+from __future__ import annotations
+
+import functools
+import platform
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Iterator
+
+import torch
+from torch import nn
+
+from reszoo.errors import DeviceError, EntryNotFoundError, MeasurementError, SpecError
+from reszoo.zoo.factory import SpecLike, looks_like_spec_file, resolve_spec
+from reszoo.zoo.network import build
+from reszoo.zoo.records import LatencyRecord
+from reszoo.zoo.registry import Registry
+from reszoo.zoo.spec import ArchSpec
+
+RUNTIMES = ("eager", "graph", "compile")
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How long to warm up and how many samples to take.
+
+    Samples are taken in ``rounds``; the reported median is the lowest round
+    median and the p90 that round's. A burst of load from another process
+    then spoils one round, not the figure: on a shared 2-core machine this
+    took repeat measurements from 15% apart to a few percent.
+    """
+
+    warmup_s: float = 0.1  # at least 3 calls either way
+    rounds: int = 3
+    #: Freshly built copies of the module to time, median kept. On a CPU two
+    #: copies of one architecture can differ by 25% (where their tensors
+    #: landed in memory), so a figure from one copy is not the architecture's.
+    instances: int = 3
+    min_samples: int = 15  # per round
+    min_time_s: float = 0.1  # per round
+    max_samples: int = 1000  # per round
+
+
+DEFAULT_TIMING = Timing()
+
+
+def available_devices() -> list[str]:
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    return devices
+
+
+def resolve_device(name: str | torch.device) -> torch.device:
+    """``cpu``, ``cuda`` or ``cuda:i`` as a device that is really there."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise DeviceError(f"{name!r} is not a device name; available here: {', '.join(available_devices())}") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError(f"device {name!r} is not available: this machine has no CUDA GPU; available: cpu")
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        if index >= torch.cuda.device_count():
+            raise DeviceError(f"device {name!r} is not there; available: {', '.join(available_devices())}")
+        return torch.device("cuda", index)
+    if device.type != "cpu":
+        raise DeviceError(f"device type {device.type!r} is not supported; available: {', '.join(available_devices())}")
+    return device
+
+
+@functools.lru_cache(maxsize=None)
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def device_label(device: torch.device | str) -> str:
+    """The precise name latency rows are stored under: the GPU's name, or the
+    CPU model and the thread count torch uses (latency depends on both)."""
+    device = resolve_device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    threads = torch.get_num_threads()
+    return f"cpu {_cpu_model()} ({threads} thread{'s' if threads > 1 else ''})"
+
+
+def device_key(name: str) -> str:
+    """A device as a user names it (``cpu``, ``cuda:0``) to its stored label;
+    any other text is taken as a label already (another machine's GPU name)."""
+    try:
+        torch.device(name)
+    except (RuntimeError, TypeError):
+        return name
+    return device_label(name)
+
+
+def library_versions() -> dict[str, str]:
+    import timm
+
+    versions = {"torch": torch.__version__, "timm": timm.__version__, "python": platform.python_version()}
+    if torch.cuda.is_available():
+        versions["cuda"] = str(torch.version.cuda)
+        versions["cudnn"] = str(torch.backends.cudnn.version())
+    return versions
+
+
+@contextmanager
+def cpu_threads(threads: int | None) -> Iterator[None]:
+    """Run with ``threads`` intra-op CPU threads (``None``: leave as is).
+
+    One thread gives the steadiest CPU figures on a busy machine: with more
+    threads than free cores, OpenMP barriers can cost milliseconds per op.
+    """
+    if threads is None:
+        yield
+        return
+    if not isinstance(threads, int) or threads < 1:
+        raise SpecError(f"threads must be a positive integer, got {threads!r}", field="threads")
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextmanager
+def flushed_denormals(device: torch.device) -> Iterator[None]:
+    """Flush denormal floats to zero while timing on a CPU, as inference
+    runtimes do: with them, one small block timed 0.20 to 0.49 ms from one
+    fresh copy to the next on this project's CPU; flushed, 0.19 to 0.21 ms."""
+    if device.type != "cpu":
+        yield
+        return
+    # set_flush_denormal returns whether the CPU supports it; the old state
+    # cannot be read back, and reszoo never turns it on elsewhere.
+    supported = torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        if supported:
+            torch.set_flush_denormal(False)
+
+
+@contextmanager
+def _out_of_memory_as(message: str) -> Iterator[None]:
+    try:
+        yield
+    except torch.OutOfMemoryError as exc:
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        raise MeasurementError(f"{message}: out of memory ({str(exc).splitlines()[0]}); nothing was stored") from None
+
+
+def _runner(module: nn.Module, x: torch.Tensor, runtime: str, device: torch.device) -> Callable[[], Any]:
+    """A zero-argument callable that runs one forward in ``runtime``."""
+    if runtime == "eager":
+        return lambda: module(x)
+    if runtime == "compile":
+        compiled = torch.compile(module)
+        try:
+            compiled(x)  # compile now, not inside the timing
+        except Exception as exc:  # torch.compile raises many kinds; report any as a failed measurement
+            raise MeasurementError(f"torch.compile failed on {device}: {type(exc).__name__}: {exc}") from None
+        return lambda: compiled(x)
+    if runtime == "graph":
+        if device.type != "cuda":
+            raise DeviceError(
+                f"runtime 'graph' captures CUDA graphs and needs a CUDA device, not {device}; use eager or compile"
+            )
+        stream = torch.cuda.Stream(device)
+        stream.wait_stream(torch.cuda.current_stream(device))
+        with torch.cuda.stream(stream):
+            for _ in range(3):  # warm up kernels (cuDNN autotuning) outside the capture
+                module(x)
+        torch.cuda.current_stream(device).wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            module(x)
+        return graph.replay
+    raise SpecError(f"runtime must be one of {', '.join(repr(r) for r in RUNTIMES)}, got {runtime!r}", field="runtime")
+
+
+@dataclass(frozen=True)
+class Measurement:
+    median_ms: float
+    p90_ms: float
+    samples: int
+    times_ms: tuple[float, ...]
+
+
+def time_callable(run: Callable[[], Any], device: torch.device, timing: Timing = DEFAULT_TIMING) -> Measurement:
+    """Median and p90 of ``run()`` after a warm-up, synchronised on a GPU (see :class:`Timing`)."""
+    cuda = device.type == "cuda"
+    start_warmup = time.perf_counter()
+    calls = 0
+    while calls < 3 or time.perf_counter() - start_warmup < timing.warmup_s:
+        run()
+        calls += 1
+    if cuda:
+        torch.cuda.synchronize(device)
+    rounds = [_sample_round(run, cuda, timing) for _ in range(max(1, timing.rounds))]
+    best = min(rounds, key=statistics.median)
+    p90 = statistics.quantiles(best, n=10)[-1] if len(best) >= 2 else best[0]
+    every = tuple(t for times in rounds for t in times)
+    return Measurement(statistics.median(best), p90, len(every), every)
+
+
+def _sample_round(run: Callable[[], Any], cuda: bool, timing: Timing) -> list[float]:
+    times: list[float] = []
+    began = time.perf_counter()
+    while len(times) < timing.max_samples and (
+        len(times) < timing.min_samples or time.perf_counter() - began < timing.min_time_s
+    ):
+        if cuda:
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            run()
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_time(end))
+        else:
+            t0 = time.perf_counter()
+            run()
+            times.append((time.perf_counter() - t0) * 1e3)
+    return times
+
+
+def measure_module(
+    make: Callable[[], nn.Module] | nn.Module,
+    input_shape: Sequence[int],
+    *,
+    device: str | torch.device = "cpu",
+    dtype: str = "float32",
+    runtime: str = "eager",
+    timing: Timing = DEFAULT_TIMING,
+) -> Measurement:
+    """Time a module on a random input of ``input_shape`` (batch included).
+
+    ``make`` builds the module; it is called ``timing.instances`` times and the
+    copy with the median latency is reported (a module instead of a factory
+    is timed as it is, once).
+    """
+    torch_device = resolve_device(device)
+    if dtype not in DTYPES:
+        raise SpecError(f"dtype must be one of {', '.join(repr(d) for d in DTYPES)}, got {dtype!r}", field="dtype")
+    if runtime not in RUNTIMES:
+        raise SpecError(f"runtime must be one of {', '.join(repr(r) for r in RUNTIMES)}, got {runtime!r}", field="runtime")
+    factories = [lambda: make] if isinstance(make, nn.Module) else [make] * max(1, timing.instances)
+    results = []
+    with (
+        _out_of_memory_as(f"batch size {input_shape[0]} (input {tuple(input_shape)}) on {torch_device}"),
+        torch.inference_mode(),
+        flushed_denormals(torch_device),
+    ):
+        for factory in factories:
+            module = factory().to(torch_device, DTYPES[dtype]).eval()
+            x = torch.randn(*input_shape, device=torch_device, dtype=DTYPES[dtype])
+            results.append(time_callable(_runner(module, x, runtime, torch_device), torch_device, timing))
+            del module, x
+    results.sort(key=lambda r: r.median_ms)
+    middle = results[len(results) // 2]
+    return Measurement(middle.median_ms, middle.p90_ms, sum(r.samples for r in results), middle.times_ms)
+
+
+def measure(
+    spec: SpecLike,
+    *,
+    device: str = "cpu",
+    batch_size: int = 1,
+    dtype: str = "float32",
+    runtime: str = "eager",
+    timing: Timing = DEFAULT_TIMING,
+    threads: int | None = None,
+) -> LatencyRecord:
+    """Measure one architecture (not stored; see :func:`latency`).
+
+    Args:
+        threads: CPU threads to measure with (part of the stored device name).
+    """
+    spec = resolve_spec(spec)
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise SpecError(f"batch_size must be a positive integer, got {batch_size!r}", field="batch_size")
+    torch_device = resolve_device(device)
+    with cpu_threads(threads):
+        result = measure_module(
+            lambda: build(spec, device=torch_device),
+            (batch_size, spec.in_chans, spec.input_size, spec.input_size),
+            device=torch_device,
+            dtype=dtype,
+            runtime=runtime,
+            timing=timing,
+        )
+        label = device_label(torch_device)
+    return LatencyRecord(
+        arch_digest=spec.digest,
+        device=label,
+        batch_size=batch_size,
+        dtype=dtype,
+        runtime=runtime,
+        median_ms=result.median_ms,
+        p90_ms=result.p90_ms,
+        samples=result.samples,
+        versions=library_versions(),
+        measured_at=datetime.now(timezone.utc),
+    )
+
+
+def spec_of(ref: SpecLike, registry: Registry | None) -> ArchSpec:
+    """A registry entry's architecture, else a preset, spec file, spec or dict."""
+    if registry is not None and isinstance(ref, str) and not looks_like_spec_file(ref):
+        try:
+            return registry.get(ref).spec
+        except (EntryNotFoundError, SpecError):
+            pass
+    return resolve_spec(ref)
+
+
+def latency(
+    ref: SpecLike,
+    *,
+    device: str = "cpu",
+    batch_size: int = 1,
+    dtype: str = "float32",
+    runtime: str = "eager",
+    registry: Registry | None = None,
+    remeasure: bool = False,
+    timing: Timing = DEFAULT_TIMING,
+    threads: int | None = None,
+) -> LatencyRecord:
+    """Latency of an entry or architecture on ``device``: the stored row if there
+    is one (unless ``remeasure``), else measured now and stored.
+
+    Args:
+        ref: An entry (``resnet56@1``), preset name, spec file, ``ArchSpec`` or dict.
+        registry: Where rows are read and stored (default: the local registry).
+    """
+    if registry is None:
+        from reszoo.zoo.hub import local_registry
+
+        registry = local_registry()
+    spec = spec_of(ref, registry)
+    with cpu_threads(threads):
+        label = device_label(device)
+    if not remeasure:
+        cached = registry.latency_row(spec.digest, label, batch_size, dtype, runtime)
+        if cached is not None:
+            return cached
+    record = measure(
+        spec, device=device, batch_size=batch_size, dtype=dtype, runtime=runtime, timing=timing, threads=threads
+    )
+    registry.add_architecture(spec)
+    registry.add_latency(record)
+    return record
