@@ -82,10 +82,9 @@ def bench_command(
         return
     table = Table(box=None, padding=(0, 1), pad_edge=False, header_style="bold")
     for column in ("net", "depth", "median", "p90", "samples") + (("predicted", "error") if build_table else ()):
-        table.add_column(column, justify="left" if column == "net" else "right")
+        table.add_column(column, justify="left" if column == "net" else "right", no_wrap=True)
     for spec, row, check in zip(specs, rows, checks or [None] * len(rows)):
-        name = spec.summary().split(",")[0]
-        cells = [f"{name} {spec.short_digest[:8]}", str(spec.depth), f"{row['median_ms']:.3f} ms",
+        cells = [f"{spec.family}{spec.depth} {spec.block} {spec.short_digest[:8]}", str(spec.depth), f"{row['median_ms']:.3f} ms",
                  f"{row['p90_ms']:.3f} ms", str(row["samples"])]
         if check is not None:
             cells += [f"{check.predicted_ms:.3f} ms", f"{100 * check.error:+.0f}%"]
