@@ -11,6 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from reszoo.errors import (
     ConflictError,
+    DatasetError,
     DeviceError,
     EntryNotFoundError,
     IntegrityError,
@@ -20,6 +21,7 @@ from reszoo.errors import (
     ReszooError,
     SpecError,
     SpecFileError,
+    TrainingError,
     UnknownModelError,
     WeightsError,
 )
@@ -49,6 +51,7 @@ __all__ = [
     "ArchSpec",
     "ArchitectureRecord",
     "ConflictError",
+    "DatasetError",
     "DeviceError",
     "EntryNotFoundError",
     "EntryRecord",
@@ -63,6 +66,7 @@ __all__ = [
     "ReszooNet",
     "SpecError",
     "SpecFileError",
+    "TrainingError",
     "UnknownModelError",
     "WeightsError",
     "__version__",

@@ -107,3 +107,13 @@ class DeviceError(ReszooError):
 
 class MeasurementError(ReszooError):
     """A latency measurement failed (out of memory, a compile error); nothing was stored."""
+
+
+class DatasetError(ReszooError):
+    """A data set is missing or malformed; the message names the file and what was expected."""
+
+    exit_code = 2
+
+
+class TrainingError(ReszooError):
+    """Training stopped: a non-finite loss, or a checkpoint that does not fit the run."""

@@ -1,0 +1,151 @@
+"""``reszoo train`` and ``reszoo eval``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from reszoo.cli.app import app, console, err_console, open_registry
+from reszoo.cli.models import print_json
+from reszoo.errors import EntryNotFoundError, SpecError
+from reszoo.search.latency import device_label, resolve_device
+from reszoo.train.data import Dataset
+from reszoo.train.data import load as load_dataset
+from reszoo.train.loop import evaluate, train
+from reszoo.train.recipes import RECIPES, get_recipe
+from reszoo.zoo.factory import looks_like_spec_file, resolve_spec
+from reszoo.zoo.spec import ArchSpec
+
+DatasetOption = Annotated[
+    str, typer.Option("--dataset", "-d", help="cifar10, cifar100, fashion-mnist, synthetic, or a path.", show_default=False)
+]
+DataRootOption = Annotated[Optional[str], typer.Option(help="Folder holding named data sets (also $RESZOO_DATA).")]
+
+
+def fit_spec(spec: ArchSpec, dataset: Dataset) -> ArchSpec:
+    """The spec with the data set's classes, channels and image size."""
+    changes = {
+        key: value
+        for key, value in (
+            ("num_classes", dataset.num_classes), ("in_chans", dataset.in_chans), ("input_size", dataset.input_size)
+        )
+        if getattr(spec, key) != value
+    }
+    return spec.with_overrides(**changes) if changes else spec
+
+
+@app.command("train")
+def train_command(
+    ref: Annotated[str, typer.Argument(help="A preset name, spec .json file or registry entry.", show_default=False)],
+    dataset_name: DatasetOption,
+    recipe_name: Annotated[str, typer.Option("--recipe", help=f"One of: {', '.join(RECIPES)}.")] = "onecycle",
+    epochs: Annotated[Optional[int], typer.Option(min=1, help="Train this many epochs (overrides the recipe).")] = None,
+    iterations: Annotated[Optional[int], typer.Option(min=1, help="Train this many steps (overrides the recipe).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Images per step (overrides the recipe).")] = None,
+    lr: Annotated[Optional[float], typer.Option(min=0.0, help="Peak learning rate (overrides the recipe).")] = None,
+    subset: Annotated[Optional[int], typer.Option(min=10, help="Train on this many training images.")] = None,
+    test_subset: Annotated[Optional[int], typer.Option(min=10, help="Evaluate on this many test images.")] = None,
+    data_root: DataRootOption = None,
+    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
+    runtime: Annotated[str, typer.Option(help="eager or compile (torch.compile).")] = "eager",
+    seed: Annotated[int, typer.Option(help="Seed of initialisation, data order and augmentation.")] = 0,
+    checkpoint: Annotated[Optional[str], typer.Option(help="Checkpoint file, written after every epoch.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from --checkpoint if it exists.")] = False,
+    publish: Annotated[Optional[str], typer.Option(help="Add the trained model to the registry under this name.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Train a net on a data set, optionally publishing it with its metrics, history and recipe."""
+    torch_device = resolve_device(device)
+    registry = open_registry(must_exist=True)
+    parent = None
+    if registry is not None and not looks_like_spec_file(ref):
+        try:
+            entry = registry.get(ref)
+            spec, parent = entry.spec, entry.ref
+        except (EntryNotFoundError, SpecError):
+            spec = resolve_spec(ref)
+    else:
+        spec = resolve_spec(ref)
+    dataset = load_dataset(dataset_name, root=data_root).subset(subset, test_subset)
+    spec = fit_spec(spec, dataset)
+    overrides: dict[str, Any] = {k: v for k, v in (("epochs", epochs), ("iterations", iterations),
+                                                     ("batch_size", batch_size), ("lr", lr)) if v is not None}
+    if epochs is not None and iterations is None:
+        overrides["iterations"] = None
+    recipe = get_recipe(recipe_name).with_overrides(**overrides)
+    with Progress(
+        TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.3f}"), TimeRemainingColumn(), console=err_console, transient=True,
+    ) as progress:
+        task = progress.add_task("train", total=None, epoch=1, loss=float("nan"))
+
+        def on_step(state: dict[str, Any]) -> None:
+            progress.update(task, completed=state["step"], total=state["total"], epoch=state["epoch"], loss=state["loss"])
+
+        def on_epoch(record: dict[str, Any]) -> None:
+            progress.console.print(
+                f"epoch {record['epoch']:>3}  train loss {record['train_loss']:.3f}  train err "
+                f"{100 * record['train_err']:5.2f}%  test err {100 * record['test_err']:5.2f}%  "
+                f"{record['seconds']:.0f} s", highlight=False,
+            )
+
+        result = train(spec, dataset, recipe, device=torch_device, seed=seed, runtime=runtime,
+                       checkpoint=checkpoint, resume=resume, on_step=on_step, on_epoch=on_epoch)
+    summary = {
+        "spec": spec.to_dict(), "digest": spec.digest, "dataset": dataset.name, "recipe": recipe.to_dict(),
+        "steps": result.steps, "seconds": result.seconds, "top1": result.metrics["top1"],
+        "top5": result.metrics["top5"], "loss": result.metrics["loss"],
+    }
+    if publish:
+        record = open_registry().add(
+            publish, result.model, spec,
+            dataset=dataset.name,
+            metrics={k: result.metrics[k] for k in ("top1", "top5", "loss", "per_class_top1")},
+            history=result.history,
+            recipe={**recipe.to_dict(), "seed": seed, "runtime": runtime},
+            data={**dataset.info(), "train_subset": subset, "test_subset": test_subset},
+            device=device_label(torch_device),
+            parent=parent,
+        )
+        summary["published"] = record.ref
+    if as_json:
+        print_json(summary)
+        return
+    console.print(
+        f"{spec.summary()}\n{dataset.name}: top-1 {100 * result.metrics['top1']:.2f}%, top-5 "
+        f"{100 * result.metrics['top5']:.2f}% after {result.steps} steps in {result.seconds:.0f} s"
+        + (f"\npublished {summary['published']}" if publish else ""),
+        highlight=False,
+    )
+
+
+@app.command("eval")
+def eval_command(
+    ref: Annotated[str, typer.Argument(help="A registry entry (NAME, NAME@VERSION, NAME:ALIAS).", show_default=False)],
+    dataset_name: DatasetOption,
+    test_subset: Annotated[
+        Optional[int], typer.Option(min=10, help="Evaluate on this many test images (default: as the entry was).")
+    ] = None,
+    data_root: DataRootOption = None,
+    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+) -> None:
+    """Evaluate a registry entry: top-1, top-5, loss and per-class accuracy on a test split."""
+    registry = open_registry()
+    entry = registry.get(ref)
+    model = registry.load(entry.ref).to(resolve_device(device))
+    subset = test_subset or entry.data.get("test_subset")
+    dataset = load_dataset(dataset_name, root=data_root).subset(test=subset)
+    mean, std = entry.data.get("mean", dataset.mean), entry.data.get("std", dataset.std)
+    metrics = evaluate(model, dataset.test, tuple(mean), tuple(std), device=device)
+    if as_json:
+        print_json({"ref": entry.ref, "dataset": dataset.name, **metrics, "stored_top1": entry.top1})
+        return
+    stored = f" (stored: {100 * entry.top1:.2f}%)" if entry.top1 is not None else ""
+    console.print(
+        f"{entry.ref} on {dataset.name} ({metrics['images']} test images): top-1 {100 * metrics['top1']:.2f}%"
+        f"{stored}, top-5 {100 * metrics['top5']:.2f}%, loss {metrics['loss']:.4f}",
+        highlight=False,
+    )

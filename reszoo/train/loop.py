@@ -1,0 +1,288 @@
+"""The training loop, evaluation and checkpoints.
+
+Data stays on the training device as uint8 and is augmented there (pad and
+crop, flip). Every epoch's order and augmentation come from generators seeded
+by (seed, epoch), and checkpoints (safetensors: weights and momentum buffers,
+plus JSON metadata) are written at epoch ends, so a resumed run repeats the
+uninterrupted one exactly on a CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import nn
+
+from reszoo.errors import SpecError, TrainingError
+from reszoo.train.data import Dataset, ImageSet
+from reszoo.train.recipes import Recipe
+from reszoo.zoo.network import build
+from reszoo.zoo.spec import ArchSpec
+
+
+def _generator(seed: int, epoch: int, stream: int) -> torch.Generator:
+    return torch.Generator().manual_seed((seed * 1_000_003 + epoch) * 7 + stream)
+
+
+def normalize(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    return (images.float().div_(255) - mean) / std
+
+
+def augment(images: torch.Tensor, generator: torch.Generator, padding: int, flip: bool) -> torch.Tensor:
+    """Random crops of the zero-padded batch and random horizontal flips, on the batch's device."""
+    batch, _, height, width = images.shape
+    if padding:
+        padded = F.pad(images, (padding, padding, padding, padding))
+        dy = torch.randint(0, 2 * padding + 1, (batch,), generator=generator).to(images.device)
+        dx = torch.randint(0, 2 * padding + 1, (batch,), generator=generator).to(images.device)
+        rows = (dy[:, None] + torch.arange(height, device=images.device))[:, None, :, None]
+        cols = (dx[:, None] + torch.arange(width, device=images.device))[:, None, None, :]
+        index = torch.arange(batch, device=images.device)[:, None, None, None]
+        channels = torch.arange(images.shape[1], device=images.device)[None, :, None, None]
+        images = padded[index, channels, rows, cols]
+    if flip:
+        mask = (torch.rand(batch, generator=generator) < 0.5).to(images.device)
+        images = torch.where(mask[:, None, None, None], images.flip(-1), images)
+    return images
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    data: ImageSet,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    *,
+    device: str | torch.device = "cpu",
+    batch_size: int = 500,
+) -> dict[str, Any]:
+    """Top-1, top-5 (fractions), mean cross-entropy and per-class top-1 of ``model`` on ``data``."""
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    mean_t = torch.tensor(mean, device=device)[None, :, None, None]
+    std_t = torch.tensor(std, device=device)[None, :, None, None]
+    num_classes = None
+    correct1 = correct5 = 0
+    loss_sum = 0.0
+    per_class_correct = per_class_total = None
+    for start in range(0, len(data), batch_size):
+        x = normalize(data.images[start : start + batch_size].to(device), mean_t, std_t)
+        y = data.labels[start : start + batch_size].to(device)
+        logits = model(x).float()
+        if num_classes is None:
+            num_classes = logits.shape[1]
+            per_class_correct = torch.zeros(num_classes, device=device)
+            per_class_total = torch.zeros(num_classes, device=device)
+        loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
+        top = logits.topk(min(5, num_classes), dim=1).indices
+        hit1 = top[:, 0] == y
+        correct1 += int(hit1.sum())
+        correct5 += int((top == y[:, None]).any(dim=1).sum())
+        per_class_correct.index_add_(0, y, hit1.float())
+        per_class_total.index_add_(0, y, torch.ones_like(y, dtype=torch.float))
+    model.train(was_training)
+    n = len(data)
+    per_class = (per_class_correct / per_class_total.clamp(min=1)).tolist() if n else []
+    return {"top1": correct1 / n, "top5": correct5 / n, "loss": loss_sum / n, "per_class_top1": per_class, "images": n}
+
+
+@dataclass
+class TrainResult:
+    model: nn.Module
+    history: list[dict[str, Any]]
+    metrics: dict[str, Any]
+    recipe: Recipe
+    steps: int
+    seconds: float
+    device: str
+    seed: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _param_groups(model: nn.Module, recipe: Recipe) -> list[dict[str, Any]]:
+    if recipe.decay_norm_and_bias:
+        return [{"params": list(model.parameters()), "weight_decay": recipe.weight_decay}]
+    decay, no_decay = [], []
+    for param in model.parameters():
+        (no_decay if param.ndim <= 1 else decay).append(param)
+    return [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, meta: dict[str, Any]) -> None:
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    for index, param in enumerate(p for group in optimizer.param_groups for p in group["params"]):
+        buffer = optimizer.state.get(param, {}).get("momentum_buffer")
+        if buffer is not None:
+            tensors[f"optim.momentum.{index}"] = buffer.detach().cpu().contiguous()
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    save_file(tensors, str(tmp), metadata={"reszoo": json.dumps(meta)})
+    os.replace(tmp, path)  # a kill mid-write leaves the previous checkpoint whole
+
+
+def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, Any]]:
+    try:
+        with safe_open(str(path), "pt") as handle:
+            meta = json.loads(handle.metadata()["reszoo"])
+            model_state, momentum = {}, {}
+            for key in handle.keys():
+                if key.startswith("model."):
+                    model_state[key[len("model.") :]] = handle.get_tensor(key)
+                elif key.startswith("optim.momentum."):
+                    momentum[key[len("optim.momentum.") :]] = handle.get_tensor(key)
+    except (OSError, KeyError, ValueError) as exc:
+        raise TrainingError(f"cannot read checkpoint {path}: {exc}") from None
+    return model_state, momentum, meta
+
+
+def train(
+    spec: ArchSpec,
+    dataset: Dataset,
+    recipe: Recipe,
+    *,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+    runtime: str = "eager",
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int = 1,
+    resume: bool = False,
+    on_step: Callable[[dict[str, Any]], None] | None = None,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+) -> TrainResult:
+    """Train ``spec`` on ``dataset`` with ``recipe``.
+
+    Args:
+        checkpoint: File to write every ``checkpoint_every`` epochs and at the end.
+        resume: Continue from ``checkpoint`` if it exists (same spec, recipe, seed).
+        runtime: ``eager`` or ``compile`` (``torch.compile`` of the model).
+        on_step / on_epoch: Progress callbacks (the CLI draws its bar with them).
+
+    Raises:
+        TrainingError: the loss became NaN or infinite (the last checkpoint is kept).
+    """
+    device = torch.device(device)
+    if (spec.num_classes, spec.in_chans, spec.input_size) != (dataset.num_classes, dataset.in_chans, dataset.input_size):
+        raise SpecError(
+            f"spec expects {spec.num_classes} classes of {spec.in_chans}x{spec.input_size}x{spec.input_size} images, "
+            f"data set {dataset.name!r} has {dataset.num_classes} of "
+            f"{dataset.in_chans}x{dataset.input_size}x{dataset.input_size}; override num_classes, in_chans, input_size"
+        )
+    if runtime not in ("eager", "compile"):
+        raise SpecError(f"training runtime must be 'eager' or 'compile', got {runtime!r}", field="runtime")
+    cuda = device.type == "cuda"
+    torch.manual_seed(seed)
+    model = build(spec).to(device)
+    if cuda:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(
+        _param_groups(model, recipe), lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.nesterov
+    )
+    forward = torch.compile(model) if runtime == "compile" else model
+    train_images, train_labels = dataset.train.images.to(device), dataset.train.labels.to(device)
+    mean = torch.tensor(dataset.mean, device=device)[None, :, None, None]
+    std = torch.tensor(dataset.std, device=device)[None, :, None, None]
+    n = len(dataset.train)
+    steps_per_epoch = math.ceil(n / recipe.batch_size)
+    total = recipe.total_steps(n)
+    epochs = math.ceil(total / steps_per_epoch)
+    history: list[dict[str, Any]] = []
+    start_epoch, warming_up = 0, recipe.warmup_lr is not None
+    identity = {"spec": spec.digest, "recipe": recipe.to_dict(), "seed": seed, "data": dataset.fingerprint}
+    path = Path(checkpoint) if checkpoint is not None else None
+    if resume and path is not None and path.is_file():
+        model_state, momentum, meta = load_checkpoint(path)
+        if meta["identity"] != identity:
+            raise TrainingError(f"checkpoint {path} belongs to another run (spec, recipe, seed or data differ)")
+        model.load_state_dict(model_state)
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        for index, buffer in momentum.items():
+            optimizer.state[params[int(index)]]["momentum_buffer"] = buffer.to(device)
+        history, start_epoch, warming_up = meta["history"], meta["epochs_done"], meta["warming_up"]
+
+    started = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
+    step = start_epoch * steps_per_epoch
+    for epoch in range(start_epoch, epochs):
+        model.train()
+        order = torch.randperm(n, generator=_generator(seed, epoch, 0)).to(device)
+        aug = _generator(seed, epoch, 1)
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device)
+        seen = 0
+        lr = recipe.lr
+        for batch_start in range(0, n, recipe.batch_size):
+            if step >= total:
+                break
+            index = order[batch_start : batch_start + recipe.batch_size]
+            x = augment(train_images[index], aug, recipe.crop_padding, recipe.flip)
+            x = normalize(x, mean, std)
+            if cuda:
+                x = x.contiguous(memory_format=torch.channels_last)
+            y = train_labels[index]
+            lr = recipe.warmup_lr if warming_up else recipe.lr_at(step, total)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+                logits = forward(x)
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=recipe.label_smoothing)
+            if not torch.isfinite(loss):
+                kept = f"; the last good checkpoint is {path}" if path is not None and path.is_file() else ""
+                raise TrainingError(
+                    f"loss became {loss.item()} at step {step} (epoch {epoch + 1}, lr {lr:g}); stopped{kept}. "
+                    "Lower the learning rate or add warm-up (warmup_lr)."
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            batch = len(y)
+            loss_sum += loss.detach() * batch
+            correct += (logits.argmax(1) == y).sum()
+            seen += batch
+            step += 1
+            if on_step is not None:
+                on_step({"step": step, "total": total, "epoch": epoch + 1, "loss": loss.item(), "lr": lr})
+        train_err = 1 - correct.item() / max(seen, 1)
+        if warming_up and train_err < recipe.warmup_until_error:
+            warming_up = False  # the paper's resnet110: back to the schedule once training error < 80%
+        test = evaluate(model, dataset.test, dataset.mean, dataset.std, device=device)
+        record = {
+            "epoch": epoch + 1,
+            "iteration": step,
+            "lr": lr,
+            "train_loss": loss_sum.item() / max(seen, 1),
+            "train_err": train_err,
+            "test_loss": test["loss"],
+            "test_err": 1 - test["top1"],
+            "seconds": time.perf_counter() - started,
+        }
+        history.append(record)
+        if on_epoch is not None:
+            on_epoch(record)
+        last = epoch == epochs - 1
+        if path is not None and ((epoch + 1) % checkpoint_every == 0 or last):
+            save_checkpoint(
+                path, model, optimizer,
+                {"identity": identity, "history": history, "epochs_done": epoch + 1, "warming_up": warming_up},
+            )
+    metrics = evaluate(model, dataset.test, dataset.mean, dataset.std, device=device)
+    model.eval()
+    return TrainResult(
+        model=model.to("cpu").to(memory_format=torch.contiguous_format),
+        history=history,
+        metrics=metrics,
+        recipe=recipe,
+        steps=step,
+        seconds=time.perf_counter() - started,
+        device=str(device),
+        seed=seed,
+    )

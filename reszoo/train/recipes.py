@@ -1,0 +1,101 @@
+"""Training recipes as data: optimiser, schedule, augmentation, every number with its unit."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from reszoo.errors import SpecError
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to train: SGD with momentum and a learning-rate schedule.
+
+    A run lasts ``iterations`` steps, or ``epochs`` passes when ``iterations``
+    is ``None``. ``milestones`` are fractions of the run (the paper's 32k and
+    48k of 64k iterations are 0.5 and 0.75), so a shortened run keeps the shape.
+    """
+
+    name: str
+    batch_size: int = 128  # images per step
+    lr: float = 0.1  # peak learning rate
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 1e-4  # L2, per step
+    decay_norm_and_bias: bool = True  # False: no weight decay on BN parameters and biases
+    label_smoothing: float = 0.0
+    schedule: str = "step"  # "step": lr * gamma at each milestone; "onecycle": linear up, then linear down
+    milestones: tuple[float, ...] = (0.5, 0.75)  # fractions of the run
+    gamma: float = 0.1
+    warmup_lr: float | None = None  # the paper's resnet110 warm-up: this lr ...
+    warmup_until_error: float = 0.8  # ... until the training error falls below this
+    pct_start: float = 0.25  # onecycle: fraction of the run spent rising
+    epochs: int | None = None
+    iterations: int | None = 64_000
+    crop_padding: int = 4  # pixels of zero padding for random crops; 0 disables
+    flip: bool = True  # random horizontal flips
+
+    def with_overrides(self, **changes: Any) -> Recipe:
+        if "epochs" in changes and changes["epochs"] is not None and "iterations" not in changes:
+            changes["iterations"] = None
+        try:
+            return dataclasses.replace(self, **changes)
+        except TypeError as exc:
+            raise SpecError(f"unknown recipe field: {exc}") from None
+
+    def total_steps(self, train_images: int) -> int:
+        steps_per_epoch = math.ceil(train_images / self.batch_size)
+        if self.iterations is not None:
+            return self.iterations
+        if self.epochs is None:
+            raise SpecError(f"recipe {self.name!r} sets neither epochs nor iterations")
+        return self.epochs * steps_per_epoch
+
+    def lr_at(self, step: int, total: int) -> float:
+        """Learning rate of step ``step`` (0-based) in a run of ``total`` steps."""
+        if self.schedule == "step":
+            passed = sum(step >= m * total for m in self.milestones)
+            return self.lr * self.gamma**passed
+        if self.schedule == "onecycle":
+            rise = max(1, round(self.pct_start * total))
+            if step < rise:
+                return self.lr * (step + 1) / rise
+            return self.lr * max(0.0, (total - step) / max(1, total - rise))
+        raise SpecError(f"schedule must be 'step' or 'onecycle', got {self.schedule!r}", field="schedule")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["milestones"] = list(self.milestones)
+        return out
+
+
+#: He et al. (2015), section 4.2: batch 128, lr 0.1 divided by 10 at 32k and
+#: 48k iterations, stop at 64k, weight decay 1e-4, momentum 0.9, 4-pixel pad
+#: and crop with flips. For resnet110 set warmup_lr=0.01 (the paper's warm-up).
+PAPER = Recipe(name="paper")
+
+#: A short recipe for quick runs and search trials: one cycle, Nesterov,
+#: label smoothing, no weight decay on BN and biases.
+ONECYCLE = Recipe(
+    name="onecycle",
+    lr=0.2,
+    nesterov=True,
+    weight_decay=5e-4,
+    decay_norm_and_bias=False,
+    label_smoothing=0.1,
+    schedule="onecycle",
+    iterations=None,
+    epochs=15,
+)
+
+RECIPES = {recipe.name: recipe for recipe in (PAPER, ONECYCLE)}
+
+
+def get_recipe(name: str) -> Recipe:
+    try:
+        return RECIPES[name]
+    except KeyError:
+        raise SpecError(f"recipe must be one of {', '.join(map(repr, RECIPES))}, got {name!r}", field="recipe") from None

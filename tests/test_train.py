@@ -1,0 +1,202 @@
+"""Training and evaluation on the CPU: real data sets, resume, errors, CLI."""
+
+import gzip
+import io
+import json
+import struct
+import tarfile
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import reszoo
+from reszoo import DatasetError, Registry, TrainingError
+from reszoo.cli.app import app
+from reszoo.train import ONECYCLE, PAPER, evaluate, load_dataset, train
+from reszoo.train.data import synthetic
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+CIFAR_TAR = SHARED / "cifar10-jpeg.tar.gz"
+FASHION = SHARED / "fashion-mnist"
+SMALL = reszoo.ArchSpec(stage_depths=(1, 1, 1), stage_widths=(16, 32, 64))
+runner = CliRunner()
+
+
+@pytest.fixture(scope="session")
+def data_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("data-cache")
+
+
+@pytest.fixture(scope="session")
+def cifar(data_cache):
+    if not CIFAR_TAR.is_file():
+        pytest.skip(f"{CIFAR_TAR} is not here")
+    return load_dataset(str(CIFAR_TAR), cache_dir=data_cache)
+
+
+def test_recipes_follow_the_paper_schedule():
+    assert [PAPER.lr_at(s, 64_000) for s in (0, 31_999, 32_000, 48_000, 63_999)] == pytest.approx(
+        [0.1, 0.1, 0.01, 0.001, 0.001]
+    )
+    assert (PAPER.batch_size, PAPER.weight_decay, PAPER.momentum, PAPER.iterations) == (128, 1e-4, 0.9, 64_000)
+    lrs = [ONECYCLE.lr_at(s, 100) for s in range(100)]
+    assert max(lrs) == pytest.approx(ONECYCLE.lr) and lrs[0] < lrs[24] and lrs[-1] < lrs[50]
+
+
+def test_training_on_the_synthetic_set_learns_within_seconds():
+    data = synthetic(train=1000, test=300)
+    result = train(SMALL, data, ONECYCLE.with_overrides(epochs=4, batch_size=64, lr=0.05), seed=0)
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    assert result.metrics["top1"] > 0.5  # chance is 0.1
+    assert result.steps == 4 * 16 and len(result.metrics["per_class_top1"]) == 10
+
+
+def test_cifar10_jpeg_loader_reads_the_real_archive(cifar):
+    assert cifar.classes == ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+    assert cifar.train.images.shape == (50_000, 3, 32, 32) and cifar.test.images.shape == (10_000, 3, 32, 32)
+    assert cifar.train.labels.bincount().tolist() == [5000] * 10
+    assert cifar.mean == pytest.approx((0.491, 0.482, 0.447), abs=0.01)
+
+
+def test_a_short_cifar10_run_on_2000_images_beats_chance(cifar):
+    data = cifar.subset(train=2000, test=1000)
+    result = train(SMALL, data, ONECYCLE.with_overrides(epochs=3, batch_size=64, lr=0.05), seed=0)
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    assert result.metrics["top1"] > 0.2, result.metrics  # chance is 0.1
+
+
+def test_fashion_mnist_idx_loader(data_cache):
+    if not FASHION.is_dir():
+        pytest.skip(f"{FASHION} is not here")
+    data = load_dataset(str(FASHION), cache_dir=data_cache)
+    assert data.name == "fashion-mnist" and data.classes[0] == "T-shirt/top"
+    assert data.train.images.shape == (60_000, 1, 28, 28) and data.test.images.shape == (10_000, 1, 28, 28)
+    assert data.train.labels.bincount().tolist() == [6000] * 10
+    again = load_dataset(str(FASHION), cache_dir=data_cache)  # from the cache
+    assert torch.equal(again.test.images, data.test.images) and again.fingerprint == data.fingerprint
+
+
+def _jpeg(value: int) -> bytes:
+    from torchvision.io import encode_jpeg
+
+    return encode_jpeg(torch.full((3, 8, 8), value, dtype=torch.uint8)).numpy().tobytes()
+
+
+def _tar(path: Path, members: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w:gz") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_image_folder_archive_and_tree(tmp_path):
+    members = {f"{split}/{label}/{i}.jpg": _jpeg(40 * i + 10) for split in ("train", "test")
+               for label in ("cat", "dog") for i in range(3)}
+    data = load_dataset(str(_tar(tmp_path / "tiny.tar.gz", members)), cache_dir=tmp_path / "cache")
+    assert data.classes == ("cat", "dog") and data.train.images.shape == (6, 3, 8, 8)
+    tree = tmp_path / "tree"
+    for name, blob in members.items():
+        (tree / name).parent.mkdir(parents=True, exist_ok=True)
+        (tree / name).write_bytes(blob)
+    assert torch.equal(load_dataset(str(tree), cache_dir=tmp_path / "cache").train.labels, data.train.labels)
+
+
+@pytest.mark.parametrize(
+    "members, message",
+    [
+        ({"train/cat/0.jpg": b"not a jpeg", "test/cat/0.jpg": b"x"}, "cannot decode image train/cat/0.jpg"),
+        ({"train/cat/0.jpg": b"x"}, "has no test/<class>/<image> files"),
+        ({"images/0.jpg": b"x"}, "has no train/<class>/<image> files"),
+    ],
+)
+def test_malformed_archives_name_the_problem(tmp_path, members, message):
+    if "cannot decode" not in message:
+        members = {k: _jpeg(1) for k in members}
+    with pytest.raises(DatasetError, match=message):
+        load_dataset(str(_tar(tmp_path / "bad.tar.gz", members)), cache_dir=tmp_path / "cache")
+
+
+def test_mismatched_classes_and_bad_archives(tmp_path):
+    members = {"train/cat/0.jpg": _jpeg(1), "test/dog/0.jpg": _jpeg(1)}
+    with pytest.raises(DatasetError, match=r"test classes \['dog'\] differ from train classes \['cat'\]"):
+        load_dataset(str(_tar(tmp_path / "bad.tar.gz", members)), cache_dir=tmp_path / "cache")
+    broken = tmp_path / "broken.tar.gz"
+    broken.write_bytes(b"\x1f\x8b garbage")
+    with pytest.raises(DatasetError, match="not a readable tar archive"):
+        load_dataset(str(broken), cache_dir=tmp_path / "cache")
+
+
+def test_malformed_idx_files(tmp_path):
+    folder = tmp_path / "fashion"
+    folder.mkdir()
+    header = struct.pack(">IIII", 0x00000803, 2, 28, 28)
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(header + bytes(100)))
+    with pytest.raises(DatasetError, match="is truncated: header says"):
+        load_dataset(str(folder), cache_dir=tmp_path / "cache")
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(b"\x00\x00\x09\x03" + bytes(20)))
+    with pytest.raises(DatasetError, match="not an idx file of unsigned bytes"):
+        load_dataset(str(folder), cache_dir=tmp_path / "cache")
+
+
+def test_unknown_or_missing_data_sets(tmp_path, monkeypatch):
+    monkeypatch.setenv("RESZOO_DATA", str(tmp_path))
+    with pytest.raises(DatasetError, match="'imagenet' is neither a path nor a known name"):
+        load_dataset("imagenet")
+    with pytest.raises(DatasetError, match="data set 'cifar100' not found; looked in"):
+        load_dataset("cifar100")
+    with pytest.raises(DatasetError, match="holds no data set reszoo knows"):
+        load_dataset(str(tmp_path))
+
+
+def test_resume_after_an_interruption_equals_an_uninterrupted_run(tmp_path):
+    data = synthetic(train=400, test=100)
+    recipe = ONECYCLE.with_overrides(epochs=4, batch_size=64)
+    whole = train(SMALL, data, recipe, seed=3)
+
+    class Killed(Exception):
+        pass
+
+    def kill_in_epoch_3(record):
+        if record["epoch"] == 3:
+            raise Killed  # before epoch 3's checkpoint: the run restarts from epoch 2's
+    checkpoint = tmp_path / "run.safetensors"
+    with pytest.raises(Killed):
+        train(SMALL, data, recipe, seed=3, checkpoint=checkpoint, on_epoch=kill_in_epoch_3)
+    resumed = train(SMALL, data, recipe, seed=3, checkpoint=checkpoint, resume=True)
+    for key, value in whole.model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[key], value), key
+    assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in whole.history]
+    with pytest.raises(TrainingError, match="belongs to another run"):
+        train(SMALL, data, recipe, seed=4, checkpoint=checkpoint, resume=True)
+
+
+def test_a_non_finite_loss_stops_the_run_and_keeps_the_checkpoint(tmp_path):
+    data = synthetic(train=256, test=64)
+    checkpoint = tmp_path / "run.safetensors"
+    train(SMALL, data, ONECYCLE.with_overrides(epochs=1, batch_size=64), checkpoint=checkpoint)
+    before = checkpoint.read_bytes()
+    with pytest.raises(TrainingError, match="loss became .* stopped; the last good checkpoint is"):
+        train(SMALL, data, PAPER.with_overrides(epochs=3, batch_size=64, lr=1e12), checkpoint=checkpoint)
+    assert checkpoint.read_bytes() == before
+
+
+def test_cli_train_publishes_and_eval_reproduces_the_stored_accuracy(tmp_path):
+    registry = f"sqlite:///{tmp_path / 'r.db'}"
+    result = runner.invoke(app, ["--registry", registry, "train", "resnet20", "--dataset", "synthetic:400",
+                                 "--epochs", "2", "--batch-size", "64", "--lr", "0.05", "--publish", "syn20", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    entry = Registry(registry).get("syn20")
+    assert summary["published"] == "syn20@1" and entry.top1 == pytest.approx(summary["top1"])
+    assert [h["epoch"] for h in entry.history] == [1, 2] and entry.recipe["name"] == "onecycle"
+    assert entry.data["name"] == "synthetic" and entry.device.startswith("cpu")
+    evaluated = runner.invoke(app, ["--registry", registry, "eval", "syn20", "--dataset", "synthetic:400", "--json"])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert json.loads(evaluated.stdout)["top1"] == pytest.approx(entry.top1, abs=1e-9)
+    model = Registry(registry).load("syn20")
+    direct = evaluate(model, synthetic(train=400, test=100).test, tuple(entry.data["mean"]), tuple(entry.data["std"]))
+    assert direct["top1"] == pytest.approx(entry.top1)
