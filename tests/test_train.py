@@ -200,3 +200,49 @@ def test_cli_train_publishes_and_eval_reproduces_the_stored_accuracy(tmp_path):
     model = Registry(registry).load("syn20")
     direct = evaluate(model, synthetic(train=400, test=100).test, tuple(entry.data["mean"]), tuple(entry.data["std"]))
     assert direct["top1"] == pytest.approx(entry.top1)
+
+
+def _cli_env(tmp_path):
+    import os
+
+    return {**os.environ, "RESZOO_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"}
+
+
+@pytest.mark.slow
+def test_two_process_ddp_matches_one_process_and_publishes_once(tmp_path):
+    import subprocess
+    import sys
+
+    registry = str(tmp_path / "r.db")
+    args = ["--registry", registry, "train", "resnet20", "--dataset", "synthetic:512", "--epochs", "3",
+            "--batch-size", "64", "--lr", "0.05", "--json"]
+    ddp = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "reszoo",
+         *args, "--publish", "ddp"],
+        env=_cli_env(tmp_path), capture_output=True, text=True, timeout=600,
+    )
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    single = runner.invoke(app, [*args, "--publish", "single"])
+    assert single.exit_code == 0, single.output
+    entries = Registry(registry).list(all_versions=True)
+    assert sorted(e.ref for e in entries) == ["ddp@1", "single@1"]  # rank 1 published nothing
+    ddp_curve = [h["train_loss"] for h in Registry(registry).get("ddp").history]
+    single_curve = [h["train_loss"] for h in Registry(registry).get("single").history]
+    # Per-rank BatchNorm statistics are the only difference: close, not equal.
+    assert ddp_curve == pytest.approx(single_curve, rel=0.05)
+
+
+def test_plot_curves_draws_trained_entries(tmp_path):
+    registry = Registry(tmp_path / "r.db")
+    data = synthetic(train=256, test=64)
+    for name in ("plain-a", "res-a"):
+        spec = SMALL.with_overrides(family="plain") if name.startswith("plain") else SMALL
+        result = train(spec, data, ONECYCLE.with_overrides(epochs=2, batch_size=64))
+        registry.add(name, result.model, history=result.history, dataset="synthetic")
+    out = tmp_path / "curves.png"
+    result = runner.invoke(app, ["--registry", registry.url, "plot", "curves", "plain-a", "res-a", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+    registry.add("untrained", reszoo.create_model(SMALL))
+    failed = runner.invoke(app, ["--registry", registry.url, "plot", "curves", "untrained", "--out", str(out)])
+    assert failed.exit_code == 1 and "no training history stored for untrained@1" in failed.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any, Optional
 
 import typer
@@ -9,13 +10,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from reszoo.cli.app import app, console, err_console, open_registry
 from reszoo.cli.models import print_json
-from reszoo.errors import EntryNotFoundError, SpecError
+from reszoo.errors import UnknownModelError
 from reszoo.search.latency import device_label, resolve_device
 from reszoo.train.data import Dataset
 from reszoo.train.data import load as load_dataset
-from reszoo.train.loop import evaluate, train
+from reszoo.train.loop import data_parallel, evaluate, init_distributed, train
 from reszoo.train.recipes import RECIPES, get_recipe
-from reszoo.zoo.factory import looks_like_spec_file, resolve_spec
+from reszoo.zoo.factory import resolve_spec
 from reszoo.zoo.spec import ArchSpec
 
 DatasetOption = Annotated[
@@ -38,7 +39,9 @@ def fit_spec(spec: ArchSpec, dataset: Dataset) -> ArchSpec:
 
 @app.command("train")
 def train_command(
-    ref: Annotated[str, typer.Argument(help="A preset name, spec .json file or registry entry.", show_default=False)],
+    ref: Annotated[
+        str, typer.Argument(help="A preset name, spec .json file, or an entry whose architecture to train.", show_default=False)
+    ],
     dataset_name: DatasetOption,
     recipe_name: Annotated[str, typer.Option("--recipe", help=f"One of: {', '.join(RECIPES)}.")] = "onecycle",
     epochs: Annotated[Optional[int], typer.Option(min=1, help="Train this many epochs (overrides the recipe).")] = None,
@@ -56,18 +59,22 @@ def train_command(
     publish: Annotated[Optional[str], typer.Option(help="Add the trained model to the registry under this name.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Train a net on a data set, optionally publishing it with its metrics, history and recipe."""
+    """Train a net on a data set, optionally publishing it with its metrics, history and recipe.
+
+    Under torchrun (`torchrun --nproc_per_node N -m reszoo train ...`) every
+    process trains on its share of each batch with DistributedDataParallel;
+    only rank 0 reports, checkpoints and publishes.
+    """
     torch_device = resolve_device(device)
-    registry = open_registry(must_exist=True)
-    parent = None
-    if registry is not None and not looks_like_spec_file(ref):
-        try:
-            entry = registry.get(ref)
-            spec, parent = entry.spec, entry.ref
-        except (EntryNotFoundError, SpecError):
-            spec = resolve_spec(ref)
-    else:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        torch_device = init_distributed(torch_device)
+    rank = data_parallel()[0]
+    try:
         spec = resolve_spec(ref)
+    except UnknownModelError:
+        # Not a preset or spec file: the architecture of a registry entry
+        # (trained from scratch; its weights are not used).
+        spec = open_registry().get(ref).spec
     dataset = load_dataset(dataset_name, root=data_root).subset(subset, test_subset)
     spec = fit_spec(spec, dataset)
     overrides: dict[str, Any] = {k: v for k, v in (("epochs", epochs), ("iterations", iterations),
@@ -78,6 +85,7 @@ def train_command(
     with Progress(
         TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("loss {task.fields[loss]:.3f}"), TimeRemainingColumn(), console=err_console, transient=True,
+        disable=rank != 0,
     ) as progress:
         task = progress.add_task("train", total=None, epoch=1, loss=float("nan"))
 
@@ -85,6 +93,8 @@ def train_command(
             progress.update(task, completed=state["step"], total=state["total"], epoch=state["epoch"], loss=state["loss"])
 
         def on_epoch(record: dict[str, Any]) -> None:
+            if rank != 0:
+                return
             progress.console.print(
                 f"epoch {record['epoch']:>3}  train loss {record['train_loss']:.3f}  train err "
                 f"{100 * record['train_err']:5.2f}%  test err {100 * record['test_err']:5.2f}%  "
@@ -98,6 +108,8 @@ def train_command(
         "steps": result.steps, "seconds": result.seconds, "top1": result.metrics["top1"],
         "top5": result.metrics["top5"], "loss": result.metrics["loss"],
     }
+    if rank != 0:
+        return  # one report and one publish per run, from rank 0
     if publish:
         record = open_registry().add(
             publish, result.model, spec,
@@ -107,7 +119,6 @@ def train_command(
             recipe={**recipe.to_dict(), "seed": seed, "runtime": runtime},
             data={**dataset.info(), "train_subset": subset, "test_subset": test_subset},
             device=device_label(torch_device),
-            parent=parent,
         )
         summary["published"] = record.ref
     if as_json:
@@ -149,3 +160,21 @@ def eval_command(
         f"{stored}, top-5 {100 * metrics['top5']:.2f}%, loss {metrics['loss']:.4f}",
         highlight=False,
     )
+
+
+plot_app = typer.Typer(help="Draw figures from registry entries.", no_args_is_help=True)
+app.add_typer(plot_app, name="plot")
+
+
+@plot_app.command("curves")
+def plot_curves_command(
+    refs: Annotated[list[str], typer.Argument(help="Trained entries to compare.", show_default=False)],
+    out: Annotated[str, typer.Option("--out", "-o", help="Image file to write (.png, .svg, .pdf).", show_default=False)],
+    title: Annotated[Optional[str], typer.Option(help="Figure title.")] = None,
+) -> None:
+    """Training (dashed) and test (bold) error against iterations, as the paper's Figure 6."""
+    from reszoo.train.plots import plot_curves
+
+    registry = open_registry()
+    path = plot_curves([registry.get(ref) for ref in refs], out, title=title)
+    console.print(f"wrote {path}", highlight=False)

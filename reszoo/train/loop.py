@@ -39,22 +39,48 @@ def normalize(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> to
     return (images.float().div_(255) - mean) / std
 
 
-def augment(images: torch.Tensor, generator: torch.Generator, padding: int, flip: bool) -> torch.Tensor:
-    """Random crops of the zero-padded batch and random horizontal flips, on the batch's device."""
+@dataclass(frozen=True)
+class AugmentParams:
+    """Random crop offsets and flips for one global batch, drawn once so that
+    every data-parallel rank applies the ones of its own samples."""
+
+    dy: torch.Tensor
+    dx: torch.Tensor
+    flip: torch.Tensor
+
+    @classmethod
+    def draw(cls, batch: int, generator: torch.Generator, padding: int) -> AugmentParams:
+        dy = torch.randint(0, 2 * padding + 1, (batch,), generator=generator)
+        dx = torch.randint(0, 2 * padding + 1, (batch,), generator=generator)
+        return cls(dy, dx, torch.rand(batch, generator=generator) < 0.5)
+
+    def shard(self, rank: int, world: int) -> AugmentParams:
+        return AugmentParams(self.dy[rank::world], self.dx[rank::world], self.flip[rank::world])
+
+
+def augment(images: torch.Tensor, params: AugmentParams, padding: int, flip: bool) -> torch.Tensor:
+    """Crops of the zero-padded batch and horizontal flips, on the batch's device."""
     batch, _, height, width = images.shape
+    device = images.device
     if padding:
         padded = F.pad(images, (padding, padding, padding, padding))
-        dy = torch.randint(0, 2 * padding + 1, (batch,), generator=generator).to(images.device)
-        dx = torch.randint(0, 2 * padding + 1, (batch,), generator=generator).to(images.device)
-        rows = (dy[:, None] + torch.arange(height, device=images.device))[:, None, :, None]
-        cols = (dx[:, None] + torch.arange(width, device=images.device))[:, None, None, :]
-        index = torch.arange(batch, device=images.device)[:, None, None, None]
-        channels = torch.arange(images.shape[1], device=images.device)[None, :, None, None]
+        rows = (params.dy.to(device)[:, None] + torch.arange(height, device=device))[:, None, :, None]
+        cols = (params.dx.to(device)[:, None] + torch.arange(width, device=device))[:, None, None, :]
+        index = torch.arange(batch, device=device)[:, None, None, None]
+        channels = torch.arange(images.shape[1], device=device)[None, :, None, None]
         images = padded[index, channels, rows, cols]
     if flip:
-        mask = (torch.rand(batch, generator=generator) < 0.5).to(images.device)
-        images = torch.where(mask[:, None, None, None], images.flip(-1), images)
+        images = torch.where(params.flip.to(device)[:, None, None, None], images.flip(-1), images)
     return images
+
+
+def data_parallel() -> tuple[int, int]:
+    """(rank, world size) of an initialised torch.distributed group, else (0, 1)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
 
 
 @torch.no_grad()
@@ -181,6 +207,9 @@ def train(
     if runtime not in ("eager", "compile"):
         raise SpecError(f"training runtime must be 'eager' or 'compile', got {runtime!r}", field="runtime")
     cuda = device.type == "cuda"
+    rank, world = data_parallel()
+    if recipe.batch_size % world:
+        raise SpecError(f"batch size {recipe.batch_size} does not split over {world} processes", field="batch_size")
     torch.manual_seed(seed)
     model = build(spec).to(device)
     if cuda:
@@ -188,7 +217,16 @@ def train(
     optimizer = torch.optim.SGD(
         _param_groups(model, recipe), lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.nesterov
     )
-    forward = torch.compile(model) if runtime == "compile" else model
+    forward: nn.Module = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        # Each rank trains on its share of every global batch; gradients are
+        # averaged, so a step equals one on the whole batch (up to BN, whose
+        # statistics stay per rank).
+        forward = DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
+    if runtime == "compile":
+        forward = torch.compile(forward)
     train_images, train_labels = dataset.train.images.to(device), dataset.train.labels.to(device)
     mean = torch.tensor(dataset.mean, device=device)[None, :, None, None]
     std = torch.tensor(dataset.std, device=device)[None, :, None, None]
@@ -224,7 +262,10 @@ def train(
             if step >= total:
                 break
             index = order[batch_start : batch_start + recipe.batch_size]
-            x = augment(train_images[index], aug, recipe.crop_padding, recipe.flip)
+            params = AugmentParams.draw(len(index), aug, recipe.crop_padding)
+            if world > 1:
+                index, params = index[rank::world], params.shard(rank, world)
+            x = augment(train_images[index], params, recipe.crop_padding, recipe.flip)
             x = normalize(x, mean, std)
             if cuda:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -251,6 +292,12 @@ def train(
             step += 1
             if on_step is not None:
                 on_step({"step": step, "total": total, "epoch": epoch + 1, "loss": loss.item(), "lr": lr})
+        if world > 1:
+            import torch.distributed as dist
+
+            totals = torch.stack([loss_sum, correct.float(), torch.tensor(float(seen), device=device)])
+            dist.all_reduce(totals)
+            loss_sum, correct, seen = totals[0], totals[1], int(totals[2].item())
         train_err = 1 - correct.item() / max(seen, 1)
         if warming_up and train_err < recipe.warmup_until_error:
             warming_up = False  # the paper's resnet110: back to the schedule once training error < 80%
@@ -269,7 +316,7 @@ def train(
         if on_epoch is not None:
             on_epoch(record)
         last = epoch == epochs - 1
-        if path is not None and ((epoch + 1) % checkpoint_every == 0 or last):
+        if path is not None and rank == 0 and ((epoch + 1) % checkpoint_every == 0 or last):
             save_checkpoint(
                 path, model, optimizer,
                 {"identity": identity, "history": history, "epochs_done": epoch + 1, "warming_up": warming_up},
@@ -286,3 +333,17 @@ def train(
         device=str(device),
         seed=seed,
     )
+
+
+def init_distributed(device: torch.device) -> torch.device:
+    """Join the process group torchrun describes (WORLD_SIZE, RANK, LOCAL_RANK, MASTER_*):
+    NCCL on GPUs, gloo on CPUs. Returns the device this rank trains on."""
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        return device
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return device

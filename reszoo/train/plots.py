@@ -1,0 +1,41 @@
+"""Training curves in the style of the paper's Figure 6: thin dashed training
+error and bold test error against iterations, one colour per net."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from reszoo.errors import ReszooError
+from reszoo.zoo.records import EntryRecord
+
+
+def plot_curves(entries: Sequence[EntryRecord], out: str | os.PathLike, *, title: str | None = None) -> Path:
+    """Draw every entry's per-epoch history into one PNG (or any format matplotlib knows by suffix)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, never a window
+    import matplotlib.pyplot as plt
+
+    missing = [e.ref for e in entries if not e.history]
+    if missing:
+        raise ReszooError(f"no training history stored for {', '.join(missing)}; only trained entries have curves")
+    figure, axes = plt.subplots(figsize=(7, 4.5), dpi=120)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for index, entry in enumerate(entries):
+        colour = colours[index % len(colours)]
+        steps = [h["iteration"] for h in entry.history]
+        axes.plot(steps, [100 * h["train_err"] for h in entry.history], "--", linewidth=0.9, color=colour)
+        axes.plot(steps, [100 * h["test_err"] for h in entry.history], "-", linewidth=2.2, color=colour,
+                  label=f"{entry.name} ({entry.spec.family}-{entry.spec.depth})")
+    axes.set_xlabel("iterations")
+    axes.set_ylabel("error (%)")
+    axes.set_title(title or f"{entries[0].dataset or ''}: dashed = training error, bold = test error")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    path = Path(out)
+    figure.savefig(path)
+    plt.close(figure)
+    return path
