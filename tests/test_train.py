@@ -246,3 +246,58 @@ def test_plot_curves_draws_trained_entries(tmp_path):
     registry.add("untrained", reszoo.create_model(SMALL))
     failed = runner.invoke(app, ["--registry", registry.url, "plot", "curves", "untrained", "--out", str(out)])
     assert failed.exit_code == 1 and "no training history stored for untrained@1" in failed.stderr
+
+
+def test_graph_runtime_needs_a_gpu():
+    with pytest.raises(reszoo.DeviceError, match="runtime 'graph' captures CUDA graphs and needs a CUDA device"):
+        train(SMALL, synthetic(train=128, test=32), ONECYCLE.with_overrides(epochs=1), runtime="graph")
+
+
+def test_eval_of_a_spec_and_a_weights_file(tmp_path):
+    from safetensors.torch import save_file
+
+    data = synthetic(train=256, test=100)
+    result = train(SMALL, data, ONECYCLE.with_overrides(epochs=2, batch_size=64))
+    weights = tmp_path / "w.safetensors"
+    save_file(result.model.state_dict(), str(weights))
+    spec_file = tmp_path / "small.json"
+    spec_file.write_text(SMALL.to_json())
+    out = runner.invoke(app, ["eval", str(spec_file), "--weights", str(weights), "--dataset", "synthetic:256", "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["top1"] == pytest.approx(result.metrics["top1"])
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_gives_the_same_weights(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from safetensors import safe_open
+
+    registry = str(tmp_path / "r.db")
+    checkpoint = tmp_path / "run.safetensors"
+    base = [sys.executable, "-m", "reszoo", "--registry", registry, "train", "resnet20", "--dataset", "synthetic:512",
+            "--epochs", "4", "--batch-size", "64", "--lr", "0.05", "--seed", "7"]
+    env = _cli_env(tmp_path)
+    subprocess.run([*base, "--publish", "whole"], env=env, check=True, capture_output=True, timeout=600)
+
+    process = subprocess.Popen([*base, "--checkpoint", str(checkpoint)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    epochs_done = 0
+    while epochs_done < 2 and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+        try:
+            with safe_open(str(checkpoint), "pt") as handle:
+                epochs_done = json.loads(handle.metadata()["reszoo"])["epochs_done"]
+        except Exception:  # not written yet
+            pass
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert 2 <= epochs_done < 4, epochs_done  # killed mid-run
+    subprocess.run([*base, "--checkpoint", str(checkpoint), "--resume", "--publish", "resumed"], env=env, check=True,
+                   capture_output=True, timeout=600)
+    reg = Registry(registry)
+    assert reg.get("resumed").blob_sha256 == reg.get("whole").blob_sha256  # bit-identical weights

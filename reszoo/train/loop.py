@@ -24,7 +24,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from reszoo.errors import SpecError, TrainingError
+from reszoo.errors import DeviceError, SpecError, TrainingError
 from reszoo.train.data import Dataset, ImageSet
 from reszoo.train.recipes import Recipe
 from reszoo.zoo.network import build
@@ -137,6 +137,78 @@ class TrainResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+class _EagerStep:
+    """One optimisation step, op by op (the reference the fast paths must match)."""
+
+    def __init__(self, forward: nn.Module, optimizer: torch.optim.Optimizer, recipe: Recipe, device: torch.device):
+        self.forward, self.optimizer, self.recipe = forward, optimizer, recipe
+        self.autocast = device.type == "cuda"  # bf16 on GPUs; CPUs stay in float32
+        self.device_type = device.type
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        with torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.autocast):
+            logits = self.forward(x)
+            loss = F.cross_entropy(logits.float(), y, label_smoothing=self.recipe.label_smoothing)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach(), logits.detach()
+
+
+class _GraphStep:
+    """The whole step (forward, backward, SGD update) captured in one CUDA graph
+    and replayed: the paper's nets are launch-bound, and a replay launches once.
+
+    Batches must all have the capture's shape (the run drops a last partial
+    batch). The learning rate lives in a device tensor the replay reads. The
+    warm-up steps that capture needs are undone (weights and momentum restored
+    in place), so the run starts from the same state as an eager one.
+    """
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, recipe: Recipe,
+                 example: tuple[torch.Tensor, torch.Tensor], device: torch.device):
+        self.lr = torch.tensor(recipe.lr, device=device)
+        for group in optimizer.param_groups:
+            group["lr"] = self.lr
+        self.static_x, self.static_y = example[0].clone(), example[1].clone()
+        snapshot = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+        def step() -> tuple[torch.Tensor, torch.Tensor]:
+            # cache_enabled=False: autocast's weight-cast cache must not outlive a capture.
+            with torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False):
+                logits = model(self.static_x)
+                loss = F.cross_entropy(logits.float(), self.static_y, label_smoothing=recipe.label_smoothing)
+            loss.backward()
+            optimizer.step()
+            return loss.detach(), logits.detach()
+
+        stream = torch.cuda.Stream(device)
+        stream.wait_stream(torch.cuda.current_stream(device))
+        with torch.cuda.stream(stream):
+            for _ in range(3):
+                optimizer.zero_grad(set_to_none=True)
+                step()
+        torch.cuda.current_stream(device).wait_stream(stream)
+        self.graph = torch.cuda.CUDAGraph()
+        optimizer.zero_grad(set_to_none=True)
+        with torch.cuda.graph(self.graph):
+            self.loss, self.logits = step()
+        with torch.no_grad():
+            model.load_state_dict(snapshot)  # copies in place: the graph's tensors stay put
+            for state in optimizer.state.values():
+                # A zero buffer makes SGD's first update equal to eager's.
+                state["momentum_buffer"].zero_()
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+        self.static_x.copy_(x)
+        self.static_y.copy_(y)
+        self.lr.fill_(lr)
+        self.graph.replay()
+        return self.loss, self.logits
+
+
 def _param_groups(model: nn.Module, recipe: Recipe) -> list[dict[str, Any]]:
     if recipe.decay_norm_and_bias:
         return [{"params": list(model.parameters()), "weight_decay": recipe.weight_decay}]
@@ -185,14 +257,18 @@ def train(
     resume: bool = False,
     on_step: Callable[[dict[str, Any]], None] | None = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    report_every: int = 20,
 ) -> TrainResult:
     """Train ``spec`` on ``dataset`` with ``recipe``.
 
     Args:
         checkpoint: File to write every ``checkpoint_every`` epochs and at the end.
         resume: Continue from ``checkpoint`` if it exists (same spec, recipe, seed).
-        runtime: ``eager`` or ``compile`` (``torch.compile`` of the model).
-        on_step / on_epoch: Progress callbacks (the CLI draws its bar with them).
+        runtime: ``eager``; ``graph`` (the whole step in one CUDA graph; CUDA only,
+            drops a last partial batch); ``compile`` (``torch.compile`` of the model).
+        on_step / on_epoch: Progress callbacks (the CLI draws its bar with them);
+            ``on_step`` runs every ``report_every`` steps, when the loss is also
+            checked for NaN (reading it waits for the GPU).
 
     Raises:
         TrainingError: the loss became NaN or infinite (the last checkpoint is kept).
@@ -204,9 +280,11 @@ def train(
             f"data set {dataset.name!r} has {dataset.num_classes} of "
             f"{dataset.in_chans}x{dataset.input_size}x{dataset.input_size}; override num_classes, in_chans, input_size"
         )
-    if runtime not in ("eager", "compile"):
-        raise SpecError(f"training runtime must be 'eager' or 'compile', got {runtime!r}", field="runtime")
+    if runtime not in ("eager", "graph", "compile"):
+        raise SpecError(f"training runtime must be 'eager', 'graph' or 'compile', got {runtime!r}", field="runtime")
     cuda = device.type == "cuda"
+    if runtime == "graph" and not cuda:
+        raise DeviceError(f"runtime 'graph' captures CUDA graphs and needs a CUDA device, not {device}; use eager")
     rank, world = data_parallel()
     if recipe.batch_size % world:
         raise SpecError(f"batch size {recipe.batch_size} does not split over {world} processes", field="batch_size")
@@ -227,12 +305,17 @@ def train(
         forward = DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
     if runtime == "compile":
         forward = torch.compile(forward)
+    if runtime == "graph" and world > 1:
+        raise SpecError("runtime 'graph' runs on one GPU; use eager or compile under torchrun", field="runtime")
     train_images, train_labels = dataset.train.images.to(device), dataset.train.labels.to(device)
     mean = torch.tensor(dataset.mean, device=device)[None, :, None, None]
     std = torch.tensor(dataset.std, device=device)[None, :, None, None]
     n = len(dataset.train)
-    steps_per_epoch = math.ceil(n / recipe.batch_size)
-    total = recipe.total_steps(n)
+    drop_last = runtime == "graph"  # a graph replays one batch shape
+    if drop_last and n < recipe.batch_size:
+        raise SpecError(f"runtime 'graph' needs at least one full batch of {recipe.batch_size} images, have {n}")
+    steps_per_epoch = n // recipe.batch_size if drop_last else math.ceil(n / recipe.batch_size)
+    total = recipe.total_steps(steps_per_epoch)
     epochs = math.ceil(total / steps_per_epoch)
     history: list[dict[str, Any]] = []
     start_epoch, warming_up = 0, recipe.warmup_lr is not None
@@ -248,6 +331,7 @@ def train(
             optimizer.state[params[int(index)]]["momentum_buffer"] = buffer.to(device)
         history, start_epoch, warming_up = meta["history"], meta["epochs_done"], meta["warming_up"]
 
+    run_step: _EagerStep | _GraphStep | None = None
     started = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
     step = start_epoch * steps_per_epoch
     for epoch in range(start_epoch, epochs):
@@ -270,28 +354,32 @@ def train(
             if cuda:
                 x = x.contiguous(memory_format=torch.channels_last)
             y = train_labels[index]
+            if drop_last and len(y) < recipe.batch_size:
+                break
             lr = recipe.warmup_lr if warming_up else recipe.lr_at(step, total)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
-                logits = forward(x)
-                loss = F.cross_entropy(logits.float(), y, label_smoothing=recipe.label_smoothing)
-            if not torch.isfinite(loss):
-                kept = f"; the last good checkpoint is {path}" if path is not None and path.is_file() else ""
-                raise TrainingError(
-                    f"loss became {loss.item()} at step {step} (epoch {epoch + 1}, lr {lr:g}); stopped{kept}. "
-                    "Lower the learning rate or add warm-up (warmup_lr)."
+            if run_step is None:
+                run_step = (
+                    _GraphStep(model, optimizer, recipe, (x, y), device)
+                    if runtime == "graph"
+                    else _EagerStep(forward, optimizer, recipe, device)
                 )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            loss, logits = run_step(x, y, lr)
             batch = len(y)
-            loss_sum += loss.detach() * batch
+            loss_sum += loss * batch
             correct += (logits.argmax(1) == y).sum()
             seen += batch
             step += 1
-            if on_step is not None:
-                on_step({"step": step, "total": total, "epoch": epoch + 1, "loss": loss.item(), "lr": lr})
+            # Reading the loss waits for the GPU: do it every report_every steps only.
+            if step % report_every == 0 or step == total or batch_start + recipe.batch_size >= n:
+                value = loss.item()
+                if not math.isfinite(value):
+                    kept = f"; the last good checkpoint is {path}" if path is not None and path.is_file() else ""
+                    raise TrainingError(
+                        f"loss became {value} at step {step} (epoch {epoch + 1}, lr {lr:g}); stopped{kept}. "
+                        "Lower the learning rate or add warm-up (warmup_lr)."
+                    )
+                if on_step is not None:
+                    on_step({"step": step, "total": total, "epoch": epoch + 1, "loss": value, "lr": lr})
         if world > 1:
             import torch.distributed as dist
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,12 +45,12 @@ class Recipe:
         except TypeError as exc:
             raise SpecError(f"unknown recipe field: {exc}") from None
 
-    def total_steps(self, train_images: int) -> int:
-        steps_per_epoch = math.ceil(train_images / self.batch_size)
+    def total_steps(self, steps_per_epoch: int) -> int:
+        """Steps in the whole run, given how many steps one epoch takes."""
         if self.iterations is not None:
             return self.iterations
         if self.epochs is None:
-            raise SpecError(f"recipe {self.name!r} sets neither epochs nor iterations")
+            raise SpecError(f"recipe {self.name!r} sets neither epochs nor iterations", field="epochs")
         return self.epochs * steps_per_epoch
 
     def lr_at(self, step: int, total: int) -> float:
