@@ -3,6 +3,7 @@
 import gzip
 import io
 import json
+import os
 import struct
 import tarfile
 from pathlib import Path
@@ -24,6 +25,15 @@ SMALL = reszoo.ArchSpec(stage_depths=(1, 1, 1), stage_widths=(16, 32, 64))
 runner = CliRunner()
 
 
+def need(path: Path) -> Path:
+    """The shared data sets are there in CI (beside the clone): missing there is a failure."""
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{path} is missing: CI must have ../shared/data beside the clone")
+        pytest.skip(f"{path} is not here")
+    return path
+
+
 @pytest.fixture(scope="session")
 def data_cache(tmp_path_factory):
     return tmp_path_factory.mktemp("data-cache")
@@ -31,9 +41,7 @@ def data_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def cifar(data_cache):
-    if not CIFAR_TAR.is_file():
-        pytest.skip(f"{CIFAR_TAR} is not here")
-    return load_dataset(str(CIFAR_TAR), cache_dir=data_cache)
+    return load_dataset(str(need(CIFAR_TAR)), cache_dir=data_cache)
 
 
 def test_recipes_follow_the_paper_schedule():
@@ -68,9 +76,7 @@ def test_a_short_cifar10_run_on_2000_images_beats_chance(cifar):
 
 
 def test_fashion_mnist_idx_loader(data_cache):
-    if not FASHION.is_dir():
-        pytest.skip(f"{FASHION} is not here")
-    data = load_dataset(str(FASHION), cache_dir=data_cache)
+    data = load_dataset(str(need(FASHION)), cache_dir=data_cache)
     assert data.name == "fashion-mnist" and data.classes[0] == "T-shirt/top"
     assert data.train.images.shape == (60_000, 1, 28, 28) and data.test.images.shape == (10_000, 1, 28, 28)
     assert data.train.labels.bincount().tolist() == [6000] * 10
