@@ -75,7 +75,7 @@ def test_a_short_cifar10_run_on_2000_images_beats_chance(cifar):
     assert result.metrics["top1"] > 0.2, result.metrics  # chance is 0.1
 
 
-def test_fashion_mnist_idx_loader(data_cache):
+def test_fashion_mnist_idx_loader(data_cache, monkeypatch):
     data = load_dataset(str(need(FASHION)), cache_dir=data_cache)
     assert data.name == "fashion-mnist" and data.classes[0] == "T-shirt/top"
     assert data.train.images.shape == (60_000, 1, 28, 28) and data.test.images.shape == (10_000, 1, 28, 28)
@@ -181,13 +181,42 @@ def test_resume_after_an_interruption_equals_an_uninterrupted_run(tmp_path):
 
 
 def test_a_non_finite_loss_stops_the_run_and_keeps_the_checkpoint(tmp_path):
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Exploding(type(ONECYCLE)):
+        """A sane first epoch (4 steps), then a learning rate no net survives."""
+
+        def lr_at(self, step, total):
+            return 0.01 if step < 4 else 1e12
+
     data = synthetic(train=256, test=64)
     checkpoint = tmp_path / "run.safetensors"
-    train(SMALL, data, ONECYCLE.with_overrides(epochs=1, batch_size=64), checkpoint=checkpoint)
-    before = checkpoint.read_bytes()
+    epochs_checkpointed = []
+
+    def watch(record):
+        epochs_checkpointed.append(record["epoch"])
+
+    recipe = Exploding(name="exploding", epochs=3, iterations=None, batch_size=64)
     with pytest.raises(TrainingError, match="loss became .* stopped; the last good checkpoint is"):
-        train(SMALL, data, PAPER.with_overrides(epochs=3, batch_size=64, lr=1e12), checkpoint=checkpoint)
-    assert checkpoint.read_bytes() == before
+        train(SMALL, data, recipe, checkpoint=checkpoint, on_epoch=watch)
+    assert epochs_checkpointed == [1]
+    from reszoo.train.loop import load_checkpoint
+
+    state, _, meta = load_checkpoint(checkpoint)
+    assert meta["epochs_done"] == 1 and all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+
+
+def test_bad_training_inputs(tmp_path):
+    data = synthetic(train=128, test=32)
+    with pytest.raises(reszoo.SpecError, match="resume needs a checkpoint"):
+        train(SMALL, data, ONECYCLE.with_overrides(epochs=1), resume=True)
+    with pytest.raises(DatasetError, match="synthetic:N takes a number"):
+        load_dataset("synthetic:abc")
+    damaged = tmp_path / "run.safetensors"
+    damaged.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}")
+    with pytest.raises(TrainingError, match="cannot read checkpoint"):
+        train(SMALL, data, ONECYCLE.with_overrides(epochs=1), checkpoint=damaged, resume=True)
 
 
 def test_cli_train_publishes_and_eval_reproduces_the_stored_accuracy(tmp_path):

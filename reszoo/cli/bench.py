@@ -58,6 +58,8 @@ def bench_command(
     if build_table:
         rng = random.Random(seed)
         specs += [SearchSpace().sample(rng) for _ in range(random_specs)]
+        if not specs:
+            raise typer.BadParameter("--build-table needs models to time: give REFs or --random N with N > 0")
         predictor = LatencyPredictor(
             registry, device=device, runtime=runtime, batch_size=batch_size, dtype=dtype, threads=threads
         )

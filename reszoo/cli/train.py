@@ -127,6 +127,10 @@ def train_command(
         "steps": result.steps, "seconds": result.seconds, "top1": result.metrics["top1"],
         "top5": result.metrics["top5"], "loss": result.metrics["loss"],
     }
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
     if rank != 0:
         return  # one report and one publish per run, from rank 0
     if publish:

@@ -31,8 +31,9 @@ from reszoo.zoo.network import make_block, make_head, make_stem, stage_plans
 from reszoo.zoo.registry import Registry
 from reszoo.zoo.spec import ArchSpec
 
-#: Parts are small: the same method as a whole net, shorter rounds.
-PART_TIMING = Timing(warmup_s=0.03, rounds=3, min_samples=20, min_time_s=0.05)
+#: Parts are small: the same method as a whole net, shorter rounds, one copy
+#: each (a table has hundreds of parts; three copies would triple its cost).
+PART_TIMING = Timing(warmup_s=0.03, rounds=3, min_samples=20, min_time_s=0.05, instances=1)
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ class LatencyPredictor:
         with cpu_threads(self.threads):
             for done, (key, part) in enumerate(needed.items(), 1):
                 result = measure_module(
-                    part.make(),
+                    part.make,
                     (self.batch_size, *part.input_shape),
                     device=self.device,
                     dtype=self.dtype,

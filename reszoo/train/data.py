@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from reszoo.errors import DatasetError
@@ -99,6 +100,9 @@ class Dataset:
         }
 
     def subset(self, train: int | None = None, test: int | None = None, seed: int = 0) -> Dataset:
+        """A smaller data set; its fingerprint names the subset, so checkpoints tell them apart."""
+        if not train and not test:
+            return self
         return Dataset(
             self.name,
             self.train.subset(train, seed) if train else self.train,
@@ -106,7 +110,7 @@ class Dataset:
             self.classes,
             self.mean,
             self.std,
-            self.fingerprint,
+            f"{self.fingerprint}/train={train}/test={test}/seed={seed}",
         )
 
 
@@ -242,7 +246,10 @@ def _read_idx(path: Path, expected_dims: int) -> torch.Tensor:
             data = handle.read()
     except (OSError, EOFError) as exc:
         raise DatasetError(f"cannot read {path}: {exc}") from None
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08 or data[3] != expected_dims:
+    if (
+        len(data) < 4 + 4 * expected_dims
+        or data[0] != 0 or data[1] != 0 or data[2] != 0x08 or data[3] != expected_dims
+    ):
         raise DatasetError(
             f"{path} is not an idx file of unsigned bytes with {expected_dims} dimensions "
             f"(header {data[:4].hex() or 'empty'}, expected 000008{expected_dims:02x})"
@@ -390,7 +397,10 @@ def load(
         cache_dir: Where decoded tensors are kept (default ``$RESZOO_HOME/data``).
     """
     if name == "synthetic" or name.startswith("synthetic:"):
-        count = int(name.partition(":")[2] or 2000)
+        count_text = name.partition(":")[2] or "2000"
+        if not count_text.isdigit() or int(count_text) < 10:
+            raise DatasetError(f"synthetic:N takes a number of training images (at least 10), got {name!r}")
+        count = int(count_text)
         return synthetic(train=count, test=max(count // 4, 100))
     path = find(name, root)
     reader = _reader(path)
@@ -403,7 +413,7 @@ def load(
     if cache.is_file():
         try:
             return _from_cache(cache)
-        except (OSError, ValueError, KeyError, RuntimeError):
+        except (OSError, ValueError, KeyError, RuntimeError, SafetensorError):
             pass  # a damaged cache entry is rebuilt below
     dataset = reader(path)
     dataset = Dataset(name if name in KNOWN else dataset.name, dataset.train, dataset.test, dataset.classes,

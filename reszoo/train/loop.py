@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
@@ -95,6 +95,8 @@ def evaluate(
 ) -> dict[str, Any]:
     """Top-1, top-5 (fractions), mean cross-entropy and per-class top-1 of ``model`` on ``data``."""
     device = torch.device(device)
+    if len(data) == 0:
+        raise SpecError("cannot evaluate on an empty test set")
     was_training = model.training
     model.eval()
     mean_t = torch.tensor(mean, device=device)[None, :, None, None]
@@ -174,6 +176,11 @@ class _GraphStep:
             group["lr"] = self.lr
         self.static_x, self.static_y = example[0].clone(), example[1].clone()
         snapshot = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        momentum = {  # a resumed run arrives with momentum buffers; keep them
+            param: state["momentum_buffer"].clone()
+            for param, state in optimizer.state.items()
+            if state.get("momentum_buffer") is not None
+        }
 
         def step() -> tuple[torch.Tensor, torch.Tensor]:
             # cache_enabled=False: autocast's weight-cast cache must not outlive a capture.
@@ -197,9 +204,12 @@ class _GraphStep:
             self.loss, self.logits = step()
         with torch.no_grad():
             model.load_state_dict(snapshot)  # copies in place: the graph's tensors stay put
-            for state in optimizer.state.values():
-                # A zero buffer makes SGD's first update equal to eager's.
-                state["momentum_buffer"].zero_()
+            for param, state in optimizer.state.items():
+                buffer = state["momentum_buffer"]
+                if param in momentum:
+                    buffer.copy_(momentum[param])
+                else:
+                    buffer.zero_()  # a zero buffer makes SGD's first update equal to eager's
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
         self.static_x.copy_(x)
@@ -207,6 +217,14 @@ class _GraphStep:
         self.lr.fill_(lr)
         self.graph.replay()
         return self.loss, self.logits
+
+
+def _check_finite(value: float, where: str, checkpoint: Path | None) -> None:
+    if not math.isfinite(value):
+        kept = f"; the last good checkpoint is {checkpoint}" if checkpoint is not None and checkpoint.is_file() else ""
+        raise TrainingError(
+            f"loss became {value} at {where}; stopped{kept}. Lower the learning rate or add warm-up (warmup_lr)."
+        )
 
 
 def _param_groups(model: nn.Module, recipe: Recipe) -> list[dict[str, Any]]:
@@ -239,7 +257,7 @@ def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, torc
                     model_state[key[len("model.") :]] = handle.get_tensor(key)
                 elif key.startswith("optim.momentum."):
                     momentum[key[len("optim.momentum.") :]] = handle.get_tensor(key)
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, ValueError, SafetensorError) as exc:
         raise TrainingError(f"cannot read checkpoint {path}: {exc}") from None
     return model_state, momentum, meta
 
@@ -292,8 +310,16 @@ def train(
     model = build(spec).to(device)
     if cuda:
         model = model.to(memory_format=torch.channels_last)
+    if runtime == "graph" and world > 1:
+        raise SpecError("runtime 'graph' runs on one GPU; use eager or compile under torchrun", field="runtime")
     optimizer = torch.optim.SGD(
-        _param_groups(model, recipe), lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.nesterov
+        _param_groups(model, recipe),
+        lr=recipe.lr,
+        momentum=recipe.momentum,
+        nesterov=recipe.nesterov,
+        # The fused kernel reads a tensor learning rate on the device; the
+        # default foreach path calls .item() on it, which a capture forbids.
+        fused=True if runtime == "graph" else None,
     )
     forward: nn.Module = model
     if world > 1:
@@ -305,8 +331,6 @@ def train(
         forward = DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
     if runtime == "compile":
         forward = torch.compile(forward)
-    if runtime == "graph" and world > 1:
-        raise SpecError("runtime 'graph' runs on one GPU; use eager or compile under torchrun", field="runtime")
     train_images, train_labels = dataset.train.images.to(device), dataset.train.labels.to(device)
     mean = torch.tensor(dataset.mean, device=device)[None, :, None, None]
     std = torch.tensor(dataset.std, device=device)[None, :, None, None]
@@ -321,6 +345,8 @@ def train(
     start_epoch, warming_up = 0, recipe.warmup_lr is not None
     identity = {"spec": spec.digest, "recipe": recipe.to_dict(), "seed": seed, "data": dataset.fingerprint}
     path = Path(checkpoint) if checkpoint is not None else None
+    if resume and path is None:
+        raise SpecError("resume needs a checkpoint file to resume from (--checkpoint)", field="checkpoint")
     if resume and path is not None and path.is_file():
         model_state, momentum, meta = load_checkpoint(path)
         if meta["identity"] != identity:
@@ -346,6 +372,8 @@ def train(
             if step >= total:
                 break
             index = order[batch_start : batch_start + recipe.batch_size]
+            if len(index) < world:
+                break  # every rank needs at least one image of the batch
             params = AugmentParams.draw(len(index), aug, recipe.crop_padding)
             if world > 1:
                 index, params = index[rank::world], params.shard(rank, world)
@@ -370,14 +398,10 @@ def train(
             seen += batch
             step += 1
             # Reading the loss waits for the GPU: do it every report_every steps only.
-            if step % report_every == 0 or step == total or batch_start + recipe.batch_size >= n:
+            if step % report_every == 0 or step == total:
                 value = loss.item()
-                if not math.isfinite(value):
-                    kept = f"; the last good checkpoint is {path}" if path is not None and path.is_file() else ""
-                    raise TrainingError(
-                        f"loss became {value} at step {step} (epoch {epoch + 1}, lr {lr:g}); stopped{kept}. "
-                        "Lower the learning rate or add warm-up (warmup_lr)."
-                    )
+                if world == 1:  # under DDP every rank must stop together: checked after the all-reduce
+                    _check_finite(value, f"step {step} (epoch {epoch + 1}, lr {lr:g})", path)
                 if on_step is not None:
                     on_step({"step": step, "total": total, "epoch": epoch + 1, "loss": value, "lr": lr})
         if world > 1:
@@ -387,9 +411,13 @@ def train(
             dist.all_reduce(totals)
             loss_sum, correct, seen = totals[0], totals[1], int(totals[2].item())
         train_err = 1 - correct.item() / max(seen, 1)
+        _check_finite(loss_sum.item(), f"epoch {epoch + 1}", path)
         if warming_up and train_err < recipe.warmup_until_error:
             warming_up = False  # the paper's resnet110: back to the schedule once training error < 80%
         test = evaluate(model, dataset.test, dataset.mean, dataset.std, device=device)
+        # The last step's update can break the weights after a finite loss:
+        # never checkpoint a net whose test loss is not finite.
+        _check_finite(test["loss"], f"the end of epoch {epoch + 1} (test loss)", path)
         record = {
             "epoch": epoch + 1,
             "iteration": step,

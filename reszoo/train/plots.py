@@ -22,6 +22,13 @@ def plot_curves(entries: Sequence[EntryRecord], out: str | os.PathLike, *, title
     if missing:
         raise ReszooError(f"no training history stored for {', '.join(missing)}; only trained entries have curves")
     figure, axes = plt.subplots(figsize=(7, 4.5), dpi=120)
+    try:
+        return _draw(figure, axes, plt, entries, out, title)
+    finally:
+        plt.close(figure)
+
+
+def _draw(figure, axes, plt, entries: Sequence[EntryRecord], out: str | os.PathLike, title: str | None) -> Path:
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for index, entry in enumerate(entries):
         colour = colours[index % len(colours)]
@@ -37,5 +44,4 @@ def plot_curves(entries: Sequence[EntryRecord], out: str | os.PathLike, *, title
     figure.tight_layout()
     path = Path(out)
     figure.savefig(path)
-    plt.close(figure)
     return path
