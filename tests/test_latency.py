@@ -143,5 +143,10 @@ def test_bench_cli_stores_rows_that_show_and_list_use(tmp_path):
     assert [r["ref"] for r in listed(1000)] == ["tiny@1"]
     assert listed(1000)[0]["latency_ms"] == pytest.approx(row["median_ms"])
     assert listed(row["median_ms"] / 10) == []
+    again = json.loads(runner.invoke(app, ["--registry", url, "bench", "tiny", "--threads", "1", "--json"]).stdout)
+    assert again["rows"][0]["measured_at"] == row["measured_at"]  # reused, not measured again
+    fresh = json.loads(runner.invoke(app, ["--registry", url, "bench", "tiny", "--threads", "1", "--remeasure",
+                                           "--json"]).stdout)
+    assert fresh["rows"][0]["measured_at"] > row["measured_at"]
     failed = runner.invoke(app, ["--registry", url, "bench", "tiny", "--runtime", "graph"])
     assert failed.exit_code == 2 and "needs a CUDA device" in failed.stderr

@@ -336,3 +336,12 @@ def test_resume_after_sigkill_gives_the_same_weights(tmp_path):
                    capture_output=True, timeout=600)
     reg = Registry(registry)
     assert reg.get("resumed").blob_sha256 == reg.get("whole").blob_sha256  # bit-identical weights
+
+
+def test_warmup_holds_until_the_training_error_falls():
+    data = synthetic(train=256, test=64)
+    stays = train(SMALL, data, PAPER.with_overrides(epochs=2, batch_size=64, warmup_lr=0.05, warmup_until_error=-1))
+    assert [h["lr"] for h in stays.history] == [0.05, 0.05]
+    leaves = train(SMALL, data, PAPER.with_overrides(epochs=2, batch_size=64, warmup_lr=0.05, warmup_until_error=1.01))
+    # Back on the paper's schedule in epoch 2: its last step (7 of 8) is past both milestones.
+    assert [h["lr"] for h in leaves.history] == [0.05, pytest.approx(PAPER.lr_at(7, 8))]

@@ -51,6 +51,10 @@ def train_command(
     iterations: Annotated[Optional[int], typer.Option(min=1, help="Train this many steps (overrides the recipe).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(min=1, help="Images per step (overrides the recipe).")] = None,
     lr: Annotated[Optional[float], typer.Option(min=0.0, help="Peak learning rate (overrides the recipe).")] = None,
+    warmup_lr: Annotated[
+        Optional[float],
+        typer.Option(min=0.0, help="Start at this lr until training error < 80% (the paper's resnet110: 0.01)."),
+    ] = None,
     subset: Annotated[Optional[int], typer.Option(min=10, help="Train on this many training images.")] = None,
     test_subset: Annotated[Optional[int], typer.Option(min=10, help="Evaluate on this many test images.")] = None,
     data_root: DataRootOption = None,
@@ -93,7 +97,8 @@ def train_command(
     dataset = load_dataset(dataset_name, root=data_root).subset(subset, test_subset)
     spec = fit_spec(spec, dataset)
     overrides: dict[str, Any] = {k: v for k, v in (("epochs", epochs), ("iterations", iterations),
-                                                     ("batch_size", batch_size), ("lr", lr)) if v is not None}
+                                                     ("batch_size", batch_size), ("lr", lr),
+                                                     ("warmup_lr", warmup_lr)) if v is not None}
     if epochs is not None and iterations is None:
         overrides["iterations"] = None
     recipe = get_recipe(recipe_name).with_overrides(**overrides)
