@@ -186,8 +186,9 @@ def eval_command(
         model = model_from_state_dict(spec, read_weights_file(weights))
         label, stored, mean, std = str(weights), None, dataset.mean, dataset.std
     else:
-        entry = open_registry().get(ref)
-        model = open_registry().load(entry.ref)
+        registry = open_registry()
+        entry = registry.get(ref)
+        model = registry.load(entry.ref)
         dataset = load_dataset(dataset_name, root=data_root).subset(test=test_subset or entry.data.get("test_subset"))
         label, stored = entry.ref, entry.top1
         mean, std = entry.data.get("mean", dataset.mean), entry.data.get("std", dataset.std)

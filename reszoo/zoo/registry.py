@@ -637,10 +637,6 @@ class Registry:
             aliases = self._aliases(s, sorted({r[0].name for r in rows}))
             return [self._to_record(row, aliases) for row in rows]
 
-    def names(self) -> list[str]:
-        with self._session() as s:
-            return list(s.scalars(sa.select(Entry.name).distinct().order_by(Entry.name)))
-
     # ---------------------------------------------------------------- weights
 
     def _blob_bytes(self, session: Session, entry: Entry) -> bytes:
