@@ -7,9 +7,7 @@ over it. Prints seconds and the speed-up as a ratio, per preset.
 
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -17,6 +15,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from reszoo.zoo.counting import count
 from reszoo.zoo.network import build
 from reszoo.zoo.presets import get_spec
+from timing import median_seconds  # benchmarks/timing.py, beside this script
 
 
 def whole_net_count(spec) -> tuple[int, int]:
@@ -26,15 +25,6 @@ def whole_net_count(spec) -> tuple[int, int]:
     return sum(p.numel() for p in model.parameters()), counter.get_total_flops() // 2
 
 
-def seconds(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def main(names: list[str]) -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"{'net':<12}{'block-wise s':>14}{'whole-net s':>14}{'speed-up':>10}")
@@ -42,8 +32,8 @@ def main(names: list[str]) -> None:
         spec = get_spec(name)
         counts = count.__wrapped__(spec)  # uncached
         assert (counts.params, counts.macs) == whole_net_count(spec), name
-        ours = seconds(lambda: count.__wrapped__(spec), repeats=5)
-        baseline = seconds(lambda: whole_net_count(spec), repeats=3 if spec.num_blocks < 100 else 1)
+        ours = median_seconds(lambda: count.__wrapped__(spec), 5, warmup=False)
+        baseline = median_seconds(lambda: whole_net_count(spec), 3 if spec.num_blocks < 100 else 1, warmup=False)
         print(f"{name:<12}{ours:>14.3f}{baseline:>14.3f}{baseline / ours:>9.0f}x")
 
 

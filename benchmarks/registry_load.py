@@ -12,9 +12,7 @@ SQLite, checking its sha256 and its fit to the spec, building the net.
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -22,16 +20,7 @@ from safetensors.torch import load_file, save_file
 
 import reszoo
 from reszoo import Registry
-
-
-def median_seconds(fn, repeats: int) -> float:
-    fn()  # warm-up: page cache, allocator
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from timing import median_seconds  # benchmarks/timing.py, beside this script
 
 
 def main() -> None:
