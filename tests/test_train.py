@@ -345,3 +345,28 @@ def test_warmup_holds_until_the_training_error_falls():
     leaves = train(SMALL, data, PAPER.with_overrides(epochs=2, batch_size=64, warmup_lr=0.05, warmup_until_error=1.01))
     # Back on the paper's schedule in epoch 2: its last step (7 of 8) is past both milestones.
     assert [h["lr"] for h in leaves.history] == [0.05, pytest.approx(PAPER.lr_at(7, 8))]
+
+
+def test_download_lets_torchvision_fetch_cifar(tmp_path, monkeypatch):
+    import numpy as np
+    import torchvision.datasets as tvd
+
+    calls = []
+
+    class FakeCIFAR10:
+        classes = [f"c{i}" for i in range(10)]
+
+        def __init__(self, root, train, download):
+            calls.append((Path(root), train, download))
+            (Path(root) / "cifar-10-batches-py").mkdir(parents=True, exist_ok=True)
+            count = 20 if train else 10
+            self.data = np.full((count, 32, 32, 3), 7, dtype=np.uint8)
+            self.targets = [i % 10 for i in range(count)]
+
+    monkeypatch.setattr(tvd, "CIFAR10", FakeCIFAR10)
+    monkeypatch.setenv("RESZOO_DATA", str(tmp_path / "nowhere"))
+    with pytest.raises(DatasetError, match="data set 'cifar10' not found"):
+        load_dataset("cifar10", cache_dir=tmp_path / "cache")
+    data = load_dataset("cifar10", root=tmp_path / "dl", cache_dir=tmp_path / "cache", download=True)
+    assert data.name == "cifar10" and data.train.images.shape == (20, 3, 32, 32) and len(data.test) == 10
+    assert (tmp_path / "dl", True, True) in calls

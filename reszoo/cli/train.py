@@ -26,6 +26,9 @@ DatasetOption = Annotated[
     str, typer.Option("--dataset", "-d", help="cifar10, cifar100, fashion-mnist, synthetic, or a path.", show_default=False)
 ]
 DataRootOption = Annotated[Optional[str], typer.Option(help="Folder holding named data sets (also $RESZOO_DATA).")]
+DownloadOption = Annotated[
+    bool, typer.Option("--download", help="Let torchvision download cifar10/cifar100 if not found (needs network).")
+]
 
 
 def fit_spec(spec: ArchSpec, dataset: Dataset) -> ArchSpec:
@@ -58,6 +61,7 @@ def train_command(
     subset: Annotated[Optional[int], typer.Option(min=10, help="Train on this many training images.")] = None,
     test_subset: Annotated[Optional[int], typer.Option(min=10, help="Evaluate on this many test images.")] = None,
     data_root: DataRootOption = None,
+    download: DownloadOption = False,
     device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
     runtime: Annotated[
         str,
@@ -94,7 +98,7 @@ def train_command(
         # Not a preset or spec file: the architecture of a registry entry
         # (trained from scratch; its weights are not used).
         spec = open_registry().get(ref).spec
-    dataset = load_dataset(dataset_name, root=data_root).subset(subset, test_subset)
+    dataset = load_dataset(dataset_name, root=data_root, download=download).subset(subset, test_subset)
     spec = fit_spec(spec, dataset)
     overrides: dict[str, Any] = {k: v for k, v in (("epochs", epochs), ("iterations", iterations),
                                                      ("batch_size", batch_size), ("lr", lr),

@@ -387,6 +387,7 @@ def load(
     *,
     root: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
+    download: bool = False,
 ) -> Dataset:
     """Load a data set by path or name, decoding it once into a safetensors cache.
 
@@ -395,6 +396,8 @@ def load(
             ``fashion-mnist``, or ``synthetic`` (optionally ``synthetic:N``).
         root: Folder to look in for named data sets, before ``$RESZOO_DATA``.
         cache_dir: Where decoded tensors are kept (default ``$RESZOO_HOME/data``).
+        download: For ``cifar10``/``cifar100`` not found locally, let torchvision
+            download them (needs network access) into ``root`` or the cache folder.
     """
     if name == "synthetic" or name.startswith("synthetic:"):
         count_text = name.partition(":")[2] or "2000"
@@ -402,14 +405,15 @@ def load(
             raise DatasetError(f"synthetic:N takes a number of training images (at least 10), got {name!r}")
         count = int(count_text)
         return synthetic(train=count, test=max(count // 4, 100))
-    path = find(name, root)
+    try:
+        path = find(name, root)
+    except DatasetError:
+        if not (download and name in ("cifar10", "cifar100")):
+            raise
+        path = _download_cifar(name, Path(root) if root else _default_cache() / "torchvision")
     reader = _reader(path)
     fingerprint = _fingerprint(path)
-    if cache_dir is None:
-        from reszoo.zoo.hub import home
-
-        cache_dir = home() / "data"
-    cache = Path(cache_dir) / f"{fingerprint}.safetensors"
+    cache = Path(cache_dir if cache_dir is not None else _default_cache()) / f"{fingerprint}.safetensors"
     if cache.is_file():
         try:
             return _from_cache(cache)
@@ -420,6 +424,26 @@ def load(
                       dataset.mean, dataset.std, fingerprint)
     _to_cache(dataset, cache)
     return dataset
+
+
+def _default_cache() -> Path:
+    from reszoo.zoo.hub import home
+
+    return home() / "data"
+
+
+def _download_cifar(name: str, folder: Path) -> Path:
+    """torchvision's download of CIFAR-10/100 (checksummed by torchvision) into ``folder``."""
+    from torchvision.datasets import CIFAR10, CIFAR100
+
+    folder.mkdir(parents=True, exist_ok=True)
+    cls = CIFAR100 if name == "cifar100" else CIFAR10
+    try:
+        for train in (True, False):
+            cls(str(folder), train=train, download=True)
+    except (OSError, RuntimeError) as exc:  # urllib errors are OSErrors
+        raise DatasetError(f"could not download {name} into {folder}: {exc}") from None
+    return folder
 
 
 def _to_cache(dataset: Dataset, cache: Path) -> None:
