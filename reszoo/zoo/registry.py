@@ -340,12 +340,15 @@ class Registry:
             ).first()
             if row is None:
                 raise EntryNotFoundError(f"no architecture {digest_or_name!r} in {self.display_url}")
-            return ArchitectureRecord(row.digest, self._spec(row.digest, row.spec_json), row.name, row.params, row.macs)
+            return self._arch_record(row)
 
     def architectures(self) -> list[ArchitectureRecord]:
         with self._session() as s:
             rows = s.scalars(sa.select(Architecture).order_by(Architecture.name, Architecture.digest)).all()
-            return [ArchitectureRecord(r.digest, self._spec(r.digest, r.spec_json), r.name, r.params, r.macs) for r in rows]
+            return [self._arch_record(r) for r in rows]
+
+    def _arch_record(self, row: Architecture) -> ArchitectureRecord:
+        return ArchitectureRecord(row.digest, self._spec(row.digest, row.spec_json), row.name, row.params, row.macs)
 
     # ---------------------------------------------------------------- entries
 
@@ -797,13 +800,7 @@ class Registry:
                 .where(Latency.arch_digest == arch_digest)
                 .order_by(Latency.device, Latency.runtime, Latency.batch_size, Latency.dtype)
             ).all()
-            return [
-                LatencyRecord(
-                    r.arch_digest, r.device, r.batch_size, r.dtype, r.runtime, r.median_ms, r.p90_ms, r.samples,
-                    json.loads(r.versions_json), _as_utc(r.measured_at),
-                )
-                for r in rows
-            ]
+            return [latency_record(r) for r in rows]
 
     def part_latencies(self, device: str, runtime: str, batch_size: int, dtype: str) -> dict[str, float]:
         """A latency lookup table: part key -> median ms, for one device and setting."""
@@ -875,6 +872,14 @@ class Registry:
 
         target = remote if isinstance(remote, Registry) else Registry(remote, create=False)
         return copy_entry(self, target, ref, version=version, progress=progress)
+
+
+def latency_record(row: Latency) -> LatencyRecord:
+    """The frozen record of a latency row (what latency() returns and transfer copies)."""
+    return LatencyRecord(
+        row.arch_digest, row.device, row.batch_size, row.dtype, row.runtime, row.median_ms, row.p90_ms,
+        row.samples, json.loads(row.versions_json), _as_utc(row.measured_at),
+    )
 
 
 MAX_INT32 = 2**31 - 1

@@ -9,7 +9,6 @@ content is a no-op, so a copy can be repeated safely.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 import sqlalchemy as sa
@@ -18,8 +17,8 @@ from sqlalchemy.orm import Session
 from reszoo.errors import IntegrityError
 from reszoo.zoo import weights as W
 from reszoo.zoo.counting import count
-from reszoo.zoo.records import EntryRecord, LatencyRecord, Ref, parse_ref
-from reszoo.zoo.registry import Registry
+from reszoo.zoo.records import EntryRecord, Ref, parse_ref
+from reszoo.zoo.registry import Registry, latency_record
 from reszoo.zoo.schema import Alias, Architecture, Blob, Entry, Latency
 from reszoo.zoo.spec import ArchSpec
 
@@ -87,7 +86,7 @@ def copy_entry(
         target._ensure_architecture(t, spec, arch.name)
         target._ensure_blob(t, entry.blob_sha256, data, blob.dtypes)
         for row in latency:
-            target._upsert_latency(t, _latency_record(row), replace=False)
+            target._upsert_latency(t, latency_record(row), replace=False)
         entry_id = target._insert_entry(t, entry.name, new_version, entry.arch_digest, entry.blob_sha256, fields)
         # The source's aliases of this version come along where the target has
         # none of that name; an alias the copy was asked for by always does.
@@ -101,10 +100,3 @@ def copy_entry(
         return entry_id
 
     return target._get_by_id(target._write(work))
-
-
-def _latency_record(row: Latency) -> LatencyRecord:
-    return LatencyRecord(
-        row.arch_digest, row.device, row.batch_size, row.dtype, row.runtime, row.median_ms, row.p90_ms,
-        row.samples, json.loads(row.versions_json), row.measured_at,
-    )
