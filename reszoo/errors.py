@@ -117,3 +117,8 @@ class DatasetError(ReszooError):
 
 class TrainingError(ReszooError):
     """Training stopped: a non-finite loss, or a checkpoint that does not fit the run."""
+
+
+class SearchError(ReszooError):
+    """A search cannot run or gave nothing usable: a study resumed with other
+    settings, an unreachable study storage, no feasible trial."""

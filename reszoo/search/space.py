@@ -1,17 +1,23 @@
 """The search space: which specs a search (or a latency study) may draw.
 
-A space is data: bounds on family, block, depth per stage, base width and
-shortcut style. ``sample`` draws a random valid ``ArchSpec`` from it, which
-the latency predictor's checks use; the Optuna search draws from the same
-bounds.
+A space is data: bounds on family, block, depth per stage, base width,
+shortcut style and stem, read from the CLI or a JSON/TOML file. ``suggest``
+is the only code that asks Optuna for values; ``sample`` draws the same
+space with a plain RNG (the latency predictor's checks use it).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from reszoo.zoo.spec import FAMILY_SHORTCUTS, ArchSpec
+from reszoo.errors import SpecError, SpecFileError
+from reszoo.zoo.spec import BLOCKS, FAMILIES, FAMILY_SHORTCUTS, STEMS, ArchSpec
 
 
 @dataclass(frozen=True)
@@ -26,7 +32,10 @@ class SearchSpace:
         base_widths: Width of the first stage; later stages multiply it by
             ``width_multipliers``.
         width_multipliers: Per-stage factor on the base width.
-        stem, num_classes, in_chans, input_size: Fixed for the whole space.
+        shortcuts: Shortcut styles allowed (each family draws among those it
+            can use; plain nets have none).
+        stems: Stems to draw from.
+        num_classes, in_chans, input_size: Fixed by the data set.
     """
 
     families: tuple[str, ...] = ("residual", "plain", "highway")
@@ -36,19 +45,52 @@ class SearchSpace:
     max_depth: int = 9
     base_widths: tuple[int, ...] = (8, 16, 24, 32, 48, 64)
     width_multipliers: tuple[int, ...] = (1, 2, 4)
-    stem: str = "cifar"
+    shortcuts: tuple[str, ...] = ("A", "B", "C")
+    stems: tuple[str, ...] = ("cifar",)
     num_classes: int = 10
     in_chans: int = 3
     input_size: int = 32
 
-    def shortcuts(self, family: str) -> tuple[str, ...]:
-        return FAMILY_SHORTCUTS[family]
+    def __post_init__(self) -> None:
+        _check_subset("families", self.families, FAMILIES)
+        _check_subset("blocks", self.blocks, BLOCKS)
+        _check_subset("shortcuts", self.shortcuts, ("A", "B", "C"))
+        _check_subset("stems", self.stems, STEMS)
+        _check_ints("base_widths", self.base_widths, 1)
+        _check_ints("width_multipliers", self.width_multipliers, 1)
+        for name in ("num_stages", "min_depth", "max_depth", "num_classes", "in_chans", "input_size"):
+            _check_ints(name, (getattr(self, name),), 1)
+        if self.min_depth > self.max_depth:
+            raise SpecError(
+                f"min_depth {self.min_depth} is above max_depth {self.max_depth}; give min_depth <= max_depth",
+                field="min_depth", value=self.min_depth,
+            )
+        if len(self.width_multipliers) < self.num_stages:
+            raise SpecError(
+                f"width_multipliers {list(self.width_multipliers)} has fewer entries than num_stages "
+                f"{self.num_stages}; give one multiplier per stage", field="width_multipliers",
+            )
+        for family in self.families:
+            if not self.family_shortcuts(family):
+                raise SpecError(
+                    f"family {family!r} can use shortcuts {list(FAMILY_SHORTCUTS[family])}, none of which is in "
+                    f"shortcuts {list(self.shortcuts)}; allow one of them or drop the family", field="shortcuts",
+                )
 
-    def make_spec(self, family: str, block: str, depths: tuple[int, ...], base_width: int, shortcut: str) -> ArchSpec:
+    def family_shortcuts(self, family: str) -> tuple[str, ...]:
+        """The shortcut styles ``family`` may draw (plain nets: ``none`` only)."""
+        allowed = FAMILY_SHORTCUTS[family]
+        if allowed == ("none",):
+            return allowed
+        return tuple(s for s in allowed if s in self.shortcuts)
+
+    def make_spec(
+        self, family: str, block: str, depths: tuple[int, ...], base_width: int, shortcut: str, stem: str | None = None
+    ) -> ArchSpec:
         return ArchSpec(
             family=family,
             block=block,
-            stem=self.stem,
+            stem=stem or self.stems[0],
             stage_depths=depths,
             stage_widths=tuple(base_width * m for m in self.width_multipliers[: self.num_stages]),
             shortcut=shortcut,
@@ -56,6 +98,26 @@ class SearchSpace:
             in_chans=self.in_chans,
             input_size=self.input_size,
         )
+
+    def suggest(self, trial: Any) -> ArchSpec:
+        """The spec an Optuna trial draws. Axes with one choice are not suggested,
+        and each family draws its shortcut under its own name, so every
+        parameter keeps one fixed set of choices (TPE requires it)."""
+
+        def choose(name: str, choices: tuple[Any, ...]) -> Any:
+            return choices[0] if len(choices) == 1 else trial.suggest_categorical(name, list(choices))
+
+        family = choose("family", self.families)
+        block = choose("block", self.blocks)
+        depths = tuple(
+            self.min_depth if self.min_depth == self.max_depth
+            else trial.suggest_int(f"depth{stage + 1}", self.min_depth, self.max_depth)
+            for stage in range(self.num_stages)
+        )
+        base_width = choose("base_width", self.base_widths)
+        shortcut = choose(f"shortcut_{family}", self.family_shortcuts(family))
+        stem = choose("stem", self.stems)
+        return self.make_spec(family, block, depths, base_width, shortcut, stem)
 
     def sample(self, rng: random.Random) -> ArchSpec:
         """One spec drawn uniformly along every axis."""
@@ -65,5 +127,68 @@ class SearchSpace:
             rng.choice(self.blocks),
             tuple(rng.randint(self.min_depth, self.max_depth) for _ in range(self.num_stages)),
             rng.choice(self.base_widths),
-            rng.choice(self.shortcuts(family)),
+            rng.choice(self.family_shortcuts(family)),
+            rng.choice(self.stems),
         )
+
+    def with_overrides(self, **changes: Any) -> SearchSpace:
+        return from_mapping({**self.to_dict(), **changes})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {key: list(value) if isinstance(value, tuple) else value
+                for key, value in dataclasses.asdict(self).items()}
+
+
+def from_mapping(data: Mapping[str, Any], source: str = "search space") -> SearchSpace:
+    """A space from a dict (a JSON/TOML file's content); unknown keys are errors."""
+    fields = {f.name: f for f in dataclasses.fields(SearchSpace)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise SpecError(f"{source}: unknown key(s) {unknown}; known keys: {', '.join(fields)}", field=unknown[0])
+    values = {}
+    for key, value in data.items():
+        if isinstance(SearchSpace.__dataclass_fields__[key].default, tuple):
+            if isinstance(value, (str, int)):
+                value = [value]
+            if not isinstance(value, (list, tuple)) or not value:
+                raise SpecError(f"{source}: {key} must be a non-empty list, got {value!r}", field=key, value=value)
+            value = tuple(value)
+        values[key] = value
+    return SearchSpace(**values)
+
+
+def load_space_file(path: str | Path) -> SearchSpace:
+    """A space from a ``.json`` or ``.toml`` file of SearchSpace fields."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SpecFileError(f"cannot read search space file {path}: {exc.strerror or exc}") from None
+    try:
+        if path.suffix == ".toml":
+            try:
+                import tomllib
+            except ImportError:  # Python 3.10
+                raise SpecFileError(f"reading {path} needs Python 3.11's tomllib; write the space as JSON") from None
+            data = tomllib.loads(text)
+        else:
+            data = json.loads(text)
+    except ValueError as exc:  # JSONDecodeError and TOMLDecodeError are ValueErrors
+        raise SpecFileError(f"search space file {path} is not valid {path.suffix[1:] or 'JSON'}: {exc}") from None
+    if not isinstance(data, dict):
+        raise SpecFileError(f"search space file {path} must hold an object of SearchSpace fields, got {type(data).__name__}")
+    return from_mapping(data, source=str(path))
+
+
+def _check_subset(name: str, values: tuple[Any, ...], allowed: tuple[str, ...]) -> None:
+    bad = [v for v in values if v not in allowed]
+    if bad or not values:
+        raise SpecError(
+            f"{name} must be a non-empty list drawn from {list(allowed)}, got {list(values)}", field=name, value=values
+        )
+
+
+def _check_ints(name: str, values: tuple[Any, ...], minimum: int) -> None:
+    for value in values:
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            raise SpecError(f"{name} must hold integers >= {minimum}, got {value!r}", field=name, value=value)

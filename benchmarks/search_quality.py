@@ -1,0 +1,101 @@
+"""Search quality: reszoo's TPE search against Optuna's RandomSampler.
+
+Same space, same proxy, same latency limit, same number of trials, several
+seeds. Latency rows are shared through one registry (cached by architecture
+digest), so both samplers see the same latency for the same net and the
+comparison measures the sampler, not the timer. Prints, per seed and on
+average, the best feasible proxy accuracy and the hypervolume of the feasible
+front (accuracy x ms under the limit), and TPE's figure over random's.
+
+    python benchmarks/search_quality.py --dataset fashion-mnist --data-root ../shared/data
+    python benchmarks/search_quality.py --dataset ../shared/data/cifar10-jpeg.tar.gz --device cuda --runtime graph \
+        --max-latency-ms 0.3 --trials 40 --seeds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from reszoo.search.latency import device_label, latency
+from reszoo.search.objective import PROXY_RECIPE, LatencyTarget, Proxy
+from reszoo.search.results import best, fitted_preset, hypervolume, pareto_front, trial_results
+from reszoo.search.space import SearchSpace
+from reszoo.search.study import SearchConfig, run
+from reszoo.train.data import load as load_dataset
+from reszoo.zoo.registry import Registry
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="fashion-mnist")
+    parser.add_argument("--data-root", default=None)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--runtime", default="eager", help="latency runtime (graph on a GPU)")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads for latency (1 is steadiest)")
+    parser.add_argument("--max-latency-ms", type=float, default=None, help="default: resnet20's latency here")
+    parser.add_argument("--trials", type=int, default=12)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--proxy-images", type=int, default=2000)
+    parser.add_argument("--val-images", type=int, default=1000)
+    parser.add_argument("--proxy-epochs", type=int, default=2)
+    parser.add_argument("--max-depth", type=int, default=5)
+    parser.add_argument("--registry", default=None, help="registry caching latency (default: a temporary one)")
+    parser.add_argument("--out", default=None, help="write the per-seed figures as JSON")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="reszoo-search-quality-"))
+    registry_url = args.registry or f"sqlite:///{work / 'registry.db'}"
+    dataset = load_dataset(args.dataset, root=args.data_root)
+    space = SearchSpace(max_depth=args.max_depth, num_classes=dataset.num_classes, in_chans=dataset.in_chans,
+                        input_size=dataset.input_size)
+    limit = args.max_latency_ms
+    if limit is None:
+        limit = latency(fitted_preset("resnet20", space), device=args.device, runtime=args.runtime,
+                        registry=Registry(registry_url), threads=args.threads).median_ms
+    print(f"{args.dataset} on {device_label(args.device)}; limit {limit:.3f} ms (batch 1, {args.runtime}); "
+          f"{args.trials} trials x {args.seeds} seeds; proxy {args.proxy_images} images x {args.proxy_epochs} epochs")
+    rows = []
+    for seed in range(args.seeds):
+        row = {"seed": seed}
+        for sampler in ("tpe", "random"):
+            config = SearchConfig(
+                dataset=args.dataset, data_root=args.data_root, space=space,
+                proxy=Proxy(recipe=PROXY_RECIPE.with_overrides(epochs=args.proxy_epochs),
+                            train_images=args.proxy_images, val_images=args.val_images, seed=seed,
+                            device=args.device, runtime="graph" if args.device.startswith("cuda") else "eager"),
+                target=LatencyTarget(device=args.device, max_ms=limit, runtime=args.runtime, threads=args.threads),
+                registry=registry_url, study=f"{sampler}-{seed}", seed=seed, sampler=sampler,
+                startup_trials=min(10, max(3, args.trials // 3)),
+            )
+            started = time.perf_counter()
+            results = trial_results(run(config, trials=args.trials))
+            top = best(results)
+            front = pareto_front(results)
+            row[sampler] = {
+                "best": top[0].accuracy if top else 0.0,
+                "hypervolume": hypervolume([(r.latency_ms, r.accuracy) for r in front], limit),
+                "feasible": sum(1 for r in results if r.feasible),
+                "seconds": time.perf_counter() - started,
+            }
+            print(f"seed {seed} {sampler:>6}: best {100 * row[sampler]['best']:.2f}%  hypervolume "
+                  f"{row[sampler]['hypervolume']:.4f}  feasible {row[sampler]['feasible']}/{args.trials}  "
+                  f"{row[sampler]['seconds']:.0f} s", flush=True)
+        rows.append(row)
+
+    def mean(sampler: str, key: str) -> float:
+        return statistics.mean(r[sampler][key] for r in rows)
+
+    for key in ("best", "hypervolume"):
+        tpe, rand = mean("tpe", key), mean("random", key)
+        print(f"{key:>11}: tpe {tpe:.4f}  random {rand:.4f}  ratio {tpe / rand if rand else float('inf'):.3f}")
+    if args.out:
+        Path(args.out).write_text(json.dumps({"limit_ms": limit, "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""One search trial: spec -> latency -> (if under the limit) proxy training -> accuracy.
+
+Latency comes first because it is cheap and decides feasibility: the
+per-part predictor rejects nets far over the limit without building them,
+the rest are measured (and cached in the registry by architecture digest, so
+no architecture is timed twice on one device). Only feasible nets are
+trained, on a proxy: a short recipe on a subset of the training images,
+scored on held-out training images. The test split is never used to choose,
+so a searched net's test accuracy stays an honest estimate.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+import torch
+
+from reszoo.errors import TrainingError
+from reszoo.search.latency import latency
+from reszoo.search.predictor import LatencyPredictor
+from reszoo.search.space import SearchSpace
+from reszoo.train.data import Dataset, ImageSet
+from reszoo.train.loop import train
+from reszoo.train.recipes import ONECYCLE, Recipe
+from reszoo.zoo.counting import count
+from reszoo.zoo.registry import Registry
+from reszoo.zoo.spec import ArchSpec
+
+#: The proxy's default recipe: ONECYCLE shortened to 3 epochs (scores rank
+#: nets, they are not the nets' final accuracy).
+PROXY_RECIPE = ONECYCLE.with_overrides(epochs=3)
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """The short training that scores a trial.
+
+    Args:
+        train_images: Training images drawn for the proxy (``None``: all but the held-out ones).
+        val_images: Training images held out to score on.
+        seed: Seed of the data split and of every trial's training (same init stream for all nets).
+    """
+
+    recipe: Recipe = PROXY_RECIPE
+    train_images: int | None = 5000
+    val_images: int = 1000
+    seed: int = 0
+    device: str = "cpu"
+    runtime: str = "eager"
+
+
+@dataclass(frozen=True)
+class LatencyTarget:
+    """Where and how latency is measured, and the limit.
+
+    Args:
+        max_ms: The limit (median latency); ``None``: no limit (Pareto mode only).
+        predict_margin: Reject without measuring when the predictor says more
+            than this many times the limit (the predictor's median error on a
+            CPU is about 10%, so 1.5x never rejects a feasible net in practice).
+    """
+
+    device: str = "cpu"
+    max_ms: float | None = None
+    batch_size: int = 1
+    runtime: str = "eager"
+    dtype: str = "float32"
+    threads: int | None = None
+    predict: bool = True
+    predict_margin: float = 1.5
+
+
+def proxy_data(dataset: Dataset, train_images: int | None, val_images: int, seed: int) -> Dataset:
+    """The proxy's data: disjoint training and validation images, both from the training split."""
+    n = len(dataset.train)
+    if val_images >= n:
+        raise TrainingError(f"cannot hold out {val_images} validation images from {n} training images; lower --val-images")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    val = order[:val_images].sort().values
+    rest = order[val_images:]
+    chosen = (rest if train_images is None else rest[:train_images]).sort().values
+    images, labels = dataset.train.images, dataset.train.labels
+    return Dataset(
+        dataset.name,
+        ImageSet(images[chosen], labels[chosen]),
+        ImageSet(images[val], labels[val]),
+        dataset.classes,
+        dataset.mean,
+        dataset.std,
+        f"{dataset.fingerprint}/proxy-train={train_images}/val={val_images}/seed={seed}",
+    )
+
+
+@dataclass
+class Objective:
+    """The callable ``study.optimize`` runs; returns accuracy, or (accuracy, latency) in Pareto mode."""
+
+    space: SearchSpace
+    data: Dataset  # the proxy's (see proxy_data)
+    proxy: Proxy
+    target: LatencyTarget
+    registry: Registry
+    pareto: bool = False
+    prune: bool = True
+    _predictor: LatencyPredictor | None = field(default=None, init=False, repr=False)
+
+    def latency_ms(self, spec: ArchSpec) -> tuple[float, str]:
+        """(median ms, "predicted" or "measured")."""
+        target = self.target
+        if target.predict and target.max_ms is not None:
+            if self._predictor is None:
+                self._predictor = LatencyPredictor(
+                    self.registry, device=target.device, runtime=target.runtime, batch_size=target.batch_size,
+                    dtype=target.dtype, threads=target.threads,
+                )
+            predicted = self._predictor.predict(spec)
+            if predicted > target.predict_margin * target.max_ms:
+                return predicted, "predicted"
+        row = latency(
+            spec, device=target.device, batch_size=target.batch_size, dtype=target.dtype, runtime=target.runtime,
+            registry=self.registry, threads=target.threads,
+        )
+        return row.median_ms, "measured"
+
+    def score(self, spec: ArchSpec, trial: optuna.Trial | None = None) -> dict[str, Any]:
+        """Proxy-train ``spec``: validation top-1 and how long it took."""
+
+        last_epoch = self.proxy.recipe.epochs  # None when the recipe counts iterations
+
+        def report(record: dict[str, Any]) -> None:
+            if trial is None or self.pareto:  # Optuna prunes single-objective studies only
+                return
+            trial.report(1 - record["test_err"], record["epoch"])
+            # Stopping at the last epoch saves nothing and loses the score.
+            if self.prune and record["epoch"] != last_epoch and trial.should_prune():
+                raise optuna.TrialPruned(f"validation top-1 {1 - record['test_err']:.4f} after epoch {record['epoch']}")
+
+        started = time.perf_counter()
+        result = train(
+            spec, self.data, self.proxy.recipe, device=self.proxy.device, seed=self.proxy.seed,
+            runtime=self.proxy.runtime, on_epoch=report,
+        )
+        return {
+            "accuracy": result.metrics["top1"],
+            "train_err": result.history[-1]["train_err"],
+            "train_seconds": time.perf_counter() - started,
+        }
+
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
+        spec = self.space.suggest(trial)
+        counts = count(spec)
+        attrs = {"spec": spec.to_dict(), "digest": spec.digest, "summary": spec.summary(),
+                 "params": counts.params, "macs": counts.macs}
+        ms, source = self.latency_ms(spec)
+        limit = self.target.max_ms
+        feasible = limit is None or ms <= limit
+        attrs.update(latency_ms=ms, latency_source=source, feasible=feasible)
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        # Optuna's constraint (feasible when <= 0): TPE models infeasible trials
+        # apart, and study.best_trial skips them.
+        trial.set_constraint("latency_over_limit_ms", 0.0 if limit is None else ms - limit)
+        if not feasible:
+            # Not trained: the sampler learns from the violation (the constraint),
+            # and accuracy 0 keeps it last should a sampler ignore constraints.
+            return (0.0, ms) if self.pareto else 0.0
+        try:
+            scored = self.score(spec, trial)
+        except TrainingError as exc:
+            trial.set_user_attr("fail_reason", str(exc))
+            raise
+        for key, value in scored.items():
+            trial.set_user_attr(key, value)
+        return (scored["accuracy"], ms) if self.pareto else scored["accuracy"]

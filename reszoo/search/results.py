@@ -1,0 +1,184 @@
+"""What a study found: trial rows, the best feasible nets, the Pareto front,
+the reference presets on the same proxy, and publishing winners with lineage."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from reszoo.search.latency import device_label, latency
+from reszoo.search.objective import Objective
+from reszoo.search.space import SearchSpace
+from reszoo.search.study import SearchConfig, redact
+from reszoo.train.data import load as load_dataset
+from reszoo.train.loop import train
+from reszoo.train.recipes import Recipe
+from reszoo.zoo.presets import get_spec
+from reszoo.zoo.records import EntryRecord
+from reszoo.zoo.registry import Registry
+from reszoo.zoo.spec import ArchSpec
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """One trial, as reported: its net, accuracy on the proxy, latency and fate."""
+
+    number: int
+    state: str  # COMPLETE, PRUNED, FAIL, RUNNING
+    spec: ArchSpec | None
+    params: int | None
+    accuracy: float | None  # validation top-1 of the proxy run; None if not trained to the end
+    latency_ms: float | None
+    latency_source: str | None  # measured or predicted
+    feasible: bool | None
+    reason: str | None  # why it failed or was pruned
+
+    @classmethod
+    def from_trial(cls, trial: FrozenTrial) -> TrialResult:
+        attrs = trial.user_attrs
+        spec = ArchSpec.from_dict(attrs["spec"]) if "spec" in attrs else None
+        reason = attrs.get("fail_reason") or trial.system_attrs.get("fail_reason")
+        if trial.state == TrialState.PRUNED and reason is None:
+            reason = "pruned: below the median of earlier trials"
+        return cls(
+            number=trial.number,
+            state=trial.state.name,
+            spec=spec,
+            params=attrs.get("params"),
+            accuracy=attrs.get("accuracy") if trial.state == TrialState.COMPLETE else None,
+            latency_ms=attrs.get("latency_ms"),
+            latency_source=attrs.get("latency_source"),
+            feasible=attrs.get("feasible"),
+            reason=reason,
+        )
+
+    @property
+    def usable(self) -> bool:
+        """Trained to the end and under the limit: the only trials that may be reported best."""
+        return self.state == "COMPLETE" and self.feasible is True and self.accuracy is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "trial": self.number, "state": self.state, "feasible": self.feasible, "accuracy": self.accuracy,
+            "latency_ms": self.latency_ms, "latency_source": self.latency_source, "params": self.params,
+            "summary": self.spec.summary() if self.spec else None,
+            "spec": self.spec.to_dict() if self.spec else None, "reason": self.reason,
+        }
+
+
+def trial_results(study: optuna.Study) -> list[TrialResult]:
+    return [TrialResult.from_trial(t) for t in study.get_trials(deepcopy=False)]
+
+
+def best(results: list[TrialResult], k: int = 1) -> list[TrialResult]:
+    """The ``k`` most accurate feasible trials (ties: the faster first). Infeasible ones never."""
+    usable = [r for r in results if r.usable]
+    return sorted(usable, key=lambda r: (-r.accuracy, r.latency_ms, r.number))[:k]
+
+
+def pareto_front(results: list[TrialResult]) -> list[TrialResult]:
+    """Feasible trials no other feasible trial beats on both accuracy and latency, fastest first."""
+    front: list[TrialResult] = []
+    for result in sorted((r for r in results if r.usable), key=lambda r: (r.latency_ms, -r.accuracy, r.number)):
+        if not front or result.accuracy > front[-1].accuracy:
+            front.append(result)
+    return front
+
+
+def hypervolume(front: list[tuple[float, float]], max_ms: float, min_accuracy: float = 0.0) -> float:
+    """Area (accuracy x ms) a front of (latency_ms, accuracy) points dominates, up to
+    the latency limit and down to ``min_accuracy``: larger is better."""
+    points = sorted((ms, acc) for ms, acc in front if ms <= max_ms and acc > min_accuracy)
+    area, floor = 0.0, min_accuracy
+    for ms, acc in points:
+        if acc > floor:
+            area += (max_ms - ms) * (acc - floor)
+            floor = acc
+    return area
+
+
+def fitted_preset(name: str, space: SearchSpace) -> ArchSpec:
+    """Preset ``name`` with the searched space's classes, channels and input size."""
+    return get_spec(name).with_overrides(
+        num_classes=space.num_classes, in_chans=space.in_chans, input_size=space.input_size
+    )
+
+
+def score_references(
+    study: optuna.Study, objective: Objective, names: list[str], on_start: Callable[[str], None] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Presets trained on the same proxy and timed on the same device, kept with the study
+    (scored once; a resumed study reuses them)."""
+    stored: dict[str, dict[str, Any]] = dict(study.user_attrs.get("references", {}))
+    for name in names:
+        if name in stored:
+            continue
+        if on_start is not None:
+            on_start(name)
+        spec = fitted_preset(name, objective.space)
+        target = objective.target
+        row = latency(spec, device=target.device, batch_size=target.batch_size, dtype=target.dtype,
+                      runtime=target.runtime, registry=objective.registry, threads=target.threads)
+        scored = objective.score(spec)
+        stored[name] = {"summary": spec.summary(), "params": _params(spec), "latency_ms": row.median_ms,
+                        "accuracy": scored["accuracy"], "spec": spec.to_dict()}
+        study.set_user_attr("references", stored)
+    return {name: stored[name] for name in names if name in stored}
+
+
+def _params(spec: ArchSpec) -> int:
+    from reszoo.zoo.counting import count
+
+    return count(spec).params
+
+
+def lineage(config: SearchConfig) -> str:
+    """Where a published net was found: ``STORAGE#STUDY`` (no password)."""
+    return f"{redact(config.storage)}#{config.study}"
+
+
+def winners(study: optuna.Study, mode: str, k: int) -> list[TrialResult]:
+    results = trial_results(study)
+    if mode == "pareto":
+        return sorted(pareto_front(results), key=lambda r: (-r.accuracy, r.latency_ms))[:k]
+    return best(results, k)
+
+
+def publish_best(
+    study: optuna.Study,
+    config: SearchConfig,
+    k: int,
+    recipe: Recipe,
+    registry: Registry,
+    *,
+    on_start: Callable[[TrialResult, str], None] | None = None,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+) -> list[EntryRecord]:
+    """Train the ``k`` best feasible nets with ``recipe`` on the whole training split,
+    evaluate them on the test split, and publish them with lineage (study, trial)."""
+    dataset = load_dataset(config.dataset, root=config.data_root)
+    published = []
+    for result in winners(study, config.mode, k):
+        name = f"{config.study}-t{result.number}"
+        if on_start is not None:
+            on_start(result, name)
+        trained = train(result.spec, dataset, recipe, device=config.proxy.device, seed=config.proxy.seed,
+                        runtime=config.proxy.runtime, on_epoch=on_epoch)
+        published.append(registry.add(
+            name, trained.model, result.spec,
+            dataset=dataset.name,
+            metrics={**trained.metrics, "proxy_accuracy": result.accuracy},
+            history=trained.history,
+            recipe={**recipe.to_dict(), "seed": config.proxy.seed, "runtime": config.proxy.runtime},
+            data=dataset.info(),
+            device=device_label(config.proxy.device),
+            study=lineage(config),
+            trial=result.number,
+            notes=f"found by reszoo search ({config.mode}, latency limit {config.target.max_ms} ms on "
+                  f"{device_label(config.target.device)}, batch {config.target.batch_size}, {config.target.runtime})",
+        ))
+    return published

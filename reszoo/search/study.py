@@ -1,0 +1,376 @@
+"""Studies: where trials are stored, how workers share them, what came out.
+
+A study is an Optuna study plus the settings it was started with (data set,
+space, proxy, latency target, mode), kept as a study attribute so a resumed
+or joined study refuses other settings instead of mixing incomparable trials.
+
+Storage: ``memory`` (one process), a journal file (several processes on one
+machine: appends under a file lock, no "database is locked"), or an RDB URL
+(PostgreSQL: workers on many machines). Studies must live in another
+database than a reszoo registry: both keep their schema version in an
+``alembic_version`` table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import os
+import socket
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from reszoo.errors import MeasurementError, SearchError, SpecError, TrainingError
+from reszoo.search.objective import LatencyTarget, Objective, Proxy, proxy_data
+from reszoo.search.space import SearchSpace
+from reszoo.train.data import load as load_dataset
+from reszoo.zoo.registry import Registry
+
+MODES = ("constrained", "pareto")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Everything a worker needs to run trials of one study (picklable: workers are spawned)."""
+
+    dataset: str
+    space: SearchSpace
+    proxy: Proxy
+    target: LatencyTarget
+    registry: str  # URL of the registry that caches latency (and receives published nets)
+    study: str
+    storage: str = "memory"
+    mode: str = "constrained"
+    seed: int | None = 0
+    data_root: str | None = None
+    startup_trials: int = 10  # random trials before TPE models the space
+    sampler: str = "tpe"  # or "random": the baseline of benchmarks/search_quality.py
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise SpecError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}", field="mode")
+        if self.sampler not in ("tpe", "random"):
+            raise SpecError(f"sampler must be 'tpe' or 'random', got {self.sampler!r}", field="sampler")
+        if self.mode == "constrained" and self.target.max_ms is None:
+            raise SpecError("constrained mode needs a latency limit (--max-latency-ms)", field="max_latency_ms")
+
+    def settings(self) -> dict[str, Any]:
+        """What trials of one study must share to be comparable."""
+        proxy = dataclasses.asdict(self.proxy)
+        proxy["recipe"] = self.proxy.recipe.to_dict()
+        target = dataclasses.asdict(self.target)
+        del target["predict"], target["predict_margin"]  # how latency is found, not what it means
+        return {"dataset": self.dataset, "mode": self.mode, "space": self.space.to_dict(), "proxy": proxy,
+                "target": target}
+
+
+# ------------------------------------------------------------------ storage
+
+
+def default_storage() -> str:
+    from reszoo.zoo.hub import home
+
+    return f"journal:{home() / 'search' / 'studies.log'}"
+
+
+def journal_path(url: str) -> Path | None:
+    """The journal file a storage URL names, ``None`` for memory and databases;
+    refuses anything else before any work starts."""
+    if url == "memory" or ("://" in url and not url.startswith("journal:")):
+        return None
+    if url.startswith("journal:"):
+        return Path(url.removeprefix("journal:")).expanduser()
+    if url.endswith((".log", ".journal")):
+        return Path(url).expanduser()
+    raise SpecError(
+        f"storage {url!r} is not 'memory', 'journal:PATH', a .log/.journal file or a database URL "
+        "(postgresql+psycopg://user@host/db)", field="storage", value=url,
+    )
+
+
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """``memory``, ``journal:PATH`` (or a path ending .log/.journal), or an SQLAlchemy URL."""
+    path = journal_path(url)
+    if url == "memory":
+        return optuna.storages.InMemoryStorage()
+    if path is not None:
+        from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # The open-lock works on file systems without symlinks too (NFS among them).
+        return optuna.storages.JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
+    engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if url.startswith("sqlite"):
+        engine_kwargs["connect_args"] = {"timeout": 60}  # wait for a writer rather than fail at once
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            # A heartbeat lets a restarted study fail the trials of workers that died.
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=30,
+                                              grace_period=120)
+    except Exception as exc:  # SQLAlchemy raises many kinds (driver missing, refused, auth)
+        raise SearchError(f"cannot open study storage {redact(url)}: {exc}") from None
+
+
+def redact(url: str) -> str:
+    """A storage URL fit to print and to keep in lineage: no password."""
+    if "://" not in url:
+        return url
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not an SQLAlchemy URL: show the scheme only
+        return url.split("://", 1)[0] + "://..."
+
+
+def check_apart(storage: str, registry: str) -> None:
+    def norm(url: str) -> str:
+        return url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
+
+    if "://" in storage and norm(storage) == norm(registry):
+        raise SpecError(
+            f"study storage {redact(storage)} is the registry's database; both keep a schema version in "
+            "'alembic_version', so give the study its own database (another SQLite file, or another PostgreSQL "
+            "database or schema)", field="storage",
+        )
+
+
+# -------------------------------------------------------------------- study
+
+
+def sampler_for(config: SearchConfig, worker: int = 0) -> optuna.samplers.BaseSampler:
+    seed = None if config.seed is None else config.seed + worker  # workers must not draw the same trials
+    if config.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        # Multivariate TPE models the depths and widths jointly; group splits it
+        # by family, whose shortcut parameters differ.
+        return optuna.samplers.TPESampler(
+            seed=seed, n_startup_trials=config.startup_trials,
+            multivariate=True, group=True,
+        )
+
+
+def pruner_for(config: SearchConfig) -> optuna.pruners.BasePruner:
+    if config.mode == "pareto":
+        return optuna.pruners.NopPruner()
+    # Stop a proxy run whose validation accuracy after an epoch is below the
+    # median of earlier trials at that epoch (never at the last: see Objective.score).
+    return optuna.pruners.MedianPruner(n_startup_trials=5)
+
+
+def open_study(config: SearchConfig, storage: optuna.storages.BaseStorage, worker: int = 0,
+               create: bool = False) -> optuna.Study:
+    """The study ``config`` names: created (``create``) or resumed; refuses other settings."""
+    directions = ["maximize", "minimize"] if config.mode == "pareto" else ["maximize"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if create:
+            study = optuna.create_study(
+                study_name=config.study, storage=storage, sampler=sampler_for(config, worker),
+                pruner=pruner_for(config), directions=directions, load_if_exists=True,
+            )
+        else:
+            study = optuna.load_study(study_name=config.study, storage=storage, sampler=sampler_for(config, worker),
+                                      pruner=pruner_for(config))
+    stored = study.user_attrs.get("reszoo")
+    if stored is None:
+        if study.trials:
+            raise SearchError(f"study {config.study!r} was not started by reszoo search; choose another --study name")
+        study.set_user_attr("reszoo", config.settings())
+    elif stored != config.settings():
+        differ = sorted(key for key in stored if stored[key] != config.settings().get(key))
+        raise SearchError(
+            f"study {config.study!r} was started with other {', '.join(differ)} settings: its trials would not "
+            f"compare with new ones. Use the same options to resume it, or another --study name"
+        )
+    return study
+
+
+def stored_settings(storage: str, study: str) -> dict[str, Any] | None:
+    """The settings a study in ``storage`` was started with, ``None`` if there is no such study."""
+    if storage == "memory":
+        return None
+    try:
+        summaries = optuna.get_all_study_summaries(open_storage(storage), include_best_trial=False)
+    except Exception as exc:  # an unreachable database: the run below reports it properly
+        raise SearchError(f"cannot read studies in {redact(storage)}: {exc}") from None
+    for summary in summaries:
+        if summary.study_name == study:
+            return summary.user_attrs.get("reszoo")
+    return None
+
+
+def fail_orphaned_trials(study: optuna.Study) -> int:
+    """Mark RUNNING trials whose worker process on this machine is gone as FAIL.
+
+    A journal file has no heartbeat, so a killed worker's trial would stay
+    RUNNING forever; each trial records its worker (host, pid) to tell.
+    """
+    host, failed = socket.gethostname(), 0
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = trial.user_attrs.get("worker")
+        if not worker or worker.get("host") != host or _alive(worker.get("pid", -1)):
+            continue
+        # Optuna has no public call to end another process's trial; the storage API does it.
+        storage = study._storage
+        storage.set_trial_user_attr(trial._trial_id, "fail_reason", "its worker process died")
+        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        failed += 1
+    return failed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class _Worker:
+    """Wraps the objective to record which process runs each trial."""
+
+    def __init__(self, objective: Objective) -> None:
+        self.objective = objective
+        self.who = {"host": socket.gethostname(), "pid": os.getpid()}
+
+    def __call__(self, trial: optuna.Trial):
+        trial.set_user_attr("worker", self.who)
+        return self.objective(trial)
+
+
+def make_objective(config: SearchConfig) -> Objective:
+    dataset = load_dataset(config.dataset, root=config.data_root)
+    data = proxy_data(dataset, config.proxy.train_images, config.proxy.val_images, config.proxy.seed)
+    return Objective(config.space, data, config.proxy, config.target, Registry(config.registry),
+                     pareto=config.mode == "pareto")
+
+
+def run_worker(config: SearchConfig, worker: int, trials: int | None, timeout: float | None,
+               callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] | None = None,
+               objective: Objective | None = None) -> None:
+    """Run ``trials`` trials (or until ``timeout`` seconds) of the study in this process."""
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # reszoo reports progress itself
+    study = open_study(config, open_storage(config.storage), worker)
+    objective = objective or make_objective(config)
+    study.optimize(_Worker(objective), n_trials=trials, timeout=timeout, callbacks=callbacks,
+                   catch=(TrainingError, MeasurementError))
+
+
+def _worker_main(config: SearchConfig, worker: int, workers: int, trials: int | None, timeout: float | None) -> None:
+    import torch
+
+    if config.proxy.device == "cpu":  # share the cores instead of oversubscribing them
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+    run_worker(config, worker, trials, timeout)
+
+
+def split_trials(trials: int | None, workers: int) -> list[int | None]:
+    """Trials per worker: exactly ``trials`` in all (None: until the timeout)."""
+    if trials is None:
+        return [None] * workers
+    return [trials // workers + (i < trials % workers) for i in range(workers)]
+
+
+def run(
+    config: SearchConfig,
+    *,
+    trials: int | None,
+    workers: int = 1,
+    timeout: float | None = None,
+    on_progress: Callable[[optuna.Study], None] | None = None,
+) -> optuna.Study:
+    """Run a search: ``trials`` more trials of ``config.study`` on ``workers`` processes.
+
+    One worker runs in this process; more are spawned processes sharing the
+    study's storage (a journal file or an RDB, not ``memory``).
+    """
+    if workers < 1:
+        raise SpecError(f"workers must be at least 1, got {workers}", field="workers")
+    if workers > 1 and config.storage == "memory":
+        raise SpecError("several workers share a study through a journal file or a database, not 'memory'; "
+                        "give --storage journal:PATH or a database URL", field="storage")
+    if trials is None and timeout is None:
+        raise SpecError("give a number of trials or a timeout, or the search never ends", field="trials")
+    check_apart(config.storage, config.registry)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # reszoo reports progress itself
+    storage = open_storage(config.storage)
+    study = open_study(config, storage, create=True)
+    fail_orphaned_trials(study)
+    if on_progress is not None:
+        on_progress(study)  # before the first trial: the caller learns how many there were
+    if workers == 1:
+        callbacks = [lambda study, _trial: on_progress(study)] if on_progress else None
+        # In this process: an in-memory study works, and the progress callback sees every trial.
+        study.optimize(_Worker(make_objective(config)), n_trials=trials, timeout=timeout, callbacks=callbacks,
+                       catch=(TrainingError, MeasurementError))
+        return study
+    context = multiprocessing.get_context("spawn")  # no fork of a process holding torch threads and DB handles
+    processes = [
+        context.Process(target=_worker_main, args=(config, index, workers, count, timeout), name=f"reszoo-search-{index}")
+        for index, count in enumerate(split_trials(trials, workers))
+    ]
+    for process in processes:
+        process.start()
+    try:
+        while any(p.is_alive() for p in processes):
+            if on_progress is not None:
+                on_progress(study)
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        for process in processes:
+            process.terminate()
+        raise
+    finally:
+        for process in processes:
+            process.join()
+    if on_progress is not None:
+        on_progress(study)
+    failed = [p.name for p in processes if p.exitcode != 0]
+    if failed:
+        raise SearchError(f"search worker(s) {', '.join(failed)} stopped with an error (see above); the trials "
+                          f"they finished are kept in {redact(config.storage)}")
+    return study
+
+
+#: Data sets ``reszoo search`` looks for when none is named, in this order.
+LOCAL_DATASETS = ("fashion-mnist", "cifar10")
+
+
+def local_dataset(root: str | None = None) -> str:
+    """The path of the first known data set found on this machine, or an error saying how to get one.
+
+    Looks where ``--dataset NAME`` looks (``root``, ``$RESZOO_DATA``,
+    /usr/share/datasets), then where ``reszoo train --download`` and
+    torchvision's examples put CIFAR-10 (``$RESZOO_HOME/data/torchvision``, ./data).
+    """
+    from reszoo.errors import DatasetError
+    from reszoo.train.data import data_roots, find
+    from reszoo.zoo.hub import home
+
+    roots: list[str | None] = [root, str(home() / "data" / "torchvision"), "data"]
+    for name in LOCAL_DATASETS:
+        for base in roots:
+            try:
+                return str(find(name, base))
+            except DatasetError:
+                continue
+    looked = ", ".join(str(r) for r in [*data_roots(root), *roots[1:]])
+    raise DatasetError(
+        f"no data set found in {looked}. Get one: `sudo apt install dataset-fashion-mnist` (Debian/Ubuntu, installs "
+        "/usr/share/datasets/fashion-mnist), or `reszoo train resnet20 --dataset cifar10 --download --epochs 1` "
+        "(fetches CIFAR-10 with torchvision), or pass --dataset PATH (an image-folder tree or .tar.gz of one, "
+        "idx files, torchvision's CIFAR folders), or point --data-root / RESZOO_DATA at a folder holding one"
+    )

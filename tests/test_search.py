@@ -1,0 +1,316 @@
+"""reszoo search: the space, trials, studies (resume, workers, storages), results and publishing."""
+
+import json
+import random
+import uuid
+
+import optuna
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from reszoo import Registry, SpecError
+from reszoo.cli.app import app
+from reszoo.errors import DatasetError, SearchError, SpecFileError
+from reszoo.search import latency as latency_module
+from reszoo.search import objective as objective_module
+from reszoo.search import results as results_module
+from reszoo.search.objective import PROXY_RECIPE, LatencyTarget, Proxy
+from reszoo.search.results import TrialResult, best, hypervolume, pareto_front, trial_results
+from reszoo.search.space import SearchSpace, load_space_file
+from reszoo.search.study import SearchConfig, local_dataset, open_storage, run
+from reszoo.zoo.counting import count
+from reszoo.zoo.factory import resolve_spec
+from reszoo.zoo.records import LatencyRecord
+
+from .conftest import _postgres_or_skip
+
+runner = CliRunner()
+
+#: Small enough that a trial trains in about a second on a 2-core CPU.
+TINY_SPACE = SearchSpace(families=("residual", "plain"), blocks=("basic",), max_depth=2, base_widths=(4, 8, 16))
+TINY_CLI = ["--dataset", "synthetic:200", "--proxy-images", "100", "--val-images", "50", "--proxy-epochs", "1",
+            "--proxy-batch-size", "50", "--families", "residual,plain", "--blocks", "basic", "--depth", "1-2",
+            "--widths", "4,8,16", "--reference", "none"]
+
+
+def config(tmp_path, *, storage="memory", study="s", max_ms=1e6, mode="constrained", seed=0, lr=None, space=TINY_SPACE):
+    recipe = PROXY_RECIPE.with_overrides(epochs=1, batch_size=50, **({"lr": lr} if lr else {}))
+    return SearchConfig(
+        dataset="synthetic:200", space=space,
+        proxy=Proxy(recipe=recipe, train_images=100, val_images=50, seed=seed),
+        target=LatencyTarget(max_ms=max_ms, predict=False), registry=f"sqlite:///{tmp_path / 'r.db'}",
+        study=study, storage=storage, mode=mode, seed=seed, startup_trials=3,
+    )
+
+
+def _fake_ms(spec) -> float:
+    return count(spec).params / 10_000
+
+
+class _FakePredictor:
+    def __init__(self, *_, **__):
+        pass
+
+    def predict(self, spec):
+        return _fake_ms(spec)
+
+
+@pytest.fixture
+def fake_latency(monkeypatch):
+    """Latency as a pure function of the parameter count: real timings drift on a
+    shared CPU, and measuring is test_latency.py's business."""
+
+    def latency(spec, **_):
+        ms = _fake_ms(spec if not isinstance(spec, str) else resolve_spec(spec))
+        return LatencyRecord(spec.digest, "cpu", 1, "float32", "eager", ms, ms, 1, {}, None)
+
+    for module in (objective_module, results_module, latency_module):
+        monkeypatch.setattr(module, "latency", latency)
+    monkeypatch.setattr(objective_module, "LatencyPredictor", _FakePredictor)
+
+
+# ------------------------------------------------------------------- space
+
+
+def test_suggest_draws_valid_specs_over_every_axis():
+    space = SearchSpace(max_depth=4)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    specs = []
+    for _ in range(60):
+        trial = study.ask()
+        specs.append(space.suggest(trial))
+        study.tell(trial, 0.0)
+    assert {s.family for s in specs} == {"residual", "plain", "highway"}
+    assert {s.block for s in specs} == {"basic", "bottleneck"}
+    assert all(s.shortcut == "none" for s in specs if s.family == "plain")
+    assert {s.shortcut for s in specs if s.family == "residual"} == {"A", "B", "C"}
+    assert all(1 <= d <= 4 for s in specs for d in s.stage_depths)
+    # Each family's shortcut is its own parameter, so no parameter changes its choices.
+    assert all(set(t.params) <= {"family", "block", "depth1", "depth2", "depth3", "base_width", "shortcut_residual",
+                                 "shortcut_highway"} for t in study.trials)
+
+
+def test_space_sample_stays_inside_the_bounds():
+    space = SearchSpace(families=("highway",), shortcuts=("C",), min_depth=2, max_depth=3, base_widths=(8,))
+    for spec in (space.sample(random.Random(i)) for i in range(20)):
+        assert spec.family == "highway" and spec.shortcut == "C" and spec.stage_widths == (8, 16, 32)
+        assert all(2 <= d <= 3 for d in spec.stage_depths)
+
+
+def test_space_files_json_and_toml(tmp_path):
+    (tmp_path / "s.json").write_text(json.dumps({"families": ["residual"], "max_depth": 3, "base_widths": [16, 32]}))
+    (tmp_path / "s.toml").write_text('families = ["plain"]\nmin_depth = 2\nmax_depth = 2\n')
+    assert load_space_file(tmp_path / "s.json").base_widths == (16, 32)
+    assert load_space_file(tmp_path / "s.toml").families == ("plain",)
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"depths": 3}', "unknown key(s) ['depths']"),
+    ('{"min_depth": 5, "max_depth": 2}', "min_depth 5 is above max_depth 2"),
+    ('{"families": ["resnet"]}', "families must be a non-empty list drawn from"),
+    ('{"families": ["highway"], "shortcuts": ["A"]}', "none of which is in shortcuts"),
+    ('{"base_widths": [0]}', "base_widths must hold integers >= 1"),
+])
+def test_bad_space_files_name_the_field(tmp_path, content, message):
+    (tmp_path / "s.json").write_text(content)
+    with pytest.raises(SpecError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
+        load_space_file(tmp_path / "s.json")
+
+
+def test_unreadable_space_file_is_a_clear_error(tmp_path):
+    (tmp_path / "s.json").write_text("{not json")
+    with pytest.raises(SpecFileError, match="not valid json"):
+        load_space_file(tmp_path / "s.json")
+
+
+# ------------------------------------------------------------ trials, study
+
+
+def test_an_infeasible_trial_is_never_trained_nor_best(tmp_path, fake_latency):
+    # A limit between the smallest and largest nets of the space: some of each.
+    cfg = config(tmp_path, max_ms=3.0)
+    study = run(cfg, trials=8)
+    results = trial_results(study)
+    infeasible = [r for r in results if r.feasible is False]
+    feasible = [r for r in results if r.feasible]
+    assert infeasible and feasible, [r.latency_ms for r in results]
+    for result, trial in zip(results, study.trials):
+        assert (result.latency_ms <= 3.0) == result.feasible
+        if not result.feasible:
+            assert "accuracy" not in trial.user_attrs  # never trained
+    top = best(results, 3)
+    assert top and all(r.feasible for r in top)
+    assert study.best_trial.user_attrs["feasible"]  # Optuna's own view honours the constraint too
+    assert all(r.number not in {i.number for i in infeasible} for r in pareto_front(results))
+
+
+def test_nothing_feasible_says_so_and_exits_non_zero(tmp_path, fake_latency):
+    out = tmp_path / "res.json"
+    result = runner.invoke(app, ["--registry", str(tmp_path / "r.db"), "search", *TINY_CLI, "--trials", "3",
+                                 "--max-latency-ms", "0.000001", "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    assert "no feasible trial" in result.output
+    summary = json.loads(out.read_text())
+    assert summary["trials"] == 3 and summary["feasible"] == 0 and summary["best"] == []
+
+
+def test_a_diverging_trial_fails_with_its_reason(tmp_path, fake_latency):
+    study = run(config(tmp_path, lr=1e8), trials=1)
+    trial = study.trials[0]
+    assert trial.state == optuna.trial.TrialState.FAIL
+    assert trial.user_attrs["fail_reason"].startswith("loss became nan")
+    assert TrialResult.from_trial(trial).reason == trial.user_attrs["fail_reason"]
+
+
+def test_same_seed_same_trials(tmp_path, fake_latency):
+    first = run(config(tmp_path, study="a"), trials=5)
+    second = run(config(tmp_path, study="b"), trials=5)
+    assert [t.params for t in first.trials] == [t.params for t in second.trials]
+    assert [t.values for t in first.trials] == [t.values for t in second.trials]
+    other = run(config(tmp_path, study="c", seed=1), trials=5)
+    assert [t.params for t in other.trials] != [t.params for t in first.trials]
+
+
+def test_resume_continues_numbering_and_keeps_trials(tmp_path, fake_latency):
+    args = ["--registry", str(tmp_path / "r.db"), "search", *TINY_CLI, "--max-latency-ms", "1000000",
+            "--study", "resumable", "--storage", f"journal:{tmp_path / 'studies.log'}"]
+    assert runner.invoke(app, [*args, "--trials", "2"]).exit_code == 0
+    storage = open_storage(f"journal:{tmp_path / 'studies.log'}")
+    before = optuna.load_study(study_name="resumable", storage=storage).trials
+    result = runner.invoke(app, [*args, "--trials", "2", "--out", str(tmp_path / "res.json")])
+    assert result.exit_code == 0, result.output
+    after = optuna.load_study(study_name="resumable", storage=open_storage(f"journal:{tmp_path / 'studies.log'}")).trials
+    assert [t.number for t in after] == [0, 1, 2, 3]
+    assert [(t.params, t.values) for t in after[:2]] == [(t.params, t.values) for t in before]
+    # Resuming with other settings would mix incomparable trials: refused.
+    changed = runner.invoke(app, [*args, "--trials", "1", "--proxy-epochs", "2"])
+    assert changed.exit_code == 1 and "started with other proxy settings" in changed.output
+    # Without --max-latency-ms a resumed study keeps the limit it started with.
+    kept = runner.invoke(app, [a for a in args if a not in ("--max-latency-ms", "1000000")] + ["--trials", "1"])
+    assert kept.exit_code == 0, kept.output
+
+
+def test_a_killed_workers_running_trial_is_failed_on_resume(tmp_path, fake_latency):
+    cfg = config(tmp_path, storage=f"journal:{tmp_path / 'j.log'}")
+    run(cfg, trials=1)
+    study = optuna.load_study(study_name="s", storage=open_storage(cfg.storage))
+    orphan = study.ask()  # what a worker killed mid-trial leaves behind
+    orphan.set_user_attr("worker", {"host": __import__("socket").gethostname(), "pid": 2**22 + 12345})
+    study = run(cfg, trials=1)
+    states = [t.state.name for t in study.trials]
+    assert states == ["COMPLETE", "FAIL", "COMPLETE"]
+    assert study.trials[1].user_attrs["fail_reason"] == "its worker process died"
+
+
+def _check_workers_shared_one_study(study, trials):
+    numbers = [t.number for t in study.trials]
+    assert sorted(numbers) == list(range(trials))  # unique, none lost
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * trials  # no lock error failed a trial
+    assert len({t.user_attrs["worker"]["pid"] for t in study.trials}) == 3
+
+
+@pytest.mark.slow
+def test_three_workers_share_a_journal_study(tmp_path):
+    cfg = config(tmp_path, storage=f"journal:{tmp_path / 'j.log'}")
+    _check_workers_shared_one_study(run(cfg, trials=6, workers=3), 6)
+
+
+@pytest.mark.slow
+def test_three_workers_share_a_postgresql_study(tmp_path):
+    base = _postgres_or_skip()
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    name = f"reszoo_study_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    try:
+        url = sa.engine.make_url(base).set(database=name).render_as_string(hide_password=False)
+        _check_workers_shared_one_study(run(config(tmp_path, storage=url), trials=6, workers=3), 6)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.dispose()
+
+
+def test_memory_storage_refuses_several_workers_and_registry_database(tmp_path):
+    with pytest.raises(SpecError, match="not 'memory'"):
+        run(config(tmp_path), trials=2, workers=2)
+    cfg = config(tmp_path, storage=f"sqlite:///{tmp_path / 'r.db'}")
+    with pytest.raises(SpecError, match="is the registry's database"):
+        run(cfg, trials=1)
+
+
+# ----------------------------------------------------------------- results
+
+
+def _result(number, accuracy, ms, feasible=True, state="COMPLETE"):
+    return TrialResult(number, state, None, None, accuracy, ms, "measured", feasible, None)
+
+
+def test_front_and_hypervolume():
+    results = [_result(0, 0.5, 1.0), _result(1, 0.7, 2.0), _result(2, 0.6, 3.0), _result(3, 0.9, 0.5, feasible=False),
+               _result(4, 0.8, 4.0), _result(5, None, 0.1, state="PRUNED")]
+    assert [r.number for r in pareto_front(results)] == [0, 1, 4]
+    assert [r.number for r in best(results, 2)] == [4, 1]
+    # (5-1)*0.5 + (5-2)*0.2 + (5-4)*0.1
+    assert hypervolume([(1.0, 0.5), (2.0, 0.7), (4.0, 0.8), (3.0, 0.6)], 5.0) == pytest.approx(2.7)
+    assert hypervolume([(6.0, 0.9)], 5.0) == 0.0
+
+
+def test_pareto_mode_reports_the_feasible_front(tmp_path, fake_latency):
+    study = run(config(tmp_path, mode="pareto", max_ms=3.0), trials=6)
+    assert study.directions == [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
+    front = pareto_front(trial_results(study))
+    assert front and all(r.feasible and r.latency_ms <= 3.0 for r in front)
+    assert [r.latency_ms for r in front] == sorted(r.latency_ms for r in front)
+
+
+def test_cli_results_json_plot_and_publish_best_with_lineage(tmp_path, fake_latency):
+    registry = tmp_path / "r.db"
+    journal = tmp_path / "studies.log"
+    result = runner.invoke(app, [
+        "--registry", str(registry), "search", *TINY_CLI[:-2], "--reference", "resnet20", "--max-latency-ms", "1000000",
+        "--trials", "3", "--study", "found", "--storage", f"journal:{journal}", "--out", str(tmp_path / "res.json"),
+        "--publish-best", "1", "--final-epochs", "1",
+    ])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "res.json").read_text())
+    assert summary["trials"] == 3 and len(summary["all_trials"]) == 3
+    assert set(summary["references"]) == {"resnet20"}
+    winner = summary["best"][0]
+    entry = Registry(registry).get(f"found-t{winner['trial']}")
+    assert entry.study == f"journal:{journal}#found" and entry.trial == winner["trial"]
+    assert entry.spec.to_dict() == winner["spec"] and entry.top1 is not None
+    assert "found-t" in result.output and "resnet20" in result.output
+    plotted = runner.invoke(app, ["plot", "pareto", "found", "--storage", f"journal:{journal}",
+                                  "--out", str(tmp_path / "front.png")])
+    assert plotted.exit_code == 0, plotted.output
+    assert (tmp_path / "front.png").read_bytes()[:4] == b"\x89PNG"
+    missing = runner.invoke(app, ["plot", "pareto", "nope", "--storage", f"journal:{journal}", "--out", "x.png"])
+    assert missing.exit_code == 1 and "no study 'nope'" in missing.output
+
+
+def test_search_finds_a_local_data_set_or_says_how_to_get_one(tmp_path, monkeypatch):
+    monkeypatch.setattr("reszoo.train.data.DEFAULT_ROOTS", ())
+    monkeypatch.setenv("RESZOO_DATA", str(tmp_path / "empty"))
+    with pytest.raises(DatasetError, match="apt install dataset-fashion-mnist"):
+        local_dataset()
+    fashion = tmp_path / "datasets" / "fashion-mnist"
+    fashion.mkdir(parents=True)
+    (fashion / "train-images-idx3-ubyte.gz").write_bytes(b"")
+    monkeypatch.setenv("RESZOO_DATA", str(tmp_path / "datasets"))
+    assert local_dataset() == str(fashion)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--mode", "best"], "'best' is not one of constrained, pareto"),
+    (["--depth", "x"], "is not MIN-MAX"),
+    (["--widths", "8,a"], "comma-separated list of ints"),
+    (["--study", "bad name"], "entry name 'bad name' is not valid"),
+    (["--storage", "nowhere"], "is not 'memory', 'journal:PATH'"),
+    (["--reference", "none"], "constrained mode needs --max-latency-ms"),
+])
+def test_bad_search_options_are_named(tmp_path, args, message):
+    result = runner.invoke(app, ["--registry", str(tmp_path / "r.db"), "search", "--dataset", "synthetic:200", *args])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
