@@ -5,9 +5,10 @@ or a ``.tar``/``.tar.gz`` of one (as the JPEG CIFAR-10 copy), torchvision's
 CIFAR-10/100 folders (``cifar-10-batches-py``, ``cifar-100-python``),
 Fashion-MNIST/MNIST idx files, and a synthetic learnable set for tests.
 
-Decoding happens once: the tensors are cached on disk as safetensors, keyed
-by a fingerprint of the source, so a second load reads one file. Per-channel
-mean and std and the class names travel with the data set into the registry.
+Decoding happens once (JPEGs on the GPU where there is one): the tensors are
+cached on disk as safetensors, keyed by a fingerprint of the source, so a
+second load reads one file. Per-channel mean and std and the class names
+travel with the data set into the registry.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import struct
 import tarfile
 import warnings
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,21 +156,77 @@ def synthetic(
 # ------------------------------------------------------------- image folders
 
 
-def _decode(data: list[bytes], names: list[str]) -> torch.Tensor:
-    from torchvision.io import ImageReadMode, decode_image
+#: JPEGs handed to nvjpeg per call: a list decodes faster than one image at a time.
+GPU_DECODE_BATCH = 1024
 
-    images = []
+
+@contextmanager
+def _quiet_decoders() -> Iterator[None]:
     with warnings.catch_warnings():
         # torchvision 0.29 deprecates its decoders in favour of TorchCodec, not
         # yet a dependency here; one warning per image would drown the output.
         warnings.filterwarnings("ignore", category=DeprecationWarning, module="torchvision.io")
+        yield
+
+
+def _decode_device() -> str:
+    """Where JPEGs are decoded: on the GPU (nvjpeg) when there is one, else on the CPU."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _is_jpeg(blob: bytes) -> bool:
+    return blob[:2] == b"\xff\xd8"  # the SOI marker every JPEG starts with
+
+
+def _as_tensor(blob: bytes) -> torch.Tensor:
+    return torch.frombuffer(bytearray(blob), dtype=torch.uint8)
+
+
+def _decode_on_gpu(data: list[bytes]) -> list[torch.Tensor]:
+    """RGB uint8 images on the CPU, decoded by nvjpeg in batches. Raises RuntimeError
+    where nvjpeg cannot (no GPU support built in, an image it rejects, out of memory)."""
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    images: list[torch.Tensor] = []
+    with _quiet_decoders():
+        for start in range(0, len(data), GPU_DECODE_BATCH):
+            batch = [_as_tensor(blob) for blob in data[start : start + GPU_DECODE_BATCH]]
+            images += [image.cpu() for image in decode_jpeg(batch, mode=ImageReadMode.RGB, device="cuda")]
+    return images
+
+
+def _decode_on_cpu(data: list[bytes], names: list[str]) -> list[torch.Tensor]:
+    from torchvision.io import ImageReadMode, decode_image
+
+    images = []
+    with _quiet_decoders():
         for blob, name in zip(data, names):
             try:
-                images.append(
-                    decode_image(torch.frombuffer(bytearray(blob), dtype=torch.uint8), mode=ImageReadMode.RGB)
-                )
+                images.append(decode_image(_as_tensor(blob), mode=ImageReadMode.RGB))
             except RuntimeError as exc:
                 raise DatasetError(f"cannot decode image {name}: {exc}") from None
+    return images
+
+
+def _decode(data: list[bytes], names: list[str]) -> torch.Tensor:
+    """The images as one uint8 (N, 3, H, W) tensor, decoded on the GPU where there is
+    one and every image is a JPEG (nvjpeg reads nothing else), else on the CPU.
+
+    nvjpeg and libjpeg round differently (some pixel values differ by +-1), yet
+    the cache key is the source's fingerprint alone: a data set is decoded once,
+    and every later load (and every resumed run) reads that one decoding,
+    whichever device made it.
+    """
+    images = None
+    if data and _decode_device() == "cuda" and all(_is_jpeg(blob) for blob in data):
+        try:
+            images = _decode_on_gpu(data)
+        except RuntimeError as exc:  # a corrupt JPEG too: the CPU decoder then names it
+            reason = str(exc).partition("\n")[0]  # CUDA errors go on for pages of C++ frames
+            warnings.warn(f"decoding JPEGs on the GPU failed ({reason}); decoding {len(data)} images on the CPU",
+                          RuntimeWarning, stacklevel=2)
+    if images is None:
+        images = _decode_on_cpu(data, names)
     shapes = {tuple(img.shape) for img in images}
     if len(shapes) > 1:
         raise DatasetError(f"images differ in size ({sorted(shapes)[:3]}...); reszoo expects one size per data set")

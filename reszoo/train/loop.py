@@ -1,10 +1,10 @@
 """The training loop, evaluation and checkpoints.
 
-Data stays on the training device as uint8 and is augmented there (pad and
-crop, flip). Every epoch's order and augmentation come from generators seeded
-by (seed, epoch), and checkpoints (safetensors: weights and momentum buffers,
-plus JSON metadata) are written at epoch ends, so a resumed run repeats the
-uninterrupted one exactly on a CPU.
+Data stays on the training device as uint8 (under torchrun, each rank's
+shard of it) and is augmented there (pad and crop, flip). Every epoch's order
+and augmentation come from generators seeded by (seed, epoch), and checkpoints
+(safetensors: weights and momentum buffers, plus JSON metadata) are written at
+epoch ends, so a resumed run repeats the uninterrupted one exactly on a CPU.
 """
 
 from __future__ import annotations
@@ -55,7 +55,22 @@ class AugmentParams:
         return cls(dy, dx, torch.rand(batch, generator=generator) < 0.5)
 
     def shard(self, rank: int, world: int) -> AugmentParams:
-        return AugmentParams(self.dy[rank::world], self.dx[rank::world], self.flip[rank::world])
+        """Rank ``rank``'s contiguous share: every rank's part of a global batch has the same length."""
+        size = len(self.flip) // world
+        part = slice(rank * size, (rank + 1) * size)
+        return AugmentParams(self.dy[part], self.dx[part], self.flip[part])
+
+
+def shard_order(permutation: torch.Tensor, rank: int, world: int) -> torch.Tensor:
+    """Rank ``rank``'s epoch order, as indices into its shard of the training set.
+
+    Global image ``i`` lives on rank ``i % world`` at local index ``i // world``.
+    A rank visits its images in the order of the global ``permutation`` and stops
+    after ``len(permutation) // world`` of them, so that every rank takes the
+    same number of steps. With one process this is ``permutation`` itself.
+    """
+    mine = permutation[permutation % world == rank] // world
+    return mine[: len(permutation) // world]
 
 
 def augment(images: torch.Tensor, params: AugmentParams, padding: int, flip: bool) -> torch.Tensor:
@@ -331,14 +346,21 @@ def train(
         forward = DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
     if runtime == "compile":
         forward = torch.compile(forward)
-    train_images, train_labels = dataset.train.images.to(device), dataset.train.labels.to(device)
+    # Each rank holds only its shard (global indices i with i % world == rank) on
+    # its device: a whole copy per GPU would cost world times the memory. The
+    # epoch order is still a shuffle of the whole set, only split by shard.
+    train_images = dataset.train.images[rank::world].to(device)
+    train_labels = dataset.train.labels[rank::world].to(device)
     mean = torch.tensor(dataset.mean, device=device)[None, :, None, None]
     std = torch.tensor(dataset.std, device=device)[None, :, None, None]
     n = len(dataset.train)
+    n_local, local_batch = n // world, recipe.batch_size // world  # the same on every rank
+    if n_local == 0:
+        raise SpecError(f"{n} training images do not split over {world} process(es)")
     drop_last = runtime == "graph"  # a graph replays one batch shape
     if drop_last and n < recipe.batch_size:
         raise SpecError(f"runtime 'graph' needs at least one full batch of {recipe.batch_size} images, have {n}")
-    steps_per_epoch = n // recipe.batch_size if drop_last else math.ceil(n / recipe.batch_size)
+    steps_per_epoch = n_local // local_batch if drop_last else math.ceil(n_local / local_batch)
     total = recipe.total_steps(steps_per_epoch)
     epochs = math.ceil(total / steps_per_epoch)
     history: list[dict[str, Any]] = []
@@ -362,27 +384,25 @@ def train(
     step = start_epoch * steps_per_epoch
     for epoch in range(start_epoch, epochs):
         model.train()
-        order = torch.randperm(n, generator=_generator(seed, epoch, 0)).to(device)
+        order = shard_order(torch.randperm(n, generator=_generator(seed, epoch, 0)), rank, world).to(device)
         aug = _generator(seed, epoch, 1)
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device)
         seen = 0
         lr = recipe.lr
-        for batch_start in range(0, n, recipe.batch_size):
+        for batch_start in range(0, n_local, local_batch):
             if step >= total:
                 break
-            index = order[batch_start : batch_start + recipe.batch_size]
-            if len(index) < world:
-                break  # every rank needs at least one image of the batch
-            params = AugmentParams.draw(len(index), aug, recipe.crop_padding)
-            if world > 1:
-                index, params = index[rank::world], params.shard(rank, world)
+            # Global batch k: items [k*b, (k+1)*b) of every rank's order. Its
+            # augmentation is drawn whole, so every rank draws the same numbers.
+            index = order[batch_start : batch_start + local_batch]
+            params = AugmentParams.draw(world * len(index), aug, recipe.crop_padding).shard(rank, world)
             x = augment(train_images[index], params, recipe.crop_padding, recipe.flip)
             x = normalize(x, mean, std)
             if cuda:
                 x = x.contiguous(memory_format=torch.channels_last)
             y = train_labels[index]
-            if drop_last and len(y) < recipe.batch_size:
+            if drop_last and len(y) < local_batch:
                 break
             lr = recipe.warmup_lr if warming_up else recipe.lr_at(step, total)
             if run_step is None:
