@@ -10,15 +10,7 @@
 # Needs the data set at DATA (default ../shared/data/cifar10-jpeg.tar.gz) and,
 # where optuna/sqlalchemy/alembic are missing, their wheels in WHEELS.
 set -euo pipefail
-OUT=${OUT:-gpu-out}
-DATA=${DATA:-../shared/data/cifar10-jpeg.tar.gz}
-WHEELS=${WHEELS:-.whl}
-mkdir -p "$OUT"
-if ! python3 -c "import sqlalchemy, alembic" 2>/dev/null && ls "$WHEELS"/*.whl >/dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --target /tmp/site "$WHEELS"/*.whl
-  export PYTHONPATH=/tmp/site:${PYTHONPATH:-}
-fi
-export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1 RESZOO_HOME=${RESZOO_HOME:-/tmp/reszoo-home}
+source "$(dirname "$0")/gpu_env.sh"
 nvidia-smi --query-gpu=name,driver_version --format=csv | tee "$OUT/gpu.txt"
 python3 benchmarks/train_step.py --device cuda --steps 50 | tee "$OUT/train_step.txt"
 /usr/bin/time -v python3 -m reszoo --registry "$OUT/registry.db" train resnet20 --dataset "$DATA" \

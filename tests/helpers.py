@@ -1,8 +1,26 @@
 """Small models and weights shared by the registry tests."""
 
+import os
+from pathlib import Path
+
+import pytest
 import torch
 
 import reszoo
+
+#: The real data sets, beside the clone (CI has them at the same path).
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+CIFAR_TAR = SHARED / "cifar10-jpeg.tar.gz"
+FASHION = SHARED / "fashion-mnist"
+
+
+def need(path: Path) -> Path:
+    """The shared data sets are there in CI (beside the clone): missing there is a failure."""
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{path} is missing: CI must have ../shared/data beside the clone")
+        pytest.skip(f"{path} is not here")
+    return path
 
 TINY = reszoo.ArchSpec(stage_depths=(1, 1), stage_widths=(4, 8), num_classes=3, input_size=8)
 

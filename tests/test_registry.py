@@ -200,6 +200,14 @@ def test_float16_storage_is_recorded_and_loads_as_float32(make_registry_url):
     torch.testing.assert_close(outputs(model), outputs(tiny_model(0)), rtol=2e-2, atol=2e-2)
 
 
+def test_float16_storage_keeps_a_tensor_it_would_overflow_in_float32(tmp_path):
+    model = tiny_model(0)
+    model.bn1.running_var.fill_(2.6e6)  # seen in a diverging plain net; float16 tops out at 65504
+    record = Registry(tmp_path / "r.db").add("half", model, weights_dtype=torch.float16)
+    assert "float16:" in record.dtypes and "float32:1" in record.dtypes
+    assert torch.equal(Registry(tmp_path / "r.db").load("half").bn1.running_var, model.bn1.running_var)
+
+
 class _CreatesFile:
     """Unpickling this creates a file: what a malicious checkpoint could do."""
 

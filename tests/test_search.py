@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from reszoo import Registry, SpecError
 from reszoo.cli.app import app
-from reszoo.errors import DatasetError, SearchError, SpecFileError
+from reszoo.errors import DatasetError, SpecFileError
 from reszoo.search import latency as latency_module
 from reszoo.search import objective as objective_module
 from reszoo.search import results as results_module

@@ -20,20 +20,11 @@ from reszoo.cli.app import app
 from reszoo.train import ONECYCLE, PAPER, evaluate, load_dataset, train
 from reszoo.train.data import ImageSet, synthetic
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-CIFAR_TAR = SHARED / "cifar10-jpeg.tar.gz"
-FASHION = SHARED / "fashion-mnist"
+from .helpers import CIFAR_TAR, FASHION, need
+
 SMALL = reszoo.ArchSpec(stage_depths=(1, 1, 1), stage_widths=(16, 32, 64))
 runner = CliRunner()
 
-
-def need(path: Path) -> Path:
-    """The shared data sets are there in CI (beside the clone): missing there is a failure."""
-    if not path.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{path} is missing: CI must have ../shared/data beside the clone")
-        pytest.skip(f"{path} is not here")
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -111,6 +102,16 @@ def test_image_folder_archive_and_tree(tmp_path):
         (tree / name).parent.mkdir(parents=True, exist_ok=True)
         (tree / name).write_bytes(blob)
     assert torch.equal(load_dataset(str(tree), cache_dir=tmp_path / "cache").train.labels, data.train.labels)
+
+
+def test_one_data_set_gets_one_name_however_it_was_given(tmp_path, monkeypatch):
+    members = {f"{split}/{label}/0.jpg": _jpeg(90) for split in ("train", "test") for label in ("cat", "dog")}
+    archive = _tar(tmp_path / "cifar10-jpeg.tar.gz", members)  # the file name KNOWN lists under cifar10
+    monkeypatch.setenv("RESZOO_DATA", str(tmp_path))
+    assert load_dataset(str(archive), cache_dir=tmp_path / "cache").name == "cifar10"
+    assert load_dataset("cifar10", cache_dir=tmp_path / "cache").name == "cifar10"  # from the cache
+    other = _tar(tmp_path / "pets.tar.gz", members)
+    assert load_dataset(str(other), cache_dir=tmp_path / "cache").name == "pets"
 
 
 @pytest.mark.parametrize(
@@ -378,8 +379,6 @@ def test_cli_train_publishes_and_eval_reproduces_the_stored_accuracy(tmp_path):
 
 
 def _cli_env(tmp_path):
-    import os
-
     return {**os.environ, "RESZOO_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"}
 
 

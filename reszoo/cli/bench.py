@@ -11,7 +11,7 @@ from rich.table import Table
 
 from reszoo.cli.app import app, console, err_console, open_registry
 from reszoo.cli.models import latency_row, print_json
-from reszoo.search.latency import DTYPES, RUNTIMES, latency, spec_of
+from reszoo.search.latency import DTYPES, latency, spec_of
 from reszoo.search.predictor import LatencyPredictor, PredictionCheck, summarize
 from reszoo.search.space import SearchSpace
 

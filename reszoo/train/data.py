@@ -13,6 +13,7 @@ travel with the data set into the registry.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import json
@@ -474,14 +475,27 @@ def load(
     cache = Path(cache_dir if cache_dir is not None else _default_cache()) / f"{fingerprint}.safetensors"
     if cache.is_file():
         try:
-            return _from_cache(cache)
+            return _named(_from_cache(cache), _known_name(name, path))
         except (OSError, ValueError, KeyError, RuntimeError, SafetensorError):
             pass  # a damaged cache entry is rebuilt below
     dataset = reader(path)
-    dataset = Dataset(name if name in KNOWN else dataset.name, dataset.train, dataset.test, dataset.classes,
-                      dataset.mean, dataset.std, fingerprint)
+    dataset = Dataset(dataset.name, dataset.train, dataset.test, dataset.classes, dataset.mean, dataset.std,
+                      fingerprint)
     _to_cache(dataset, cache)
-    return dataset
+    return _named(dataset, _known_name(name, path))
+
+
+def _known_name(name: str, path: Path) -> str | None:
+    """``cifar10`` for ``--dataset cifar10`` and for a path to a file KNOWN lists under it
+    (``cifar10-jpeg.tar.gz``): one data set gets one name in the registry however it was given."""
+    if name in KNOWN:
+        return name
+    return next((known for known, files in KNOWN.items() if path.name in files), None)
+
+
+def _named(dataset: Dataset, name: str | None) -> Dataset:
+    # The cache keeps the name of whatever load decoded first; the caller's name wins.
+    return dataclasses.replace(dataset, name=name) if name else dataset
 
 
 def _default_cache() -> Path:

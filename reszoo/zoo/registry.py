@@ -23,7 +23,6 @@ import getpass
 import json
 import os
 import random
-import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping

@@ -19,7 +19,7 @@ from reszoo.zoo import weights as W
 from reszoo.zoo.counting import count
 from reszoo.zoo.records import EntryRecord, Ref, parse_ref
 from reszoo.zoo.registry import Registry, latency_record
-from reszoo.zoo.schema import Alias, Architecture, Blob, Entry, Latency
+from reszoo.zoo.schema import Alias, Architecture, Blob, Latency
 from reszoo.zoo.spec import ArchSpec
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)

@@ -90,12 +90,18 @@ def check_fits(state_dict: StateDict, spec: ArchSpec, model: nn.Module | None = 
 
 
 def serialize(state_dict: StateDict, *, dtype: torch.dtype | None = None) -> bytes:
-    """safetensors bytes of ``state_dict``, floating tensors cast to ``dtype`` if given."""
+    """safetensors bytes of ``state_dict``, floating tensors cast to ``dtype`` if given.
+
+    A tensor the cast would overflow (a BatchNorm running variance of 1e6 in
+    float16) keeps its own dtype: the blob's dtype list shows the mix.
+    """
     tensors = {}
     for key, value in state_dict.items():
         value = value.detach().to("cpu")
         if dtype is not None and value.is_floating_point():
-            value = value.to(dtype)
+            cast = value.to(dtype)
+            if torch.isfinite(cast).all() or not torch.isfinite(value).all():
+                value = cast
         tensors[key] = value.contiguous()
     return st_save(tensors, metadata={"format": "pt"})
 
