@@ -314,3 +314,25 @@ def test_bad_search_options_are_named(tmp_path, args, message):
     result = runner.invoke(app, ["--registry", str(tmp_path / "r.db"), "search", "--dataset", "synthetic:200", *args])
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split())
+
+
+def test_params_for_inverts_suggest():
+    space = SearchSpace(max_depth=4)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    for _ in range(20):
+        trial = study.ask()
+        spec = space.suggest(trial)
+        assert space.params_for(spec) == trial.params
+        study.tell(trial, 0.0)
+    assert space.params_for(SearchSpace(max_depth=9).make_spec("residual", "basic", (9, 9, 9), 16, "A")) is None
+
+
+def test_a_search_starts_from_its_reference_preset(tmp_path, fake_latency):
+    from reszoo.search.results import fitted_preset
+
+    cfg = config(tmp_path, space=SearchSpace(families=("residual", "plain"), blocks=("basic",), max_depth=3,
+                                             base_widths=(8, 16)))
+    reference = fitted_preset("resnet20", cfg.space)
+    study = run(cfg, trials=2, start_from=[reference])
+    assert study.trials[0].user_attrs["digest"] == reference.digest
+    assert best(trial_results(study))[0].accuracy >= study.trials[0].user_attrs["accuracy"]

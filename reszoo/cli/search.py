@@ -18,7 +18,7 @@ from reszoo.errors import SearchError
 from reszoo.search.latency import RUNTIMES, device_label, resolve_device
 from reszoo.search.objective import PROXY_RECIPE, LatencyTarget, Proxy
 from reszoo.search.results import (
-    TrialResult, best, hypervolume, pareto_front, publish_best, score_references, trial_results,
+    TrialResult, best, fitted_preset, hypervolume, pareto_front, publish_best, score_references, trial_results,
 )
 from reszoo.search.space import SearchSpace, load_space_file
 from reszoo.search.study import (
@@ -50,7 +50,7 @@ def _depth_range(value: str | None) -> dict[str, int]:
     try:
         return {"min_depth": int(low), "max_depth": int(high if sep else low)}
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not MIN-MAX blocks per stage (e.g. 1-9)", param_hint="--depth")
+        raise typer.BadParameter(f"{value!r} is not MIN-MAX blocks per stage (e.g. 1-6)", param_hint="--depth")
 
 
 def build_space(space_file: Path | None, dataset: Any, **bounds: Any) -> SearchSpace:
@@ -117,7 +117,7 @@ def search_command(
     runtime: Annotated[
         str, typer.Option(help="Runtime the latency is measured in: auto (graph on a GPU, eager on a CPU), eager, graph, compile.")
     ] = "auto",
-    trials: Annotated[Optional[int], typer.Option(min=1, help="Trials to run now (more on a resumed study).")] = 12,
+    trials: Annotated[Optional[int], typer.Option(min=1, help="Trials to run now (more on a resumed study).")] = 20,
     timeout: Annotated[Optional[float], typer.Option(min=1.0, help="Stop starting trials after this many seconds.")] = None,
     mode: Annotated[str, typer.Option(help="constrained: most accurate under the limit; pareto: accuracy and latency.")] = "constrained",
     study_name: Annotated[
@@ -133,13 +133,13 @@ def search_command(
     space_file: Annotated[Optional[Path], typer.Option("--space", help="A JSON/TOML file of search-space bounds.")] = None,
     families: Annotated[Optional[str], typer.Option(help="Families to search, e.g. residual,plain,highway.")] = None,
     blocks: Annotated[Optional[str], typer.Option(help="Block types: basic, bottleneck.")] = None,
-    depth: Annotated[Optional[str], typer.Option(help="Blocks per stage, MIN-MAX (default 1-9).")] = None,
+    depth: Annotated[Optional[str], typer.Option(help="Blocks per stage, MIN-MAX (default 1-4).")] = None,
     widths: Annotated[Optional[str], typer.Option(help="First-stage widths to try, e.g. 8,16,32 (stages x1, x2, x4).")] = None,
     shortcuts: Annotated[Optional[str], typer.Option(help="Shortcut styles allowed: A, B, C.")] = None,
-    proxy_epochs: Annotated[int, typer.Option(min=1, help="Epochs of each trial's proxy training.")] = 2,
+    proxy_epochs: Annotated[int, typer.Option(min=1, help="Epochs of each trial's proxy training.")] = 3,
     proxy_images: Annotated[int, typer.Option(min=10, help="Training images of each proxy run.")] = 3000,
     val_images: Annotated[int, typer.Option(min=10, help="Training images held out to score trials on.")] = 1000,
-    proxy_batch_size: Annotated[int, typer.Option(min=1, help="Batch size of the proxy training.")] = 128,
+    proxy_batch_size: Annotated[int, typer.Option(min=1, help="Batch size of the proxy training.")] = 64,
     reference: Annotated[
         str, typer.Option(help="Presets trained on the same proxy and shown beside the result; 'none' for none.")
     ] = "resnet20",
@@ -204,7 +204,6 @@ def search_command(
             raise typer.BadParameter("constrained mode needs --max-latency-ms, or a --reference preset whose latency "
                                      "sets the limit", param_hint="--max-latency-ms")
         from reszoo.search.latency import latency
-        from reszoo.search.results import fitted_preset
 
         row = latency(fitted_preset(references[0], space), device=str(torch_device), batch_size=batch_size,
                       runtime=runtime, registry=registry)
@@ -230,7 +229,8 @@ def search_command(
                 start_count = len(study.trials)
             progress.update(task, total=(start_count + trials) if trials else None, **fields)
 
-        study = run(config, trials=trials, workers=workers, timeout=timeout, on_progress=on_progress)
+        study = run(config, trials=trials, workers=workers, timeout=timeout, on_progress=on_progress,
+                    start_from=[fitted_preset(r, space) for r in references])
         scored_refs: dict[str, dict[str, Any]] = {}
         if references:
             progress.update(task, best="training the reference presets on the proxy")
@@ -295,9 +295,11 @@ def _report(summary: dict[str, Any], results: list[TrialResult], references: dic
         f"{limit} on {summary['device']} (proxy validation accuracy; presets dimmed)"
     )
     console.print(results_table(rows, references, title))
+    counts = {state: sum(1 for r in results if r.state == state) for state in ("PRUNED", "FAIL")}
     console.print(
-        f"{summary['trials']} trials: {summary['feasible']} feasible, {summary['complete']} complete. "
-        f"study {config.study} in {summary['storage']}", highlight=False,
+        f"{summary['trials']} trials: {summary['feasible']} under the limit ({len(pareto_front(results))} on the "
+        f"front, {counts['PRUNED']} pruned), {sum(1 for r in results if r.feasible is False)} over it, "
+        f"{counts['FAIL']} failed. Study {config.study} in {summary['storage']}", highlight=False,
     )
 
 

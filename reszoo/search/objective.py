@@ -29,9 +29,10 @@ from reszoo.zoo.counting import count
 from reszoo.zoo.registry import Registry
 from reszoo.zoo.spec import ArchSpec
 
-#: The proxy's default recipe: ONECYCLE shortened to 3 epochs (scores rank
-#: nets, they are not the nets' final accuracy).
-PROXY_RECIPE = ONECYCLE.with_overrides(epochs=3)
+#: The proxy's default recipe: ONECYCLE shortened to 3 epochs at batch 64
+#: (scores rank nets, they are not the nets' final accuracy; at batch 128 a
+#: few thousand images give too few steps to rank anything).
+PROXY_RECIPE = ONECYCLE.with_overrides(epochs=3, batch_size=64)
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,16 @@ def proxy_data(dataset: Dataset, train_images: int | None, val_images: int, seed
     )
 
 
+#: Trained trials needed at an epoch before the median pruner may stop a run there.
+PRUNE_AFTER = 5
+
+
+def _trained_to(study: optuna.Study, epoch: int) -> int:
+    """How many finished trials reported a score at ``epoch`` (infeasible ones never do)."""
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    return sum(1 for t in study.get_trials(deepcopy=False, states=states) if epoch in t.intermediate_values)
+
+
 @dataclass
 class Objective:
     """The callable ``study.optimize`` runs; returns accuracy, or (accuracy, latency) in Pareto mode."""
@@ -133,9 +144,12 @@ class Objective:
         def report(record: dict[str, Any]) -> None:
             if trial is None or self.pareto:  # Optuna prunes single-objective studies only
                 return
-            trial.report(1 - record["test_err"], record["epoch"])
-            # Stopping at the last epoch saves nothing and loses the score.
-            if self.prune and record["epoch"] != last_epoch and trial.should_prune():
+            epoch = record["epoch"]
+            trial.report(1 - record["test_err"], epoch)
+            # Stopping at the last epoch saves nothing and loses the score, and a
+            # median of fewer than PRUNE_AFTER trained trials is noise.
+            if (self.prune and epoch != last_epoch and _trained_to(trial.study, epoch) >= PRUNE_AFTER
+                    and trial.should_prune()):
                 raise optuna.TrialPruned(f"validation top-1 {1 - record['test_err']:.4f} after epoch {record['epoch']}")
 
         started = time.perf_counter()

@@ -42,8 +42,10 @@ class SearchSpace:
     blocks: tuple[str, ...] = ("basic", "bottleneck")
     num_stages: int = 3
     min_depth: int = 1
-    max_depth: int = 9
-    base_widths: tuple[int, ...] = (8, 16, 24, 32, 48, 64)
+    # resnet20 has 3 blocks per stage. Deeper stages rarely fit a latency limit
+    # worth searching under (on a CPU batch-1 latency grows with layer count).
+    max_depth: int = 4
+    base_widths: tuple[int, ...] = (8, 12, 16, 24, 32, 48, 64)
     width_multipliers: tuple[int, ...] = (1, 2, 4)
     shortcuts: tuple[str, ...] = ("A", "B", "C")
     stems: tuple[str, ...] = ("cifar",)
@@ -118,6 +120,30 @@ class SearchSpace:
         shortcut = choose(f"shortcut_{family}", self.family_shortcuts(family))
         stem = choose("stem", self.stems)
         return self.make_spec(family, block, depths, base_width, shortcut, stem)
+
+    def params_for(self, spec: ArchSpec) -> dict[str, Any] | None:
+        """The Optuna parameters with which ``suggest`` draws ``spec``, ``None`` if the
+        space cannot draw it (a search can then start from a known net)."""
+        if len(spec.stage_depths) != self.num_stages or spec.family not in self.families:
+            return None
+        base = spec.stage_widths[0]
+        shortcuts = self.family_shortcuts(spec.family)
+        if (
+            spec.block not in self.blocks or spec.stem not in self.stems or base not in self.base_widths
+            or spec.shortcut not in shortcuts
+            or not all(self.min_depth <= d <= self.max_depth for d in spec.stage_depths)
+            or self.make_spec(spec.family, spec.block, spec.stage_depths, base, spec.shortcut, spec.stem) != spec
+        ):
+            return None
+        params: dict[str, Any] = {}
+        for name, value, choices in (("family", spec.family, self.families), ("block", spec.block, self.blocks),
+                                     ("base_width", base, self.base_widths),
+                                     (f"shortcut_{spec.family}", spec.shortcut, shortcuts), ("stem", spec.stem, self.stems)):
+            if len(choices) > 1:
+                params[name] = value
+        if self.min_depth != self.max_depth:
+            params.update({f"depth{i + 1}": d for i, d in enumerate(spec.stage_depths)})
+        return params
 
     def sample(self, rng: random.Random) -> ArchSpec:
         """One spec drawn uniformly along every axis."""

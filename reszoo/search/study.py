@@ -19,7 +19,7 @@ import os
 import socket
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from reszoo.search.objective import LatencyTarget, Objective, Proxy, proxy_data
 from reszoo.search.space import SearchSpace
 from reszoo.train.data import load as load_dataset
 from reszoo.zoo.registry import Registry
+from reszoo.zoo.spec import ArchSpec
 
 MODES = ("constrained", "pareto")
 
@@ -165,7 +166,7 @@ def pruner_for(config: SearchConfig) -> optuna.pruners.BasePruner:
         return optuna.pruners.NopPruner()
     # Stop a proxy run whose validation accuracy after an epoch is below the
     # median of earlier trials at that epoch (never at the last: see Objective.score).
-    return optuna.pruners.MedianPruner(n_startup_trials=5)
+    return optuna.pruners.MedianPruner(n_startup_trials=0)  # Objective.score waits for PRUNE_AFTER trained trials
 
 
 def open_study(config: SearchConfig, storage: optuna.storages.BaseStorage, worker: int = 0,
@@ -291,11 +292,14 @@ def run(
     workers: int = 1,
     timeout: float | None = None,
     on_progress: Callable[[optuna.Study], None] | None = None,
+    start_from: Sequence[ArchSpec] = (),
 ) -> optuna.Study:
     """Run a search: ``trials`` more trials of ``config.study`` on ``workers`` processes.
 
     One worker runs in this process; more are spawned processes sharing the
-    study's storage (a journal file or an RDB, not ``memory``).
+    study's storage (a journal file or an RDB, not ``memory``). A new study's
+    first trials are the nets of ``start_from`` the space can draw (the
+    reference presets): the best it reports is then never worse than they are.
     """
     if workers < 1:
         raise SpecError(f"workers must be at least 1, got {workers}", field="workers")
@@ -309,6 +313,11 @@ def run(
     storage = open_storage(config.storage)
     study = open_study(config, storage, create=True)
     fail_orphaned_trials(study)
+    if not study.trials:
+        for spec in start_from:
+            params = config.space.params_for(spec)
+            if params is not None:  # the search starts from the nets it must beat
+                study.enqueue_trial(params, skip_if_exists=True)
     if on_progress is not None:
         on_progress(study)  # before the first trial: the caller learns how many there were
     if workers == 1:
