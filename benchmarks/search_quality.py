@@ -3,7 +3,8 @@
 Same space, same proxy, same latency limit, same number of trials, several
 seeds. Latency rows are shared through one registry (cached by architecture
 digest), so both samplers see the same latency for the same net and the
-comparison measures the sampler, not the timer. Prints, per seed and on
+comparison measures the sampler, not the timer. Both start from the same
+preset (resnet20 unless --start-from none), as `reszoo search` does. Prints, per seed and on
 average, the best feasible proxy accuracy and the hypervolume of the feasible
 front (accuracy x ms under the limit), and TPE's figure over random's.
 
@@ -21,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from reszoo.search.latency import device_label, latency
+from reszoo.search.latency import cpu_threads, device_label, latency
 from reszoo.search.objective import PROXY_RECIPE, LatencyTarget, Proxy
 from reszoo.search.results import best, fitted_preset, hypervolume, pareto_front, trial_results
 from reszoo.search.space import SearchSpace
@@ -44,6 +45,8 @@ def main() -> None:
     parser.add_argument("--val-images", type=int, default=1000)
     parser.add_argument("--proxy-epochs", type=int, default=3)
     parser.add_argument("--max-depth", type=int, default=4)
+    parser.add_argument("--start-from", default="resnet20",
+                        help="preset both samplers start from, as `reszoo search` does ('none': from nothing)")
     parser.add_argument("--registry", default=None, help="registry caching latency (default: a temporary one)")
     parser.add_argument("--out", default=None, help="write the per-seed figures as JSON")
     args = parser.parse_args()
@@ -57,7 +60,9 @@ def main() -> None:
     if limit is None:
         limit = latency(fitted_preset("resnet20", space), device=args.device, runtime=args.runtime,
                         registry=Registry(registry_url), threads=args.threads).median_ms
-    print(f"{args.dataset} on {device_label(args.device)}; limit {limit:.3f} ms (batch 1, {args.runtime}); "
+    with cpu_threads(args.threads):
+        label = device_label(args.device)
+    print(f"{args.dataset} on {label}; limit {limit:.3f} ms (batch 1, {args.runtime}); "
           f"{args.trials} trials x {args.seeds} seeds; proxy {args.proxy_images} images x {args.proxy_epochs} epochs")
     rows = []
     for seed in range(args.seeds):
@@ -73,7 +78,8 @@ def main() -> None:
                 startup_trials=min(10, max(3, args.trials // 3)),
             )
             started = time.perf_counter()
-            results = trial_results(run(config, trials=args.trials))
+            start = [] if args.start_from == "none" else [fitted_preset(args.start_from, space)]
+            results = trial_results(run(config, trials=args.trials, start_from=start))
             top = best(results)
             front = pareto_front(results)
             row[sampler] = {
