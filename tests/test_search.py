@@ -288,6 +288,10 @@ def test_cli_results_json_plot_and_publish_best_with_lineage(tmp_path, fake_late
     assert (tmp_path / "front.png").read_bytes()[:4] == b"\x89PNG"
     missing = runner.invoke(app, ["plot", "pareto", "nope", "--storage", f"journal:{journal}", "--out", "x.png"])
     assert missing.exit_code == 1 and "no study 'nope'" in missing.output
+    nowhere = runner.invoke(app, ["plot", "pareto", "found", "--storage", f"journal:{tmp_path / 'typo.log'}",
+                                  "--out", "x.png"])
+    assert nowhere.exit_code == 1 and "no study storage" in nowhere.output
+    assert not (tmp_path / "typo.log").exists()  # a typo creates nothing
 
 
 def test_search_finds_a_local_data_set_or_says_how_to_get_one(tmp_path, monkeypatch):

@@ -63,7 +63,7 @@ def build_space(space_file: Path | None, dataset: Any, **bounds: Any) -> SearchS
 
 def _progress_fields(study: optuna.Study, mode: str) -> dict[str, Any]:
     results = trial_results(study)
-    done = [r for r in results if r.state != "RUNNING"]
+    done = [r for r in results if r.state in ("COMPLETE", "PRUNED", "FAIL")]  # not RUNNING or WAITING
     judged = [r for r in done if r.feasible is not None]
     feasible = sum(1 for r in judged if r.feasible)
     top = best(results)
@@ -117,7 +117,10 @@ def search_command(
     runtime: Annotated[
         str, typer.Option(help="Runtime the latency is measured in: auto (graph on a GPU, eager on a CPU), eager, graph, compile.")
     ] = "auto",
-    trials: Annotated[Optional[int], typer.Option(min=1, help="Trials to run now (more on a resumed study).")] = 20,
+    trials: Annotated[
+        Optional[int],
+        typer.Option(min=1, help="Trials to run now (more on a resumed study). Default: 20, or no limit with --timeout."),
+    ] = None,
     timeout: Annotated[Optional[float], typer.Option(min=1.0, help="Stop starting trials after this many seconds.")] = None,
     mode: Annotated[str, typer.Option(help="constrained: most accurate under the limit; pareto: accuracy and latency.")] = "constrained",
     study_name: Annotated[
@@ -162,6 +165,8 @@ def search_command(
     """
     if mode not in MODES:
         raise typer.BadParameter(f"{mode!r} is not one of {', '.join(MODES)}", param_hint="--mode")
+    if trials is None and timeout is None:
+        trials = 20
     torch_device = resolve_device("cuda" if device == "auto" and _cuda() else ("cpu" if device == "auto" else device))
     cuda = torch_device.type == "cuda"
     if runtime == "auto":
@@ -226,7 +231,7 @@ def search_command(
             nonlocal start_count
             fields = _progress_fields(study, mode)
             if start_count is None:  # the first call comes before any new trial
-                start_count = len(study.trials)
+                start_count = fields["completed"]
             progress.update(task, total=(start_count + trials) if trials else None, **fields)
 
         study = run(config, trials=trials, workers=workers, timeout=timeout, on_progress=on_progress,
@@ -242,8 +247,9 @@ def search_command(
     if not summary["best"]:
         _report(summary, results, scored_refs, as_json, config)
         raise SearchError(
-            f"no feasible trial in study {name!r}: all {len(results)} trials were over {max_latency_ms:.4g} ms, "
-            "failed or were pruned. Raise --max-latency-ms, narrow the space to smaller nets (--depth, --widths), "
+            f"no feasible trial in study {name!r}: all {len(results)} trials were "
+            + (f"over {max_latency_ms:.4g} ms, " if max_latency_ms is not None else "")
+            + "failed or were pruned. Raise --max-latency-ms, narrow the space to smaller nets (--depth, --widths), "
             "or run more --trials"
         )
     _report(summary, results, scored_refs, as_json, config)
@@ -315,6 +321,9 @@ def plot_pareto_command(
     from reszoo.search.plots import plot_pareto
 
     storage_url = storage or default_storage()
+    journal = journal_path(storage_url)
+    if journal is not None and not journal.is_file():
+        raise SearchError(f"no study storage {journal}: give the --storage the search used")
     try:
         study = optuna.load_study(study_name=study_name, storage=open_storage(storage_url))
     except KeyError:

@@ -153,10 +153,15 @@ class Objective:
                 raise optuna.TrialPruned(f"validation top-1 {1 - record['test_err']:.4f} after epoch {record['epoch']}")
 
         started = time.perf_counter()
-        result = train(
-            spec, self.data, self.proxy.recipe, device=self.proxy.device, seed=self.proxy.seed,
-            runtime=self.proxy.runtime, on_epoch=report,
-        )
+        try:
+            result = train(
+                spec, self.data, self.proxy.recipe, device=self.proxy.device, seed=self.proxy.seed,
+                runtime=self.proxy.runtime, on_epoch=report,
+            )
+        except torch.OutOfMemoryError:
+            # One net too big for the device fails its trial, not the search.
+            raise TrainingError(f"out of memory training {spec.summary()} at batch "
+                                f"{self.proxy.recipe.batch_size} on {self.proxy.device}") from None
         return {
             "accuracy": result.metrics["top1"],
             "train_err": result.history[-1]["train_err"],

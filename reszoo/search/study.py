@@ -183,6 +183,10 @@ def open_study(config: SearchConfig, storage: optuna.storages.BaseStorage, worke
         else:
             study = optuna.load_study(study_name=config.study, storage=storage, sampler=sampler_for(config, worker),
                                       pruner=pruner_for(config))
+    if study.trials:
+        # A resumed or joined study: a sampler seeded as at the start would draw
+        # the start's nets again (and its twin on another machine the same ones).
+        study.sampler = sampler_for(config, worker + len(study.trials))
     stored = study.user_attrs.get("reszoo")
     if stored is None:
         if study.trials:
