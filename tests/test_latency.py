@@ -158,3 +158,25 @@ def test_bench_cli_stores_rows_that_show_and_list_use(tmp_path):
     assert fresh["rows"][0]["measured_at"] > row["measured_at"]
     failed = runner.invoke(app, ["--registry", url, "bench", "tiny", "--runtime", "graph"])
     assert failed.exit_code == 2 and "needs a CUDA device" in failed.stderr
+
+
+def test_list_finds_a_gpu_measured_elsewhere_by_part_of_its_name(tmp_path):
+    from datetime import datetime, timezone
+
+    from reszoo.zoo.records import LatencyRecord
+
+    registry = Registry(tmp_path / "r.db")
+    registry.add("tiny", tiny_model(0), dataset="synthetic")
+    for device, ms in (("NVIDIA H100 80GB HBM3", 0.21), ("NVIDIA H200", 0.19)):
+        registry.add_latency(LatencyRecord(TINY.digest, device, 1, "float32", "graph", ms, ms, 100, {},
+                                           datetime.now(timezone.utc)))
+
+    def listed(device):
+        return runner.invoke(app, ["--registry", registry.url, "list", "--device", device, "--json"])
+
+    rows = json.loads(listed("h100").stdout)
+    assert [(r["ref"], r["latency_ms"]) for r in rows if "ref" in r] == [("tiny@1", 0.21)]
+    ambiguous = listed("nvidia")
+    assert ambiguous.exit_code == 2 and "matches several stored devices" in ambiguous.stderr
+    unknown = listed("a100")
+    assert unknown.exit_code == 2 and "stored devices: 'NVIDIA H100 80GB HBM3', 'NVIDIA H200'" in unknown.stderr

@@ -56,7 +56,10 @@ def list_command(
     max_latency_ms: Annotated[
         Optional[float], typer.Option(help="Only entries measured at or under this latency on --device.")
     ] = None,
-    device: Annotated[Optional[str], typer.Option(help="Device whose stored latency to show and filter on.")] = None,
+    device: Annotated[
+        Optional[str],
+        typer.Option(help="Device whose stored latency to show and filter on: cpu, cuda, or part of a stored name (h100)."),
+    ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Batch size of the latency to use.")] = 1,
     runtime: Annotated[Optional[str], typer.Option(help="Runtime of the latency (eager, graph, compile); default any.")] = None,
     all_versions: Annotated[bool, typer.Option("--all-versions", help="Every version, not only the latest.")] = False,
@@ -71,7 +74,8 @@ def list_command(
     rows = [{"kind": "preset", **spec_row(get_spec(name), name)} for name in names]
     registry = open_registry(must_exist=True)
     if device:
-        device = device_key(device)  # "cpu" -> this machine's stored name
+        # "cpu" -> this machine's stored name; "h100" -> the one stored GPU name holding it
+        device = device_key(device, registry.latency_devices() if registry else ())
     records = (
         registry.list(
             pattern,

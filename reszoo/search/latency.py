@@ -107,14 +107,29 @@ def device_label(device: torch.device | str) -> str:
     return f"cpu {_cpu_model()} ({threads} thread{'s' if threads > 1 else ''})"
 
 
-def device_key(name: str) -> str:
-    """A device as a user names it (``cpu``, ``cuda:0``) to its stored label;
-    any other text is taken as a label already (another machine's GPU name)."""
+def device_key(name: str, stored: Sequence[str] = ()) -> str:
+    """A device as a user names it to the label its latency is stored under.
+
+    ``cpu``/``cuda:0`` present here become this machine's label; a stored label
+    is itself; else a case-insensitive part of exactly one ``stored`` label
+    (``--device h100`` for "NVIDIA H100 80GB HBM3", measured elsewhere).
+    Any other text is returned as it is (it then matches no row).
+    """
+    if name in stored:
+        return name
     try:
         torch.device(name)
-    except (RuntimeError, TypeError):
-        return name
-    return device_label(name)
+        return device_label(name)
+    except (RuntimeError, TypeError, DeviceError):
+        pass  # not a device name, or not a device of this machine
+    matches = [label for label in stored if name.lower() in label.lower()]
+    if len(matches) > 1:
+        raise SpecError(f"device {name!r} matches several stored devices: {', '.join(map(repr, matches))}; "
+                        "give more of the name", field="device", value=name)
+    if not matches and stored:
+        raise SpecError(f"no latency stored for device {name!r}; stored devices: {', '.join(map(repr, stored))}",
+                        field="device", value=name)
+    return matches[0] if matches else name
 
 
 def library_versions() -> dict[str, str]:

@@ -792,6 +792,11 @@ class Registry:
         with self._session() as s:
             return {digest: median for digest, median in s.execute(query)}
 
+    def latency_devices(self) -> list[str]:
+        """Every device name latency is stored under."""
+        with self._session() as s:
+            return list(s.scalars(sa.select(Latency.device).distinct().order_by(Latency.device)))
+
     def latency(self, arch_digest: str) -> list[LatencyRecord]:
         with self._session() as s:
             rows = s.scalars(
