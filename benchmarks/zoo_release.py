@@ -172,9 +172,8 @@ def post_seconds(nets: int, runtimes: int) -> float:
 
 
 def open_dataset(path: str | os.PathLike, name: str, train_subset: int | None, test_subset: int | None) -> Dataset:
-    """The data set, named ``name``: loaded from an archive's path, reszoo would name
-    it after the file ("cifar10-jpeg"); entries say "cifar10", the name that
-    ``reszoo list --dataset`` and ``reszoo eval --dataset`` use."""
+    """The data set, named ``name`` (``--dataset-name``, default cifar10: the name
+    ``reszoo list --dataset`` and ``reszoo eval --dataset`` use)."""
     data = load_dataset(str(path)).subset(train_subset, test_subset)
     return dataclasses.replace(data, name=name)
 
@@ -437,17 +436,9 @@ def exact_float32() -> Iterator[None]:
 
 
 def to_float16(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
-    """Floating tensors cast to float16, except those beyond its range (65504),
-    which stay float32: an early plain net's BatchNorm variances reach millions.
-    Returns the state and the names kept in float32."""
-    out, kept = {}, []
-    for key, value in state.items():
-        half = value.to(torch.float16) if value.is_floating_point() else value
-        if value.is_floating_point() and not torch.isfinite(half).all():
-            half = value
-            kept.append(key)
-        out[key] = half
-    return out, kept
+    """Float16 weights, with the tensors beyond its range (65504) kept in float32: an
+    early plain net's BatchNorm variances reach millions. The registry's own cast."""
+    return W.cast_floating(state, torch.float16)
 
 
 def release_entry(registry: Registry, trained_ref: str, dataset: Dataset, device: torch.device) -> dict[str, Any]:

@@ -192,15 +192,6 @@ def search_command(
         train_images=proxy_images, val_images=val_images, seed=seed, device=str(torch_device),
         runtime="graph" if cuda else "eager",
     )
-    target = LatencyTarget(device=str(torch_device), max_ms=max_latency_ms, batch_size=batch_size, runtime=runtime)
-
-    def config_with(max_ms: float | None) -> SearchConfig:
-        return SearchConfig(
-            dataset=dataset_path, data_root=data_root, space=space, proxy=proxy,
-            target=LatencyTarget(**{**target.__dict__, "max_ms": max_ms}), registry=registry_url, study=name,
-            storage=storage_url, mode=mode, seed=seed, startup_trials=min(10, max(3, (trials or 30) // 3)),
-        )
-
     if max_latency_ms is None and study_name is not None:
         # A resumed study keeps the limit it started with (measured then, perhaps under other load).
         max_latency_ms = ((stored_settings(storage_url, name) or {}).get("target") or {}).get("max_ms")
@@ -215,7 +206,13 @@ def search_command(
         max_latency_ms = row.median_ms
         err_console.print(f"latency limit: {references[0]}'s {max_latency_ms:.3f} ms on {row.device} "
                           f"(batch {batch_size}, {runtime})", highlight=False)
-    config = config_with(max_latency_ms)
+    config = SearchConfig(
+        dataset=dataset_path, data_root=data_root, space=space, proxy=proxy,
+        target=LatencyTarget(device=str(torch_device), max_ms=max_latency_ms, batch_size=batch_size, runtime=runtime),
+        registry=registry_url, study=name, storage=storage_url, mode=mode, seed=seed,
+        startup_trials=min(10, max(3, (trials or 30) // 3)),
+    )
+    objective = make_objective(config, dataset)  # the data set is loaded once, here
     err_console.print(
         f"study {name} in {redact(storage_url)}: {mode}, {dataset.name} ({proxy_images} proxy images, "
         f"{proxy_epochs} epochs), {device_label(torch_device)}", highlight=False,
@@ -235,11 +232,11 @@ def search_command(
             progress.update(task, total=(start_count + trials) if trials else None, **fields)
 
         study = run(config, trials=trials, workers=workers, timeout=timeout, on_progress=on_progress,
-                    start_from=[fitted_preset(r, space) for r in references])
+                    start_from=[fitted_preset(r, space) for r in references], objective=objective)
         scored_refs: dict[str, dict[str, Any]] = {}
         if references:
             progress.update(task, best="training the reference presets on the proxy")
-            scored_refs = score_references(study, make_objective(config), references)
+            scored_refs = score_references(study, objective, references)
     results = trial_results(study)
     summary = _summary(study, config, results, scored_refs)
     if out is not None:
@@ -258,7 +255,7 @@ def search_command(
         if final_epochs is not None:
             recipe = recipe.with_overrides(epochs=final_epochs)
         for entry in publish_best(
-            study, config, publish_best_k, recipe, registry,
+            study, config, publish_best_k, recipe, registry, dataset=dataset,
             on_start=lambda r, n: err_console.print(f"training trial {r.number} as {n} ({recipe.name})", highlight=False),
         ):
             console.print(f"published {entry.ref}: test top-1 {100 * entry.top1:.2f}% "

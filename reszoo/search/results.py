@@ -14,6 +14,7 @@ from reszoo.search.latency import device_label, latency
 from reszoo.search.objective import Objective
 from reszoo.search.space import SearchSpace
 from reszoo.search.study import SearchConfig, redact
+from reszoo.train.data import Dataset
 from reszoo.train.data import load as load_dataset
 from reszoo.train.loop import train
 from reszoo.train.recipes import Recipe
@@ -162,10 +163,12 @@ def publish_best(
     *,
     on_start: Callable[[TrialResult, str], None] | None = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    dataset: Dataset | None = None,
 ) -> list[EntryRecord]:
     """Train the ``k`` best feasible nets with ``recipe`` on the whole training split,
-    evaluate them on the test split, and publish them with lineage (study, trial)."""
-    dataset = load_dataset(config.dataset, root=config.data_root)
+    evaluate them on the test split, and publish them with lineage (study, trial).
+    ``dataset``: the loaded ``config.dataset``, if the caller has it."""
+    dataset = dataset or load_dataset(config.dataset, root=config.data_root)
     published = []
     for result in winners(study, config.mode, k):
         name = f"{config.study}-t{result.number}"

@@ -30,6 +30,7 @@ from optuna.trial import FrozenTrial, TrialState
 from reszoo.errors import MeasurementError, SearchError, SpecError, TrainingError
 from reszoo.search.objective import LatencyTarget, Objective, Proxy, proxy_data
 from reszoo.search.space import SearchSpace
+from reszoo.train.data import Dataset
 from reszoo.train.data import load as load_dataset
 from reszoo.zoo.registry import Registry
 from reszoo.zoo.spec import ArchSpec
@@ -256,22 +257,25 @@ class _Worker:
         return self.objective(trial)
 
 
-def make_objective(config: SearchConfig) -> Objective:
-    dataset = load_dataset(config.dataset, root=config.data_root)
+def make_objective(config: SearchConfig, dataset: Dataset | None = None) -> Objective:
+    """The trial objective of ``config``; ``dataset``: the loaded ``config.dataset``, if the caller has it."""
+    dataset = dataset or load_dataset(config.dataset, root=config.data_root)
     data = proxy_data(dataset, config.proxy.train_images, config.proxy.val_images, config.proxy.seed)
     return Objective(config.space, data, config.proxy, config.target, Registry(config.registry),
                      pareto=config.mode == "pareto")
 
 
-def run_worker(config: SearchConfig, worker: int, trials: int | None, timeout: float | None,
-               callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] | None = None,
-               objective: Objective | None = None) -> None:
-    """Run ``trials`` trials (or until ``timeout`` seconds) of the study in this process."""
-    optuna.logging.set_verbosity(optuna.logging.ERROR)  # reszoo reports progress itself
-    study = open_study(config, open_storage(config.storage), worker)
-    objective = objective or make_objective(config)
+def _optimize(study: optuna.Study, objective: Objective, trials: int | None, timeout: float | None,
+              callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] | None = None) -> None:
+    # A diverging or unmeasurable net fails its trial, not the search.
     study.optimize(_Worker(objective), n_trials=trials, timeout=timeout, callbacks=callbacks,
                    catch=(TrainingError, MeasurementError))
+
+
+def run_worker(config: SearchConfig, worker: int, trials: int | None, timeout: float | None) -> None:
+    """Run ``trials`` trials (or until ``timeout`` seconds) of the study in this process."""
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # reszoo reports progress itself
+    _optimize(open_study(config, open_storage(config.storage), worker), make_objective(config), trials, timeout)
 
 
 def _worker_main(config: SearchConfig, worker: int, workers: int, trials: int | None, timeout: float | None) -> None:
@@ -297,6 +301,7 @@ def run(
     timeout: float | None = None,
     on_progress: Callable[[optuna.Study], None] | None = None,
     start_from: Sequence[ArchSpec] = (),
+    objective: Objective | None = None,
 ) -> optuna.Study:
     """Run a search: ``trials`` more trials of ``config.study`` on ``workers`` processes.
 
@@ -304,6 +309,7 @@ def run(
     study's storage (a journal file or an RDB, not ``memory``). A new study's
     first trials are the nets of ``start_from`` the space can draw (the
     reference presets): the best it reports is then never worse than they are.
+    ``objective``: this process's, if the caller built it (else built from ``config``).
     """
     if workers < 1:
         raise SpecError(f"workers must be at least 1, got {workers}", field="workers")
@@ -327,8 +333,7 @@ def run(
     if workers == 1:
         callbacks = [lambda study, _trial: on_progress(study)] if on_progress else None
         # In this process: an in-memory study works, and the progress callback sees every trial.
-        study.optimize(_Worker(make_objective(config)), n_trials=trials, timeout=timeout, callbacks=callbacks,
-                       catch=(TrainingError, MeasurementError))
+        _optimize(study, objective or make_objective(config), trials, timeout, callbacks)
         return study
     context = multiprocessing.get_context("spawn")  # no fork of a process holding torch threads and DB handles
     processes = [

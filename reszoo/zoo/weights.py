@@ -89,21 +89,29 @@ def check_fits(state_dict: StateDict, spec: ArchSpec, model: nn.Module | None = 
         )
 
 
-def serialize(state_dict: StateDict, *, dtype: torch.dtype | None = None) -> bytes:
-    """safetensors bytes of ``state_dict``, floating tensors cast to ``dtype`` if given.
-
-    A tensor the cast would overflow (a BatchNorm running variance of 1e6 in
-    float16) keeps its own dtype: the blob's dtype list shows the mix.
-    """
-    tensors = {}
+def cast_floating(state_dict: StateDict, dtype: torch.dtype) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """Floating tensors cast to ``dtype``, except those the cast would overflow (a
+    BatchNorm running variance of 1e6 in float16), which keep their own dtype.
+    Returns the state and the keys kept."""
+    out, kept = {}, []
     for key, value in state_dict.items():
-        value = value.detach().to("cpu")
-        if dtype is not None and value.is_floating_point():
+        if value.is_floating_point():
             cast = value.to(dtype)
             if torch.isfinite(cast).all() or not torch.isfinite(value).all():
                 value = cast
-        tensors[key] = value.contiguous()
-    return st_save(tensors, metadata={"format": "pt"})
+            else:
+                kept.append(key)
+        out[key] = value
+    return out, kept
+
+
+def serialize(state_dict: StateDict, *, dtype: torch.dtype | None = None) -> bytes:
+    """safetensors bytes of ``state_dict``, floating tensors cast to ``dtype`` if given
+    (see :func:`cast_floating`; the blob's dtype list shows any mix)."""
+    state = {key: value.detach().to("cpu") for key, value in state_dict.items()}
+    if dtype is not None:
+        state = cast_floating(state, dtype)[0]
+    return st_save({key: value.contiguous() for key, value in state.items()}, metadata={"format": "pt"})
 
 
 def deserialize(data: bytes) -> dict[str, torch.Tensor]:
