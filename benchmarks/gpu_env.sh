@@ -8,8 +8,10 @@ OUT=${OUT:-gpu-out}
 DATA=${DATA:-../shared/data/cifar10-jpeg.tar.gz}
 WHEELS=${WHEELS:-.whl}
 mkdir -p "$OUT"
+# A warm machine keeps /tmp/site from the call before: installed once per machine.
+[ -d /tmp/site ] && export PYTHONPATH=/tmp/site:${PYTHONPATH:-}
 if ! python3 -c "import sqlalchemy, alembic, optuna" 2>/dev/null && ls "$WHEELS"/*.whl >/dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --target /tmp/site "$WHEELS"/*.whl || exit 1
+  python3 -m pip install -q --no-index --no-deps --upgrade --target /tmp/site "$WHEELS"/*.whl || exit 1
   export PYTHONPATH=/tmp/site:${PYTHONPATH:-}
 fi
 export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1 RESZOO_HOME=${RESZOO_HOME:-/tmp/reszoo-home}

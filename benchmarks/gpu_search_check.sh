@@ -14,13 +14,15 @@
 set -euo pipefail
 DEVICE=${DEVICE:-cuda} RUNTIME=${RUNTIME:-graph} LIMIT_MS=${LIMIT_MS:-0.3} SEARCH_S=${SEARCH_S:-380}
 SIZES=${SIZES:---proxy-images 20000 --val-images 5000 --proxy-epochs 4}
+REFERENCES=${REFERENCES:-resnet20,resnet32,resnet56,plain20}
+TIME=$(command -v /usr/bin/time >/dev/null && echo "/usr/bin/time -v" || echo "")
 source "$(dirname "$0")/gpu_env.sh"
 nvidia-smi --query-gpu=name,driver_version --format=csv 2>&1 | tee "$OUT/gpu.txt" || true
 # 8 minutes in all: trials stop starting after 380 s; the presets' proxy runs follow.
 # shellcheck disable=SC2086  # SIZES is a list of options
-/usr/bin/time -v python3 -m reszoo --registry "$OUT/registry.db" search --dataset "$DATA" --device "$DEVICE" \
+$TIME python3 -m reszoo --registry "$OUT/registry.db" search --dataset "$DATA" --device "$DEVICE" \
   --runtime "$RUNTIME" --max-latency-ms "$LIMIT_MS" --timeout "$SEARCH_S" $SIZES \
-  --reference resnet20,resnet32,resnet56,plain20 --study gpu-check \
+  --reference "$REFERENCES" --study gpu-check \
   --storage "journal:$OUT/studies.log" --out "$OUT/search.json" 2> "$OUT/search_time.txt" | tee "$OUT/search.txt"
 grep -E "Elapsed|Maximum resident|error" "$OUT/search_time.txt" || true
 python3 -m reszoo plot pareto gpu-check --storage "journal:$OUT/studies.log" --out "$OUT/pareto.png"

@@ -33,17 +33,20 @@ def main() -> None:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--random", type=int, default=20)
     parser.add_argument("--out", default="latency_gpu.json")
+    parser.add_argument("--presets", nargs="*", help="CIFAR presets to time (default: all but resnet1202)")
+    parser.add_argument("--batches", nargs="*", type=int, default=[1, 256])
     args = parser.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("no CUDA device here: this check needs a GPU")
     registry = Registry(args.registry)
     rng = random.Random(0)
-    cifar = {name: spec for name, spec in PRESETS.items() if spec.stem == "cifar" and name != "resnet1202"}
+    cifar = {name: spec for name, spec in PRESETS.items() if spec.stem == "cifar" and name != "resnet1202"
+             and (not args.presets or name in args.presets)}
     randoms = {f"random{i}": SearchSpace().sample(rng) for i in range(args.random)}
     nets = {**cifar, **randoms}
     rows = []
     start = time.perf_counter()
-    for batch in (1, 256):
+    for batch in args.batches:
         for name, spec in nets.items():
             medians = {}
             for runtime in ("eager", "graph"):

@@ -1,15 +1,22 @@
-"""Training step time of resnet20/56/110 at batch 128 in each runtime, against
-eager in the same run, as ratios.
+"""Training step time (forward, backward, SGD) per path, against a baseline
+measured in the same run, as ratios; and on a CPU, the throughput of one and
+of several 1-thread processes at once.
 
-Runtimes: eager (reference), compile (torch.compile; its compile time is
-reported apart), graph (the whole step in one CUDA graph; CUDA only).
+Paths (each built fresh, 5 warm-up steps, then the median of --steps):
+  CPU:  float32 eager (the baseline: what `reszoo train` ran before the fast
+        path), bfloat16 autocast + channels_last eager (`--runtime auto`),
+        optionally compile.
+  CUDA: bfloat16 eager (the baseline), graph (the whole step in one CUDA
+        graph), optionally compile.
 
-    python benchmarks/train_step.py [--device cuda] [--steps 50] [--nets resnet20 resnet56 resnet110]
+    python benchmarks/train_step.py [--device cuda] [--steps 20] [--nets resnet20 resnet56]
+    python benchmarks/train_step.py --processes 1 2      # CPU: 1-thread processes at once
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import statistics
 import time
 
@@ -36,44 +43,91 @@ def time_steps(step, x, y, steps: int, cuda: bool) -> float:
     return statistics.median(times)
 
 
+def make_step(name: str, path: str, device: torch.device, batch: int):
+    """(step, x, y) for one path: ``float32``, ``bfloat16``, ``graph`` or ``compile`` (bf16)."""
+    torch.manual_seed(0)
+    precision = "float32" if path == "float32" else "bfloat16"
+    model = reszoo.create_model(name).to(device).train()
+    channels_last = precision == "bfloat16"
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4,
+                                fused=True if path == "graph" else None)
+    x = torch.randn(batch, 3, 32, 32, device=device)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (batch,), device=device)
+    if path == "graph":
+        return _GraphStep(model, optimizer, PAPER, (x, y), device, precision), x, y
+    forward = torch.compile(model) if path == "compile" else model
+    step = _EagerStep(forward, optimizer, PAPER, device, precision)
+    if path == "compile":
+        step(x, y, 0.1)  # compile now, outside the timing
+    return step, x, y
+
+
+def _process_steps(name: str, batch: int, seconds: float, start_at: float, out) -> None:
+    torch.set_num_threads(1)
+    step, x, y = make_step(name, "bfloat16", torch.device("cpu"), batch)
+    for _ in range(3):
+        step(x, y, 0.1)
+    while time.time() < start_at:  # every process starts timing together
+        time.sleep(0.01)
+    done, began = 0, time.perf_counter()
+    while time.perf_counter() - began < seconds:
+        step(x, y, 0.1)
+        done += 1
+    out.put(done / (time.perf_counter() - began))
+
+
+def processes_throughput(name: str, counts: list[int], batch: int, seconds: float) -> None:
+    """Aggregate steps/s of N one-thread bf16 processes training at once."""
+    context = multiprocessing.get_context("spawn")
+    base = None
+    print(f"{'net':<10} {'processes':>9} {'steps/s each':>13} {'steps/s total':>14} {'vs 1 process':>13}")
+    for n in counts:
+        out = context.Queue()
+        start_at = time.time() + 15  # time for every process to import torch and warm up
+        procs = [context.Process(target=_process_steps, args=(name, batch, seconds, start_at, out)) for _ in range(n)]
+        for p in procs:
+            p.start()
+        rates = [out.get() for _ in procs]
+        for p in procs:
+            p.join()
+        total = sum(rates)
+        base = total if base is None else base
+        print(f"{name:<10} {n:>9} {statistics.mean(rates):>13.2f} {total:>14.2f} {total / base:>12.2f}x", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--nets", nargs="*", default=["resnet20", "resnet56", "resnet110"])
-    parser.add_argument("--runtimes", nargs="*", default=None)
+    parser.add_argument("--paths", nargs="*", default=None,
+                        help="float32, bfloat16, graph, compile (default: CPU float32 bfloat16; CUDA bfloat16 graph)")
+    parser.add_argument("--processes", nargs="*", type=int, default=None,
+                        help="CPU: also time this many 1-thread processes at once (e.g. 1 2)")
+    parser.add_argument("--seconds", type=float, default=30.0, help="How long each process count trains.")
     args = parser.parse_args()
     device = torch.device(args.device)
     cuda = device.type == "cuda"
-    runtimes = args.runtimes or (["eager", "graph", "compile"] if cuda else ["eager", "compile"])
-    print(f"{device} ({torch.cuda.get_device_name(device) if cuda else f'{torch.get_num_threads()} threads'}), "
-          f"torch {torch.__version__}, batch {args.batch_size}, {'bf16 autocast, channels_last' if cuda else 'float32'}")
-    print(f"{'net':<10} {'runtime':<8} {'ms/step':>9} {'vs eager':>9} {'setup s':>8}")
+    paths = args.paths or (["bfloat16", "graph"] if cuda else ["float32", "bfloat16"])
+    where = torch.cuda.get_device_name(device) if cuda else f"{torch.get_num_threads()} threads"
+    print(f"{device} ({where}), torch {torch.__version__}, batch {args.batch_size}; baseline: {paths[0]} eager")
+    print(f"{'net':<10} {'path':<9} {'ms/step':>9} {'vs base':>8} {'setup s':>8}")
     for name in args.nets:
-        eager_ms = None
-        for runtime in runtimes:
-            torch.manual_seed(0)
-            model = reszoo.create_model(name).to(device).train()
-            if cuda:
-                model = model.to(memory_format=torch.channels_last)
-            optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
-            x = torch.randn(args.batch_size, 3, 32, 32, device=device)
-            if cuda:
-                x = x.contiguous(memory_format=torch.channels_last)
-            y = torch.randint(0, 10, (args.batch_size,), device=device)
+        base_ms = None
+        for path in paths:
             start = time.perf_counter()
-            if runtime == "graph":
-                step = _GraphStep(model, optimizer, PAPER, (x, y), device)
-            else:
-                forward = torch.compile(model) if runtime == "compile" else model
-                step = _EagerStep(forward, optimizer, PAPER, device)
-                if runtime == "compile":
-                    step(x, y, 0.1)  # compile now, outside the timing
+            step, x, y = make_step(name, path, device, args.batch_size)
             setup = time.perf_counter() - start
             ms = 1e3 * time_steps(step, x, y, args.steps, cuda)
-            eager_ms = ms if runtime == "eager" else eager_ms
-            print(f"{name:<10} {runtime:<8} {ms:>9.1f} {ms / eager_ms:>8.2f}x {setup:>8.1f}", flush=True)
+            base_ms = ms if base_ms is None else base_ms
+            print(f"{name:<10} {path:<9} {ms:>9.1f} {ms / base_ms:>7.2f}x {setup:>8.1f}", flush=True)
+    if args.processes and not cuda:
+        processes_throughput(args.nets[0], args.processes, args.batch_size, args.seconds)
 
 
 if __name__ == "__main__":

@@ -122,3 +122,10 @@ class TrainingError(ReszooError):
 class SearchError(ReszooError):
     """A search cannot run or gave nothing usable: a study resumed with other
     settings, an unreachable study storage, no feasible trial."""
+
+
+class ManifestError(ReszooError):
+    """A zoo manifest (``zoo.toml``) that cannot be read or names something wrong;
+    the message names the key and what it takes. Nothing was trained or written."""
+
+    exit_code = 2

@@ -102,7 +102,7 @@ def root(
 
 
 # Commands register themselves on `app` when their module is imported.
-from reszoo.cli import bench, models, registry, search, train  # noqa: E402,F401
+from reszoo.cli import bench, models, registry, release, search, train  # noqa: E402,F401
 
 
 def main() -> None:

@@ -32,6 +32,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from reszoo.errors import DatasetError
+from reszoo.files import atomic_file
+from reszoo.zoo.spec import ArchSpec
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 #: Where data sets are looked for by name, after --data-root and $RESZOO_DATA.
@@ -117,6 +119,19 @@ class Dataset:
         )
 
 
+def fit_spec(spec: ArchSpec, dataset: Dataset) -> ArchSpec:
+    """``spec`` with the data set's classes, channels and image size: the one step
+    between a preset (1000 ImageNet classes at 224x224, say) and what trains here."""
+    changes = {
+        key: value
+        for key, value in (
+            ("num_classes", dataset.num_classes), ("in_chans", dataset.in_chans), ("input_size", dataset.input_size)
+        )
+        if getattr(spec, key) != value
+    }
+    return spec.with_overrides(**changes) if changes else spec
+
+
 def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
     x = images.float().div_(255)
     return tuple(x.mean(dim=(0, 2, 3)).tolist()), tuple(x.std(dim=(0, 2, 3)).tolist())
@@ -157,10 +172,6 @@ def synthetic(
 # ------------------------------------------------------------- image folders
 
 
-#: JPEGs handed to nvjpeg per call: a list decodes faster than one image at a time.
-GPU_DECODE_BATCH = 1024
-
-
 @contextmanager
 def _quiet_decoders() -> Iterator[None]:
     with warnings.catch_warnings():
@@ -170,30 +181,8 @@ def _quiet_decoders() -> Iterator[None]:
         yield
 
 
-def _decode_device() -> str:
-    """Where JPEGs are decoded: on the GPU (nvjpeg) when there is one, else on the CPU."""
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _is_jpeg(blob: bytes) -> bool:
-    return blob[:2] == b"\xff\xd8"  # the SOI marker every JPEG starts with
-
-
 def _as_tensor(blob: bytes) -> torch.Tensor:
     return torch.frombuffer(bytearray(blob), dtype=torch.uint8)
-
-
-def _decode_on_gpu(data: list[bytes]) -> list[torch.Tensor]:
-    """RGB uint8 images on the CPU, decoded by nvjpeg in batches. Raises RuntimeError
-    where nvjpeg cannot (no GPU support built in, an image it rejects, out of memory)."""
-    from torchvision.io import ImageReadMode, decode_jpeg
-
-    images: list[torch.Tensor] = []
-    with _quiet_decoders():
-        for start in range(0, len(data), GPU_DECODE_BATCH):
-            batch = [_as_tensor(blob) for blob in data[start : start + GPU_DECODE_BATCH]]
-            images += [image.cpu() for image in decode_jpeg(batch, mode=ImageReadMode.RGB, device="cuda")]
-    return images
 
 
 def _decode_on_cpu(data: list[bytes], names: list[str]) -> list[torch.Tensor]:
@@ -210,24 +199,15 @@ def _decode_on_cpu(data: list[bytes], names: list[str]) -> list[torch.Tensor]:
 
 
 def _decode(data: list[bytes], names: list[str]) -> torch.Tensor:
-    """The images as one uint8 (N, 3, H, W) tensor, decoded on the GPU where there is
-    one and every image is a JPEG (nvjpeg reads nothing else), else on the CPU.
+    """The images as one uint8 (N, 3, H, W) tensor, decoded by libjpeg/libpng on the CPU.
 
-    nvjpeg and libjpeg round differently (some pixel values differ by +-1), yet
-    the cache key is the source's fingerprint alone: a data set is decoded once,
-    and every later load (and every resumed run) reads that one decoding,
-    whichever device made it.
+    Never on the GPU: on an H200, nvjpeg decoded 2,000 CIFAR JPEGs in 0.099 s
+    against the CPU's 0.068 s, and its pixels differed from libjpeg's in 43% of
+    values (by up to 87, its chroma upsampling is not libjpeg's), so a net
+    trained on one decoding would be evaluated on another
+    (benchmarks/jpeg_decode_check.py, benchmarks/README.md).
     """
-    images = None
-    if data and _decode_device() == "cuda" and all(_is_jpeg(blob) for blob in data):
-        try:
-            images = _decode_on_gpu(data)
-        except RuntimeError as exc:  # a corrupt JPEG too: the CPU decoder then names it
-            reason = str(exc).partition("\n")[0]  # CUDA errors go on for pages of C++ frames
-            warnings.warn(f"decoding JPEGs on the GPU failed ({reason}); decoding {len(data)} images on the CPU",
-                          RuntimeWarning, stacklevel=2)
-    if images is None:
-        images = _decode_on_cpu(data, names)
+    images = _decode_on_cpu(data, names)
     shapes = {tuple(img.shape) for img in images}
     if len(shapes) > 1:
         raise DatasetError(f"images differ in size ({sorted(shapes)[:3]}...); reszoo expects one size per data set")
@@ -520,15 +500,14 @@ def _download_cifar(name: str, folder: Path) -> Path:
 
 def _to_cache(dataset: Dataset, cache: Path) -> None:
     cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(f".{cache.name}.tmp-{os.getpid()}")
-    save_file(
-        {"train_images": dataset.train.images, "train_labels": dataset.train.labels,
-         "test_images": dataset.test.images, "test_labels": dataset.test.labels},
-        str(tmp),
-        metadata={"info": json.dumps({"name": dataset.name, "classes": list(dataset.classes),
-                                      "mean": list(dataset.mean), "std": list(dataset.std)})},
-    )
-    os.replace(tmp, cache)
+    with atomic_file(cache) as tmp:
+        save_file(
+            {"train_images": dataset.train.images, "train_labels": dataset.train.labels,
+             "test_images": dataset.test.images, "test_labels": dataset.test.labels},
+            str(tmp),
+            metadata={"info": json.dumps({"name": dataset.name, "classes": list(dataset.classes),
+                                          "mean": list(dataset.mean), "std": list(dataset.std)})},
+        )
 
 
 def _from_cache(cache: Path) -> Dataset:

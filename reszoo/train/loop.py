@@ -13,7 +13,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,8 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from reszoo.errors import DeviceError, SpecError, TrainingError
+from reszoo.errors import DeviceError, ReszooError, SpecError, TrainingError
+from reszoo.files import atomic_file
 from reszoo.train.data import Dataset, ImageSet
 from reszoo.train.recipes import Recipe
 from reszoo.zoo.network import build
@@ -53,6 +54,20 @@ class AugmentParams:
         dy = torch.randint(0, 2 * padding + 1, (batch,), generator=generator)
         dx = torch.randint(0, 2 * padding + 1, (batch,), generator=generator)
         return cls(dy, dx, torch.rand(batch, generator=generator) < 0.5)
+
+    @classmethod
+    def draw_epoch(cls, batches: list[int], generator: torch.Generator, padding: int, rank: int, world: int,
+                   device: torch.device) -> list[AugmentParams]:
+        """Every batch's parameters of one epoch (global batch sizes ``batches``), drawn
+        in the order a batch-by-batch draw would use, and moved to ``device`` at once:
+        three copies an epoch instead of three a step, which would each wait for the
+        GPU (and on CUDA streams, for the stream's last step)."""
+        drawn = [cls.draw(size, generator, padding).shard(rank, world) for size in batches]
+        if not drawn:
+            return []
+        sizes = [len(p.flip) for p in drawn]
+        dy, dx, flip = (torch.cat([getattr(p, k) for p in drawn]).to(device) for k in ("dy", "dx", "flip"))
+        return [cls(*parts) for parts in zip(dy.split(sizes), dx.split(sizes), flip.split(sizes), strict=True)]
 
     def shard(self, rank: int, world: int) -> AugmentParams:
         """Rank ``rank``'s contiguous share: every rank's part of a global batch has the same length."""
@@ -107,8 +122,13 @@ def evaluate(
     *,
     device: str | torch.device = "cpu",
     batch_size: int = 500,
+    precision: str = "float32",
 ) -> dict[str, Any]:
-    """Top-1, top-5 (fractions), mean cross-entropy and per-class top-1 of ``model`` on ``data``."""
+    """Top-1, top-5 (fractions), mean cross-entropy and per-class top-1 of ``model`` on ``data``.
+
+    ``precision="bfloat16"`` runs the forward under autocast: the per-epoch
+    test error of a bf16 run, at its speed. Stored metrics use float32.
+    """
     device = torch.device(device)
     if len(data) == 0:
         raise SpecError("cannot evaluate on an empty test set")
@@ -123,7 +143,8 @@ def evaluate(
     for start in range(0, len(data), batch_size):
         x = normalize(data.images[start : start + batch_size].to(device), mean_t, std_t)
         y = data.labels[start : start + batch_size].to(device)
-        logits = model(x).float()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bfloat16"):
+            logits = model(x).float()
         if num_classes is None:
             num_classes = logits.shape[1]
             per_class_correct = torch.zeros(num_classes, device=device)
@@ -154,12 +175,35 @@ class TrainResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+PRECISIONS = ("float32", "bfloat16")
+
+
+def default_precision(device: str | torch.device) -> str:
+    """bf16 autocast on a GPU; float32 on a CPU.
+
+    On this project's CPU (AVX512-BF16 and AMX) bf16 autocast halves a resnet20
+    step, but it did not learn as well: after 3 epochs of CIFAR-10 (JPEG q75)
+    its top-1 was 0.55 to 1.24 points under float32's in each of 3 seeds (mean
+    0.86; benchmarks/README.md). ``precision="bfloat16"`` stays available for
+    runs that value speed over the last point.
+    """
+    return "bfloat16" if torch.device(device).type == "cuda" else "float32"
+
+
+def check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise SpecError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}, got {precision!r}",
+                        field="precision", value=precision)
+    return precision
+
+
 class _EagerStep:
     """One optimisation step, op by op (the reference the fast paths must match)."""
 
-    def __init__(self, forward: nn.Module, optimizer: torch.optim.Optimizer, recipe: Recipe, device: torch.device):
+    def __init__(self, forward: nn.Module, optimizer: torch.optim.Optimizer, recipe: Recipe, device: torch.device,
+                 precision: str = "float32"):
         self.forward, self.optimizer, self.recipe = forward, optimizer, recipe
-        self.autocast = device.type == "cuda"  # bf16 on GPUs; CPUs stay in float32
+        self.autocast = precision == "bfloat16"
         self.device_type = device.type
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -185,7 +229,7 @@ class _GraphStep:
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, recipe: Recipe,
-                 example: tuple[torch.Tensor, torch.Tensor], device: torch.device):
+                 example: tuple[torch.Tensor, torch.Tensor], device: torch.device, precision: str = "bfloat16"):
         self.lr = torch.tensor(recipe.lr, device=device)
         for group in optimizer.param_groups:
             group["lr"] = self.lr
@@ -199,7 +243,7 @@ class _GraphStep:
 
         def step() -> tuple[torch.Tensor, torch.Tensor]:
             # cache_enabled=False: autocast's weight-cast cache must not outlive a capture.
-            with torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False):
+            with torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False, enabled=precision == "bfloat16"):
                 logits = model(self.static_x)
                 loss = F.cross_entropy(logits.float(), self.static_y, label_smoothing=recipe.label_smoothing)
             loss.backward()
@@ -257,9 +301,8 @@ def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
         buffer = optimizer.state.get(param, {}).get("momentum_buffer")
         if buffer is not None:
             tensors[f"optim.momentum.{index}"] = buffer.detach().cpu().contiguous()
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    save_file(tensors, str(tmp), metadata={"reszoo": json.dumps(meta)})
-    os.replace(tmp, path)  # a kill mid-write leaves the previous checkpoint whole
+    with atomic_file(path) as tmp:  # a kill mid-write leaves the previous checkpoint whole
+        save_file(tensors, str(tmp), metadata={"reszoo": json.dumps(meta)})
 
 
 def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, Any]]:
@@ -285,6 +328,7 @@ def train(
     device: str | torch.device = "cpu",
     seed: int = 0,
     runtime: str = "eager",
+    precision: str | None = None,
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int = 1,
     resume: bool = False,
@@ -299,6 +343,8 @@ def train(
         resume: Continue from ``checkpoint`` if it exists (same spec, recipe, seed).
         runtime: ``eager``; ``graph`` (the whole step in one CUDA graph; CUDA only,
             drops a last partial batch); ``compile`` (``torch.compile`` of the model).
+        precision: ``bfloat16`` (autocast) or ``float32``; default bfloat16 on
+            a GPU and float32 on a CPU (:func:`default_precision` says why).
         on_step / on_epoch: Progress callbacks (the CLI draws its bar with them);
             ``on_step`` runs every ``report_every`` steps, when the loss is also
             checked for NaN (reading it waits for the GPU).
@@ -306,169 +352,286 @@ def train(
     Raises:
         TrainingError: the loss became NaN or infinite (the last checkpoint is kept).
     """
-    device = torch.device(device)
-    if (spec.num_classes, spec.in_chans, spec.input_size) != (dataset.num_classes, dataset.in_chans, dataset.input_size):
-        raise SpecError(
-            f"spec expects {spec.num_classes} classes of {spec.in_chans}x{spec.input_size}x{spec.input_size} images, "
-            f"data set {dataset.name!r} has {dataset.num_classes} of "
-            f"{dataset.in_chans}x{dataset.input_size}x{dataset.input_size}; override num_classes, in_chans, input_size"
+    run = TrainingRun(spec, dataset, recipe, device=device, seed=seed, runtime=runtime, precision=precision,
+                      checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume, on_step=on_step,
+                      on_epoch=on_epoch, report_every=report_every)
+    for _ in run.steps():
+        pass
+    return run.result()
+
+
+def train_many(runs: list[TrainingRun]) -> list[TrainResult | ReszooError]:
+    """Train several nets at once, one step of each in turn.
+
+    On a GPU every run gets its own CUDA stream: the paper's nets are too small
+    to fill an H100 alone, and graph replays on separate streams overlap
+    (4 resnet20s: 1.9x the steps per second of one, GPU-CALIBRATION.md), while
+    separate processes only time-slice it. Each run is exactly what
+    :func:`train` would do with the same arguments. On a CPU the runs simply
+    alternate (use one process per run there instead: each gets its cores).
+
+    Returns, per run, its result or the reszoo error that stopped it (a
+    non-finite loss, a budget its ``on_step`` enforces): one run stopping
+    never stops the others.
+    """
+    import contextlib
+
+    streams = [torch.cuda.Stream(run.device) if run.device.type == "cuda" else None for run in runs]
+    outcomes: list[TrainResult | ReszooError | None] = [None] * len(runs)
+    active = [(i, run.steps(), stream) for i, (run, stream) in enumerate(zip(runs, streams, strict=True))]
+    while active:
+        still = []
+        for i, steps, stream in active:
+            with torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext():
+                try:
+                    if next(steps, None) is not None:
+                        still.append((i, steps, stream))
+                except ReszooError as exc:
+                    outcomes[i] = exc
+        active = still
+    for stream in streams:
+        if stream is not None:
+            stream.synchronize()
+    return [outcome if outcome is not None else run.result() for run, outcome in zip(runs, outcomes, strict=True)]
+
+
+class TrainingRun:
+    """One net's training, set up and resumed on construction; :meth:`steps`
+    then trains it, yielding after every optimisation step (so that
+    :func:`train_many` can interleave several), and :meth:`result` gives the
+    trained model and its metrics. Split as timm's ``train_one_epoch`` and
+    ``validate``: set-up, resume, one epoch, end of epoch.
+    """
+
+    def __init__(
+        self,
+        spec: ArchSpec,
+        dataset: Dataset,
+        recipe: Recipe,
+        *,
+        device: str | torch.device = "cpu",
+        seed: int = 0,
+        runtime: str = "eager",
+        precision: str | None = None,
+        checkpoint: str | os.PathLike | None = None,
+        checkpoint_every: int = 1,
+        resume: bool = False,
+        on_step: Callable[[dict[str, Any]], None] | None = None,
+        on_epoch: Callable[[dict[str, Any]], None] | None = None,
+        report_every: int = 20,
+    ) -> None:
+        self.device = device = torch.device(device)
+        if (spec.num_classes, spec.in_chans, spec.input_size) != (dataset.num_classes, dataset.in_chans,
+                                                                   dataset.input_size):
+            raise SpecError(
+                f"spec expects {spec.num_classes} classes of {spec.in_chans}x{spec.input_size}x{spec.input_size} "
+                f"images, data set {dataset.name!r} has {dataset.num_classes} of "
+                f"{dataset.in_chans}x{dataset.input_size}x{dataset.input_size}; override num_classes, in_chans, "
+                "input_size"
+            )
+        if runtime not in ("eager", "graph", "compile"):
+            raise SpecError(f"training runtime must be 'eager', 'graph' or 'compile', got {runtime!r}", field="runtime")
+        self.cuda = cuda = device.type == "cuda"
+        self.precision = check_precision(precision or ("bfloat16" if cuda else "float32"))
+        # NHWC everywhere: cuDNN's bf16 kernels want it, and on a CPU oneDNN's float32
+        # convolutions ran a resnet20 step in 0.75-0.84x the NCHW time (same arithmetic).
+        self.channels_last = True
+        if runtime == "graph" and not cuda:
+            raise DeviceError(f"runtime 'graph' captures CUDA graphs and needs a CUDA device, not {device}; use eager")
+        self.rank, self.world = rank, world = data_parallel()
+        if recipe.batch_size % world:
+            raise SpecError(f"batch size {recipe.batch_size} does not split over {world} processes", field="batch_size")
+        if runtime == "graph" and world > 1:
+            raise SpecError("runtime 'graph' runs on one GPU; use eager or compile under torchrun", field="runtime")
+        self.spec, self.dataset, self.recipe, self.seed, self.runtime = spec, dataset, recipe, seed, runtime
+        self.on_step, self.on_epoch, self.report_every = on_step, on_epoch, report_every
+        self.checkpoint_every = checkpoint_every
+        self.path = Path(checkpoint) if checkpoint is not None else None
+        if resume and self.path is None:
+            raise SpecError("resume needs a checkpoint file to resume from (--checkpoint)", field="checkpoint")
+        self._set_up_model()
+        self._set_up_data()
+        self.history: list[dict[str, Any]] = []
+        self.start_epoch, self.warming_up = 0, recipe.warmup_lr is not None
+        self.identity = {"spec": spec.digest, "recipe": recipe.to_dict(), "seed": seed, "data": dataset.fingerprint,
+                         "precision": self.precision}
+        if resume and self.path is not None and self.path.is_file():
+            self._resume(self.path)
+        self.step = self.start_epoch * self.steps_per_epoch
+        self._run_step: _EagerStep | _GraphStep | None = None
+        self._started = time.perf_counter() - (self.history[-1]["seconds"] if self.history else 0.0)
+
+    def _set_up_model(self) -> None:
+        torch.manual_seed(self.seed)
+        model = build(self.spec).to(self.device)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        self.optimizer = torch.optim.SGD(
+            _param_groups(model, self.recipe),
+            lr=self.recipe.lr,
+            momentum=self.recipe.momentum,
+            nesterov=self.recipe.nesterov,
+            # The fused kernel reads a tensor learning rate on the device; the
+            # default foreach path calls .item() on it, which a capture forbids.
+            fused=True if self.runtime == "graph" else None,
         )
-    if runtime not in ("eager", "graph", "compile"):
-        raise SpecError(f"training runtime must be 'eager', 'graph' or 'compile', got {runtime!r}", field="runtime")
-    cuda = device.type == "cuda"
-    if runtime == "graph" and not cuda:
-        raise DeviceError(f"runtime 'graph' captures CUDA graphs and needs a CUDA device, not {device}; use eager")
-    rank, world = data_parallel()
-    if recipe.batch_size % world:
-        raise SpecError(f"batch size {recipe.batch_size} does not split over {world} processes", field="batch_size")
-    torch.manual_seed(seed)
-    model = build(spec).to(device)
-    if cuda:
-        model = model.to(memory_format=torch.channels_last)
-    if runtime == "graph" and world > 1:
-        raise SpecError("runtime 'graph' runs on one GPU; use eager or compile under torchrun", field="runtime")
-    optimizer = torch.optim.SGD(
-        _param_groups(model, recipe),
-        lr=recipe.lr,
-        momentum=recipe.momentum,
-        nesterov=recipe.nesterov,
-        # The fused kernel reads a tensor learning rate on the device; the
-        # default foreach path calls .item() on it, which a capture forbids.
-        fused=True if runtime == "graph" else None,
-    )
-    forward: nn.Module = model
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
+        forward: nn.Module = model
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
 
-        # Each rank trains on its share of every global batch; gradients are
-        # averaged, so a step equals one on the whole batch (up to BN, whose
-        # statistics stay per rank).
-        forward = DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
-    if runtime == "compile":
-        forward = torch.compile(forward)
-    # Each rank holds only its shard (global indices i with i % world == rank) on
-    # its device: a whole copy per GPU would cost world times the memory. The
-    # epoch order is still a shuffle of the whole set, only split by shard.
-    train_images = dataset.train.images[rank::world].to(device)
-    train_labels = dataset.train.labels[rank::world].to(device)
-    mean = torch.tensor(dataset.mean, device=device)[None, :, None, None]
-    std = torch.tensor(dataset.std, device=device)[None, :, None, None]
-    n = len(dataset.train)
-    n_local, local_batch = n // world, recipe.batch_size // world  # the same on every rank
-    if n_local == 0:
-        raise SpecError(f"{n} training images do not split over {world} process(es)")
-    drop_last = runtime == "graph"  # a graph replays one batch shape
-    if drop_last and n < recipe.batch_size:
-        raise SpecError(f"runtime 'graph' needs at least one full batch of {recipe.batch_size} images, have {n}")
-    steps_per_epoch = n_local // local_batch if drop_last else math.ceil(n_local / local_batch)
-    total = recipe.total_steps(steps_per_epoch)
-    epochs = math.ceil(total / steps_per_epoch)
-    history: list[dict[str, Any]] = []
-    start_epoch, warming_up = 0, recipe.warmup_lr is not None
-    identity = {"spec": spec.digest, "recipe": recipe.to_dict(), "seed": seed, "data": dataset.fingerprint}
-    path = Path(checkpoint) if checkpoint is not None else None
-    if resume and path is None:
-        raise SpecError("resume needs a checkpoint file to resume from (--checkpoint)", field="checkpoint")
-    if resume and path is not None and path.is_file():
+            # Each rank trains on its share of every global batch; gradients are
+            # averaged, so a step equals one on the whole batch (up to BN, whose
+            # statistics stay per rank).
+            forward = DistributedDataParallel(model, device_ids=[self.device.index] if self.cuda else None)
+        if self.runtime == "compile":
+            forward = torch.compile(forward)
+        self.forward = forward
+
+    def _set_up_data(self) -> None:
+        dataset, device, rank, world, recipe = self.dataset, self.device, self.rank, self.world, self.recipe
+        # Each rank holds only its shard (global indices i with i % world == rank) on
+        # its device: a whole copy per GPU would cost world times the memory. The
+        # epoch order is still a shuffle of the whole set, only split by shard.
+        self.train_images = dataset.train.images[rank::world].to(device)
+        self.train_labels = dataset.train.labels[rank::world].to(device)
+        self.mean = torch.tensor(dataset.mean, device=device)[None, :, None, None]
+        self.std = torch.tensor(dataset.std, device=device)[None, :, None, None]
+        self.n = n = len(dataset.train)
+        self.n_local, self.local_batch = n // world, recipe.batch_size // world  # the same on every rank
+        if self.n_local == 0:
+            raise SpecError(f"{n} training images do not split over {world} process(es)")
+        self.drop_last = self.runtime == "graph"  # a graph replays one batch shape
+        if self.drop_last and n < recipe.batch_size:
+            raise SpecError(f"runtime 'graph' needs at least one full batch of {recipe.batch_size} images, have {n}")
+        self.steps_per_epoch = (self.n_local // self.local_batch if self.drop_last
+                                else math.ceil(self.n_local / self.local_batch))
+        self.total = recipe.total_steps(self.steps_per_epoch)
+        self.epochs = math.ceil(self.total / self.steps_per_epoch)
+
+    def _resume(self, path: Path) -> None:
         model_state, momentum, meta = load_checkpoint(path)
-        if meta["identity"] != identity:
-            raise TrainingError(f"checkpoint {path} belongs to another run (spec, recipe, seed or data differ)")
-        model.load_state_dict(model_state)
-        params = [p for group in optimizer.param_groups for p in group["params"]]
+        if meta["identity"] != self.identity:
+            raise TrainingError(f"checkpoint {path} belongs to another run (spec, recipe, seed, data or precision "
+                                "differ)")
+        self.model.load_state_dict(model_state)
+        params = [p for group in self.optimizer.param_groups for p in group["params"]]
         for index, buffer in momentum.items():
-            optimizer.state[params[int(index)]]["momentum_buffer"] = buffer.to(device)
-        history, start_epoch, warming_up = meta["history"], meta["epochs_done"], meta["warming_up"]
+            # empty_like keeps the parameter's layout (channels_last): the fused SGD step
+            # of the graph runtime refuses buffers whose strides differ from the weights'.
+            param = params[int(index)]
+            self.optimizer.state[param]["momentum_buffer"] = torch.empty_like(param).copy_(buffer)
+        self.history, self.start_epoch, self.warming_up = meta["history"], meta["epochs_done"], meta["warming_up"]
 
-    run_step: _EagerStep | _GraphStep | None = None
-    started = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
-    step = start_epoch * steps_per_epoch
-    for epoch in range(start_epoch, epochs):
-        model.train()
-        order = shard_order(torch.randperm(n, generator=_generator(seed, epoch, 0)), rank, world).to(device)
-        aug = _generator(seed, epoch, 1)
+    def steps(self) -> Iterator[int]:
+        """Train every remaining epoch, yielding the step count after each step."""
+        for epoch in range(self.start_epoch, self.epochs):
+            totals = yield from self._train_one_epoch(epoch)
+            self._end_epoch(epoch, *totals)
+
+    def _train_one_epoch(self, epoch: int) -> Generator[int, None, tuple[torch.Tensor, torch.Tensor, int, float]]:
+        recipe, device, rank, world = self.recipe, self.device, self.rank, self.world
+        self.model.train()
+        order = shard_order(torch.randperm(self.n, generator=_generator(self.seed, epoch, 0)), rank, world).to(device)
+        starts = range(0, self.n_local, self.local_batch)
+        batches = [world * len(order[start : start + self.local_batch]) for start in starts]
+        augment_params = AugmentParams.draw_epoch(batches, _generator(self.seed, epoch, 1), recipe.crop_padding,
+                                                  rank, world, device)
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device)
         seen = 0
         lr = recipe.lr
-        for batch_start in range(0, n_local, local_batch):
-            if step >= total:
+        for batch_start, params in zip(starts, augment_params, strict=True):
+            if self.step >= self.total:
                 break
             # Global batch k: items [k*b, (k+1)*b) of every rank's order. Its
             # augmentation is drawn whole, so every rank draws the same numbers.
-            index = order[batch_start : batch_start + local_batch]
-            params = AugmentParams.draw(world * len(index), aug, recipe.crop_padding).shard(rank, world)
-            x = augment(train_images[index], params, recipe.crop_padding, recipe.flip)
-            x = normalize(x, mean, std)
-            if cuda:
+            index = order[batch_start : batch_start + self.local_batch]
+            x = augment(self.train_images[index], params, recipe.crop_padding, recipe.flip)
+            x = normalize(x, self.mean, self.std)
+            if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            y = train_labels[index]
-            if drop_last and len(y) < local_batch:
+            y = self.train_labels[index]
+            if self.drop_last and len(y) < self.local_batch:
                 break
-            lr = recipe.warmup_lr if warming_up else recipe.lr_at(step, total)
-            if run_step is None:
-                run_step = (
-                    _GraphStep(model, optimizer, recipe, (x, y), device)
-                    if runtime == "graph"
-                    else _EagerStep(forward, optimizer, recipe, device)
+            lr = recipe.warmup_lr if self.warming_up else recipe.lr_at(self.step, self.total)
+            if self._run_step is None:
+                self._run_step = (
+                    _GraphStep(self.model, self.optimizer, recipe, (x, y), device, self.precision)
+                    if self.runtime == "graph"
+                    else _EagerStep(self.forward, self.optimizer, recipe, device, self.precision)
                 )
-            loss, logits = run_step(x, y, lr)
+            loss, logits = self._run_step(x, y, lr)
             batch = len(y)
             loss_sum += loss * batch
             correct += (logits.argmax(1) == y).sum()
             seen += batch
-            step += 1
+            self.step += 1
             # Reading the loss waits for the GPU: do it every report_every steps only.
-            if step % report_every == 0 or step == total:
+            if self.step % self.report_every == 0 or self.step == self.total:
                 value = loss.item()
                 if world == 1:  # under DDP every rank must stop together: checked after the all-reduce
-                    _check_finite(value, f"step {step} (epoch {epoch + 1}, lr {lr:g})", path)
-                if on_step is not None:
-                    on_step({"step": step, "total": total, "epoch": epoch + 1, "loss": value, "lr": lr})
-        if world > 1:
+                    _check_finite(value, f"step {self.step} (epoch {epoch + 1}, lr {lr:g})", self.path)
+                if self.on_step is not None:
+                    self.on_step({"step": self.step, "total": self.total, "epoch": epoch + 1, "loss": value, "lr": lr})
+            yield self.step
+        return loss_sum, correct, seen, lr
+
+    def _end_epoch(self, epoch: int, loss_sum: torch.Tensor, correct: torch.Tensor, seen: int, lr: float) -> None:
+        """Training error, test error, history record and checkpoint of epoch ``epoch``."""
+        device = self.device
+        if self.world > 1:
             import torch.distributed as dist
 
             totals = torch.stack([loss_sum, correct.float(), torch.tensor(float(seen), device=device)])
             dist.all_reduce(totals)
             loss_sum, correct, seen = totals[0], totals[1], int(totals[2].item())
         train_err = 1 - correct.item() / max(seen, 1)
-        _check_finite(loss_sum.item(), f"epoch {epoch + 1}", path)
-        if warming_up and train_err < recipe.warmup_until_error:
-            warming_up = False  # the paper's resnet110: back to the schedule once training error < 80%
-        test = evaluate(model, dataset.test, dataset.mean, dataset.std, device=device)
+        _check_finite(loss_sum.item(), f"epoch {epoch + 1}", self.path)
+        if self.warming_up and train_err < self.recipe.warmup_until_error:
+            self.warming_up = False  # the paper's resnet110: back to the schedule once training error < 80%
+        # Large batches on a GPU: each one synchronises, and the nets are launch-bound.
+        test = evaluate(self.model, self.dataset.test, self.dataset.mean, self.dataset.std, device=device,
+                        precision=self.precision, batch_size=2000 if self.cuda else 500)
         # The last step's update can break the weights after a finite loss:
         # never checkpoint a net whose test loss is not finite.
-        _check_finite(test["loss"], f"the end of epoch {epoch + 1} (test loss)", path)
+        _check_finite(test["loss"], f"the end of epoch {epoch + 1} (test loss)", self.path)
         record = {
             "epoch": epoch + 1,
-            "iteration": step,
+            "iteration": self.step,
             "lr": lr,
             "train_loss": loss_sum.item() / max(seen, 1),
             "train_err": train_err,
             "test_loss": test["loss"],
             "test_err": 1 - test["top1"],
-            "seconds": time.perf_counter() - started,
+            "seconds": time.perf_counter() - self._started,
         }
-        history.append(record)
-        if on_epoch is not None:
-            on_epoch(record)
-        last = epoch == epochs - 1
-        if path is not None and rank == 0 and ((epoch + 1) % checkpoint_every == 0 or last):
+        self.history.append(record)
+        if self.on_epoch is not None:
+            self.on_epoch(record)
+        last = epoch == self.epochs - 1
+        if self.path is not None and self.rank == 0 and ((epoch + 1) % self.checkpoint_every == 0 or last):
             save_checkpoint(
-                path, model, optimizer,
-                {"identity": identity, "history": history, "epochs_done": epoch + 1, "warming_up": warming_up},
+                self.path, self.model, self.optimizer,
+                {"identity": self.identity, "history": self.history, "epochs_done": epoch + 1,
+                 "warming_up": self.warming_up},
             )
-    metrics = evaluate(model, dataset.test, dataset.mean, dataset.std, device=device)
-    model.eval()
-    return TrainResult(
-        model=model.to("cpu").to(memory_format=torch.contiguous_format),
-        history=history,
-        metrics=metrics,
-        recipe=recipe,
-        steps=step,
-        seconds=time.perf_counter() - started,
-        device=str(device),
-        seed=seed,
-    )
+
+    def result(self) -> TrainResult:
+        """The trained net (on the CPU, contiguous) and its float32 test metrics."""
+        metrics = evaluate(self.model, self.dataset.test, self.dataset.mean, self.dataset.std, device=self.device)
+        self.model.eval()
+        return TrainResult(
+            model=self.model.to("cpu").to(memory_format=torch.contiguous_format),
+            history=self.history,
+            metrics=metrics,
+            recipe=self.recipe,
+            steps=self.step,
+            seconds=time.perf_counter() - self._started,
+            device=str(self.device),
+            seed=self.seed,
+            extra={"precision": self.precision, "runtime": self.runtime},
+        )
 
 
 def init_distributed(device: torch.device) -> torch.device:

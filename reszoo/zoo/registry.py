@@ -46,6 +46,7 @@ from reszoo.errors import (
     WeightsError,
     suggest,
 )
+from reszoo.files import atomic_write_bytes
 from reszoo.zoo import weights as W
 from reszoo.zoo.counting import count
 from reszoo.zoo.factory import SpecLike, resolve_spec
@@ -681,12 +682,9 @@ class Registry:
         if path.exists() and not overwrite:
             raise ConflictError(f"{path} already exists; choose another path or allow overwriting (--force)")
         data = self.blob(ref)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         try:
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
+            atomic_write_bytes(path, data)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             raise ReszooError(f"cannot write {path}: {exc.strerror or exc}") from None
         return path
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from reszoo.errors import SpecError, SpecFileError, suggest
+from reszoo.files import atomic_write_text
 
 FAMILIES = ("residual", "plain", "highway")
 BLOCKS = ("basic", "bottleneck")
@@ -333,11 +334,8 @@ def write_spec_file(spec: ArchSpec, path: str | os.PathLike[str], *, overwrite: 
     path = Path(path)
     if path.exists() and not overwrite:
         raise SpecFileError(f"{str(path)!r} already exists; choose another path or allow overwriting (--force)")
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        tmp.write_text(spec.to_json(indent=2), encoding="ascii")
-        os.replace(tmp, path)  # atomic: a reader never sees half a spec
+        atomic_write_text(path, spec.to_json(indent=2), encoding="ascii")  # a reader never sees half a spec
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise SpecFileError(f"cannot write spec file {str(path)!r}: {exc.strerror or exc}") from None
     return path

@@ -1,0 +1,314 @@
+"""``reszoo release``: the manifest, building a release idempotently, resuming,
+the size cap, the float16 rule, shipping from another registry, and the
+scheduler's pieces (nets on streams together, the group monitor)."""
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from reszoo import Registry
+from reszoo.cli.app import app
+from reszoo.errors import ManifestError
+from reszoo.release import build_release, parse_duration, read_manifest
+from reszoo.release.build import plan_nets, run_folder
+from reszoo.release.manifest import KINDS
+from reszoo.release.report import degradation_checks, write_report, zoo_table
+from reszoo.release.worker import BudgetExceeded, Deferred, GroupMonitor, keep_float16
+from reszoo.train.data import load as load_dataset
+from reszoo.train.loop import TrainingRun, default_precision, train, train_many
+from reszoo.train.recipes import ONECYCLE
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY = """
+pairs = [["resnet8", "plain8"]]
+
+[release]
+name = "tiny"
+dataset = "synthetic:192"
+seed = 1
+docs = "docs"
+float16_tolerance = 1.0
+
+[recipes.cpu]
+base = "onecycle"
+epochs = 2
+batch_size = 64
+version = 1
+
+[recipes.cuda]
+base = "paper"
+iterations = 100
+version = 2
+
+[[entries]]
+name = "resnet8"
+preset = "resnet20"
+overrides = { stage_depths = [1, 1, 1], stage_widths = [4, 8, 16] }
+paper_error = 8.75
+
+[[entries]]
+name = "plain8"
+preset = "plain20"
+overrides = { stage_depths = [1, 1, 1], stage_widths = [4, 8, 16] }
+
+[[figures]]
+file = "pair.png"
+entries = ["plain8", "resnet8"]
+title = "tiny pair"
+"""
+
+
+def write_manifest(folder: Path, text: str = TINY) -> Path:
+    path = folder / "zoo.toml"
+    path.write_text(text)
+    return path
+
+
+def quiet(_message: str) -> None:
+    pass
+
+
+# ---------------------------------------------------------------- manifest
+
+
+def test_the_shipped_manifest_declares_the_zoo_in_priority_order():
+    manifest = read_manifest(REPO / "zoo.toml")
+    names = [e.name for e in manifest.entries]
+    assert names[:6] == ["resnet20", "plain20", "resnet56", "plain56", "resnet34", "plain34"]
+    assert set(manifest.recipes) == set(KINDS)
+    assert manifest.recipe_for("resnet20", "cpu").schedule == "onecycle"
+    paper = manifest.recipe_for("resnet20", "cuda")
+    assert (paper.iterations, paper.milestones, paper.lr, paper.batch_size) == (64_000, (0.5, 0.75), 0.1, 128)
+    assert manifest.recipe_for("resnet110", "cuda").warmup_lr == 0.01  # the paper's warm-up, and only there
+    assert manifest.recipe_for("resnet110", "cpu").warmup_lr is None
+    assert ("resnet20", "plain20") in manifest.pairs
+    assert manifest.recipe_key("resnet20", "cpu") == manifest.recipe_key("plain20", "cpu")
+    assert manifest.recipe_key("resnet20", "cpu") != manifest.recipe_key("resnet20", "cuda")
+    # The presets as they are: resnet34 keeps its ImageNet stem (it loads into timm's resnet34).
+    assert manifest.entry("resnet34").spec.stem == "imagenet"
+
+
+@pytest.mark.parametrize("change, message", [
+    (("[release]", "[release]\ncolour = 'red'"), "unknown key.*'colour'"),
+    (("epochs = 2", "epochs = 'two'"), r"\[recipes.cpu\]"),
+    (("[recipes.cuda]\nbase = \"paper\"", "[recipes.cuda]\nbase = \"paper\"\nruntime = \"warp\""), "runtime must be"),
+    (("[recipes.cpu]\nbase = \"onecycle\"", "[recipes.cpu]\nbase = \"onecycle\"\nruntime = \"graph\""),
+     "runtime 'graph' needs CUDA"),
+    (("paper_error = 8.75", "paper_error = 8.75\ncpu = { lr = 0.5 }"), "resnet8 and plain8 are a pair but train "
+                                                                       "differently on cpu \\(lr\\)"),
+    (('preset = "plain20"', 'preset = "plian20"'), "did you mean 'plain20'"),
+    (('file = "pair.png"', 'file = "../pair.gif"'), "plain file name ending .png"),
+    (('entries = ["plain8", "resnet8"]', 'entries = ["plain8", "resnet9"]'), "no entry 'resnet9'"),
+    (("version = 1", "version = 0"), "version must be a whole number of at least 1"),
+])
+def test_bad_manifests_name_the_key(tmp_path, change, message):
+    with pytest.raises(ManifestError, match=message):
+        read_manifest(write_manifest(tmp_path, TINY.replace(*change)))
+
+
+def test_missing_or_broken_manifest_files(tmp_path):
+    with pytest.raises(ManifestError, match="does not exist"):
+        read_manifest(tmp_path / "nope.toml")
+    with pytest.raises(ManifestError, match="not valid TOML"):
+        read_manifest(write_manifest(tmp_path, "[release\nname ="))
+    with pytest.raises(ManifestError, match=r"no recipe for 'cuda' devices"):
+        cpu_only = TINY.replace('[recipes.cuda]\nbase = "paper"\niterations = 100\nversion = 2\n', "")
+        read_manifest(write_manifest(tmp_path, cpu_only)).kind("cuda")
+
+
+def test_durations():
+    assert parse_duration("90s") == 90 and parse_duration("45m") == 2700 and parse_duration("1.5h") == 5400
+    assert parse_duration("10") == 600  # a bare number is minutes
+    for bad in ("", "soon", "-5m", "0h", "nanm"):
+        with pytest.raises(ManifestError, match="not a duration"):
+            parse_duration(bad)
+
+
+# ---------------------------------------------------------------- building
+
+
+@pytest.mark.slow
+def test_a_release_trains_publishes_and_a_second_run_adds_nothing(tmp_path):
+    manifest = read_manifest(write_manifest(tmp_path))
+    target = Registry(tmp_path / "zoo.db")
+    report = build_release(manifest, target, device="cpu", jobs=2, log=quiet)
+    assert [(n.name, n.status) for n in report.nets] == [("resnet8", "published"), ("plain8", "published")]
+    entry = target.get("resnet8")
+    assert entry.version == 1  # the CPU recipe's version
+    release = entry.recipe["release"]
+    assert release["name"] == "tiny" and release["kind"] == "cpu" and release["key"] == report.nets[0].key
+    assert entry.recipe["precision"] in ("bfloat16", "float32") and entry.recipe["seed"] == 1
+    assert entry.device.startswith("cpu") and entry.dataset == "synthetic"
+    assert len(entry.history) == 2 and entry.metrics["weights_dtype"] == "float16"
+    assert entry.metrics["top1"] == entry.top1 and entry.data["classes"]
+    assert report.latency["resnet8"]["eager"]["median_ms"] > 0  # measured and stored in the target
+    assert target.latency_row(entry.arch_digest, report.latency["resnet8"]["eager"]["device"], 1, "float32",
+                              "eager") is not None
+    files = write_report(manifest, "cpu", target, manifest.docs, report)
+    assert (tmp_path / "docs" / "pair.png").stat().st_size > 10_000
+    table = (tmp_path / "docs" / "zoo.md").read_text()
+    assert "| resnet8 | @1 |" in table and "| 8.75 |" in table
+    summary = json.loads((tmp_path / "docs" / "zoo-release-cpu.json").read_text())
+    assert [n["status"] for n in summary["nets"]] == ["published", "published"] and len(files) == 3
+
+    before = [e.ref for e in target.list(all_versions=True)]
+    again = build_release(manifest, target, device="cpu", jobs=2, log=quiet)
+    assert [n.status for n in again.nets] == ["held", "held"]
+    assert [e.ref for e in target.list(all_versions=True)] == before
+    write_report(manifest, "cpu", target, manifest.docs)
+    assert (tmp_path / "docs" / "zoo.md").read_text() == table
+
+
+@pytest.mark.slow
+def test_a_cut_run_resumes_from_its_checkpoint(tmp_path):
+    manifest = read_manifest(write_manifest(tmp_path))
+    target = Registry(tmp_path / "zoo.db")
+    dataset = load_dataset(manifest.dataset)
+    net = plan_nets(manifest, "cpu", dataset, target, "eager", default_precision("cpu"), ["resnet8"])[0]
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_epoch_one(record):
+        raise Stop
+
+    with pytest.raises(Stop):  # as a killed run leaves it: a checkpoint after epoch 1 of 2
+        train(net.spec, dataset, net.job.recipe, seed=net.job.seed, precision=net.job.precision,
+              checkpoint=net.job.checkpoint, on_epoch=stop_after_epoch_one)
+    assert net.job.checkpoint.is_file()
+    lines: list[str] = []
+    report = build_release(manifest, target, device="cpu", jobs=1, only=["resnet8"], measure_latency=False,
+                           log=lines.append)
+    assert report.nets[0].status == "published"
+    assert any("resnet8: resumed after epoch 1 of 2" in line for line in lines)
+    assert len(target.get("resnet8").history) == 2
+
+
+def test_nets_that_cannot_fit_the_budget_are_not_started(tmp_path):
+    manifest = read_manifest(write_manifest(tmp_path))
+    target = Registry(tmp_path / "zoo.db")
+    report = build_release(manifest, target, device="cpu", jobs=2, budget_s=1.0, measure_latency=False, log=quiet)
+    assert [n.status for n in report.nets] == ["skipped", "skipped"]
+    assert "did not fit" in report.nets[0].detail
+    assert target.list() == [] and not any(run_folder(manifest, "cpu").glob("*.safetensors"))
+
+
+def test_a_version_taken_by_other_content_is_a_conflict(tmp_path):
+    from .helpers import tiny_model
+
+    manifest = read_manifest(write_manifest(tmp_path))
+    target = Registry(tmp_path / "zoo.db")
+    target.add("resnet8", tiny_model())  # resnet8@1, not from this release
+    report = build_release(manifest, target, device="cpu", only=["resnet8"], budget_s=1.0, measure_latency=False,
+                           log=quiet)
+    assert report.nets[0].status == "conflict" and "resnet8@1 exists in the target" in report.nets[0].detail
+
+
+@pytest.mark.slow
+def test_over_the_size_cap_a_net_is_kept_out_with_its_history(tmp_path):
+    manifest = read_manifest(write_manifest(tmp_path, TINY.replace('docs = "docs"', 'docs = "docs"\n'
+                                                                   'max_registry_mb = 0.001')))
+    target = Registry(tmp_path / "zoo.db")
+    report = build_release(manifest, target, device="cpu", jobs=2, measure_latency=False, log=quiet)
+    assert [n.status for n in report.nets] == ["over-cap", "over-cap"]
+    assert "past its 0 MB cap" in report.nets[0].detail and target.list() == []
+    assert len(report.to_dict()["nets"][0]["history"]) == 2  # kept in the summary
+
+
+def test_ship_from_copies_a_releases_entries_with_their_versions(tmp_path):
+    from .helpers import tiny_model
+
+    manifest = read_manifest(write_manifest(tmp_path))
+    gpu = Registry(tmp_path / "gpu.db")
+    spec = manifest.entry("resnet8").spec.with_overrides(num_classes=3, input_size=8)
+    recipe = {"name": "paper", "iterations": 100, "release": {"name": "tiny", "kind": "cuda", "key": "k"}}
+    gpu.add("resnet8", tiny_model(spec=spec), version=2, recipe=recipe, history=[{"iteration": 100, "train_err": 0.1,
+                                                                                   "test_err": 0.2}])
+    gpu.add("other", tiny_model(spec=spec))  # not in the manifest: stays behind
+    target = Registry(tmp_path / "zoo.db")
+    result = CliRunner().invoke(app, ["release", str(manifest.path), "--into", str(tmp_path / "zoo.db"),
+                                      "--from", str(tmp_path / "gpu.db")])
+    assert result.exit_code == 0, result.output
+    assert [e.ref for e in target.list(all_versions=True)] == ["resnet8@2"]
+    assert target.get("resnet8@2").blob_sha256 == gpu.get("resnet8@2").blob_sha256
+    again = CliRunner().invoke(app, ["release", str(manifest.path), "--into", str(tmp_path / "zoo.db"),
+                                     "--from", str(tmp_path / "gpu.db")])
+    assert again.exit_code == 0 and [e.ref for e in target.list(all_versions=True)] == ["resnet8@2"]
+
+
+def test_cli_bad_manifest_exits_2_with_the_reason(tmp_path):
+    path = write_manifest(tmp_path, TINY.replace("[recipes.cpu]", "[recipes.tpu]"))
+    result = CliRunner().invoke(app, ["release", str(path), "--into", str(tmp_path / "zoo.db")])
+    assert result.exit_code == 2 and "unknown key(s) 'tpu'" in result.output
+    assert not (tmp_path / "zoo.db").exists()
+
+
+# ---------------------------------------------------------------- the pieces
+
+
+def test_float16_is_kept_only_within_the_tolerance():
+    assert keep_float16(0.9100, 0.9096, 0.0005)
+    assert not keep_float16(0.9100, 0.9090, 0.0005)
+    assert keep_float16(0.9100, 0.9120, 0.0005) is False  # a change either way counts
+
+
+def test_nets_trained_together_equal_nets_trained_alone():
+    from reszoo.train.data import synthetic
+    from reszoo.zoo.presets import get_spec
+
+    data = synthetic(train=200, test=60)
+    recipe = ONECYCLE.with_overrides(epochs=2, batch_size=64)
+    specs = [get_spec("resnet20").with_overrides(stage_depths=(1, 1, 1)),
+             get_spec("plain20").with_overrides(stage_depths=(1, 1, 1))]
+    alone = [train(s, data, recipe, seed=3) for s in specs]
+    together = train_many([TrainingRun(s, data, recipe, seed=3) for s in specs])
+    for a, b in zip(alone, together):
+        sa, sb = a.model.state_dict(), b.model.state_dict()
+        assert all(torch.equal(sa[k], sb[k]) for k in sa)
+        assert [h["train_loss"] for h in a.history] == [h["train_loss"] for h in b.history]
+
+
+def test_one_run_stopping_never_stops_the_others():
+    from reszoo.train.data import synthetic
+    from reszoo.zoo.presets import get_spec
+
+    data = synthetic(train=200, test=60)
+    recipe = ONECYCLE.with_overrides(epochs=2, batch_size=32)
+    spec = get_spec("resnet20").with_overrides(stage_depths=(1, 1, 1))
+
+    def stop(state):
+        if state["step"] >= 4:
+            raise BudgetExceeded("out of time")
+
+    runs = [TrainingRun(spec, data, recipe, on_step=stop, report_every=2), TrainingRun(spec, data, recipe)]
+    stopped, finished = train_many(runs)
+    assert isinstance(stopped, BudgetExceeded) and finished.steps == 14
+
+
+def test_the_group_monitor_drops_the_lowest_priority_net_once_the_group_cannot_finish(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(time, "time", lambda: clock[0])
+    monitor = GroupMonitor(["first", "second", "third"])
+    stop_at = 1000.0 + 100  # 100 s left; a round takes 0.01 s: 10,000 steps fit, 20,000 do not
+    for step in range(0, 101, 20):  # the first net's reports measure the round time
+        clock[0] = 1000.0 + step * 0.01
+        monitor.check("first", step, 20_000, stop_at)
+    assert monitor.active == ["first", "second"]  # judged after two windows of 40 steps
+    with pytest.raises(Deferred, match="lowest priority"):
+        monitor.check("third", 180, 20_000, stop_at)
+    monitor.check("first", 180, 5_000, stop_at)  # a group that fits is left alone
+    clock[0] = stop_at + 1
+    with pytest.raises(BudgetExceeded, match="budget ran out"):
+        monitor.check("first", 200, 5_000, stop_at)
+
+
+def test_checks_and_table_say_what_is_not_trained_yet(tmp_path):
+    manifest = read_manifest(REPO / "zoo.toml")
+    target = Registry(tmp_path / "empty.db")
+    assert set(degradation_checks(manifest, target, "cpu").values()) == {None}
+    assert "| net | version |" in zoo_table(manifest, target)
