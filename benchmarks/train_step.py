@@ -3,9 +3,9 @@ measured in the same run, as ratios; and on a CPU, the throughput of one and
 of several 1-thread processes at once.
 
 Paths (each built fresh, 5 warm-up steps, then the median of --steps):
-  CPU:  float32 eager (the baseline: what `reszoo train` ran before the fast
-        path), bfloat16 autocast + channels_last eager (`--runtime auto`),
-        optionally compile.
+  CPU:  float32 (NCHW eager: the baseline, what `reszoo train` ran before),
+        channels_last (float32 NHWC: what it runs now), bfloat16 (autocast +
+        NHWC: `--precision bfloat16`), optionally compile.
   CUDA: bfloat16 eager (the baseline), graph (the whole step in one CUDA
         graph), optionally compile.
 
@@ -44,11 +44,12 @@ def time_steps(step, x, y, steps: int, cuda: bool) -> float:
 
 
 def make_step(name: str, path: str, device: torch.device, batch: int):
-    """(step, x, y) for one path: ``float32``, ``bfloat16``, ``graph`` or ``compile`` (bf16)."""
+    """(step, x, y) for one path: ``float32`` (NCHW), ``channels_last`` (float32 NHWC),
+    ``bfloat16``, ``graph`` or ``compile`` (the last three bf16 autocast, NHWC)."""
     torch.manual_seed(0)
-    precision = "float32" if path == "float32" else "bfloat16"
+    precision = "float32" if path in ("float32", "channels_last") else "bfloat16"
     model = reszoo.create_model(name).to(device).train()
-    channels_last = precision == "bfloat16"
+    channels_last = path != "float32"
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4,
@@ -66,9 +67,9 @@ def make_step(name: str, path: str, device: torch.device, batch: int):
     return step, x, y
 
 
-def _process_steps(name: str, batch: int, seconds: float, start_at: float, out) -> None:
+def _process_steps(name: str, path: str, batch: int, seconds: float, start_at: float, out) -> None:
     torch.set_num_threads(1)
-    step, x, y = make_step(name, "bfloat16", torch.device("cpu"), batch)
+    step, x, y = make_step(name, path, torch.device("cpu"), batch)
     for _ in range(3):
         step(x, y, 0.1)
     while time.time() < start_at:  # every process starts timing together
@@ -80,15 +81,17 @@ def _process_steps(name: str, batch: int, seconds: float, start_at: float, out) 
     out.put(done / (time.perf_counter() - began))
 
 
-def processes_throughput(name: str, counts: list[int], batch: int, seconds: float) -> None:
-    """Aggregate steps/s of N one-thread bf16 processes training at once."""
+def processes_throughput(name: str, path: str, counts: list[int], batch: int, seconds: float) -> None:
+    """Aggregate steps/s of N one-thread processes training at once."""
     context = multiprocessing.get_context("spawn")
     base = None
+    print(f"{name}, {path}, 1 thread per process, {seconds:.0f} s each")
     print(f"{'net':<10} {'processes':>9} {'steps/s each':>13} {'steps/s total':>14} {'vs 1 process':>13}")
     for n in counts:
         out = context.Queue()
         start_at = time.time() + 15  # time for every process to import torch and warm up
-        procs = [context.Process(target=_process_steps, args=(name, batch, seconds, start_at, out)) for _ in range(n)]
+        procs = [context.Process(target=_process_steps, args=(name, path, batch, seconds, start_at, out))
+                 for _ in range(n)]
         for p in procs:
             p.start()
         rates = [out.get() for _ in procs]
@@ -106,17 +109,18 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--nets", nargs="*", default=["resnet20", "resnet56", "resnet110"])
     parser.add_argument("--paths", nargs="*", default=None,
-                        help="float32, bfloat16, graph, compile (default: CPU float32 bfloat16; CUDA bfloat16 graph)")
+                        help="float32, channels_last, bfloat16, graph, compile (default: CPU float32 "
+                             "channels_last bfloat16; CUDA bfloat16 graph)")
     parser.add_argument("--processes", nargs="*", type=int, default=None,
                         help="CPU: also time this many 1-thread processes at once (e.g. 1 2)")
     parser.add_argument("--seconds", type=float, default=30.0, help="How long each process count trains.")
     args = parser.parse_args()
     device = torch.device(args.device)
     cuda = device.type == "cuda"
-    paths = args.paths or (["bfloat16", "graph"] if cuda else ["float32", "bfloat16"])
+    paths = args.paths or (["bfloat16", "graph"] if cuda else ["float32", "channels_last", "bfloat16"])
     where = torch.cuda.get_device_name(device) if cuda else f"{torch.get_num_threads()} threads"
     print(f"{device} ({where}), torch {torch.__version__}, batch {args.batch_size}; baseline: {paths[0]} eager")
-    print(f"{'net':<10} {'path':<9} {'ms/step':>9} {'vs base':>8} {'setup s':>8}")
+    print(f"{'net':<10} {'path':<13} {'ms/step':>9} {'vs base':>8} {'setup s':>8}")
     for name in args.nets:
         base_ms = None
         for path in paths:
@@ -125,9 +129,9 @@ def main() -> None:
             setup = time.perf_counter() - start
             ms = 1e3 * time_steps(step, x, y, args.steps, cuda)
             base_ms = ms if base_ms is None else base_ms
-            print(f"{name:<10} {path:<9} {ms:>9.1f} {ms / base_ms:>7.2f}x {setup:>8.1f}", flush=True)
+            print(f"{name:<10} {path:<13} {ms:>9.1f} {ms / base_ms:>7.2f}x {setup:>8.1f}", flush=True)
     if args.processes and not cuda:
-        processes_throughput(args.nets[0], args.processes, args.batch_size, args.seconds)
+        processes_throughput(args.nets[0], "channels_last", args.processes, args.batch_size, args.seconds)
 
 
 if __name__ == "__main__":

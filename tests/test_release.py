@@ -4,13 +4,15 @@ scheduler's pieces (nets on streams together, the group monitor)."""
 
 import json
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 import torch
 from typer.testing import CliRunner
 
-from reszoo import Registry
+from reszoo import LatencyRecord, Registry
+from reszoo.zoo.presets import get_spec
 from reszoo.cli.app import app
 from reszoo.errors import ManifestError
 from reszoo.release import build_release, parse_duration, read_manifest
@@ -230,12 +232,17 @@ def test_ship_from_copies_a_releases_entries_with_their_versions(tmp_path):
     gpu.add("resnet8", tiny_model(spec=spec), version=2, recipe=recipe, history=[{"iteration": 100, "train_err": 0.1,
                                                                                    "test_err": 0.2}])
     gpu.add("other", tiny_model(spec=spec))  # not in the manifest: stays behind
+    measured = get_spec("resnet56")  # a latency row of an architecture no entry uses: it comes along
+    gpu.add_architecture(measured, "resnet56")
+    gpu.add_latency(LatencyRecord(measured.digest, "NVIDIA H200", 1, "float32", "graph", 0.67, 0.7, 100, {},
+                                  datetime.now(timezone.utc)))
     target = Registry(tmp_path / "zoo.db")
     result = CliRunner().invoke(app, ["release", str(manifest.path), "--into", str(tmp_path / "zoo.db"),
                                       "--from", str(tmp_path / "gpu.db")])
     assert result.exit_code == 0, result.output
     assert [e.ref for e in target.list(all_versions=True)] == ["resnet8@2"]
     assert target.get("resnet8@2").blob_sha256 == gpu.get("resnet8@2").blob_sha256
+    assert target.latency_row(measured.digest, "NVIDIA H200", 1, "float32", "graph").median_ms == 0.67
     again = CliRunner().invoke(app, ["release", str(manifest.path), "--into", str(tmp_path / "zoo.db"),
                                      "--from", str(tmp_path / "gpu.db")])
     assert again.exit_code == 0 and [e.ref for e in target.list(all_versions=True)] == ["resnet8@2"]

@@ -570,7 +570,8 @@ def measure_latencies(manifest: Manifest, target: Registry, device: torch.device
 def ship_from(manifest: Manifest, source: Registry, target: Registry, log: Log = print) -> list[str]:
     """Copy every entry a run of this release published into ``source`` (a GPU
     machine's release registry, say) into ``target``, versions kept, sha256
-    checked; what the target holds already is left alone."""
+    checked, and every latency row measured there (the GPU figures come home
+    with the weights); what the target holds already is left alone."""
     copied = []
     for entry in manifest.entries:
         for record in source.list(entry.name, all_versions=True):
@@ -579,4 +580,13 @@ def ship_from(manifest: Manifest, source: Registry, target: Registry, log: Log =
             copy = target.pull(record.ref, source)
             copied.append(copy.ref)
             log(f"{record.ref}: in {target.display_url} ({record.device}, top-1 {100 * (record.top1 or 0):.2f}%)")
+    rows = 0
+    for arch in source.architectures():
+        for row in source.latency(arch.digest):
+            if target.latency_row(row.arch_digest, row.device, row.batch_size, row.dtype, row.runtime) is None:
+                target.add_architecture(arch.spec, arch.name)
+                target.add_latency(row)
+                rows += 1
+    if rows:
+        log(f"{rows} latency rows measured in {source.display_url} added to {target.display_url}")
     return copied

@@ -98,7 +98,9 @@ class Manifest:
         An entry in the target carrying this key is 'held' and never trained again."""
         kind_recipe = self.kind(kind)
         body = {"recipe": self.recipe_for(name, kind).to_dict(), "runtime": kind_recipe.runtime,
-                "precision": kind_recipe.precision, "seed": self.seed, "dataset": self.dataset, "kind": kind}
+                "seed": self.seed, "dataset": self.dataset, "kind": kind}
+        if kind_recipe.precision != "auto":  # keys made before precision could be chosen stay valid
+            body["precision"] = kind_recipe.precision
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -55,8 +55,7 @@ def draw_figures(manifest: Manifest, target: Registry, kind: str, folder: Path) 
             continue
         recipe = entries[0].recipe
         length = f"{recipe['epochs']} epochs" if recipe.get("epochs") else f"{recipe.get('iterations')} iterations"
-        title = (f"{figure.title}\n{manifest.dataset_label}, {recipe.get('name')} {length}, {kind}; "
-                 "dashed: training error, bold: test error")
+        title = f"{figure.title}\n{manifest.dataset_label}, {recipe.get('name')} recipe, {length}, {entries[0].device}"
         plot_curves(entries, folder / file, title=title)
         status[file] = "drawn: " + ", ".join(e.ref for e in entries) + (
             f" (not yet trained: {', '.join(missing)})" if missing else "")

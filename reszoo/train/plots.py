@@ -29,6 +29,10 @@ def plot_curves(entries: Sequence[EntryRecord], out: str | os.PathLike, *, title
 
 
 def _draw(figure, axes, plt, entries: Sequence[EntryRecord], out: str | os.PathLike, title: str | None) -> Path:
+    import textwrap
+
+    from matplotlib.lines import Line2D
+
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for index, entry in enumerate(entries):
         colour = colours[index % len(colours)]
@@ -38,9 +42,15 @@ def _draw(figure, axes, plt, entries: Sequence[EntryRecord], out: str | os.PathL
                   label=f"{entry.name} ({entry.spec.family}-{entry.spec.depth})")
     axes.set_xlabel("iterations")
     axes.set_ylabel("error (%)")
-    axes.set_title(title or f"{entries[0].dataset or ''}: dashed = training error, bold = test error")
+    axes.set_ylim(bottom=0)
+    heading = title or f"{entries[0].dataset or ''}"
+    # Wrapped and small enough that a README's 700-pixel view shows all of it.
+    axes.set_title("\n".join(textwrap.fill(line, 72) for line in heading.splitlines()), fontsize=9)
     axes.grid(alpha=0.3)
-    axes.legend()
+    handles, _ = axes.get_legend_handles_labels()
+    styles = [Line2D([], [], color="grey", linestyle="--", linewidth=0.9, label="training error"),
+              Line2D([], [], color="grey", linestyle="-", linewidth=2.2, label="test error")]
+    axes.legend(handles=handles + styles, fontsize=8)
     figure.tight_layout()
     path = Path(out)
     figure.savefig(path)

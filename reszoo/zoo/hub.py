@@ -48,7 +48,11 @@ def remote_url(url: str | None = None) -> str:
         return url
     if SHIPPED_REGISTRY.is_file():
         return str(SHIPPED_REGISTRY)
-    raise RegistryError("no remote registry configured: set RESZOO_REMOTE or pass --remote URL")
+    raise RegistryError(
+        "no remote registry configured: the public zoo is registry.db at the root of the reszoo repository, "
+        "found automatically only in a source checkout (pip install -e .); point RESZOO_REMOTE at that file "
+        "(export RESZOO_REMOTE=/path/to/reszoo/registry.db) or pass --remote URL"
+    )
 
 
 def load(ref: str, *, registry: Registry | str | None = None, remote: Registry | str | None = None) -> nn.Module:

@@ -1,0 +1,80 @@
+"""The public zoo as a user meets it: the shipped registry.db, pulled into an
+empty home, offline; the entries carry what they were trained with; the
+stored histories show the paper's findings; and evaluation reproduces the
+stored top-1."""
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import reszoo
+from reszoo import Registry
+from reszoo.cli.app import app
+from reszoo.errors import RegistryError
+from reszoo.release import read_manifest
+from reszoo.release.report import degradation_checks, release_entries
+from reszoo.zoo.hub import SHIPPED_REGISTRY, local_url
+
+from .helpers import CIFAR_TAR, need
+
+runner = CliRunner()
+MANIFEST = read_manifest(SHIPPED_REGISTRY.parent / "zoo.toml")
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    registry = Registry(SHIPPED_REGISTRY, readonly=True)
+    yield registry
+    registry.close()
+
+
+def test_pull_and_load_from_the_shipped_zoo_into_an_empty_home(shipped):
+    result = runner.invoke(app, ["pull", "resnet20"])
+    assert result.exit_code == 0, result.output
+    local = Registry(local_url())
+    assert local.get("resnet20").blob_sha256 == shipped.get("resnet20").blob_sha256
+    model = reszoo.load("resnet20")
+    assert model(torch.zeros(1, 3, 32, 32)).shape == (1, 10)
+
+
+def test_every_zoo_entry_says_how_it_was_made(shipped):
+    entries = release_entries(MANIFEST, shipped)
+    assert "resnet20" in entries and "plain20" in entries
+    for name, records in entries.items():
+        for entry in records:
+            kind = entry.recipe["release"]["kind"]
+            assert entry.version == MANIFEST.kind(kind).version
+            assert entry.dataset == "cifar10" and entry.data["classes"][0] == "airplane"
+            assert len(entry.data["mean"]) == 3 and entry.device
+            assert entry.recipe["train_seconds"] > 0 and entry.recipe["steps"] > 0
+            assert len(entry.history) >= 10 and 0.5 < entry.top1 <= 1
+            assert entry.metrics["weights_dtype"] in ("float16", "float32")
+
+
+def test_the_shipped_histories_show_the_papers_findings(shipped):
+    checks = degradation_checks(MANIFEST, shipped, "cpu")
+    found = {claim: ok for claim, ok in checks.items() if ok is not None}
+    if not found:
+        pytest.skip("no CPU pair of the zoo is trained yet")
+    assert all(found.values()), checks
+
+
+def test_a_non_editable_install_says_where_the_zoo_is(monkeypatch, tmp_path):
+    from reszoo.zoo import hub
+
+    monkeypatch.delenv("RESZOO_REMOTE", raising=False)
+    monkeypatch.setattr(hub, "SHIPPED_REGISTRY", tmp_path / "site-packages" / "registry.db")
+    with pytest.raises(RegistryError, match="export RESZOO_REMOTE=/path/to/reszoo/registry.db"):
+        hub.remote_url()
+
+
+@pytest.mark.slow
+def test_eval_reproduces_the_stored_top1_of_resnet20(shipped):
+    stored = shipped.get("resnet20")
+    runner.invoke(app, ["pull", "resnet20"])
+    result = runner.invoke(app, ["eval", "resnet20", "-d", str(need(CIFAR_TAR)), "--json"])
+    assert result.exit_code == 0, result.output
+    import json
+
+    top1 = json.loads(result.output)["top1"]
+    assert abs(top1 - stored.top1) <= 0.001, (top1, stored.top1)
