@@ -422,3 +422,17 @@ def test_an_in_memory_registry_works():
     registry = Registry("sqlite://")
     registry.add("tiny", tiny_model(0))
     assert registry.get("tiny").version == 1
+
+
+def test_a_tampered_architecture_is_refused_on_every_read(tmp_path):
+    """Changing an architecture's spec and leaving its digest must not build the other net."""
+    path = tmp_path / "r.db"
+    with Registry(path) as registry:
+        record = registry.add("tiny", tiny_model())
+    other = TINY.with_overrides(stage_widths=(4, 4)).to_json()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE architectures SET spec_json = ? WHERE digest = ?", (other, record.arch_digest))
+    with Registry(path) as registry:
+        for read in (registry.load, registry.get):
+            with pytest.raises(reszoo.IntegrityError, match="does not hash to its digest"):
+                read("tiny")

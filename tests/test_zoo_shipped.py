@@ -37,6 +37,26 @@ def test_pull_and_load_from_the_shipped_zoo_into_an_empty_home(shipped):
     assert model(torch.zeros(1, 3, 32, 32)).shape == (1, 10)
 
 
+def test_a_loaded_zoo_model_carries_its_preprocessing_like_timms(shipped):
+    import timm.data
+    from PIL import Image
+
+    from reszoo.train.loop import normalize
+
+    entry = shipped.get("resnet20")
+    model = shipped.load("resnet20")
+    config = timm.data.resolve_data_config(model=model)
+    assert config["input_size"] == (3, 32, 32) and config["crop_pct"] == 1.0
+    assert config["mean"] == tuple(entry.data["mean"]) and config["std"] == tuple(entry.data["std"])
+    assert model.pretrained_cfg["label_names"][0] == "airplane" and model.pretrained_cfg["tag"] == entry.ref
+    image = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
+    pil = Image.fromarray(image.permute(1, 2, 0).numpy())
+    mean = torch.tensor(config["mean"])[None, :, None, None]
+    std = torch.tensor(config["std"])[None, :, None, None]
+    expected = normalize(image[None], mean, std)[0]  # what training and evaluation feed the net
+    assert torch.allclose(reszoo.data_transform(model)(pil), expected, atol=1e-5)
+
+
 def test_every_zoo_entry_says_how_it_was_made(shipped):
     entries = release_entries(MANIFEST, shipped)
     assert "resnet20" in entries and "plain20" in entries

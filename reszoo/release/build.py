@@ -160,13 +160,17 @@ def release_key_of(entry: EntryRecord) -> tuple[str | None, str | None]:
     return info.get("name"), info.get("key")
 
 
-def git_commit(folder: Path) -> str | None:
+def git_commit(folder: Path) -> dict[str, Any] | None:
+    """The commit the release code and manifest came from, and whether tracked files
+    differed from it (a run from a dirty tree is not that commit's), if in a git checkout."""
     try:
-        out = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=10, check=True)
+        head = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+        status = subprocess.run(["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no"],
+                                capture_output=True, text=True, timeout=30, check=True).stdout
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None
+    return {"commit": head, "dirty": bool(status.strip())} if head else None
 
 
 def run_folder(manifest: Manifest, kind: str) -> Path:
@@ -213,7 +217,7 @@ def plan_nets(manifest: Manifest, kind: str, dataset: Dataset, target: Registry,
 
 
 def publish_net(manifest: Manifest, kind: str, net: NetRun, dataset: Dataset, target: Registry,
-                commit: str | None) -> EntryRecord | None:
+                commit: dict[str, Any] | None) -> EntryRecord | None:
     """Add a finished net to the target as ``name@version`` (the kind's version, or the
     next free one); ``None`` when the weights would take the target past its size cap."""
     result = net.result
@@ -243,7 +247,7 @@ def publish_net(manifest: Manifest, kind: str, net: NetRun, dataset: Dataset, ta
         **result["recipe"], "seed": result["seed"], "runtime": result["runtime"], "precision": result["precision"],
         "steps": result["steps"], "train_seconds": result["train_seconds"],
         "release": {"name": manifest.name, "kind": kind, "key": net.key, "manifest": manifest.path.name,
-                    "commit": commit},
+                    **(commit or {"commit": None})},
     }
     delta = 100 * (result["metrics_float16"]["top1"] - result["metrics_float32"]["top1"])
     return target.add(
@@ -256,7 +260,7 @@ def publish_net(manifest: Manifest, kind: str, net: NetRun, dataset: Dataset, ta
 
 
 def _publish(manifest: Manifest, kind: str, net: NetRun, dataset: Dataset, target: Registry,
-             commit: str | None, log: Log) -> None:
+             commit: dict[str, Any] | None, log: Log) -> None:
     try:
         record = publish_net(manifest, kind, net, dataset, target, commit)
     except ConflictError as exc:

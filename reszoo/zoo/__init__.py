@@ -1,7 +1,7 @@
 """Architectures: specs, blocks, the network builder, presets and counting."""
 
 from reszoo.zoo.counting import ModelCounts, count
-from reszoo.zoo.hub import list_models, load, local_registry
+from reszoo.zoo.hub import data_transform, list_models, load, local_registry
 from reszoo.zoo.factory import create_model, resolve_spec
 from reszoo.zoo.network import ReszooNet, build
 from reszoo.zoo.presets import PRESETS, get_spec, list_presets
@@ -21,6 +21,7 @@ __all__ = [
     "build",
     "count",
     "create_model",
+    "data_transform",
     "get_spec",
     "list_models",
     "list_presets",

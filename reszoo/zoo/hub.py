@@ -86,6 +86,24 @@ def load(ref: str, *, registry: Registry | str | None = None, remote: Registry |
     return local.load(ref)
 
 
+def data_transform(model: nn.Module):
+    """The torchvision transform a loaded model's inputs need (a PIL image or a
+    uint8 tensor in, a normalised float tensor out): timm's ``create_transform``
+    with the config :func:`timm.data.resolve_data_config` reads off the model's
+    ``pretrained_cfg``.
+
+    Example:
+        >>> model = reszoo.load("resnet20")
+        >>> x = reszoo.data_transform(model)(pil_image).unsqueeze(0)
+    """
+    from timm.data import create_transform, resolve_data_config
+
+    if not getattr(model, "pretrained_cfg", None):
+        raise RegistryError("this model carries no pretrained_cfg: data_transform needs a model from reszoo.load() "
+                            "or Registry.load()")
+    return create_transform(**resolve_data_config(model=model))
+
+
 def list_models(
     pattern: str | list[str] = "*",
     family: str | None = None,

@@ -39,6 +39,7 @@ from torch import nn
 from reszoo.errors import (
     ConflictError,
     EntryNotFoundError,
+    IntegrityError,
     RegistryError,
     RemoteUnavailableError,
     ReszooError,
@@ -300,6 +301,12 @@ class Registry:
         spec = self._spec_cache.get(digest)
         if spec is None:
             spec = ArchSpec.from_json(spec_json)
+            if spec.digest != digest:  # checked on every read, as blobs are against their sha256
+                raise IntegrityError(
+                    f"architecture {digest[:12]} in {self.display_url} does not hash to its digest (its spec was "
+                    f"changed to one hashing to {spec.digest[:12]}); nothing was built from it. Pull the entry "
+                    "again from a good registry"
+                )
             self._spec_cache[digest] = spec
         return spec
 
@@ -660,7 +667,13 @@ class Registry:
 
     def load(self, ref: str | Ref) -> nn.Module:
         """The entry's model, float32, in eval mode; weights checked against their
-        sha256 and against the spec before any tensor is copied."""
+        sha256 and against the spec before any tensor is copied.
+
+        The model carries its ``pretrained_cfg`` as timm's models do (input size,
+        mean and std of its data set, class names, the entry and its sha256), so
+        ``timm.data.resolve_data_config(model=m)`` and :func:`reszoo.data_transform`
+        preprocess images the way it was trained.
+        """
         with self._session() as s:
             entry = self._resolve(s, ref)
             spec_json, data, size = s.execute(
@@ -668,9 +681,14 @@ class Registry:
                 .join(Blob, Blob.sha256 == entry.blob_sha256)
                 .where(Architecture.digest == entry.arch_digest)
             ).one()
+            data_info = json.loads(entry.data_json or "{}")
+            name, version, dataset, sha = entry.name, entry.version, entry.dataset, entry.blob_sha256
         data = bytes(data)
-        W.verify(data, entry.blob_sha256, size, what=f"weights of {entry.name}@{entry.version}")
-        return W.model_from_state_dict(self._spec(entry.arch_digest, spec_json), W.deserialize(data))
+        W.verify(data, sha, size, what=f"weights of {name}@{version}")
+        spec = self._spec(entry.arch_digest, spec_json)
+        model = W.model_from_state_dict(spec, W.deserialize(data))
+        model.pretrained_cfg = pretrained_cfg(spec, data_info, ref=f"{name}@{version}", dataset=dataset, sha256=sha)
+        return model
 
     def import_weights(self, path: str | os.PathLike[str], arch: SpecLike, name: str, **metadata: Any) -> EntryRecord:
         """Add a ``.safetensors`` file of weights for ``arch`` as entry ``name``."""
@@ -874,6 +892,35 @@ class Registry:
 
         target = remote if isinstance(remote, Registry) else Registry(remote, create=False)
         return copy_entry(self, target, ref, version=version, progress=progress)
+
+
+def pretrained_cfg(spec: ArchSpec, data: Mapping[str, Any], *, ref: str, dataset: str | None,
+                   sha256: str) -> dict[str, Any]:
+    """timm's ``pretrained_cfg`` for a trained entry: what its inputs must look like.
+
+    Images are fed at the size trained on (no resize or crop for CIFAR's 32x32:
+    ``crop_pct`` 1.0) and normalised with the training set's own mean and std,
+    which the entry recorded; without them (an imported entry), timm's ImageNet
+    defaults would be wrong, so none are claimed.
+    """
+    cfg: dict[str, Any] = {
+        "input_size": (spec.in_chans, spec.input_size, spec.input_size),
+        "interpolation": "bilinear",
+        "crop_pct": 1.0,
+        "crop_mode": "center",
+        "num_classes": spec.num_classes,
+        "first_conv": "conv1",
+        "classifier": "fc",
+        "hf_hub_id": None,
+        "tag": ref,
+        "dataset": dataset,
+        "sha256": sha256,
+    }
+    if data.get("mean") and data.get("std"):
+        cfg["mean"], cfg["std"] = tuple(data["mean"]), tuple(data["std"])
+    if data.get("classes"):
+        cfg["label_names"] = tuple(data["classes"])
+    return cfg
 
 
 def latency_record(row: Latency) -> LatencyRecord:
