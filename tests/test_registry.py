@@ -436,3 +436,80 @@ def test_a_tampered_architecture_is_refused_on_every_read(tmp_path):
         for read in (registry.load, registry.get):
             with pytest.raises(reszoo.IntegrityError, match="does not hash to its digest"):
                 read("tiny")
+
+
+def _safetensors_starting_with(first_byte: int, state: dict, path) -> None:
+    """A valid safetensors file whose header length's low byte is ``first_byte``
+    (about 1 file in 32 starts with pickle's 0x80), padded through its metadata."""
+    from safetensors.torch import save_file
+
+    for pad in range(512):
+        save_file(state, str(path), metadata={"pad": "x" * pad})
+        if path.read_bytes()[0] == first_byte:
+            return
+    raise AssertionError("no padding gave that first byte")
+
+
+def test_valid_safetensors_are_never_mistaken_for_pickle(tmp_path):
+    from reszoo.zoo.weights import read_weights_file
+
+    state = tiny_model().state_dict()
+    path = tmp_path / "w.safetensors"
+    _safetensors_starting_with(0x80, state, path)
+    loaded = read_weights_file(path)
+    assert all(torch.equal(loaded[k], v) for k, v in state.items())
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p.mkdir(), "is a folder"),
+    (lambda p: p.write_bytes(pickle.dumps({"fc.weight": [1.0]})), "pickle/torch.save file"),
+    (lambda p: p.write_bytes(b"\x00" * 64), "does not start with a safetensors header"),
+    (lambda p: p.write_bytes(b""), "does not start with a safetensors header"),
+])
+def test_weights_files_that_are_not_safetensors(tmp_path, make, message):
+    from reszoo.zoo.weights import read_weights_file
+
+    path = tmp_path / "w.safetensors"
+    make(path)
+    with pytest.raises(reszoo.WeightsError, match=message):
+        read_weights_file(path)
+
+
+def test_streams_and_truncated_files_are_refused_before_their_data_is_read(tmp_path):
+    from safetensors.torch import save_file
+
+    from reszoo.zoo.weights import read_weights_file
+
+    with pytest.raises(reszoo.WeightsError, match="not a regular file"):
+        read_weights_file("/dev/zero")  # read whole, this is 6.8 GB of memory after 12 s
+    path = tmp_path / "w.safetensors"
+    save_file(tiny_model().state_dict(), str(path))
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(reszoo.WeightsError, match="truncated or damaged"):
+        read_weights_file(path)
+
+
+def test_integer_weights_for_float_parameters_are_refused_at_the_door(tmp_path):
+    state = {k: (v.to(torch.int32) if v.is_floating_point() else v) for k, v in tiny_model().state_dict().items()}
+    with Registry(tmp_path / "r.db") as registry, pytest.raises(reszoo.WeightsError, match="mis-typed"):
+        registry.add("ints", state, TINY)
+
+
+def test_a_settled_registry_reads_from_a_read_only_place_without_writing(tmp_path, monkeypatch):
+    import reszoo.zoo.registry as registry_module
+
+    path = tmp_path / "zoo.db"
+    with Registry(path) as registry:
+        registry.add("tiny", tiny_model())
+    assert Registry(path).settle()
+    assert not (tmp_path / "zoo.db-wal").exists()
+    before = path.read_bytes()
+    # A folder nobody may write to (as root, chmod would not stop the test): SQLite must not need to.
+    monkeypatch.setattr(registry_module.os, "access", lambda *args: False)
+    remote = Registry(path, readonly=True)
+    assert "immutable=1" in str(remote.engine.url)
+    assert [e.ref for e in remote.list()] == ["tiny@1"] and remote.load("tiny") is not None
+    with pytest.raises(sa.exc.OperationalError, match="readonly"), remote.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE x (a INTEGER)")
+    remote.close()
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["zoo.db"]

@@ -1,14 +1,15 @@
 """Create or refresh the shipped public zoo, ``registry.db`` at the repository root.
 
-Adds every preset's architecture (idempotent) and leaves the file checkpointed
-in WAL mode, so that reading it later changes no byte of it.
+Adds every preset's architecture (idempotent) and settles the file (WAL
+checkpointed, rollback-journal mode), so that reading it later, from a
+read-only folder too, writes nothing. ``reszoo release zoo.toml --into
+registry.db`` adds the trained entries and settles it the same way.
 
     python tools/make_registry.py [PATH]
 """
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 
 from reszoo.zoo.hub import SHIPPED_REGISTRY, add_presets
@@ -16,13 +17,10 @@ from reszoo.zoo.registry import Registry
 
 
 def main(path: str) -> None:
-    with Registry(path) as registry:
-        n = add_presets(registry)
-    connection = sqlite3.connect(path)
-    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    connection.execute("VACUUM")
-    connection.close()
-    print(f"{path}: {n} preset architectures")
+    registry = Registry(path)
+    n = add_presets(registry)
+    settled = registry.settle()
+    print(f"{path}: {n} preset architectures" + ("" if settled else " (not settled: another process has it open)"))
 
 
 if __name__ == "__main__":

@@ -81,11 +81,13 @@ def release_command(
         kinds = {(e.recipe.get("release") or {}).get("kind") for e in map(target.get, copied)}
         for kind in sorted(k for k in kinds if k):
             write_report(manifest, kind, target, folder)
+        _settle(target, log)
         console.print(f"{len(copied)} entries of {manifest.name} in {target.display_url}", highlight=False)
         return
     report = build_release(manifest, target, device=device, jobs=jobs, budget_s=budget_s, data_root=data_root,
                            only=only, measure_latency=not no_latency, log=log)
     files = write_report(manifest, report.kind, target, folder, report)
+    _settle(target, log)
     if as_json:
         print_json(report.to_dict())
         return
@@ -95,3 +97,10 @@ def release_command(
                   + (f"wrote {', '.join(files)}" if files else "no report folder"), highlight=False)
     if any(n.status in ("failed", "conflict") for n in report.nets):
         raise typer.Exit(1)
+
+
+def _settle(target, log) -> None:
+    """A SQLite target is left as one file that reads without writing (what ships)."""
+    if target.path is not None and not target.settle():
+        log(f"{target.path} is open in another process: left in WAL mode; run python tools/make_registry.py "
+            f"{target.path} once it is closed to settle it for shipping")

@@ -25,6 +25,7 @@ import os
 import random
 import sqlite3
 import time
+from urllib.parse import quote
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -71,6 +72,20 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 _PG_MIGRATION_LOCK = 7_240_115
 _RESZOO_TABLES = {"architectures", "blobs", "entries", "aliases", "latency", "latency_parts", "alembic_version"}
 _WRITE_ATTEMPTS = 8
+
+
+def _readonly_sqlite_url(path: Path) -> str:
+    """A URL that opens ``path`` without ever writing to it or beside it.
+
+    ``mode=ro`` refuses writes. Where the file or its folder is not writable (a
+    system install, a read-only mount, another user's clone), nobody can be
+    writing to it either, and ``immutable=1`` also spares SQLite the lock and
+    WAL-index files it would otherwise create beside a WAL-mode database.
+    """
+    flags = "mode=ro"
+    if not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+        flags += "&immutable=1"
+    return f"sqlite:///file:{quote(str(path.resolve()))}?{flags}&uri=true"
 
 
 def to_url(location: str | os.PathLike[str]) -> str:
@@ -133,9 +148,12 @@ class Registry:
         if self.is_sqlite:
             database = parsed.database or ""
             self.path = None if database in ("", ":memory:") else Path(database)
+            engine_url = self.url
             if self.path is not None:
                 self._check_sqlite_file(create=create and not readonly)
-            self.engine = sa.create_engine(self.url, connect_args={"timeout": busy_timeout_s})
+                if readonly:
+                    engine_url = _readonly_sqlite_url(self.path)
+            self.engine = sa.create_engine(engine_url, connect_args={"timeout": busy_timeout_s})
             self._install_sqlite_events(busy_timeout_s)
         else:
             self.path = None
@@ -261,6 +279,27 @@ class Registry:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def settle(self) -> bool:
+        """Leave a SQLite registry as one self-contained file for shipping: the WAL
+        checkpointed into it and the database switched to rollback-journal mode, so
+        that reading it later (from a read-only folder too) writes nothing, not even
+        a -wal or -shm file beside it. Opening it for writing switches it back to
+        WAL. Closes this registry's connections; returns False (changing nothing)
+        where another process still has the file open.
+        """
+        self.close()
+        if self.path is None or not self.path.is_file():
+            return False
+        connection = sqlite3.connect(self.path, timeout=5)
+        try:
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            mode = connection.execute("PRAGMA journal_mode = DELETE").fetchone()[0]
+        except sqlite3.OperationalError:  # locked by another process
+            return False
+        finally:
+            connection.close()
+        return mode == "delete"
 
     def __enter__(self) -> Registry:
         return self

@@ -7,6 +7,7 @@ Never pickle: a pickle file can run code when it is loaded, so reszoo refuses
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -71,7 +72,8 @@ def check_fits(state_dict: StateDict, spec: ArchSpec, model: nn.Module | None = 
     ``model``: the (meta) net of ``spec`` if the caller already built one.
     """
     model = model if model is not None else build(spec, device="meta")
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    reference = model.state_dict()
+    expected = {k: tuple(v.shape) for k, v in reference.items()}
     missing = [k for k in expected if k not in state_dict]
     unexpected = [k for k in state_dict if k not in expected]
     misshaped = [
@@ -79,9 +81,18 @@ def check_fits(state_dict: StateDict, spec: ArchSpec, model: nn.Module | None = 
         for k in expected
         if k in state_dict and tuple(state_dict[k].shape) != expected[k]
     ]
-    if missing or unexpected or misshaped:
+    # A float weight stored as integers (or the reverse) would load as other numbers, or not at all.
+    mistyped = [
+        f"{k} {str(state_dict[k].dtype).removeprefix('torch.')} (spec wants a "
+        f"{'floating' if reference[k].is_floating_point() else 'integer'} dtype)"
+        for k in expected
+        if k in state_dict and isinstance(state_dict[k], torch.Tensor)
+        and state_dict[k].is_floating_point() != reference[k].is_floating_point()
+    ]
+    if missing or unexpected or misshaped or mistyped:
         parts = []
-        for label, keys in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped)):
+        for label, keys in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped),
+                            ("mis-typed", mistyped)):
             if keys:
                 parts.append(f"{label} ({len(keys)}): " + ", ".join(keys[:5]) + (", ..." if len(keys) > 5 else ""))
         raise WeightsError(
@@ -149,22 +160,66 @@ def model_from_state_dict(spec: ArchSpec, state_dict: StateDict) -> ReszooNet:
     return model.eval()
 
 
+#: safetensors' own limit on its JSON header (100 MB).
+MAX_HEADER_BYTES = 100_000_000
+
+
+def _safetensors_size(head: bytes, handle) -> int | None:
+    """The byte size a safetensors file with this start must have, or ``None`` if
+    the start is not a safetensors header: 8 bytes of header length, then a JSON
+    object whose tensors' offsets say where the data ends. Reads the header only."""
+    if len(head) < 8:
+        return None
+    length = int.from_bytes(head[:8], "little")
+    if not 2 <= length <= MAX_HEADER_BYTES:
+        return None
+    text = handle.read(length)
+    if len(text) != length or text[:1] != b"{":
+        return None
+    try:
+        header = json.loads(text)
+        ends = [int(info["data_offsets"][1]) for key, info in header.items() if key != "__metadata__"]
+    except (ValueError, TypeError, KeyError, IndexError):
+        return None
+    return 8 + length + max(ends, default=0)
+
+
 def read_weights_file(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """Tensors of a ``.safetensors`` file; pickle files are refused unopened."""
+    """Tensors of a ``.safetensors`` file; pickle files are refused unopened.
+
+    The header is parsed first (a safetensors file is recognised by it, never by
+    its first byte, which is the low byte of the header length and may be 0x80
+    like pickle's), and the file must be exactly as long as the header says:
+    a stream, a folder or a file of the wrong size is refused before its data
+    is read.
+    """
     path = Path(path)
     if path.suffix.lower() in _PICKLE_SUFFIXES:
         raise WeightsError(f"{path} looks like a pickle checkpoint; reszoo reads safetensors only: {_CONVERT_HINT}")
     try:
+        if path.is_dir():
+            raise WeightsError(f"{str(path)!r} is a folder; give a .safetensors file")
+        if path.exists() and not path.is_file():
+            raise WeightsError(f"{str(path)!r} is not a regular file (a device or a pipe); give a .safetensors file")
         with path.open("rb") as handle:
             head = handle.read(8)
-            data = head + handle.read()
+            expected = _safetensors_size(head, handle)
+            size = os.fstat(handle.fileno()).st_size
+            if expected is None:
+                # Pickle protocol 2+ starts with 0x80; torch.save's zip archives with "PK".
+                if head[:1] == b"\x80" or head[:2] == b"PK":
+                    raise WeightsError(
+                        f"{path} is a pickle/torch.save file; reszoo reads safetensors only: {_CONVERT_HINT}")
+                raise WeightsError(f"{path} is not a valid safetensors file: it does not start with a safetensors header")
+            if size != expected:
+                raise WeightsError(f"{path} is {size} bytes but its safetensors header describes {expected}: "
+                                   "truncated or damaged")
+            handle.seek(0)
+            data = handle.read()
     except FileNotFoundError:
         raise WeightsError(f"weights file {str(path)!r} does not exist") from None
     except OSError as exc:
         raise WeightsError(f"cannot read weights file {str(path)!r}: {exc.strerror or exc}") from None
-    # Pickle protocol 2+ starts with 0x80; torch.save's zip archives with "PK".
-    if head[:1] == b"\x80" or head[:2] == b"PK":
-        raise WeightsError(f"{path} is a pickle/torch.save file; reszoo reads safetensors only: {_CONVERT_HINT}")
     try:
         return st_load(data)
     except (SafetensorError, ValueError, RuntimeError) as exc:
