@@ -407,7 +407,7 @@ def test_list_patterns_and_filters_pick_the_latest_qualifying_version(tmp_path):
         (dict(recipe=[1, 2]), "recipe must be a dict"),
         (dict(history={"a": 1}), "history must be a list of per-epoch dicts"),
         (dict(trial="abc"), "trial must be an integer"),
-        (dict(version=2**40), "version must be an integer from 1"),
+        (dict(version=2**40), "version must be a whole number from 1"),
         (dict(dataset="x" * 300), "dataset must be text of at most 200"),
     ],
 )
@@ -513,3 +513,22 @@ def test_a_settled_registry_reads_from_a_read_only_place_without_writing(tmp_pat
         conn.exec_driver_sql("CREATE TABLE x (a INTEGER)")
     remote.close()
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["zoo.db"]
+
+
+@pytest.mark.parametrize("version", [0, -3, "2", 2.0, True, 2**31, 99999999999])
+def test_one_version_rule_for_every_way_in(tmp_path, version):
+    with Registry(tmp_path / "a.db") as source, Registry(tmp_path / "b.db") as target:
+        source.add("tiny", tiny_model())
+        with pytest.raises(reszoo.SpecError, match="version must be a whole number from 1 to 2147483647"):
+            source.add("tiny", tiny_model(1), version=version)
+        with pytest.raises(reszoo.SpecError, match="version must be a whole number from 1 to 2147483647"):
+            source.publish("tiny@1", target, version=version)
+        assert [e.ref for e in target.list(all_versions=True)] == []
+
+
+def test_the_last_nameable_version_is_the_last(tmp_path):
+    with Registry(tmp_path / "a.db") as registry:
+        registry.add("tiny", tiny_model(), version=2**31 - 1)
+        with pytest.raises(reszoo.ConflictError, match="reached version 2147483647"):
+            registry.add("tiny", tiny_model(1))
+        assert registry.get("tiny").version == 2**31 - 1  # and a reference names it

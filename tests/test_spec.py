@@ -214,3 +214,17 @@ def test_list_models_filters_by_pattern_and_family():
     assert reszoo.list_models("nothing*") == []
     with pytest.raises(SpecError, match="family must be one of"):
         reszoo.list_models(family="resnet")
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"stage_depths": (100_000,), "stage_widths": (16,)}, "at most 1,000"),
+    ({"stage_depths": (900, 900, 900)}, "add up to 2,700 blocks"),
+    ({"stage_depths": (1,) * 9, "stage_widths": (4,) * 9}, "more than 8 stages"),
+    ({"stage_widths": (16, 32, 10**12)}, "at most 8,192"),
+    ({"num_classes": 10**9}, "at most 100,000"),
+    ({"input_size": 10**6}, "at most 4,096"),
+])
+def test_specs_beyond_any_sane_net_are_refused_at_once(fields, message):
+    with pytest.raises(reszoo.SpecError, match=message):
+        reszoo.ArchSpec(**fields)
+    assert reszoo.get_spec("resnet1202").depth == 1202  # the deepest preset stays inside the bounds

@@ -36,6 +36,19 @@ class Ref:
         return self.name
 
 
+#: The highest version number a reference can name (versions are 32-bit in every backend).
+MAX_VERSION = 2**31 - 1
+
+
+def check_version(version: object) -> int:
+    """One rule for a version however it arrives (add, publish, pull, a reference):
+    a whole number from 1 to MAX_VERSION; never a bool, a string or 0."""
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= MAX_VERSION:
+        raise SpecError(f"version must be a whole number from 1 to {MAX_VERSION}, got {version!r}",
+                        field="version", value=version)
+    return version
+
+
 def check_name(name: str) -> str:
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise SpecError(
@@ -75,8 +88,8 @@ def parse_ref(ref: str | Ref) -> Ref:
     name = check_name(match["name"])
     if match["version"] is not None:
         version = int(match["version"])
-        if not 1 <= version <= 2**31 - 1:
-            raise SpecError(f"bad reference {text!r}: versions start at 1", field="ref", value=text)
+        if not 1 <= version <= MAX_VERSION:
+            raise SpecError(f"bad reference {text!r}: versions run from 1 to {MAX_VERSION}", field="ref", value=text)
         return Ref(name, version=version)
     if match["alias"] is not None and match["alias"] != LATEST:
         return Ref(name, alias=check_alias(match["alias"]))

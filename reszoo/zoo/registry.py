@@ -54,12 +54,14 @@ from reszoo.zoo.counting import count
 from reszoo.zoo.factory import SpecLike, resolve_spec
 from reszoo.zoo.records import (
     LATEST,
+    MAX_VERSION,
     ArchitectureRecord,
     EntryRecord,
     LatencyRecord,
     Ref,
     check_alias,
     check_name,
+    check_version,
     parse_ref,
 )
 from reszoo.zoo.schema import SCHEMA_REVISION, Alias, Architecture, Blob, Entry, Latency, LatencyPart
@@ -529,7 +531,7 @@ class Registry:
                 raise WeightsError("add() needs spec= when the weights are a state_dict rather than a reszoo model")
         spec = resolve_spec(spec)
         if version is not None:
-            _check_int("version", version, 1, MAX_INT32)
+            check_version(version)
         if trial is not None:
             _check_int("trial", trial, 0, MAX_INT32)
         for field_name, text, limit in (
@@ -600,7 +602,11 @@ class Registry:
             # chosen twice. (SQLite's BEGIN IMMEDIATE already serialises.)
             session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(name))))
         if version is None:
-            version = (session.scalar(sa.select(sa.func.max(Entry.version)).where(Entry.name == name)) or 0) + 1
+            latest = session.scalar(sa.select(sa.func.max(Entry.version)).where(Entry.name == name)) or 0
+            if latest >= MAX_VERSION:
+                raise ConflictError(f"{name} has reached version {MAX_VERSION}, the last a reference can name; "
+                                    "publish under another name")
+            version = latest + 1
         else:
             existing = session.scalars(sa.select(Entry).where(Entry.name == name, Entry.version == version)).first()
             if existing is not None:

@@ -283,10 +283,25 @@ def _is_int(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+#: Bounds far beyond any net of the paper (resnet1202: 200 blocks a stage, width 64,
+#: ImageNet's 1000 classes at 224x224) that keep a typo from building a net that
+#: never finishes (100,000 blocks) or allocates terabytes.
+LIMITS = {
+    "stages": 8,
+    "stage_depths": 1000,  # blocks in one stage
+    "total_blocks": 2000,
+    "stage_widths": 8192,
+    "num_classes": 100_000,
+    "in_chans": 64,
+    "input_size": 4096,
+}
+
+
 def _check_positive_int(field: str, value: object) -> int:
-    if not _is_int(value) or int(value) < 1:  # type: ignore[call-overload]
+    limit = LIMITS.get(field)
+    if not _is_int(value) or int(value) < 1 or (limit is not None and int(value) > limit):  # type: ignore[call-overload]
         raise SpecError(
-            f"{field} must be a positive integer, got {value!r}",
+            f"{field} must be a positive integer" + (f" of at most {limit:,}" if limit else "") + f", got {value!r}",
             field=field,
             value=value,
         )
@@ -300,17 +315,24 @@ def _check_int_tuple(field: str, value: object) -> tuple[int, ...]:
             field=field,
             value=value,
         )
-    items = tuple(value)  # type: ignore[call-overload]
+    items = tuple(value)[: LIMITS["stages"] + 1]  # type: ignore[call-overload]
     if not items:
         raise SpecError(f"{field} is empty; a net needs at least one stage", field=field, value=[])
+    if len(items) > LIMITS["stages"]:
+        raise SpecError(f"{field} has more than {LIMITS['stages']} stages; each stage halves the image, and "
+                        f"reszoo builds at most {LIMITS['stages']}", field=field)
+    limit = LIMITS[field]
     for item in items:
-        if not _is_int(item) or int(item) < 1:
+        if not _is_int(item) or int(item) < 1 or int(item) > limit:
             raise SpecError(
-                f"{field} must hold positive integers, got {item!r} in {list(items)!r}"
+                f"{field} must hold positive integers of at most {limit:,}, got {item!r} in {list(items)!r}"
                 + ("; an empty stage is not allowed, drop the stage instead" if item == 0 else ""),
                 field=field,
                 value=list(items),
             )
+    if field == "stage_depths" and sum(items) > LIMITS["total_blocks"]:
+        raise SpecError(f"stage_depths {list(items)} add up to {sum(items):,} blocks; reszoo builds at most "
+                        f"{LIMITS['total_blocks']:,} (resnet1202 has 600)", field=field, value=list(items))
     return tuple(int(i) for i in items)
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from reszoo.errors import IntegrityError
 from reszoo.zoo import weights as W
 from reszoo.zoo.counting import count
-from reszoo.zoo.records import EntryRecord, Ref, parse_ref
+from reszoo.zoo.records import EntryRecord, Ref, check_version, parse_ref
 from reszoo.zoo.registry import Registry, latency_record
 from reszoo.zoo.schema import Alias, Architecture, Blob, Latency
 from reszoo.zoo.spec import ArchSpec
@@ -79,7 +79,7 @@ def copy_entry(
         )
     }
 
-    new_version = version or entry.version
+    new_version = entry.version if version is None else check_version(version)
     count(spec)  # outside the target's write lock
 
     def work(t: Session) -> int:
