@@ -454,3 +454,21 @@ def test_download_lets_torchvision_fetch_cifar(tmp_path, monkeypatch):
     data = load_dataset("cifar10", root=tmp_path / "dl", cache_dir=tmp_path / "cache", download=True)
     assert data.name == "cifar10" and data.train.images.shape == (20, 3, 32, 32) and len(data.test) == 10
     assert (tmp_path / "dl", True, True) in calls
+
+
+def test_checkpoint_paths_are_checked_before_any_training(tmp_path):
+    data = synthetic(train=64, test=32)
+    recipe = ONECYCLE.with_overrides(epochs=1, batch_size=32)
+    finished = tmp_path / "run.safetensors"
+    train(SMALL, data, recipe, checkpoint=finished)
+    before = finished.read_bytes()
+    for path, message in ((finished, "already exists; --resume continues that run, --force starts over"),
+                          (tmp_path, "is a folder"),
+                          (tmp_path / "missing" / "run.safetensors", "folder .* does not exist")):
+        with pytest.raises(reszoo.SpecError, match=message):
+            train(SMALL, data, recipe, checkpoint=path, on_step=pytest.fail)  # refused before a step
+    assert finished.read_bytes() == before  # a finished run's checkpoint is never silently replaced
+    train(SMALL, data, recipe, checkpoint=finished, overwrite=True)
+    result = runner.invoke(app, ["train", "resnet20", "-d", "synthetic:64", "--epochs", "1", "--checkpoint",
+                                 str(finished)])
+    assert result.exit_code == 2 and "--force starts over" in result.output

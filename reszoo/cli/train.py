@@ -71,6 +71,7 @@ def train_command(
     seed: Annotated[int, typer.Option(help="Seed of initialisation, data order and augmentation.")] = 0,
     checkpoint: Annotated[Optional[str], typer.Option(help="Checkpoint file, written after every epoch.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from --checkpoint if it exists.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Start over, replacing an existing --checkpoint.")] = False,
     publish: Annotated[Optional[str], typer.Option(help="Add the trained model to the registry under this name.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
@@ -131,7 +132,7 @@ def train_command(
             )
 
         result = train(spec, dataset, recipe, device=torch_device, seed=seed, runtime=runtime, precision=precision,
-                       checkpoint=checkpoint, resume=resume, on_step=on_step, on_epoch=on_epoch)
+                       checkpoint=checkpoint, resume=resume, overwrite=force, on_step=on_step, on_epoch=on_epoch)
     summary = {
         "spec": spec.to_dict(), "digest": spec.digest, "dataset": dataset.name, "recipe": recipe.to_dict(),
         "runtime": runtime, "precision": precision,

@@ -295,6 +295,23 @@ def _param_groups(model: nn.Module, recipe: Recipe) -> list[dict[str, Any]]:
     return [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def check_checkpoint_path(path: Path, *, resume: bool, overwrite: bool) -> None:
+    """Refuse, before any training, a checkpoint path that the first epoch's end
+    could not write, or whose file a new run would silently replace."""
+    if path.is_dir():
+        raise SpecError(f"checkpoint {str(path)!r} is a folder; give a file such as {str(path / 'run.safetensors')!r}",
+                        field="checkpoint", value=str(path))
+    if not path.parent.is_dir():
+        raise SpecError(f"cannot write checkpoint {str(path)!r}: folder {str(path.parent)!r} does not exist",
+                        field="checkpoint", value=str(path))
+    if not os.access(path.parent, os.W_OK):
+        raise SpecError(f"cannot write checkpoint {str(path)!r}: folder {str(path.parent)!r} is not writable",
+                        field="checkpoint", value=str(path))
+    if path.exists() and not (resume or overwrite):
+        raise SpecError(f"checkpoint {str(path)!r} already exists; --resume continues that run, --force starts "
+                        "over and replaces it", field="checkpoint", value=str(path))
+
+
 def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, meta: dict[str, Any]) -> None:
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     for index, param in enumerate(p for group in optimizer.param_groups for p in group["params"]):
@@ -332,6 +349,7 @@ def train(
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int = 1,
     resume: bool = False,
+    overwrite: bool = False,
     on_step: Callable[[dict[str, Any]], None] | None = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
     report_every: int = 20,
@@ -341,6 +359,8 @@ def train(
     Args:
         checkpoint: File to write every ``checkpoint_every`` epochs and at the end.
         resume: Continue from ``checkpoint`` if it exists (same spec, recipe, seed).
+        overwrite: Start afresh over an existing ``checkpoint``; without it (or
+            ``resume``) an existing file is refused, never silently replaced.
         runtime: ``eager``; ``graph`` (the whole step in one CUDA graph; CUDA only,
             drops a last partial batch); ``compile`` (``torch.compile`` of the model).
         precision: ``bfloat16`` (autocast) or ``float32``; default bfloat16 on
@@ -353,7 +373,8 @@ def train(
         TrainingError: the loss became NaN or infinite (the last checkpoint is kept).
     """
     run = TrainingRun(spec, dataset, recipe, device=device, seed=seed, runtime=runtime, precision=precision,
-                      checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume, on_step=on_step,
+                      checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume, overwrite=overwrite,
+                      on_step=on_step,
                       on_epoch=on_epoch, report_every=report_every)
     for _ in run.steps():
         pass
@@ -416,6 +437,7 @@ class TrainingRun:
         checkpoint: str | os.PathLike | None = None,
         checkpoint_every: int = 1,
         resume: bool = False,
+        overwrite: bool = False,
         on_step: Callable[[dict[str, Any]], None] | None = None,
         on_epoch: Callable[[dict[str, Any]], None] | None = None,
         report_every: int = 20,
@@ -449,6 +471,8 @@ class TrainingRun:
         self.path = Path(checkpoint) if checkpoint is not None else None
         if resume and self.path is None:
             raise SpecError("resume needs a checkpoint file to resume from (--checkpoint)", field="checkpoint")
+        if self.path is not None:
+            check_checkpoint_path(self.path, resume=resume, overwrite=overwrite)
         self._set_up_model()
         self._set_up_data()
         self.history: list[dict[str, Any]] = []
