@@ -129,3 +129,11 @@ class ManifestError(ReszooError):
     the message names the key and what it takes. Nothing was trained or written."""
 
     exit_code = 2
+
+
+class InputError(ReszooError, ValueError):
+    """A value given to a command or function that is not a spec and is not usable:
+    an output path in a missing folder, a file that would be replaced, a bad option.
+    The message names the value, what was expected and what to do."""
+
+    exit_code = 2

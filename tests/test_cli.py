@@ -130,3 +130,17 @@ def test_help_texts_describe_each_command():
     for summary in ("List preset architectures", "Show a registry entry's model card", "Write a spec you can edit"):
         assert summary in out
     assert "--set" in run("build", "--help").stdout
+
+
+@pytest.mark.parametrize("argv", [
+    ["search", "--dataset", "synthetic", "--trials", "1", "--out", "{tmp}/missing/out.json"],
+    ["plot", "pareto", "nostudy", "--out", "{tmp}/missing/front.png"],
+    ["plot", "curves", "resnet20", "--out", "{tmp}/missing/curves.png"],
+    ["plot", "curves", "resnet20", "--out", "{tmp}/curves.bmpx"],
+    ["plot", "curves", "resnet20", "--out", "{tmp}/" + "c" * 300 + ".png"],
+])
+def test_output_paths_are_checked_before_the_work(tmp_path, argv):
+    result = CliRunner().invoke(app, [a.replace("{tmp}", str(tmp_path)) for a in argv])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert any(hint in result.output for hint in ("does not exist", "no known format", "255")), result.output

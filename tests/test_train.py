@@ -465,7 +465,7 @@ def test_checkpoint_paths_are_checked_before_any_training(tmp_path):
     for path, message in ((finished, "already exists; --resume continues that run, --force starts over"),
                           (tmp_path, "is a folder"),
                           (tmp_path / "missing" / "run.safetensors", "folder .* does not exist")):
-        with pytest.raises(reszoo.SpecError, match=message):
+        with pytest.raises(reszoo.InputError, match=message):
             train(SMALL, data, recipe, checkpoint=path, on_step=pytest.fail)  # refused before a step
     assert finished.read_bytes() == before  # a finished run's checkpoint is never silently replaced
     train(SMALL, data, recipe, checkpoint=finished, overwrite=True)

@@ -15,6 +15,7 @@ from rich.table import Table
 from reszoo.cli.app import app, console, err_console, open_registry, state
 from reszoo.cli.train import plot_app
 from reszoo.errors import SearchError
+from reszoo.files import FIGURE_SUFFIXES, check_output_file
 from reszoo.search.latency import RUNTIMES, device_label, resolve_device
 from reszoo.search.objective import PROXY_RECIPE, LatencyTarget, Proxy
 from reszoo.search.results import (
@@ -165,6 +166,8 @@ def search_command(
     """
     if mode not in MODES:
         raise typer.BadParameter(f"{mode!r} is not one of {', '.join(MODES)}", param_hint="--mode")
+    if out is not None:  # before the search: its results must not be lost for want of a folder
+        check_output_file(out, "--out")
     if trials is None and timeout is None:
         trials = 20
     torch_device = resolve_device("cuda" if device == "auto" and _cuda() else ("cpu" if device == "auto" else device))
@@ -317,6 +320,7 @@ def plot_pareto_command(
     """Accuracy against latency for every trial of a study: the front, the limit and the presets."""
     from reszoo.search.plots import plot_pareto
 
+    check_output_file(out, "--out", suffixes=FIGURE_SUFFIXES)
     storage_url = storage or default_storage()
     journal = journal_path(storage_url)
     if journal is not None and not journal.is_file():

@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from reszoo.cli.app import app, console, err_console, open_registry
 from reszoo.cli.models import print_json
 from reszoo.errors import UnknownModelError
+from reszoo.files import FIGURE_SUFFIXES, check_output_file
 from reszoo.search.latency import device_label, resolve_device
 from reszoo.train.data import fit_spec
 from reszoo.train.data import load as load_dataset
@@ -224,6 +225,7 @@ def plot_curves_command(
     """Training (dashed) and test (bold) error against iterations, as the paper's Figure 6."""
     from reszoo.train.plots import plot_curves
 
+    check_output_file(out, "--out", suffixes=FIGURE_SUFFIXES)
     registry = open_registry()
     path = plot_curves([registry.get(ref) for ref in refs], out, title=title)
     console.print(f"wrote {path}", highlight=False)

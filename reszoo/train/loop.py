@@ -24,8 +24,8 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from reszoo.errors import DeviceError, ReszooError, SpecError, TrainingError
-from reszoo.files import atomic_file
+from reszoo.errors import DeviceError, InputError, ReszooError, SpecError, TrainingError
+from reszoo.files import atomic_file, check_output_file
 from reszoo.train.data import Dataset, ImageSet
 from reszoo.train.recipes import Recipe
 from reszoo.zoo.network import build
@@ -298,18 +298,10 @@ def _param_groups(model: nn.Module, recipe: Recipe) -> list[dict[str, Any]]:
 def check_checkpoint_path(path: Path, *, resume: bool, overwrite: bool) -> None:
     """Refuse, before any training, a checkpoint path that the first epoch's end
     could not write, or whose file a new run would silently replace."""
-    if path.is_dir():
-        raise SpecError(f"checkpoint {str(path)!r} is a folder; give a file such as {str(path / 'run.safetensors')!r}",
-                        field="checkpoint", value=str(path))
-    if not path.parent.is_dir():
-        raise SpecError(f"cannot write checkpoint {str(path)!r}: folder {str(path.parent)!r} does not exist",
-                        field="checkpoint", value=str(path))
-    if not os.access(path.parent, os.W_OK):
-        raise SpecError(f"cannot write checkpoint {str(path)!r}: folder {str(path.parent)!r} is not writable",
-                        field="checkpoint", value=str(path))
+    check_output_file(path, "checkpoint")
     if path.exists() and not (resume or overwrite):
-        raise SpecError(f"checkpoint {str(path)!r} already exists; --resume continues that run, --force starts "
-                        "over and replaces it", field="checkpoint", value=str(path))
+        raise InputError(f"checkpoint {str(path)!r} already exists; --resume continues that run, --force starts "
+                         "over and replaces it")
 
 
 def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, meta: dict[str, Any]) -> None:
