@@ -357,3 +357,35 @@ def test_a_search_starts_from_its_reference_preset(tmp_path, fake_latency):
     objective.score = lambda *_: pytest.fail("the reference was trained again")
     row = score_references(study, objective, ["resnet20"])["resnet20"]
     assert row["accuracy"] == study.trials[0].user_attrs["accuracy"]
+
+
+@pytest.mark.parametrize("damage", [b'{"op_code": 4, "worker_id": "x", "study', b"\xff\xfe\x00garbage"])
+def test_a_journal_cut_short_by_a_crash_reopens_with_its_whole_entries(tmp_path, damage):
+    import optuna
+
+    from reszoo.search.study import open_storage
+
+    path = tmp_path / "studies.log"
+    study = optuna.create_study(study_name="s", storage=open_storage(f"journal:{path}"))
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    whole = path.read_bytes()
+    path.write_bytes(whole + damage)  # a process killed mid-append
+    with pytest.warns(RuntimeWarning, match="cut short"):
+        reopened = optuna.load_study(study_name="s", storage=open_storage(f"journal:{path}"))
+    assert len(reopened.trials) == 3 and path.read_bytes() == whole
+    assert [p.read_bytes() for p in tmp_path.glob("studies.log.damaged-*")] == [damage]
+
+
+def test_a_journal_damaged_in_the_middle_is_refused_with_the_repair(tmp_path):
+    import optuna
+
+    from reszoo.errors import SearchError
+    from reszoo.search.study import open_storage
+
+    path = tmp_path / "studies.log"
+    study = optuna.create_study(study_name="s", storage=open_storage(f"journal:{path}"))
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:2] + [b"garbage\n"] + lines[2:]))
+    with pytest.raises(SearchError, match=r"damaged at line 3 .*sed -i '3d'"):
+        open_storage(f"journal:{path}")

@@ -14,6 +14,7 @@ database than a reszoo registry: both keep their schema version in an
 from __future__ import annotations
 
 import dataclasses
+import json
 import multiprocessing
 import os
 import socket
@@ -107,7 +108,14 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
 
         path.parent.mkdir(parents=True, exist_ok=True)
         # The open-lock works on file systems without symlinks too (NFS among them).
-        return optuna.storages.JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
+        lock = JournalFileOpenLock(str(path))
+        if path.is_file():
+            lock.acquire()  # the lock every append holds: no worker is mid-write while we look
+            try:
+                repair_journal(path)
+            finally:
+                lock.release()
+        return optuna.storages.JournalStorage(JournalFileBackend(str(path), lock_obj=lock))
     engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if url.startswith("sqlite"):
         engine_kwargs["connect_args"] = {"timeout": 60}  # wait for a writer rather than fail at once
@@ -119,6 +127,48 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
                                               grace_period=120)
     except Exception as exc:  # SQLAlchemy raises many kinds (driver missing, refused, auth)
         raise SearchError(f"cannot open study storage {redact(url)}: {exc}") from None
+
+
+def repair_journal(path: Path) -> str | None:
+    """Check a study journal line by line before Optuna reads it.
+
+    A process killed mid-append leaves a last line cut short (or stray bytes):
+    that tail is moved to ``PATH.damaged-N`` and the journal truncated to its
+    last whole entry, so the study reopens with every trial that was written
+    (a message says so). A damaged line with good lines after it cannot be
+    dropped safely (later entries may refer to it): that is refused, naming the
+    line and how to repair the file by hand. Returns the repair made, if any.
+    """
+    good_end, bad_line, number = 0, None, 0
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if bad_line is not None:
+                raise SearchError(
+                    f"study journal {path} is damaged at line {bad_line} (not a whole JSON entry), and "
+                    f"{number - bad_line} or more lines follow it, so it cannot be cut off safely. Keep a copy, then "
+                    f"remove that line (sed -i '{bad_line}d' {path}) and try again; the trials it recorded may be lost"
+                )
+            try:
+                whole = line.endswith(b"\n") and isinstance(json.loads(line), dict)
+            except ValueError:  # JSONDecodeError, and UnicodeDecodeError for stray bytes
+                whole = False
+            if whole:
+                good_end += len(line)
+            else:
+                bad_line = number
+    if bad_line is None:
+        return None
+    size = path.stat().st_size
+    kept = path.with_name(f"{path.name}.damaged-{int(time.time())}")
+    with path.open("rb") as handle:
+        handle.seek(good_end)
+        kept.write_bytes(handle.read())
+    with path.open("r+b") as handle:
+        handle.truncate(good_end)
+    message = (f"study journal {path}: its last line (line {bad_line}, {size - good_end} bytes) was cut short, as a "
+               f"crash mid-write leaves it; removed it (kept in {kept}) and reopened the {bad_line - 1} whole entries")
+    warnings.warn(message, RuntimeWarning, stacklevel=2)
+    return message
 
 
 def redact(url: str) -> str:
