@@ -144,3 +144,18 @@ def test_output_paths_are_checked_before_the_work(tmp_path, argv):
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
     assert any(hint in result.output for hint in ("does not exist", "no known format", "255")), result.output
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["list", "--device", "cpu", "--batch-size", "99999999999999999999"], "batch-size"),
+    (["bench", "resnet20", "--batch-size", "100000000"], "batch-size"),
+    (["show", "{tmp}/deep.json"], "nests deeper"),
+    (["show", "{tmp}/huge.json"], "at most 8,192"),
+    (["show", "{tmp}"], "unknown model"),
+])
+def test_big_or_deep_input_gives_one_line_not_a_traceback(tmp_path, argv, message):
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    (tmp_path / "huge.json").write_text(json.dumps({"stage_depths": [3, 3, 3], "stage_widths": [16, 32, 10**30]}))
+    result = CliRunner().invoke(app, [a.replace("{tmp}", str(tmp_path)) for a in argv])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output

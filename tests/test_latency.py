@@ -73,8 +73,9 @@ def test_errors_name_what_is_available(tmp_path, monkeypatch):
         measure("resnet20", runtime="graph")
     with pytest.raises(SpecError, match="dtype must be one of 'float32', 'float16', 'bfloat16'"):
         measure("resnet20", dtype="float8")
-    with pytest.raises(SpecError, match="batch_size must be a positive integer"):
-        measure("resnet20", batch_size=0)
+    for bad in (0, 100_000_000):
+        with pytest.raises(reszoo.InputError, match="batch_size must be a whole number from 1 to 65,536"):
+            measure("resnet20", batch_size=bad)
 
     def out_of_memory(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from reszoo.cli.app import app, console, err_console, open_registry
 from reszoo.cli.models import latency_row, print_json
+from reszoo.limits import MAX_BATCH
 from reszoo.search.latency import DTYPES, latency, spec_of
 from reszoo.search.predictor import LatencyPredictor, PredictionCheck, summarize
 from reszoo.search.space import SearchSpace
@@ -23,7 +24,7 @@ def bench_command(
         typer.Argument(help="Entries, preset names or spec .json files to measure.", show_default=False),
     ] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
-    batch_size: Annotated[int, typer.Option(min=1, help="Images per forward pass.")] = 1,
+    batch_size: Annotated[int, typer.Option(min=1, max=MAX_BATCH, help="Images per forward pass.")] = 1,
     dtype: Annotated[str, typer.Option(help=f"One of {', '.join(DTYPES)}.")] = "float32",
     runtime: Annotated[
         str, typer.Option(help="eager, graph (one CUDA graph; CUDA only) or compile (torch.compile).")

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from reszoo.cli.app import app, console, err_console, open_registry
 from reszoo.errors import EntryNotFoundError, SpecError
+from reszoo.limits import MAX_BATCH
 from reszoo.search.latency import device_key
 from reszoo.zoo.describe import spec_card, spec_row, stage_rows
 from reszoo.zoo.factory import looks_like_spec_file, resolve_spec
@@ -60,7 +61,7 @@ def list_command(
         Optional[str],
         typer.Option(help="Device whose stored latency to show and filter on: cpu, cuda, or part of a stored name (h100)."),
     ] = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="Batch size of the latency to use.")] = 1,
+    batch_size: Annotated[int, typer.Option(min=1, max=MAX_BATCH, help="Batch size of the latency to use.")] = 1,
     runtime: Annotated[Optional[str], typer.Option(help="Runtime of the latency (eager, graph, compile); default any.")] = None,
     all_versions: Annotated[bool, typer.Option("--all-versions", help="Every version, not only the latest.")] = False,
     as_json: JsonFlag = False,

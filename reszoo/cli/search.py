@@ -16,6 +16,7 @@ from reszoo.cli.app import app, console, err_console, open_registry, state
 from reszoo.cli.train import plot_app
 from reszoo.errors import SearchError
 from reszoo.files import FIGURE_SUFFIXES, check_output_file
+from reszoo.limits import MAX_BATCH
 from reszoo.search.latency import RUNTIMES, device_label, resolve_device
 from reszoo.search.objective import PROXY_RECIPE, LatencyTarget, Proxy
 from reszoo.search.results import (
@@ -114,7 +115,7 @@ def search_command(
         Optional[float],
         typer.Option(min=0.0, help="Latency limit (median, ms). Default: the first --reference preset's latency here."),
     ] = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="Batch size the latency is measured at.")] = 1,
+    batch_size: Annotated[int, typer.Option(min=1, max=MAX_BATCH, help="Batch size the latency is measured at.")] = 1,
     runtime: Annotated[
         str, typer.Option(help="Runtime the latency is measured in: auto (graph on a GPU, eager on a CPU), eager, graph, compile.")
     ] = "auto",
@@ -143,7 +144,7 @@ def search_command(
     proxy_epochs: Annotated[int, typer.Option(min=1, help="Epochs of each trial's proxy training.")] = 3,
     proxy_images: Annotated[int, typer.Option(min=10, help="Training images of each proxy run.")] = 3000,
     val_images: Annotated[int, typer.Option(min=10, help="Training images held out to score trials on.")] = 1000,
-    proxy_batch_size: Annotated[int, typer.Option(min=1, help="Batch size of the proxy training.")] = 64,
+    proxy_batch_size: Annotated[int, typer.Option(min=1, max=MAX_BATCH, help="Batch size of the proxy training.")] = 64,
     reference: Annotated[
         str, typer.Option(help="Presets trained on the same proxy and shown beside the result; 'none' for none.")
     ] = "resnet20",

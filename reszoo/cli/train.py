@@ -15,6 +15,7 @@ from reszoo.cli.app import app, console, err_console, open_registry
 from reszoo.cli.models import print_json
 from reszoo.errors import UnknownModelError
 from reszoo.files import FIGURE_SUFFIXES, check_output_file
+from reszoo.limits import MAX_BATCH
 from reszoo.search.latency import device_label, resolve_device
 from reszoo.train.data import fit_spec
 from reszoo.train.data import load as load_dataset
@@ -41,7 +42,7 @@ def train_command(
     recipe_name: Annotated[str, typer.Option("--recipe", help=f"One of: {', '.join(RECIPES)}.")] = "onecycle",
     epochs: Annotated[Optional[int], typer.Option(min=1, help="Train this many epochs (overrides the recipe).")] = None,
     iterations: Annotated[Optional[int], typer.Option(min=1, help="Train this many steps (overrides the recipe).")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Images per step (overrides the recipe).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(min=1, max=MAX_BATCH, help="Images per step (overrides the recipe).")] = None,
     lr: Annotated[Optional[float], typer.Option(min=0.0, help="Peak learning rate (overrides the recipe).")] = None,
     warmup_lr: Annotated[
         Optional[float],

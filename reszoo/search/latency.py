@@ -25,7 +25,8 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from reszoo.errors import DeviceError, EntryNotFoundError, MeasurementError, SpecError
+from reszoo.errors import DeviceError, EntryNotFoundError, InputError, MeasurementError, SpecError
+from reszoo.limits import MAX_BATCH
 from reszoo.zoo.factory import SpecLike, looks_like_spec_file, resolve_spec
 from reszoo.zoo.network import build
 from reszoo.zoo.records import LatencyRecord
@@ -317,8 +318,8 @@ def measure(
         threads: CPU threads to measure with (part of the stored device name).
     """
     spec = resolve_spec(spec)
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise SpecError(f"batch_size must be a positive integer, got {batch_size!r}", field="batch_size")
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or not 1 <= batch_size <= MAX_BATCH:
+        raise InputError(f"batch_size must be a whole number from 1 to {MAX_BATCH:,}, got {batch_size!r}")
     torch_device = resolve_device(device)
     with cpu_threads(threads):
         result = measure_module(

@@ -233,10 +233,14 @@ class ArchSpec:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> ArchSpec:
+        if len(text) > 1_000_000:  # a spec is a few hundred bytes; this is something else
+            raise SpecError(f"spec is {len(text):,} bytes; a spec is a small JSON object (at most 1 MB)")
         try:
             data = json.loads(text)
         except (ValueError, TypeError) as exc:  # JSONDecodeError and undecodable bytes
             raise SpecError(f"spec is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise SpecError("spec is not a spec: its JSON nests deeper than Python can read") from None
         return cls.from_dict(data)
 
     def with_overrides(self, **overrides: Any) -> ArchSpec:
@@ -340,7 +344,10 @@ def read_spec_file(path: str | os.PathLike[str]) -> ArchSpec:
     """Read a spec written by :func:`write_spec_file` or by hand."""
     path = Path(path)
     try:
-        text = path.read_bytes()
+        if path.exists() and not path.is_file():
+            raise SpecFileError(f"spec file {str(path)!r} is a folder or a device, not a file")
+        with path.open("rb") as handle:
+            text = handle.read(1_000_001)  # bounded: never reads a stream to its (absent) end
     except FileNotFoundError:
         raise SpecFileError(f"spec file {str(path)!r} does not exist") from None
     except OSError as exc:
