@@ -33,6 +33,26 @@ def atomic_file(path: str | os.PathLike[str]) -> Iterator[Path]:
 FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
 
 
+def ensure_folder(path: str | os.PathLike[str], what: str) -> Path:
+    """``path`` as a folder that exists and can be written, created if missing; a
+    path that is a file, lies under one or cannot be written is an InputError
+    naming it (``RESZOO_HOME`` set to a file, a read-only home)."""
+    from reszoo.errors import InputError
+
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise InputError(f"{what} {str(path)!r} is a file, not a folder; point it at a folder") from None
+    except NotADirectoryError:
+        raise InputError(f"{what} {str(path)!r} lies under a file, not a folder; point it at a folder") from None
+    except OSError as exc:
+        raise InputError(f"cannot create {what} {str(path)!r}: {exc.strerror or exc}") from None
+    if not os.access(path, os.W_OK):
+        raise InputError(f"{what} {str(path)!r} is not writable; point it at a folder you can write to")
+    return path
+
+
 def check_output_file(path: str | os.PathLike[str], what: str, *, suffixes: tuple[str, ...] | None = None,
                       overwrite: bool = True) -> Path:
     """Refuse, before the work that produces it, an output file that could not be

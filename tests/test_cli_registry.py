@@ -176,3 +176,18 @@ def test_pull_from_a_missing_sqlite_remote_creates_nothing(tmp_path):
     result = run("--registry", tmp_path / "local.db", "pull", "x", "--remote", tmp_path / "nope.db", code=1)
     assert f"registry {tmp_path / 'nope.db'} does not exist" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("home", ["file", "under-file"])
+def test_a_reszoo_home_that_is_no_folder_gets_one_line(tmp_path, monkeypatch, home):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("RESZOO_HOME", str(blocker if home == "file" else blocker / "home"))
+    weights = tmp_path / "w.safetensors"
+    save_file(tiny_model().state_dict(), str(weights))
+    spec_file = write_spec_file(TINY, tmp_path / "tiny.json")
+    for argv in (["import", str(weights), "--arch", str(spec_file), "--name", "t"],
+                 ["tag", "t@1", "best"]):
+        result = CliRunner().invoke(app, argv)
+        assert result.exit_code == 2, result.output
+        assert ("is a file, not a folder" in result.output or "lies under a file" in result.output), result.output

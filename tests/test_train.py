@@ -472,3 +472,25 @@ def test_checkpoint_paths_are_checked_before_any_training(tmp_path):
     result = runner.invoke(app, ["train", "resnet20", "-d", "synthetic:64", "--epochs", "1", "--checkpoint",
                                  str(finished)])
     assert result.exit_code == 2 and "--force starts over" in result.output
+
+
+def test_a_full_disk_stops_a_checkpoint_with_one_line_and_only_costs_the_data_cache(tmp_path, monkeypatch):
+    from safetensors import SafetensorError
+
+    from reszoo.train import data as data_module
+    from reszoo.train import loop as loop_module
+
+    def disk_full(*args, **kwargs):
+        raise SafetensorError("Error while serializing: IoError(No space left on device (os error 28))")
+
+    data = synthetic(train=64, test=32)
+    checkpoint = tmp_path / "run.safetensors"
+    monkeypatch.setattr(loop_module, "save_file", disk_full)
+    with pytest.raises(TrainingError, match=r"cannot write checkpoint .* \(is the disk full\?\)"):
+        train(SMALL, data, ONECYCLE.with_overrides(epochs=1, batch_size=32), checkpoint=checkpoint)
+    assert not checkpoint.exists() and not list(tmp_path.glob(".*tmp*"))  # nothing half-written left behind
+    monkeypatch.setattr(data_module, "save_file", disk_full)
+    with pytest.warns(RuntimeWarning, match="could not cache the decoded data set"):
+        members = {f"{split}/{label}/0.jpg": _jpeg(99) for split in ("train", "test") for label in ("cat", "dog")}
+        loaded = load_dataset(str(_tar(tmp_path / "tiny.tar.gz", members)), cache_dir=tmp_path / "cache")
+    assert len(loaded.train) == 2

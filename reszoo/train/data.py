@@ -499,15 +499,21 @@ def _download_cifar(name: str, folder: Path) -> Path:
 
 
 def _to_cache(dataset: Dataset, cache: Path) -> None:
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(cache) as tmp:
-        save_file(
-            {"train_images": dataset.train.images, "train_labels": dataset.train.labels,
-             "test_images": dataset.test.images, "test_labels": dataset.test.labels},
-            str(tmp),
-            metadata={"info": json.dumps({"name": dataset.name, "classes": list(dataset.classes),
-                                          "mean": list(dataset.mean), "std": list(dataset.std)})},
-        )
+    """Keep the decoded set for next time. A cache that cannot be written (a full
+    disk, an unwritable home) costs a decoding next time, never this run."""
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_file(cache) as tmp:
+            save_file(
+                {"train_images": dataset.train.images, "train_labels": dataset.train.labels,
+                 "test_images": dataset.test.images, "test_labels": dataset.test.labels},
+                str(tmp),
+                metadata={"info": json.dumps({"name": dataset.name, "classes": list(dataset.classes),
+                                              "mean": list(dataset.mean), "std": list(dataset.std)})},
+            )
+    except (OSError, SafetensorError) as exc:
+        warnings.warn(f"could not cache the decoded data set in {cache.parent} ({exc}); it will be decoded again "
+                      "next time", RuntimeWarning, stacklevel=3)
 
 
 def _from_cache(cache: Path) -> Dataset:

@@ -310,8 +310,12 @@ def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
         buffer = optimizer.state.get(param, {}).get("momentum_buffer")
         if buffer is not None:
             tensors[f"optim.momentum.{index}"] = buffer.detach().cpu().contiguous()
-    with atomic_file(path) as tmp:  # a kill mid-write leaves the previous checkpoint whole
-        save_file(tensors, str(tmp), metadata={"reszoo": json.dumps(meta)})
+    try:
+        with atomic_file(path) as tmp:  # a kill mid-write leaves the previous checkpoint whole
+            save_file(tensors, str(tmp), metadata={"reszoo": json.dumps(meta)})
+    except (OSError, SafetensorError) as exc:  # a full disk surfaces as either
+        kept = "; the previous checkpoint is intact" if path.is_file() else ""
+        raise TrainingError(f"cannot write checkpoint {path}: {exc} (is the disk full?){kept}") from None
 
 
 def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, Any]]:

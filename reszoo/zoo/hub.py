@@ -14,6 +14,7 @@ from pathlib import Path
 from torch import nn
 
 from reszoo.errors import EntryNotFoundError, RegistryError
+from reszoo.files import ensure_folder
 from reszoo.zoo.presets import list_presets, natural_key
 from reszoo.zoo.registry import Registry
 
@@ -37,7 +38,7 @@ def local_registry(url: str | None = None) -> Registry:
     if url is None:
         url = local_url()
         if "://" not in url:
-            Path(url).parent.mkdir(parents=True, exist_ok=True)
+            ensure_folder(Path(url).parent, "the local registry's folder ($RESZOO_HOME or $RESZOO_REGISTRY)")
     return Registry(url)
 
 
