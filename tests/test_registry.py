@@ -532,3 +532,21 @@ def test_the_last_nameable_version_is_the_last(tmp_path):
         with pytest.raises(reszoo.ConflictError, match="reached version 2147483647"):
             registry.add("tiny", tiny_model(1))
         assert registry.get("tiny").version == 2**31 - 1  # and a reference names it
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda tmp: Registry(None), reszoo.InputError, "needs a SQLAlchemy URL or a SQLite file path, got NoneType"),
+    (lambda tmp: Registry(5), reszoo.InputError, "got int"),
+    (lambda tmp: Registry(tmp / "r.db").list(None), reszoo.InputError, "name pattern"),
+    (lambda tmp: reszoo.list_models(None), reszoo.SpecError, "name pattern"),
+    (lambda tmp: Registry(tmp / "r.db").add("x", None, TINY), reszoo.WeightsError, "got NoneType"),
+    (lambda tmp: Registry(tmp / "r.db").add("x", "w.safetensors", TINY), reszoo.WeightsError, "import_weights"),
+    (lambda tmp: Registry(tmp / "r.db").add("x", {"fc.weight": 5}, TINY), reszoo.WeightsError, "map names to tensors"),
+    (lambda tmp: Registry(tmp / "r.db").add("x", reszoo.create_model(TINY, device="meta")), reszoo.WeightsError,
+     "meta device"),
+    (lambda tmp: Registry(tmp / "r.db").import_weights(None, TINY, "x"), reszoo.InputError, "path of a .safetensors"),
+    (lambda tmp: reszoo.create_model("resnet20", device="bogus"), reszoo.DeviceError, "not a device name"),
+])
+def test_python_api_misuse_names_the_argument(tmp_path, call, error, message):
+    with pytest.raises(error, match=message):
+        call(tmp_path)

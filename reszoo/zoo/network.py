@@ -139,5 +139,11 @@ def build(spec: ArchSpec, *, device: torch.device | str | None = None) -> Reszoo
     (``"meta"`` builds a parameter-less shape-only net in microseconds)."""
     if device is None:
         return ReszooNet(spec)
+    try:
+        torch.device(device)
+    except (RuntimeError, TypeError):
+        from reszoo.errors import DeviceError
+
+        raise DeviceError(f"{device!r} is not a device name; use 'cpu', 'cuda', 'cuda:N' or 'meta'") from None
     with torch.device(device):
         return ReszooNet(spec, init_weights=torch.device(device).type != "meta")

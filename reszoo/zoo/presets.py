@@ -104,7 +104,10 @@ def list_presets(pattern: str | Iterable[str] = "*", family: str | None = None) 
             field="family",
             value=family,
         )
-    patterns = [pattern] if isinstance(pattern, str) else list(pattern)
+    patterns = [pattern] if isinstance(pattern, str) else list(pattern) if isinstance(pattern, (list, tuple)) else None
+    if patterns is None or not all(isinstance(p, str) for p in patterns):
+        raise SpecError(f"pattern must be a name pattern such as 'resnet*' or a list of them, got {pattern!r:.60}",
+                        field="pattern", value=pattern)
     names = [
         name
         for name, spec in PRESETS.items()

@@ -40,6 +40,7 @@ from torch import nn
 from reszoo.errors import (
     ConflictError,
     EntryNotFoundError,
+    InputError,
     IntegrityError,
     RegistryError,
     RemoteUnavailableError,
@@ -138,6 +139,9 @@ class Registry:
         readonly: bool = False,
         busy_timeout_s: float = 60.0,
     ) -> None:
+        if not isinstance(url, (str, os.PathLike)):
+            raise InputError(f"Registry needs a SQLAlchemy URL or a SQLite file path, got {type(url).__name__} "
+                             f"{url!r:.40}; e.g. Registry('registry.db') or Registry('postgresql+psycopg://...')")
         self.url = to_url(url)
         try:
             parsed = sa.engine.make_url(self.url)
@@ -650,6 +654,9 @@ class Registry:
         """
         if max_latency_ms is not None and not device:
             raise SpecError("max_latency_ms needs a device: latency is only known per device", field="device")
+        if not isinstance(pattern, str):
+            raise InputError(f"list() takes a name pattern such as 'resnet*', got {type(pattern).__name__}; use '*' "
+                             "for every entry")
         conditions = []
         if pattern not in ("*", ""):
             if not any(ch in pattern for ch in "*?["):
@@ -737,6 +744,8 @@ class Registry:
 
     def import_weights(self, path: str | os.PathLike[str], arch: SpecLike, name: str, **metadata: Any) -> EntryRecord:
         """Add a ``.safetensors`` file of weights for ``arch`` as entry ``name``."""
+        if not isinstance(path, (str, os.PathLike)):
+            raise InputError(f"import_weights needs the path of a .safetensors file, got {type(path).__name__}")
         return self.add(name, W.read_weights_file(path), resolve_spec(arch), **metadata)
 
     def export(self, ref: str | Ref, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:

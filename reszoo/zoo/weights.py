@@ -54,8 +54,22 @@ def dtype_summary(state_dict: StateDict) -> str:
 
 
 def to_state_dict(weights: nn.Module | StateDict) -> dict[str, torch.Tensor]:
+    """The tensors of a model or a state_dict; anything else (None, a path given
+    as weights, a dict of numbers, a shape-only meta-device net) is a WeightsError."""
     if isinstance(weights, nn.Module):
         weights = weights.state_dict()
+    if not isinstance(weights, Mapping):
+        raise WeightsError(f"weights must be a model or a state_dict (a dict of tensors), got {type(weights).__name__}"
+                           + ("; for a file use import_weights(path, ...)" if isinstance(weights, (str, os.PathLike))
+                              else ""))
+    bad = [k for k, v in weights.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise WeightsError(f"weights must map names to tensors; {', '.join(map(str, bad[:5]))} "
+                           f"{'is' if len(bad) == 1 else 'are'} {type(weights[bad[0]]).__name__}")
+    meta = [k for k, v in weights.items() if v.is_meta]
+    if meta:
+        raise WeightsError(f"weights {', '.join(meta[:3])} are on the meta device (shapes only, no values); "
+                           "build the model on a real device or load its weights first")
     return {k: v.detach() for k, v in weights.items()}
 
 
