@@ -40,7 +40,7 @@ def test_import_show_publish_pull_load_round_trip(tmp_path, weights_file):
     assert "imported tiny@1" in out
 
     card = run("--registry", first, "show", "tiny").stdout
-    assert "tiny@1" in card and "synthetic" in card and "top1 42.00%" in card
+    assert "tiny@1" in card and "synthetic" in card and "top-1 42.00%" in card
     sha = Registry(first).get("tiny").blob_sha256
     assert sha in card
     shown = json.loads(run("--registry", first, "show", "tiny@1", "--json").stdout)

@@ -38,7 +38,8 @@ app = typer.Typer(
     name="reszoo",
     help="A model zoo and architecture search for residual, plain and highway networks.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_show_locals=False,
 )
 

@@ -156,7 +156,7 @@ def search_command(
     final_epochs: Annotated[Optional[int], typer.Option(min=1, help="Epochs of the --publish-best training.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON instead of a table.")] = False,
 ) -> None:
-    """Search the residual family for the most accurate net under a latency limit.
+    """Search residual, plain and highway nets for the most accurate one under a latency limit.
 
     Each trial draws a net (Optuna's TPE), predicts then measures its latency
     on DEVICE (cached in the registry), and, if it is under the limit, trains
@@ -171,7 +171,7 @@ def search_command(
         check_output_file(out, "--out")
     if trials is None and timeout is None:
         trials = 20
-    torch_device = resolve_device("cuda" if device == "auto" and _cuda() else ("cpu" if device == "auto" else device))
+    torch_device = resolve_device(device)
     cuda = torch_device.type == "cuda"
     if runtime == "auto":
         runtime = "graph" if cuda else "eager"
@@ -264,12 +264,6 @@ def search_command(
         ):
             console.print(f"published {entry.ref}: test top-1 {100 * entry.top1:.2f}% "
                           f"(study {entry.study}, trial {entry.trial})", highlight=False)
-
-
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def _summary(study: optuna.Study, config: SearchConfig, results: list[TrialResult],

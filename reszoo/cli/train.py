@@ -52,7 +52,7 @@ def train_command(
     test_subset: Annotated[Optional[int], typer.Option(min=10, help="Evaluate on this many test images.")] = None,
     data_root: DataRootOption = None,
     download: DownloadOption = False,
-    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
+    device: Annotated[str, typer.Option(help="auto (a GPU if there is one), cpu, cuda or cuda:N.")] = "auto",
     runtime: Annotated[
         str,
         typer.Option(
@@ -184,7 +184,7 @@ def eval_command(
         Optional[int], typer.Option(min=10, help="Evaluate on this many test images (default: as the entry was).")
     ] = None,
     data_root: DataRootOption = None,
-    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
+    device: Annotated[str, typer.Option(help="auto (a GPU if there is one), cpu, cuda or cuda:N.")] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
 ) -> None:
     """Evaluate trained weights: top-1, top-5, loss and per-class accuracy on a test split."""

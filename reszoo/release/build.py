@@ -505,8 +505,7 @@ def build_release(
         only: Entry names to build (default: every entry, in priority order).
     """
     began = time.monotonic()
-    torch_device = resolve_device("cuda" if device == "auto" and torch.cuda.is_available() else
-                                  ("cpu" if device == "auto" else device))
+    torch_device = resolve_device(device)
     kind = torch_device.type
     kind_recipe = manifest.kind(kind)
     runtime = kind_recipe.runtime if kind_recipe.runtime != "auto" else ("graph" if kind == "cuda" else "eager")

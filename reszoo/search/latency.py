@@ -69,7 +69,10 @@ def available_devices() -> list[str]:
 
 
 def resolve_device(name: str | torch.device) -> torch.device:
-    """``cpu``, ``cuda`` or ``cuda:i`` as a device that is really there."""
+    """``auto`` (the first GPU if there is one, else the CPU), ``cpu``, ``cuda`` or
+    ``cuda:i`` as a device that is really there."""
+    if name == "auto":
+        return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
     try:
         device = torch.device(name)
     except (RuntimeError, TypeError):
