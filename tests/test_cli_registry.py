@@ -191,3 +191,23 @@ def test_a_reszoo_home_that_is_no_folder_gets_one_line(tmp_path, monkeypatch, ho
         result = CliRunner().invoke(app, argv)
         assert result.exit_code == 2, result.output
         assert ("is a file, not a folder" in result.output or "lies under a file" in result.output), result.output
+
+
+def test_listing_fits_80_columns_and_never_cuts_a_reference(tmp_path):
+    from datetime import datetime, timezone
+
+    from reszoo import LatencyRecord
+
+    url = str(tmp_path / "r.db")
+    long_name = "a-rather-long-entry-name-for-a-wide-resnet-variant"
+    device = "cpu Intel(R) Xeon(R) Platinum 8480+ with a long model name (2 threads)"
+    with Registry(url) as registry:
+        record = registry.add(long_name, tiny_model(), dataset="cifar10", metrics={"top1": 0.5})
+        registry.add_latency(LatencyRecord(record.arch_digest, device, 1, "float32", "eager", 16.646, 17.0, 100, {},
+                                           datetime.now(timezone.utc)))
+    result = CliRunner().invoke(app, ["--registry", url, "list", "a-*", "--device", "xeon"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert all(len(line) <= 80 for line in result.output.splitlines()), result.output
+    assert "…" not in result.output and "..." not in result.output and "16.6 ms" in result.output
+    # The name folds over two lines of its column; nothing of it, its "@1" least of all, is cut.
+    assert "a-rather-long-entry-name-for-" in result.output and "a-wide-resnet-variant@1" in result.output

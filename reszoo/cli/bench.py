@@ -84,13 +84,15 @@ def bench_command(
         print_json({"rows": rows, "predictor": summarize(checks) if checks else None})
         return
     table = Table(box=None, padding=(0, 1), pad_edge=False, header_style="bold")
-    for column in ("net", "depth", "median", "p90", "samples") + (("predicted", "error") if build_table else ()):
-        table.add_column(column, justify="left" if column == "net" else "right", no_wrap=True)
+    # Units in the headers, not in every cell, and a net name that folds: 7 columns fit 80.
+    for column in ("net", "depth", "median ms", "p90 ms", "samples") + (("predicted ms", "error") if build_table else ()):
+        table.add_column(column, justify="left" if column == "net" else "right", no_wrap=column != "net",
+                         overflow="fold")
     for spec, row, check in zip(specs, rows, checks or [None] * len(rows)):
-        cells = [f"{spec.family}{spec.depth} {spec.block} {spec.short_digest[:8]}", str(spec.depth), f"{row['median_ms']:.3f} ms",
-                 f"{row['p90_ms']:.3f} ms", str(row["samples"])]
+        cells = [f"{spec.family}{spec.depth} {spec.block} {spec.short_digest[:8]}", str(spec.depth),
+                 f"{row['median_ms']:.3f}", f"{row['p90_ms']:.3f}", str(row["samples"])]
         if check is not None:
-            cells += [f"{check.predicted_ms:.3f} ms", f"{100 * check.error:+.0f}%"]
+            cells += [f"{check.predicted_ms:.3f}", f"{100 * check.error:+.0f}%"]
         table.add_row(*cells)
     console.print(f"{rows[0]['device']}, {runtime}, batch {batch_size}, {dtype}", highlight=False)
     console.print(table)

@@ -115,13 +115,18 @@ def list_command(
             )
         console.print(table)
     if entry_rows:
-        table = Table(
-            title=f"trained entries in {registry.display_url}", title_justify="left",
-            box=None, padding=(0, 1), pad_edge=False, header_style="bold",
-        )
-        columns = ["entry", "family", "depth", "params", "dataset", "top-1"] + ([f"latency {device}"] if device else [])
+        # The device goes in the title, not a header: a CPU's name is longer than the rest of a row,
+        # and a header that wide cut the entry names ("resnet20…") at 80 columns.
+        # A long registry path folds rather than ending in "...".
+        console.print(f"trained entries in {registry.display_url}"
+                      + (f"; latency: batch {batch_size} on {device}" if device else ""), overflow="fold",
+                      highlight=False)
+        table = Table(box=None, padding=(0, 1), pad_edge=False, header_style="bold")
+        columns = ["entry", "family", "depth", "params", "dataset", "top-1"] + (["latency"] if device else [])
         for column in columns:
-            table.add_column(column, justify="left" if column in ("entry", "family", "dataset") else "right", no_wrap=True)
+            # Names and versions fold rather than lose their "@1"; the other columns are short.
+            table.add_column(column, justify="left" if column in ("entry", "family", "dataset") else "right",
+                             no_wrap=column != "entry", overflow="fold")
         for row in entry_rows:
             cells = [
                 row["ref"] + "".join(f" :{a}" for a in row["aliases"]), row["family"], str(row["depth"]),
