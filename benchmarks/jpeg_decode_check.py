@@ -1,5 +1,5 @@
 """GPU check of JPEG decoding: nvjpeg (torchvision, batches of 1024) against
-libjpeg on the CPU, which reszoo uses, for the first N images of an archive:
+libjpeg on the CPU (through Pillow, which reszoo uses), for the first N images of an archive:
 time of each, and how far apart the pixels are. On an H200 (2026-11-27) nvjpeg
 was slower (0.099 s vs 0.068 s for 2,000 CIFAR JPEGs) and differed in 43% of
 values by up to 87, so reszoo decodes on the CPU everywhere.
@@ -16,16 +16,17 @@ import warnings
 
 import torch
 
-from reszoo.train.data import _as_tensor, _decode_on_cpu, _quiet_decoders
+from reszoo.train.data import _decode_on_cpu
 
 
 def _decode_on_gpu(data: list[bytes]) -> list[torch.Tensor]:
     from torchvision.io import ImageReadMode, decode_jpeg
 
     images: list[torch.Tensor] = []
-    with _quiet_decoders():
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)  # torchvision 0.29 deprecates its decoders
         for start in range(0, len(data), 1024):
-            batch = [_as_tensor(blob) for blob in data[start : start + 1024]]
+            batch = [torch.frombuffer(bytearray(blob), dtype=torch.uint8) for blob in data[start : start + 1024]]
             images += [image.cpu() for image in decode_jpeg(batch, mode=ImageReadMode.RGB, device="cuda")]
     return images
 

@@ -77,10 +77,16 @@ def test_fashion_mnist_idx_loader(data_cache, monkeypatch):
     assert torch.equal(again.test.images, data.test.images) and again.fingerprint == data.fingerprint
 
 
-def _jpeg(value: int) -> bytes:
-    from torchvision.io import encode_jpeg
+def _encoded(value: int, format: str) -> bytes:
+    from PIL import Image
 
-    return encode_jpeg(torch.full((3, 8, 8), value, dtype=torch.uint8)).numpy().tobytes()
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (value, value, value)).save(buffer, format=format)
+    return buffer.getvalue()
+
+
+def _jpeg(value: int) -> bytes:
+    return _encoded(value, "JPEG")
 
 
 def _tar(path: Path, members: dict[str, bytes]) -> Path:
@@ -130,9 +136,7 @@ def test_malformed_archives_name_the_problem(tmp_path, members, message):
 
 
 def _png(value: int) -> bytes:
-    from torchvision.io import encode_png
-
-    return encode_png(torch.full((3, 8, 8), value, dtype=torch.uint8)).numpy().tobytes()
+    return _encoded(value, "PNG")
 
 
 def test_images_decode_on_the_cpu_and_a_bad_one_is_named():

@@ -134,7 +134,10 @@ def train_command(
             )
 
         result = train(spec, dataset, recipe, device=torch_device, seed=seed, runtime=runtime, precision=precision,
-                       checkpoint=checkpoint, resume=resume, overwrite=force, on_step=on_step, on_epoch=on_epoch)
+                       checkpoint=checkpoint, resume=resume, overwrite=force, on_step=on_step, on_epoch=on_epoch,
+                       # The bar shows the total and rate from the first step; on a GPU reading the loss
+                       # waits for it, so there only every 20th step.
+                       report_every=20 if torch_device.type == "cuda" else 1)
     summary = {
         "spec": spec.to_dict(), "digest": spec.digest, "dataset": dataset.name, "recipe": recipe.to_dict(),
         "runtime": runtime, "precision": precision,
