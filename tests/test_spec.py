@@ -228,3 +228,9 @@ def test_specs_beyond_any_sane_net_are_refused_at_once(fields, message):
     with pytest.raises(reszoo.SpecError, match=message):
         reszoo.ArchSpec(**fields)
     assert reszoo.get_spec("resnet1202").depth == 1202  # the deepest preset stays inside the bounds
+
+
+def test_the_plain_shortcut_error_speaks_of_plain_nets_only():
+    with pytest.raises(SpecError) as caught:
+        ArchSpec(family="plain", shortcut="A")
+    assert "plain nets have no shortcut" in str(caught.value) and "highway" not in str(caught.value)

@@ -106,7 +106,8 @@ class ArchSpec:
                 f"shortcut {shortcut!r} is not valid for a {self.family} net; "
                 f"allowed: {', '.join(repr(s) for s in allowed)}"
                 + (" (plain nets have no shortcut)" if self.family == "plain" else "")
-                + (" (a highway gate cannot carry zero-padded channels)" if shortcut == "A" else ""),
+                + (" (a highway gate cannot carry zero-padded channels)"
+                   if self.family == "highway" and shortcut == "A" else ""),
                 field="shortcut",
                 value=shortcut,
             )
