@@ -1,6 +1,7 @@
 """Registry commands through the CLI runner, checked through the Python API."""
 
 import json
+import time
 import pickle
 
 import pytest
@@ -8,6 +9,7 @@ import torch
 from safetensors.torch import save_file
 from typer.testing import CliRunner
 
+import reszoo
 from reszoo import Registry
 from reszoo.cli.app import app
 from reszoo.zoo.spec import write_spec_file
@@ -211,3 +213,30 @@ def test_listing_fits_80_columns_and_never_cuts_a_reference(tmp_path):
     assert "…" not in result.output and "..." not in result.output and "16.6 ms" in result.output
     # The name folds over two lines of its column; nothing of it, its "@1" least of all, is cut.
     assert "a-rather-long-entry-name-for-" in result.output and "a-wide-resnet-variant@1" in result.output
+
+
+def test_registry_is_accepted_after_the_command_and_remotes_are_never_created_by_accident(tmp_path):
+    url = str(tmp_path / "r.db")
+    with Registry(url) as registry:
+        registry.add("tiny", tiny_model(), dataset="cifar10")
+    for argv in (["--registry", url, "list", "tiny"], ["list", "tiny", "--registry", url], ["list", f"--registry={url}",
+                                                                                            "tiny"]):
+        result = CliRunner().invoke(app, argv)
+        assert result.exit_code == 0 and "tiny@1" in result.output, (argv, result.output)
+    result = CliRunner().invoke(app, ["publish", "tiny", "--registry", url, "--remote", str(tmp_path / "new.db")])
+    assert result.exit_code == 1 and "add --create to start a new SQLite registry there" in result.output
+    assert not (tmp_path / "new.db").exists()
+
+
+def test_a_read_only_registry_says_so_at_once_instead_of_busy(tmp_path, monkeypatch):
+    import sqlalchemy.exc as sa_exc
+
+    registry = Registry(tmp_path / "r.db")
+
+    def readonly(session):
+        raise sa_exc.OperationalError("INSERT", {}, Exception("attempt to write a readonly database"))
+
+    began = time.monotonic()
+    with pytest.raises(reszoo.RegistryError, match="cannot be written"):
+        registry._write(readonly)
+    assert time.monotonic() - began < 1  # no eight retries

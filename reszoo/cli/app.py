@@ -25,6 +25,27 @@ err_console = Console(stderr=True)
 
 
 class _ReszooGroup(TyperGroup):
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        # `reszoo pull x --registry r.db` means what `reszoo --registry r.db pull x` does: the one
+        # global option is accepted after the command too (no command has an option of that name).
+        moved: list[str] = []
+        rest: list[str] = []
+        index = 0
+        while index < len(args):
+            arg = args[index]
+            if arg == "--":
+                rest += args[index:]
+                break
+            if arg.startswith("--registry="):
+                moved.append(arg)
+            elif arg == "--registry" and index + 1 < len(args):
+                moved += [arg, args[index + 1]]
+                index += 1
+            else:
+                rest.append(arg)
+            index += 1
+        return super().parse_args(ctx, moved + rest)
+
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)

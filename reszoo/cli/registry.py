@@ -11,6 +11,7 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from reszoo.cli.app import app, console, err_console, open_registry
+from reszoo.errors import RemoteUnavailableError
 from reszoo.zoo.hub import remote_url
 from reszoo.zoo.records import EntryRecord
 from reszoo.zoo.registry import Registry
@@ -71,7 +72,15 @@ def publish_command(
     """Copy an entry from your registry to a remote one; refuses to replace other content."""
     local = open_registry()
     local.get(ref)  # a bad reference fails before the remote is opened
-    target = Registry(remote_url(remote), create=create)
+    url = remote_url(remote)
+    try:
+        target = Registry(url, create=create)
+    except RemoteUnavailableError as exc:
+        if "does not exist" not in str(exc):
+            raise
+        # The rule: a remote is never created by accident (a typo would publish into a new file);
+        # your own registry is created on first use.
+        raise RemoteUnavailableError(f"{exc}; add --create to start a new SQLite registry there") from None
     with blob_progress(f"publish {ref}") as progress:
         record = local.publish(ref, target, version=version, progress=progress)
     console.print(f"published {describe(record)} to {target.display_url}", highlight=False)

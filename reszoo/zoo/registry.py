@@ -335,6 +335,15 @@ class Registry:
                 # A unique key taken by a concurrent writer, a lock wait that
                 # outlived the busy timeout, or a PostgreSQL serialisation
                 # failure: the transaction was rolled back whole; try again.
+                # A read-only file or a full disk will not change by waiting.
+                reason = str(exc.orig or exc).lower()
+                if "readonly" in reason or "read-only" in reason:
+                    raise RegistryError(f"registry {self.display_url} cannot be written (a read-only file or folder); "
+                                        "nothing was changed. Pull into a registry you can write (--registry, "
+                                        "$RESZOO_HOME)") from None
+                if "disk is full" in reason or "no space" in reason:
+                    raise RegistryError(f"registry {self.display_url}: the disk is full; nothing was changed. Free "
+                                        "some space and try again") from None
                 if attempt == _WRITE_ATTEMPTS - 1:
                     raise RegistryError(f"registry {self.display_url} stayed busy; try again: {exc.orig or exc}") from None
                 time.sleep(random.uniform(0.01, 0.05) * 2**attempt)
