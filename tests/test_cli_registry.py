@@ -240,3 +240,29 @@ def test_a_read_only_registry_says_so_at_once_instead_of_busy(tmp_path, monkeypa
     with pytest.raises(reszoo.RegistryError, match="cannot be written"):
         registry._write(readonly)
     assert time.monotonic() - began < 1  # no eight retries
+
+
+def test_import_takes_an_entrys_architecture_and_never_duplicates_weights(tmp_path):
+    url = str(tmp_path / "r.db")
+    with Registry(url) as registry:
+        registry.add("tiny", tiny_model(), dataset="cifar10")
+        registry.export("tiny", tmp_path / "w.safetensors")
+    first = CliRunner().invoke(app, ["--registry", url, "import", str(tmp_path / "w.safetensors"), "--arch", "tiny",
+                                     "--name", "copy"])
+    assert first.exit_code == 0 and "imported copy@1" in first.output, first.output
+    again = CliRunner().invoke(app, ["--registry", url, "import", str(tmp_path / "w.safetensors"), "--arch", "tiny",
+                                     "--name", "copy"])
+    assert again.exit_code == 0 and "copy@1 already holds these weights" in again.output
+    assert [e.ref for e in Registry(url).list("copy", all_versions=True)] == ["copy@1"]
+    folder = CliRunner().invoke(app, ["--registry", str(tmp_path), "list"])
+    assert folder.exit_code == 1 and "is a folder; give a registry file such as" in folder.output
+
+
+def test_show_arch_shows_the_preset_where_an_entry_has_its_name(tmp_path):
+    url = str(tmp_path / "r.db")
+    with Registry(url) as registry:
+        registry.add("resnet20", tiny_model(), dataset="cifar10")
+    entry = CliRunner().invoke(app, ["--registry", url, "show", "resnet20", "--json"])
+    preset = CliRunner().invoke(app, ["--registry", url, "show", "resnet20", "--arch", "--json"])
+    assert json.loads(entry.output)["kind"] == "entry"
+    assert json.loads(preset.output)["params"] == 269_722  # the paper's resnet20, not the entry's tiny net

@@ -92,6 +92,8 @@ def open_registry(*, must_exist: bool = False) -> Optional[Registry]:
     so that read-only commands never create it.
     """
     url = state.registry_url or local_url()
+    if "://" not in url and Path(url).is_dir():
+        raise RegistryError(f"registry {url} is a folder; give a registry file such as {Path(url) / 'registry.db'}")
     if must_exist and "://" not in url and not Path(url).is_file():
         if state.registry_url:
             raise RegistryError(f"registry {url} does not exist")

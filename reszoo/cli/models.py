@@ -162,10 +162,17 @@ def entry_row(record: EntryRecord, latency_ms: float | None = None) -> dict[str,
 
 
 @app.command("show")
-def show_command(ref: ModelRef, as_json: JsonFlag = False) -> None:
+def show_command(
+    ref: ModelRef,
+    arch: Annotated[
+        bool, typer.Option("--arch", help="Show the preset's (or spec file's) architecture card even where an entry "
+                                          "has that name.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
     """Show a registry entry's model card, or an architecture: spec, stages, params, MACs, digest."""
     registry = None if looks_like_spec_file(ref) else open_registry(must_exist=True)
-    if registry is not None:
+    if registry is not None and not arch:
         try:
             record = registry.get(ref)
         except (EntryNotFoundError, SpecError):

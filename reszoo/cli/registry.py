@@ -111,7 +111,10 @@ def remove_command(
 @app.command("import")
 def import_command(
     file: Annotated[Path, typer.Argument(help="Weights in .safetensors format.", show_default=False)],
-    arch: Annotated[str, typer.Option("--arch", help="Architecture: a preset name or a spec .json file.", show_default=False)],
+    arch: Annotated[
+        str, typer.Option("--arch", help="Architecture: a preset name, a spec .json file, or an entry whose "
+                                         "architecture the weights have.", show_default=False)
+    ],
     name: Annotated[str, typer.Option("--name", help="Entry name to create.", show_default=False)],
     dataset: Annotated[Optional[str], typer.Option(help="Data set the weights were trained on.")] = None,
     top1: Annotated[
@@ -119,9 +122,28 @@ def import_command(
     ] = None,
     notes: Annotated[Optional[str], typer.Option(help="Free text kept with the entry.")] = None,
 ) -> None:
-    """Add a safetensors weights file as a new entry (pickle files are refused)."""
+    """Add a safetensors weights file as a new entry (pickle files are refused).
+
+    The same weights imported again under the same name add nothing: the
+    entry that holds them is named instead.
+    """
+    from reszoo.errors import UnknownModelError
+    from reszoo.zoo import weights as W
+    from reszoo.zoo.factory import resolve_spec
+
+    registry = open_registry()
+    try:
+        spec = resolve_spec(arch)
+    except UnknownModelError:
+        spec = registry.get(arch).spec  # one rule with `train`: an entry's architecture
+    state_dict = W.read_weights_file(file)
+    sha = W.sha256(W.serialize(state_dict))
+    same = [e for e in registry.list(name, all_versions=True) if e.blob_sha256 == sha and e.arch_digest == spec.digest]
+    if same:
+        console.print(f"{same[-1].ref} already holds these weights (sha256 {sha[:12]}); nothing added", highlight=False)
+        return
     metrics = {"top1": top1} if top1 is not None else None
-    record = open_registry().import_weights(file, arch, name, dataset=dataset, metrics=metrics, notes=notes)
+    record = registry.add(name, state_dict, spec, dataset=dataset, metrics=metrics, notes=notes)
     console.print(f"imported {describe(record)}", highlight=False)
 
 

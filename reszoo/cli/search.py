@@ -189,6 +189,11 @@ def search_command(
         space_file, dataset, families=_csv(families, "--families"), blocks=_csv(blocks, "--blocks"),
         base_widths=_csv(widths, "--widths", int), shortcuts=_csv(shortcuts, "--shortcuts"), **_depth_range(depth),
     )
+    available = len(dataset.train) - val_images
+    if proxy_images > available > 0:
+        err_console.print(f"--proxy-images {proxy_images}: {dataset.name} has {available} training images left after "
+                          f"--val-images {val_images}; using {available}", highlight=False)
+        proxy_images = available
     registry = open_registry()
     registry_url = state.registry_url or local_url()
     proxy = Proxy(
