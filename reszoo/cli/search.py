@@ -332,6 +332,10 @@ def plot_pareto_command(
                           "lists them") from None
     settings = study.user_attrs.get("reszoo", {})
     limit = settings.get("target", {}).get("max_ms")
+    target = settings.get("target", {})
+    title = (f"{study_name}: {settings.get('dataset', '')}, batch-{target.get('batch_size', 1)} "
+             f"{target.get('runtime', '')} latency on {target.get('device', '?')}"
+             + (f", limit {limit:g} ms" if limit is not None else ""))
     path = plot_pareto(trial_results(study), out, references=study.user_attrs.get("references"), max_ms=limit,
-                       title=f"{study_name}: {settings.get('dataset', '')}")
+                       title=title)
     console.print(f"wrote {path}", highlight=False)

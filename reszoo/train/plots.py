@@ -40,6 +40,9 @@ def _draw(figure, axes, plt, entries: Sequence[EntryRecord], out: str | os.PathL
         axes.plot(steps, [100 * h["train_err"] for h in entry.history], "--", linewidth=0.9, color=colour)
         axes.plot(steps, [100 * h["test_err"] for h in entry.history], "-", linewidth=2.2, color=colour,
                   label=f"{entry.name} ({entry.spec.family}-{entry.spec.depth})")
+    from matplotlib.ticker import MaxNLocator
+
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole: no "2.5" ticks on short runs
     axes.set_xlabel("iterations")
     axes.set_ylabel("error (%)")
     axes.set_ylim(bottom=0)
