@@ -187,15 +187,16 @@ def load_space_file(path: str | Path) -> SearchSpace:
     """A space from a ``.json`` or ``.toml`` file of SearchSpace fields."""
     path = Path(path)
     try:
-        text = path.read_text()
+        with path.open("rb") as handle:
+            text = handle.read(1_000_001).decode("utf-8")  # bounded: a space file is a few lines
     except OSError as exc:
         raise SpecFileError(f"cannot read search space file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise SpecFileError(f"search space file {path} is not text (UTF-8 JSON or TOML)") from None
     try:
         if path.suffix == ".toml":
-            try:
-                import tomllib
-            except ImportError:  # Python 3.10
-                raise SpecFileError(f"reading {path} needs Python 3.11's tomllib; write the space as JSON") from None
+            import tomllib
+
             data = tomllib.loads(text)
         else:
             data = json.loads(text)

@@ -362,6 +362,9 @@ def read_spec_file(path: str | os.PathLike[str]) -> ArchSpec:
 def write_spec_file(spec: ArchSpec, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
     """Write ``spec`` as indented JSON; refuses to replace an existing file unless ``overwrite``."""
     path = Path(path)
+    if len(path.name.encode()) > 255:  # before any stat: the OS raises on such a name
+        raise SpecFileError(f"cannot write spec file: its name is {len(path.name.encode())} bytes, more than the 255 "
+                            "a file system allows; choose a shorter name")
     if path.exists() and not overwrite:
         raise SpecFileError(f"{str(path)!r} already exists; choose another path or allow overwriting (--force)")
     try:
