@@ -389,3 +389,13 @@ def test_a_journal_damaged_in_the_middle_is_refused_with_the_repair(tmp_path):
     path.write_bytes(b"".join(lines[:2] + [b"garbage\n"] + lines[2:]))
     with pytest.raises(SearchError, match=r"damaged at line 3 .*sed -i '3d'"):
         open_storage(f"journal:{path}")
+
+
+def test_a_journal_under_a_file_or_on_a_folder_is_refused_before_any_work(tmp_path):
+    from reszoo.search.study import journal_path
+
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SpecError, match="which is a file, not a folder"):
+        journal_path(f"journal:{tmp_path / 'file' / 'studies.log'}")
+    with pytest.raises(SpecError, match="is a folder"):
+        journal_path(f"journal:{tmp_path}")

@@ -302,11 +302,13 @@ def _report(summary: dict[str, Any], results: list[TrialResult], references: dic
     )
     console.print(results_table(rows, references, title))
     counts = {state: sum(1 for r in results if r.state == state) for state in ("PRUNED", "FAIL")}
-    console.print(
-        f"{summary['trials']} trials: {summary['feasible']} under the limit ({len(pareto_front(results))} on the "
-        f"front, {counts['PRUNED']} pruned), {sum(1 for r in results if r.feasible is False)} over it, "
-        f"{counts['FAIL']} failed. Study {config.study} in {summary['storage']}", highlight=False,
-    )
+    if config.target.max_ms is None:  # Pareto mode without a limit: nothing is "over" anything
+        fate = f"{summary['feasible']} trained ({len(pareto_front(results))} on the front, {counts['PRUNED']} pruned)"
+    else:
+        fate = (f"{summary['feasible']} under the limit ({len(pareto_front(results))} on the front, "
+                f"{counts['PRUNED']} pruned), {sum(1 for r in results if r.feasible is False)} over it")
+    console.print(f"{summary['trials']} trials: {fate}, {counts['FAIL']} failed. Study {config.study} in "
+                  f"{summary['storage']}", highlight=False)
 
 
 @plot_app.command("pareto")

@@ -88,10 +88,20 @@ def journal_path(url: str) -> Path | None:
     refuses anything else before any work starts."""
     if url == "memory" or ("://" in url and not url.startswith("journal:")):
         return None
+    path = None
     if url.startswith("journal:"):
-        return Path(url.removeprefix("journal:")).expanduser()
-    if url.endswith((".log", ".journal")):
-        return Path(url).expanduser()
+        path = Path(url.removeprefix("journal:")).expanduser()
+    elif url.endswith((".log", ".journal")):
+        path = Path(url).expanduser()
+    if path is not None:
+        blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            raise SpecError(f"storage {url!r} lies under {str(blocker)!r}, which is a file, not a folder; give a "
+                            "journal path in a folder", field="storage", value=url)
+        if path.is_dir():
+            raise SpecError(f"storage {url!r} is a folder; give a journal file such as journal:{path / 'studies.log'}",
+                            field="storage", value=url)
+        return path
     raise SpecError(
         f"storage {url!r} is not 'memory', 'journal:PATH', a .log/.journal file or a database URL "
         "(postgresql+psycopg://user@host/db)", field="storage", value=url,
