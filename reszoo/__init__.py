@@ -26,23 +26,28 @@ from reszoo.errors import (
     UnknownModelError,
     WeightsError,
 )
-from reszoo.search.latency import latency
-from reszoo.zoo import (
-    ArchSpec,
-    ArchitectureRecord,
-    EntryRecord,
-    LatencyRecord,
-    ModelCounts,
-    Registry,
-    ReszooNet,
-    count,
-    create_model,
-    data_transform,
-    get_spec,
-    list_models,
-    load,
-    resolve_spec,
-)
+from reszoo.lazy import lazy_attributes
+
+# Imported on first use: `import reszoo` and `reszoo --help` pay for torch only when a name needs it.
+_WHERE = {
+    "latency": "reszoo.search.latency",
+    "ArchSpec": "reszoo.zoo.spec",
+    "ArchitectureRecord": "reszoo.zoo.records",
+    "EntryRecord": "reszoo.zoo.records",
+    "LatencyRecord": "reszoo.zoo.records",
+    "ModelCounts": "reszoo.zoo.counting",
+    "Registry": "reszoo.zoo.registry",
+    "ReszooNet": "reszoo.zoo.network",
+    "count": "reszoo.zoo.counting",
+    "create_model": "reszoo.zoo.factory",
+    "data_transform": "reszoo.zoo.hub",
+    "get_spec": "reszoo.zoo.presets",
+    "list_models": "reszoo.zoo.hub",
+    "load": "reszoo.zoo.hub",
+    "resolve_spec": "reszoo.zoo.factory",
+}
+
+__getattr__, __dir__ = lazy_attributes(__name__, _WHERE)
 
 try:
     __version__ = version("reszoo")

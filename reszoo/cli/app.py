@@ -8,7 +8,7 @@ only ever means a bug.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -16,8 +16,13 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from reszoo.errors import RegistryError, ReszooError
-from reszoo.zoo.hub import local_registry, local_url
-from reszoo.zoo.registry import Registry
+
+if TYPE_CHECKING:
+    from reszoo.zoo.registry import Registry
+
+# Command modules import torch, SQLAlchemy, Optuna and matplotlib inside their
+# commands, not at the top: `reszoo --help` and shell completion then start in
+# a fraction of a second (the app itself imports only Typer and Rich).
 
 #: Tables and results go to stdout, diagnostics to stderr.
 console = Console()
@@ -91,6 +96,8 @@ def open_registry(*, must_exist: bool = False) -> Optional[Registry]:
     With ``must_exist``, ``None`` when the local SQLite file is not there yet,
     so that read-only commands never create it.
     """
+    from reszoo.zoo.hub import local_registry, local_url
+
     url = state.registry_url or local_url()
     if "://" not in url and Path(url).is_dir():
         raise RegistryError(f"registry {url} is a folder; give a registry file such as {Path(url) / 'registry.db'}")

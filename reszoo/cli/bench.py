@@ -12,9 +12,6 @@ from rich.table import Table
 from reszoo.cli.app import app, console, err_console, open_registry
 from reszoo.cli.models import latency_row, print_json
 from reszoo.limits import MAX_BATCH
-from reszoo.search.latency import DTYPES, latency, spec_of
-from reszoo.search.predictor import LatencyPredictor, PredictionCheck, summarize
-from reszoo.search.space import SearchSpace
 
 
 @app.command("bench")
@@ -25,7 +22,7 @@ def bench_command(
     ] = None,
     device: Annotated[str, typer.Option(help="auto (a GPU if there is one), cpu, cuda or cuda:N.")] = "auto",
     batch_size: Annotated[int, typer.Option(min=1, max=MAX_BATCH, help="Images per forward pass.")] = 1,
-    dtype: Annotated[str, typer.Option(help=f"One of {', '.join(DTYPES)}.")] = "float32",
+    dtype: Annotated[str, typer.Option(help="float32, float16 or bfloat16.")] = "float32",
     runtime: Annotated[
         str, typer.Option(help="eager, graph (one CUDA graph; CUDA only) or compile (torch.compile).")
     ] = "eager",
@@ -52,6 +49,10 @@ def bench_command(
     A stored row for the same architecture, device, batch size, dtype and runtime
     is reused unless --remeasure.
     """
+    from reszoo.search.latency import latency, spec_of
+    from reszoo.search.predictor import LatencyPredictor, PredictionCheck, summarize
+    from reszoo.search.space import SearchSpace
+
     registry = open_registry()
     if not refs and not build_table:
         raise typer.BadParameter("give at least one model to measure, or --build-table")

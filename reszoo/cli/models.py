@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.table import Table
@@ -12,13 +12,12 @@ from rich.table import Table
 from reszoo.cli.app import app, console, err_console, open_registry
 from reszoo.errors import EntryNotFoundError, SpecError
 from reszoo.limits import MAX_BATCH
-from reszoo.search.latency import device_key
-from reszoo.zoo.describe import spec_card, spec_row, stage_rows
-from reszoo.zoo.factory import looks_like_spec_file, resolve_spec
 from reszoo.zoo.presets import get_spec, list_presets, natural_key
 from reszoo.zoo.records import EntryRecord, LatencyRecord
-from reszoo.zoo.registry import Registry
 from reszoo.zoo.spec import STEM_STRIDE, ArchSpec, write_spec_file
+
+if TYPE_CHECKING:
+    from reszoo.zoo.registry import Registry
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")]
 ModelRef = Annotated[str, typer.Argument(help="A preset name (see `reszoo list`) or a spec .json file.", show_default=False)]
@@ -35,6 +34,12 @@ def human_count(n: int) -> str:
 def print_json(data: Any) -> None:
     # Plain stdout, not Rich: no wrapping or colour inside machine-readable output.
     typer.echo(json.dumps(data, indent=2))
+
+
+def looks_like_spec_file(ref: str) -> bool:
+    from reszoo.zoo.factory import looks_like_spec_file as check
+
+    return check(ref)
 
 
 def _ref_name(ref: str) -> str | None:
@@ -73,6 +78,9 @@ def list_command(
 
     Entry filters (--dataset, --min-top1, --max-latency-ms) leave the presets out.
     """
+    from reszoo.search.latency import device_key
+    from reszoo.zoo.describe import spec_row
+
     entry_filters = any(v is not None for v in (dataset, min_top1, max_latency_ms))
     names = [] if entry_filters else list_presets(pattern, family=family)
     rows = [{"kind": "preset", **spec_row(get_spec(name), name)} for name in names]
@@ -171,6 +179,9 @@ def show_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Show a registry entry's model card, or an architecture: spec, stages, params, MACs, digest."""
+    from reszoo.zoo.describe import spec_card
+    from reszoo.zoo.factory import resolve_spec
+
     registry = None if looks_like_spec_file(ref) else open_registry(must_exist=True)
     if registry is not None and not arch:
         try:
@@ -217,6 +228,8 @@ def latency_table(records: list[LatencyRecord]) -> Table:
 
 
 def show_spec(spec: ArchSpec, card: dict[str, Any], ref: str) -> None:
+    from reszoo.zoo.describe import stage_rows
+
     console.print(f"[bold]{card['name'] or ref}[/]  {card['summary']}", highlight=False)
     stages = Table(box=None, padding=(0, 2))
     for column in ("stage", "blocks", "width", "out channels", "stride", "output size"):
@@ -376,6 +389,8 @@ def build_command(
     force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
 ) -> None:
     """Write a spec you can edit and feed back to `show`, `build` or the Python API."""
+    from reszoo.zoo.factory import resolve_spec
+
     overrides = dict(parse_assignment(a) for a in assignments or [])
     spec = resolve_spec(ref, **overrides)
     if out is None:

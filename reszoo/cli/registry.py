@@ -12,9 +12,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 
 from reszoo.cli.app import app, console, err_console, open_registry
 from reszoo.errors import RemoteUnavailableError
-from reszoo.zoo.hub import remote_url
 from reszoo.zoo.records import EntryRecord
-from reszoo.zoo.registry import Registry
 
 Ref = Annotated[str, typer.Argument(help="An entry: NAME (latest), NAME@VERSION or NAME:ALIAS.", show_default=False)]
 RemoteOption = Annotated[
@@ -51,6 +49,9 @@ def describe(record: EntryRecord) -> str:
 @app.command("pull")
 def pull_command(ref: Ref, remote: RemoteOption = None) -> None:
     """Copy an entry from a remote registry into yours (checksummed; repeatable)."""
+    from reszoo.zoo.hub import remote_url
+    from reszoo.zoo.registry import Registry
+
     source = Registry(remote_url(remote), readonly=True)  # reached before the local registry is touched
     local = open_registry()
     with blob_progress(f"pull {ref}") as progress:
@@ -70,6 +71,9 @@ def publish_command(
     ] = False,
 ) -> None:
     """Copy an entry from your registry to a remote one; refuses to replace other content."""
+    from reszoo.zoo.hub import remote_url
+    from reszoo.zoo.registry import Registry
+
     local = open_registry()
     local.get(ref)  # a bad reference fails before the remote is opened
     url = remote_url(remote)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
-import optuna
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -17,20 +16,15 @@ from reszoo.cli.train import plot_app
 from reszoo.errors import SearchError
 from reszoo.files import FIGURE_SUFFIXES, check_output_file
 from reszoo.limits import MAX_BATCH
-from reszoo.search.latency import RUNTIMES, device_label, resolve_device
-from reszoo.search.objective import PROXY_RECIPE, LatencyTarget, Proxy
-from reszoo.search.results import (
-    TrialResult, best, fitted_preset, hypervolume, pareto_front, publish_best, score_references, trial_results,
-)
-from reszoo.search.space import SearchSpace, load_space_file
-from reszoo.search.study import (
-    MODES, SearchConfig, default_storage, journal_path, local_dataset, make_objective, open_storage, redact, run,
-    stored_settings,
-)
-from reszoo.train.data import load as load_dataset
 from reszoo.train.recipes import RECIPES, get_recipe
-from reszoo.zoo.hub import local_url
 from reszoo.zoo.records import check_name
+
+if TYPE_CHECKING:
+    import optuna
+
+    from reszoo.search.results import TrialResult
+    from reszoo.search.space import SearchSpace
+    from reszoo.search.study import SearchConfig
 
 
 def _csv(value: str | None, option: str, cast=str) -> tuple | None:
@@ -56,6 +50,8 @@ def _depth_range(value: str | None) -> dict[str, int]:
 
 
 def build_space(space_file: Path | None, dataset: Any, **bounds: Any) -> SearchSpace:
+    from reszoo.search.space import SearchSpace, load_space_file
+
     """The space of --space FILE (else the default), narrowed by the CLI bounds, fitted to the data."""
     space = load_space_file(space_file) if space_file else SearchSpace()
     changes = {k: v for k, v in bounds.items() if v is not None}
@@ -64,6 +60,8 @@ def build_space(space_file: Path | None, dataset: Any, **bounds: Any) -> SearchS
 
 
 def _progress_fields(study: optuna.Study, mode: str) -> dict[str, Any]:
+    from reszoo.search.results import best, pareto_front, trial_results
+
     results = trial_results(study)
     done = [r for r in results if r.state in ("COMPLETE", "PRUNED", "FAIL")]  # not RUNNING or WAITING
     judged = [r for r in done if r.feasible is not None]
@@ -165,6 +163,16 @@ def search_command(
     it runs a small search on a data set it finds here, under resnet20's
     latency. Exits 1 when no trial was feasible.
     """
+    from reszoo.search.latency import RUNTIMES, device_label, latency, resolve_device
+    from reszoo.search.objective import PROXY_RECIPE, LatencyTarget, Proxy
+    from reszoo.search.results import fitted_preset, publish_best, score_references, trial_results
+    from reszoo.search.study import (
+        MODES, SearchConfig, default_storage, journal_path, local_dataset, make_objective, redact, run,
+        stored_settings,
+    )
+    from reszoo.train.data import load as load_dataset
+    from reszoo.zoo.hub import local_url
+
     if mode not in MODES:
         raise typer.BadParameter(f"{mode!r} is not one of {', '.join(MODES)}", param_hint="--mode")
     if out is not None:  # before the search: its results must not be lost for want of a folder
@@ -273,6 +281,10 @@ def search_command(
 
 def _summary(study: optuna.Study, config: SearchConfig, results: list[TrialResult],
              references: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    from reszoo.search.latency import device_label
+    from reszoo.search.results import best, hypervolume, pareto_front
+    from reszoo.search.study import redact
+
     front = pareto_front(results)
     top = best(results, 5)
     limit = config.target.max_ms
@@ -292,6 +304,8 @@ def _summary(study: optuna.Study, config: SearchConfig, results: list[TrialResul
 
 def _report(summary: dict[str, Any], results: list[TrialResult], references: dict[str, dict[str, Any]],
             as_json: bool, config: SearchConfig) -> None:
+    from reszoo.search.results import best, pareto_front
+
     if as_json:
         console.print_json(json.dumps({k: v for k, v in summary.items() if k != "all_trials"}))
         return
@@ -320,6 +334,11 @@ def plot_pareto_command(
     ] = None,
 ) -> None:
     """Accuracy against latency for every trial of a study: the front, the limit and the presets."""
+    import optuna
+
+    from reszoo.search.results import trial_results
+    from reszoo.search.study import default_storage, journal_path, open_storage, redact
+
     from reszoo.search.plots import plot_pareto
 
     check_output_file(out, "--out", suffixes=FIGURE_SUFFIXES)

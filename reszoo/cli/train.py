@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
-import torch
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -16,13 +15,7 @@ from reszoo.cli.models import print_json
 from reszoo.errors import UnknownModelError
 from reszoo.files import FIGURE_SUFFIXES, check_output_file
 from reszoo.limits import MAX_BATCH
-from reszoo.search.latency import device_label, resolve_device
-from reszoo.train.data import fit_spec
-from reszoo.train.data import load as load_dataset
-from reszoo.train.loop import check_precision, data_parallel, default_precision, evaluate, init_distributed, train
 from reszoo.train.recipes import RECIPES, get_recipe
-from reszoo.zoo.factory import resolve_spec
-from reszoo.zoo.weights import model_from_state_dict, read_weights_file
 
 DatasetOption = Annotated[
     str, typer.Option("--dataset", "-d", help="cifar10, cifar100, fashion-mnist, synthetic, or a path.", show_default=False)
@@ -83,6 +76,14 @@ def train_command(
     process trains on its share of each batch with DistributedDataParallel;
     only rank 0 reports, checkpoints and publishes.
     """
+    import torch
+
+    from reszoo.search.latency import device_label, resolve_device
+    from reszoo.train.data import fit_spec
+    from reszoo.train.data import load as load_dataset
+    from reszoo.train.loop import check_precision, data_parallel, default_precision, init_distributed, train
+    from reszoo.zoo.factory import resolve_spec
+
     torch_device = resolve_device(device)
     if threads is not None:
         torch.set_num_threads(threads)
@@ -191,6 +192,13 @@ def eval_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
 ) -> None:
     """Evaluate trained weights: top-1, top-5, loss and per-class accuracy on a test split."""
+    from reszoo.search.latency import resolve_device
+    from reszoo.train.data import fit_spec
+    from reszoo.train.data import load as load_dataset
+    from reszoo.train.loop import evaluate
+    from reszoo.zoo.factory import resolve_spec
+    from reszoo.zoo.weights import model_from_state_dict, read_weights_file
+
     torch_device = resolve_device(device)
     if weights is not None:
         dataset = load_dataset(dataset_name, root=data_root).subset(test=test_subset)

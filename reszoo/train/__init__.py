@@ -1,9 +1,25 @@
-"""Training and evaluation: data sets, recipes, the training loop (issue: training)."""
+"""Training and evaluation: data sets, recipes, the training loop (issue: training).
 
-from reszoo.train.data import Dataset, ImageSet
-from reszoo.train.data import load as load_dataset
-from reszoo.train.loop import TrainResult, evaluate, train
-from reszoo.train.recipes import ONECYCLE, PAPER, RECIPES, Recipe, get_recipe
+Names are imported on first use (reszoo.lazy): a recipe needs no torch.
+"""
+
+from reszoo.lazy import lazy_attributes
+
+_WHERE = {
+    "Dataset": "reszoo.train.data",
+    "ImageSet": "reszoo.train.data",
+    "load_dataset": "reszoo.train.data:load",
+    "TrainResult": "reszoo.train.loop",
+    "evaluate": "reszoo.train.loop",
+    "train": "reszoo.train.loop",
+    "ONECYCLE": "reszoo.train.recipes",
+    "PAPER": "reszoo.train.recipes",
+    "RECIPES": "reszoo.train.recipes",
+    "Recipe": "reszoo.train.recipes",
+    "get_recipe": "reszoo.train.recipes",
+}
+
+__getattr__, __dir__ = lazy_attributes(__name__, _WHERE)
 
 __all__ = [
     "ONECYCLE",

@@ -1,13 +1,35 @@
-"""Architectures: specs, blocks, the network builder, presets and counting."""
+"""Architectures: specs, blocks, the network builder, presets and counting, and the registry.
 
-from reszoo.zoo.counting import ModelCounts, count
-from reszoo.zoo.hub import data_transform, list_models, load, local_registry
-from reszoo.zoo.factory import create_model, resolve_spec
-from reszoo.zoo.network import ReszooNet, build
-from reszoo.zoo.presets import PRESETS, get_spec, list_presets
-from reszoo.zoo.records import ArchitectureRecord, EntryRecord, LatencyRecord
-from reszoo.zoo.registry import Registry
-from reszoo.zoo.spec import ArchSpec, read_spec_file, write_spec_file
+Names are imported on first use (reszoo.lazy): reading a spec or a preset
+needs no torch.
+"""
+
+from reszoo.lazy import lazy_attributes
+
+_WHERE = {
+    "ModelCounts": "reszoo.zoo.counting",
+    "count": "reszoo.zoo.counting",
+    "data_transform": "reszoo.zoo.hub",
+    "list_models": "reszoo.zoo.hub",
+    "load": "reszoo.zoo.hub",
+    "local_registry": "reszoo.zoo.hub",
+    "create_model": "reszoo.zoo.factory",
+    "resolve_spec": "reszoo.zoo.factory",
+    "ReszooNet": "reszoo.zoo.network",
+    "build": "reszoo.zoo.network",
+    "PRESETS": "reszoo.zoo.presets",
+    "get_spec": "reszoo.zoo.presets",
+    "list_presets": "reszoo.zoo.presets",
+    "ArchitectureRecord": "reszoo.zoo.records",
+    "EntryRecord": "reszoo.zoo.records",
+    "LatencyRecord": "reszoo.zoo.records",
+    "Registry": "reszoo.zoo.registry",
+    "ArchSpec": "reszoo.zoo.spec",
+    "read_spec_file": "reszoo.zoo.spec",
+    "write_spec_file": "reszoo.zoo.spec",
+}
+
+__getattr__, __dir__ = lazy_attributes(__name__, _WHERE)
 
 __all__ = [
     "PRESETS",
