@@ -14,11 +14,11 @@ from reszoo.cli.app import app
 from reszoo.errors import DatasetError, SpecFileError
 from reszoo.search import latency as latency_module
 from reszoo.search import objective as objective_module
-from reszoo.search import results as results_module
 from reszoo.search.objective import PROXY_RECIPE, LatencyTarget, Proxy
 from reszoo.search.results import (
     TrialResult,
     best,
+    fitted_preset,
     hypervolume,
     pareto_front,
     score_references,
@@ -78,7 +78,7 @@ def fake_latency(monkeypatch):
         ms = _fake_ms(spec if not isinstance(spec, str) else resolve_spec(spec))
         return LatencyRecord(spec.digest, "cpu", 1, "float32", "eager", ms, ms, 1, {}, None)
 
-    for module in (objective_module, results_module, latency_module):
+    for module in (objective_module, latency_module):
         monkeypatch.setattr(module, "latency", latency)
     monkeypatch.setattr(objective_module, "LatencyPredictor", _FakePredictor)
 
@@ -158,14 +158,34 @@ def test_an_infeasible_trial_is_never_trained_nor_best(tmp_path, fake_latency):
     assert all(r.number not in {i.number for i in infeasible} for r in pareto_front(results))
 
 
-def test_nothing_feasible_says_so_and_exits_non_zero(tmp_path, fake_latency):
+def test_an_impossible_limit_is_refused_before_anything_trains(tmp_path, fake_latency, monkeypatch):
+    monkeypatch.setattr(objective_module.Objective, "score", lambda *a, **k: pytest.fail("trained"))
     out = tmp_path / "res.json"
     result = runner.invoke(app, ["--registry", str(tmp_path / "r.db"), "search", *TINY_CLI, "--trials", "3",
                                  "--max-latency-ms", "0.000001", "--out", str(out)])
     assert result.exit_code == 1, result.output
-    assert "no feasible trial" in result.output
-    summary = json.loads(out.read_text())
-    assert summary["trials"] == 3 and summary["feasible"] == 0 and summary["best"] == []
+    message = " ".join(result.output.split())
+    assert "no net of this space can meet the limit" in message and "over the limit of 1e-06 ms" in message
+    assert not out.exists()  # nothing ran, nothing to write
+
+
+def test_trials_count_trained_nets_and_draws_over_the_limit_are_free(tmp_path, fake_latency):
+    cfg = config(tmp_path, max_ms=3.0)
+    study = run(cfg, trials=4)
+    results = trial_results(study)
+    trained = [r for r in results if r.feasible]
+    assert len(trained) == 4 and len(results) >= 4
+    assert all(r.latency_ms > 3.0 for r in results if r.feasible is False)
+
+
+def test_a_reference_over_the_limit_is_reported_and_never_trained(tmp_path, fake_latency, monkeypatch):
+    cfg = config(tmp_path, max_ms=3.0)
+    objective = make_objective(cfg)
+    study = run(cfg, trials=1, objective=objective, start_from=[fitted_preset("resnet56", cfg.space)])
+    assert all(t.user_attrs.get("digest") != fitted_preset("resnet56", cfg.space).digest for t in study.trials)
+    monkeypatch.setattr(objective_module.Objective, "score", lambda *a, **k: pytest.fail("trained"))
+    refs = score_references(study, objective, ["resnet56"])
+    assert refs["resnet56"]["accuracy"] is None and refs["resnet56"]["over_limit"]
 
 
 def test_a_diverging_trial_fails_with_its_reason(tmp_path, fake_latency):

@@ -96,7 +96,8 @@ def results_table(rows: list[TrialResult], references: dict[str, dict[str, Any]]
         s = ref["spec"]
         table.add_row(name, _net(s["family"], s["block"], s.get("shortcut")), "-".join(map(str, s["stage_depths"])),
                       "-".join(map(str, s["stage_widths"])), f"{ref['params'] / 1e6:.2f}M",
-                      f"{100 * ref['accuracy']:.2f}", f"{ref['latency_ms']:.3f}", style="dim")
+                      "over the limit" if ref.get("accuracy") is None else f"{100 * ref['accuracy']:.2f}",
+                      f"{ref['latency_ms']:.3f}", style="dim")
     return table
 
 
@@ -119,7 +120,9 @@ def search_command(
     ] = "auto",
     trials: Annotated[
         Optional[int],
-        typer.Option(min=1, help="Trials to run now (more on a resumed study). Default: 20, or no limit with --timeout."),
+        typer.Option(min=1, help="Trained trials to run now (more on a resumed study); draws over the latency limit "
+                                 "are recorded but not counted (at most 50 per trained trial). Default: 20, or no "
+                                 "limit with --timeout."),
     ] = None,
     timeout: Annotated[Optional[float], typer.Option(min=1.0, help="Stop starting trials after this many seconds.")] = None,
     mode: Annotated[str, typer.Option(help="constrained: most accurate under the limit; pareto: accuracy and latency.")] = "constrained",

@@ -118,10 +118,10 @@ class Objective:
     prune: bool = True
     _predictor: LatencyPredictor | None = field(default=None, init=False, repr=False)
 
-    def latency_ms(self, spec: ArchSpec) -> tuple[float, str]:
-        """(median ms, "predicted" or "measured")."""
+    def latency_ms(self, spec: ArchSpec, *, measure: bool = False) -> tuple[float, str]:
+        """(median ms, "predicted" or "measured"); ``measure`` skips the predictor."""
         target = self.target
-        if target.predict and target.max_ms is not None:
+        if target.predict and target.max_ms is not None and not measure:
             if self._predictor is None:
                 self._predictor = LatencyPredictor(
                     self.registry, device=target.device, runtime=target.runtime, batch_size=target.batch_size,

@@ -33,7 +33,9 @@ def plot_pareto(
     try:
         feasible = [r for r in trained if r.usable]
         infeasible = [r for r in trained if r.feasible is False]
-        accuracies = [100 * r.accuracy for r in feasible] + [100 * ref["accuracy"] for ref in (references or {}).values()]
+        # Presets over the limit were never trained: they have a latency and no accuracy, and are not drawn.
+        references = {name: ref for name, ref in (references or {}).items() if ref.get("accuracy") is not None}
+        accuracies = [100 * r.accuracy for r in feasible] + [100 * ref["accuracy"] for ref in references.values()]
         # The accuracy axis spans what was trained, not 0-100: the feasible nets are what a reader compares.
         low = min(accuracies, default=0.0)
         high = max(accuracies, default=100.0)

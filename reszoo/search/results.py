@@ -10,7 +10,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from reszoo.search.latency import device_label, latency
+from reszoo.search.latency import device_label
 from reszoo.search.objective import Objective
 from reszoo.search.space import SearchSpace
 from reszoo.search.study import SearchConfig, redact
@@ -126,12 +126,13 @@ def score_references(
         if trained:  # the search started from it (see study.run): same proxy, same seed, same score
             ms, accuracy = trained[0].user_attrs["latency_ms"], trained[0].user_attrs["accuracy"]
         else:
-            target = objective.target
-            ms = latency(spec, device=target.device, batch_size=target.batch_size, dtype=target.dtype,
-                         runtime=target.runtime, registry=objective.registry, threads=target.threads).median_ms
-            accuracy = objective.score(spec)["accuracy"]
+            ms = objective.latency_ms(spec, measure=True)[0]
+            limit = objective.target.max_ms
+            # A preset over the limit is reported as such, never trained: it is no rival here.
+            accuracy = None if limit is not None and ms > limit else objective.score(spec)["accuracy"]
         stored[name] = {"summary": spec.summary(), "params": _params(spec), "latency_ms": ms,
-                        "accuracy": accuracy, "spec": spec.to_dict()}
+                        "accuracy": accuracy, "spec": spec.to_dict(),
+                        "over_limit": objective.target.max_ms is not None and ms > objective.target.max_ms}
         study.set_user_attr("references", stored)
     return {name: stored[name] for name in names if name in stored}
 

@@ -101,6 +101,21 @@ class SearchSpace:
             input_size=self.input_size,
         )
 
+    def fastest_candidates(self) -> list[ArchSpec]:
+        """The nets of this space that can be its fastest, fewest layers first: the
+        shallowest and narrowest of each family, block and stem (on a CPU and a
+        GPU alike, batch-1 latency follows the layer count; GPU-CALIBRATION.md)."""
+        depths = (self.min_depth,) * self.num_stages
+        specs = {
+            spec.digest: spec
+            for family in self.families for block in self.blocks for stem in self.stems
+            for spec in [self.make_spec(family, block, depths, min(self.base_widths),
+                                        self.family_shortcuts(family)[0], stem)]
+        }
+        from reszoo.zoo.counting import count
+
+        return sorted(specs.values(), key=lambda s: (s.depth + (s.family == "highway") * s.depth, count(s).macs))
+
     def suggest(self, trial: Any) -> ArchSpec:
         """The spec an Optuna trial draws. Axes with one choice are not suggested,
         and each family draws its shortcut under its own name, so every

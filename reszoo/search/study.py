@@ -325,11 +325,64 @@ def make_objective(config: SearchConfig, dataset: Dataset | None = None) -> Obje
                      pareto=config.mode == "pareto")
 
 
+#: Draws over the limit (never trained, so cheap) allowed per trained trial before a run stops.
+MAX_DRAWS_PER_TRAINED = 50
+
+
+class TrainedBudget:
+    """Stops this process's part of a study after ``trained`` trials that were trained.
+
+    A draw over the latency limit is recorded (infeasible, with its latency)
+    but costs no training, so it does not count against ``--trials``; the
+    draws are capped at ``MAX_DRAWS_PER_TRAINED`` times the budget, so that a
+    space where almost nothing fits still ends.
+    """
+
+    def __init__(self, trained: int) -> None:
+        self.trained, self.draws, self.budget = 0, 0, trained
+        self.pid = os.getpid()
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if (trial.user_attrs.get("worker") or {}).get("pid") != self.pid:
+            return  # another worker's trial counts against that worker's share
+        self.draws += 1
+        self.trained += trial.user_attrs.get("feasible") is True
+        if self.trained >= self.budget or self.draws >= MAX_DRAWS_PER_TRAINED * self.budget:
+            study.stop()
+
+
 def _optimize(study: optuna.Study, objective: Objective, trials: int | None, timeout: float | None,
               callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] | None = None) -> None:
+    """Run trials until ``trials`` were trained here (see TrainedBudget) or ``timeout`` seconds."""
+    callbacks = list(callbacks or [])
+    if trials is not None:
+        if trials < 1:
+            return
+        callbacks.append(TrainedBudget(trials))
     # A diverging or unmeasurable net fails its trial, not the search.
-    study.optimize(_Worker(objective), n_trials=trials, timeout=timeout, callbacks=callbacks,
+    study.optimize(_Worker(objective), n_trials=None, timeout=timeout, callbacks=callbacks,
                    catch=(TrainingError, MeasurementError))
+
+
+def check_reachable(objective: Objective) -> None:
+    """Refuse at once a limit no net of the space can meet: the fastest candidates
+    are timed (fewest layers first) before anything is trained."""
+    limit = objective.target.max_ms
+    if limit is None:
+        return
+    fastest: tuple[float, ArchSpec] | None = None
+    for spec in objective.space.fastest_candidates()[:3]:
+        ms = objective.latency_ms(spec, measure=True)[0]
+        if ms <= limit:
+            return
+        fastest = min(fastest, (ms, spec), key=lambda pair: pair[0]) if fastest else (ms, spec)
+    assert fastest is not None
+    ms, spec = fastest
+    raise SearchError(
+        f"no net of this space can meet the limit: its fastest, {spec.summary()}, takes {ms:.3g} ms on "
+        f"{objective.target.device} (batch {objective.target.batch_size}, {objective.target.runtime}), over the "
+        f"limit of {limit:.3g} ms. Raise --max-latency-ms, or allow smaller nets (--depth, --widths)"
+    )
 
 
 def run_worker(config: SearchConfig, worker: int, trials: int | None, timeout: float | None) -> None:
@@ -380,20 +433,24 @@ def run(
         raise SpecError("give a number of trials or a timeout, or the search never ends", field="trials")
     check_apart(config.storage, config.registry)
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # reszoo reports progress itself
+    objective = objective or make_objective(config)
+    check_reachable(objective)  # an impossible limit is refused in seconds, before any training
     storage = open_storage(config.storage)
     study = open_study(config, storage, create=True)
     fail_orphaned_trials(study)
     if not study.trials:
+        limit = config.target.max_ms
         for spec in start_from:
             params = config.space.params_for(spec)
-            if params is not None:  # the search starts from the nets it must beat
+            # The search starts from the nets it must beat, where they meet the limit.
+            if params is not None and (limit is None or objective.latency_ms(spec)[0] <= limit):
                 study.enqueue_trial(params, skip_if_exists=True)
     if on_progress is not None:
         on_progress(study)  # before the first trial: the caller learns how many there were
     if workers == 1:
         callbacks = [lambda study, _trial: on_progress(study)] if on_progress else None
         # In this process: an in-memory study works, and the progress callback sees every trial.
-        _optimize(study, objective or make_objective(config), trials, timeout, callbacks)
+        _optimize(study, objective, trials, timeout, callbacks)
         return study
     context = multiprocessing.get_context("spawn")  # no fork of a process holding torch threads and DB handles
     processes = [
