@@ -176,12 +176,14 @@ def test_a_cut_run_resumes_from_its_checkpoint(tmp_path):
     class Stop(Exception):
         pass
 
-    def stop_after_epoch_one(record):
-        raise Stop
+    def stop_in_epoch_two(state):
+        if state["step"] > 3:  # 3 steps an epoch (192 images, batch 64)
+            raise Stop
 
+    net.job.folder.mkdir(parents=True)
     with pytest.raises(Stop):  # as a killed run leaves it: a checkpoint after epoch 1 of 2
         train(net.spec, dataset, net.job.recipe, seed=net.job.seed, precision=net.job.precision,
-              checkpoint=net.job.checkpoint, on_epoch=stop_after_epoch_one)
+              checkpoint=net.job.checkpoint, on_step=stop_in_epoch_two, report_every=1)
     assert net.job.checkpoint.is_file()
     lines: list[str] = []
     report = build_release(manifest, target, device="cpu", jobs=1, only=["resnet8"], measure_latency=False,

@@ -152,15 +152,11 @@ def train_command(
     if rank != 0:
         return  # one report and one publish per run, from rank 0
     if publish:
-        record = open_registry().add(
-            publish, result.model, spec,
-            dataset=dataset.name,
-            metrics={k: result.metrics[k] for k in ("top1", "top5", "loss", "per_class_top1")},
-            history=result.history,
-            recipe={**recipe.to_dict(), "seed": seed, "runtime": runtime, "precision": precision},
-            data={**dataset.info(), "train_subset": subset, "test_subset": test_subset},
-            device=device_label(torch_device),
-        )
+        from reszoo.train.publish import TrainedEntry, publish_trained
+
+        entry = TrainedEntry.from_result(result, dataset, device_label(torch_device), train_subset=subset,
+                                         test_subset=test_subset)
+        record = publish_trained(open_registry(), publish, result.model, spec, entry)
         summary["published"] = record.ref
     if as_json:
         print_json(summary)

@@ -42,6 +42,8 @@ from reszoo.search.latency import DEFAULT_TIMING, Timing, latency, resolve_devic
 from reszoo.train.data import Dataset, fit_spec
 from reszoo.train.data import load as load_dataset
 from reszoo.train.loop import default_precision
+from reszoo.train.publish import TrainedEntry, publish_trained
+from reszoo.train.recipes import Recipe
 from reszoo.zoo import weights as W
 from reszoo.zoo.counting import count
 from reszoo.zoo.hub import home
@@ -237,26 +239,21 @@ def publish_net(manifest: Manifest, kind: str, net: NetRun, dataset: Dataset, ta
                           f"{size / 1e6:.1f} MB past its {cap:.0f} MB cap (max_registry_mb); its history and "
                           "metrics are kept in the release summary")
             return None
-    kept = result["metrics_float16" if half else "metrics_float32"]
-    metrics = {
-        **{k: kept[k] for k in ("top1", "top5", "loss", "per_class_top1")},
-        "top1_float32": result["metrics_float32"]["top1"], "top1_float16": result["metrics_float16"]["top1"],
-        "weights_dtype": result["weights_dtype"], "test_images": kept["images"],
-    }
-    recipe = {
-        **result["recipe"], "seed": result["seed"], "runtime": result["runtime"], "precision": result["precision"],
-        "steps": result["steps"], "train_seconds": result["train_seconds"],
-        "release": {"name": manifest.name, "kind": kind, "key": net.key, "manifest": manifest.path.name,
-                    **(commit or {"commit": None})},
-    }
     delta = 100 * (result["metrics_float16"]["top1"] - result["metrics_float32"]["top1"])
-    return target.add(
-        net.name, state, net.spec, version=manifest.kind(kind).version, dataset=dataset.name, metrics=metrics,
-        history=result["history"], recipe=recipe, data={**dataset.info(), "label": manifest.dataset_label},
+    entry = TrainedEntry(
+        dataset=dataset, metrics=result["metrics_float16" if half else "metrics_float32"], history=result["history"],
+        recipe=Recipe.from_dict(result["recipe"]), seed=result["seed"], runtime=result["runtime"],
+        precision=result["precision"], steps=result["steps"], seconds=result["train_seconds"],
         device=result["device"],
+        extra_metrics={"top1_float32": result["metrics_float32"]["top1"],
+                       "top1_float16": result["metrics_float16"]["top1"], "weights_dtype": result["weights_dtype"]},
+        extra_data={"label": manifest.dataset_label},
+        release={"name": manifest.name, "kind": kind, "key": net.key, "manifest": manifest.path.name,
+                 **(commit or {"commit": None})},
         notes=(f"release {manifest.name} ({kind} recipe); weights stored in {result['weights_dtype']} "
                f"(top-1 as float16 vs float32: {delta:+.2f} points)"),
     )
+    return publish_trained(target, net.name, state, net.spec, entry, version=manifest.kind(kind).version)
 
 
 def _publish(manifest: Manifest, kind: str, net: NetRun, dataset: Dataset, target: Registry,

@@ -11,6 +11,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from reszoo.search.latency import device_label
+from reszoo.train.publish import TrainedEntry, publish_trained
 from reszoo.search.objective import Objective
 from reszoo.search.space import SearchSpace
 from reszoo.search.study import SearchConfig, redact
@@ -177,17 +178,11 @@ def publish_best(
             on_start(result, name)
         trained = train(result.spec, dataset, recipe, device=config.proxy.device, seed=config.proxy.seed,
                         runtime=config.proxy.runtime, on_epoch=on_epoch)
-        published.append(registry.add(
-            name, trained.model, result.spec,
-            dataset=dataset.name,
-            metrics={**trained.metrics, "proxy_accuracy": result.accuracy},
-            history=trained.history,
-            recipe={**recipe.to_dict(), "seed": config.proxy.seed, "runtime": config.proxy.runtime},
-            data=dataset.info(),
-            device=device_label(config.proxy.device),
-            study=lineage(config),
-            trial=result.number,
+        entry = TrainedEntry.from_result(
+            trained, dataset, device_label(config.proxy.device), extra_metrics={"proxy_accuracy": result.accuracy},
+            study=lineage(config), trial=result.number,
             notes=f"found by reszoo search ({config.mode}, latency limit {config.target.max_ms} ms on "
                   f"{device_label(config.target.device)}, batch {config.target.batch_size}, {config.target.runtime})",
-        ))
+        )
+        published.append(publish_trained(registry, name, trained.model, result.spec, entry))
     return published

@@ -65,6 +65,15 @@ class Recipe:
             return self.lr * max(0.0, (total - step) / max(1, total - rise))
         raise SpecError(f"schedule must be 'step' or 'onecycle', got {self.schedule!r}", field="schedule")
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Recipe:
+        """A recipe as :meth:`to_dict` wrote it (keys a recipe does not have are left out)."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in fields}
+        if "milestones" in values:
+            values["milestones"] = tuple(values["milestones"])
+        return cls(**values)
+
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["milestones"] = list(self.milestones)
