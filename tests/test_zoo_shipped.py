@@ -98,3 +98,16 @@ def test_eval_reproduces_the_stored_top1_of_resnet20(shipped):
 
     top1 = json.loads(result.output)["top1"]
     assert abs(top1 - stored.top1) <= 0.001, (top1, stored.top1)
+
+
+def test_fine_tuning_keeps_the_trained_trunk_under_a_fresh_head(shipped):
+    trained = reszoo.load("resnet20")
+    tuned = reszoo.load("resnet20", num_classes=3)
+    assert tuned(torch.zeros(1, 3, 32, 32)).shape == (1, 3) and tuned.pretrained_cfg["num_classes"] == 3
+    assert "label_names" not in tuned.pretrained_cfg
+    same = [k for k, v in trained.state_dict().items() if not k.startswith("fc.")]
+    assert all(torch.equal(trained.state_dict()[k], tuned.state_dict()[k]) for k in same)
+    also = reszoo.create_model("resnet20", pretrained=True, num_classes=3)
+    assert torch.equal(also.state_dict()["conv1.weight"], trained.state_dict()["conv1.weight"])
+    with pytest.raises(reszoo.SpecError, match="only num_classes can change"):
+        reszoo.create_model("resnet20", pretrained=True, stem="imagenet")

@@ -44,13 +44,15 @@ def resolve_spec(ref: SpecLike, **overrides: Any) -> ArchSpec:
 
 
 def create_model(
-    name_or_spec: SpecLike, *, device: torch.device | str | None = None, **overrides: Any
+    name_or_spec: SpecLike, *, device: torch.device | str | None = None, pretrained: bool = False, **overrides: Any
 ) -> ReszooNet:
-    """Build a freshly initialised network.
+    """Build a freshly initialised network, or with ``pretrained`` the zoo's trained one.
 
     Args:
         name_or_spec: A preset name (``"resnet56"``), spec file, ``ArchSpec`` or dict.
         device: Where to allocate it; ``"meta"`` gives a shape-only net.
+        pretrained: The trained entry of that name (``reszoo.load``); the only
+            override it takes is ``num_classes`` (a fresh head for fine-tuning).
         **overrides: Spec fields to replace: ``create_model("resnet34", num_classes=10,
             stem="cifar")`` is the 32x32 CIFAR-stem resnet34.
 
@@ -59,4 +61,13 @@ def create_model(
         >>> model(torch.randn(2, 3, 32, 32)).shape
         torch.Size([2, 10])
     """
+    if pretrained:
+        from reszoo.zoo.hub import load
+
+        other = sorted(set(overrides) - {"num_classes"})
+        if other or not isinstance(name_or_spec, str):
+            raise SpecError(f"pretrained=True loads the zoo's entry {name_or_spec!r:.40} as trained; only num_classes "
+                            f"can change (a fresh head), not {', '.join(other) or 'a spec'}", field="pretrained")
+        model = load(name_or_spec, num_classes=overrides.get("num_classes"))
+        return model.to(device) if device is not None else model
     return build(resolve_spec(name_or_spec, **overrides), device=device)

@@ -56,7 +56,8 @@ def remote_url(url: str | None = None) -> str:
     )
 
 
-def load(ref: str, *, registry: Registry | str | None = None, remote: Registry | str | None = None) -> nn.Module:
+def load(ref: str, *, registry: Registry | str | None = None, remote: Registry | str | None = None,
+         num_classes: int | None = None) -> nn.Module:
     """A trained model from the local registry, pulled from the remote on first use.
 
     Works offline once pulled, like ``timm.create_model(name, pretrained=True)``.
@@ -65,7 +66,31 @@ def load(ref: str, *, registry: Registry | str | None = None, remote: Registry |
         ref: ``resnet56``, ``resnet56@2`` or ``resnet56:best``.
         registry: The local registry (default :func:`local_registry`).
         remote: Where to pull from when it is not local (default :func:`remote_url`).
+        num_classes: For fine-tuning: a fresh classifier of this many classes on
+            the trained trunk (every other weight as trained).
     """
+    model = _load(ref, registry, remote)
+    return model if num_classes is None else with_new_head(model, num_classes)
+
+
+def with_new_head(model: nn.Module, num_classes: int) -> nn.Module:
+    """``model`` with a freshly initialised classifier for ``num_classes`` classes,
+    as timm's ``create_model(..., pretrained=True, num_classes=K)`` gives."""
+    from reszoo.zoo.network import build
+
+    spec = model.spec.with_overrides(num_classes=num_classes)
+    if spec == model.spec:
+        return model
+    fresh = build(spec)
+    trunk = {k: v for k, v in model.state_dict().items() if not k.startswith("fc.")}
+    fresh.load_state_dict(trunk, strict=False)
+    cfg = {**getattr(model, "pretrained_cfg", {}), "num_classes": num_classes}
+    cfg.pop("label_names", None)  # the new head's classes are the fine-tuner's
+    fresh.pretrained_cfg = cfg
+    return fresh.eval()
+
+
+def _load(ref: str, registry: Registry | str | None, remote: Registry | str | None) -> nn.Module:
     if isinstance(registry, Registry):
         local = registry
     else:
