@@ -133,7 +133,7 @@ def root(
 
 
 # Commands register themselves on `app` when their module is imported.
-from reszoo.cli import bench, models, registry, release, search, train  # noqa: E402,F401
+import reszoo.cli.bench, reszoo.cli.models, reszoo.cli.registry, reszoo.cli.release, reszoo.cli.search, reszoo.cli.train  # noqa: E402,F401,I001
 
 
 def main() -> None:
