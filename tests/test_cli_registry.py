@@ -266,3 +266,18 @@ def test_show_arch_shows_the_preset_where_an_entry_has_its_name(tmp_path):
     preset = CliRunner().invoke(app, ["--registry", url, "show", "resnet20", "--arch", "--json"])
     assert json.loads(entry.output)["kind"] == "entry"
     assert json.loads(preset.output)["params"] == 269_722  # the paper's resnet20, not the entry's tiny net
+
+
+def test_one_rule_for_architecture_arguments(tmp_path):
+    """A preset or spec file first, then an entry's architecture: the same for every command."""
+    from reszoo.zoo.factory import resolve_arch
+
+    url = str(tmp_path / "r.db")
+    with Registry(url) as registry:
+        registry.add("resnet20", tiny_model())  # an entry that shadows a preset name
+        registry.add("my-net", tiny_model())
+        assert resolve_arch("resnet20", registry).stage_widths == (16, 32, 64)  # the preset
+        assert resolve_arch("resnet20@1", registry) == TINY  # the entry, asked for by version
+        assert resolve_arch("my-net", registry) == TINY  # no preset of that name: the entry
+        with pytest.raises(reszoo.UnknownModelError, match="did you mean"):
+            resolve_arch("resnt20", registry)

@@ -18,7 +18,8 @@ from reszoo.limits import MAX_BATCH
 def bench_command(
     refs: Annotated[
         Optional[list[str]],
-        typer.Argument(help="Entries, preset names or spec .json files to measure.", show_default=False),
+        typer.Argument(help="Preset names or spec .json files to measure, or entries (NAME@VERSION, or a name that "
+                            "is no preset).", show_default=False),
     ] = None,
     device: Annotated[str, typer.Option(help="auto (a GPU if there is one), cpu, cuda or cuda:N.")] = "auto",
     batch_size: Annotated[int, typer.Option(min=1, max=MAX_BATCH, help="Images per forward pass.")] = 1,
@@ -49,14 +50,15 @@ def bench_command(
     A stored row for the same architecture, device, batch size, dtype and runtime
     is reused unless --remeasure.
     """
-    from reszoo.search.latency import latency, spec_of
+    from reszoo.search.latency import latency
+    from reszoo.zoo.factory import resolve_arch
     from reszoo.search.predictor import LatencyPredictor, PredictionCheck, summarize
     from reszoo.search.space import SearchSpace
 
     registry = open_registry()
     if not refs and not build_table:
         raise typer.BadParameter("give at least one model to measure, or --build-table")
-    specs = [spec_of(ref, registry) for ref in refs or []]
+    specs = [resolve_arch(ref, registry) for ref in refs or []]
     if build_table:
         rng = random.Random(seed)
         specs += [SearchSpace().sample(rng) for _ in range(random_specs)]

@@ -131,15 +131,11 @@ def import_command(
     The same weights imported again under the same name add nothing: the
     entry that holds them is named instead.
     """
-    from reszoo.errors import UnknownModelError
     from reszoo.zoo import weights as W
-    from reszoo.zoo.factory import resolve_spec
+    from reszoo.zoo.factory import resolve_arch
 
     registry = open_registry()
-    try:
-        spec = resolve_spec(arch)
-    except UnknownModelError:
-        spec = registry.get(arch).spec  # one rule with `train`: an entry's architecture
+    spec = resolve_arch(arch, registry)  # the rule every architecture argument follows
     state_dict = W.read_weights_file(file)
     sha = W.sha256(W.serialize(state_dict))
     same = [e for e in registry.list(name, all_versions=True) if e.blob_sha256 == sha and e.arch_digest == spec.digest]

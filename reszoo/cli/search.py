@@ -50,9 +50,9 @@ def _depth_range(value: str | None) -> dict[str, int]:
 
 
 def build_space(space_file: Path | None, dataset: Any, **bounds: Any) -> SearchSpace:
+    """The space of --space FILE (else the default), narrowed by the CLI bounds, fitted to the data."""
     from reszoo.search.space import SearchSpace, load_space_file
 
-    """The space of --space FILE (else the default), narrowed by the CLI bounds, fitted to the data."""
     space = load_space_file(space_file) if space_file else SearchSpace()
     changes = {k: v for k, v in bounds.items() if v is not None}
     changes.update(num_classes=dataset.num_classes, in_chans=dataset.in_chans, input_size=dataset.input_size)

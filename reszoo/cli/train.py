@@ -12,7 +12,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from reszoo.cli.app import app, console, err_console, open_registry
 from reszoo.cli.models import print_json
-from reszoo.errors import UnknownModelError
 from reszoo.files import FIGURE_SUFFIXES, check_output_file
 from reszoo.limits import MAX_BATCH
 from reszoo.train.recipes import RECIPES, get_recipe
@@ -82,7 +81,7 @@ def train_command(
     from reszoo.train.data import fit_spec
     from reszoo.train.data import load as load_dataset
     from reszoo.train.loop import check_precision, data_parallel, default_precision, init_distributed, train
-    from reszoo.zoo.factory import resolve_spec
+    from reszoo.zoo.factory import resolve_arch
 
     torch_device = resolve_device(device)
     if threads is not None:
@@ -97,12 +96,8 @@ def train_command(
         # for long CPU runs.
         runtime = "graph" if torch_device.type == "cuda" and world == 1 else "eager"
     precision = default_precision(torch_device) if precision == "auto" else check_precision(precision)
-    try:
-        spec = resolve_spec(ref)
-    except UnknownModelError:
-        # Not a preset or spec file: the architecture of a registry entry
-        # (trained from scratch; its weights are not used).
-        spec = open_registry().get(ref).spec
+    # A preset or spec file, else an entry's architecture (trained from scratch; its weights are not used).
+    spec = resolve_arch(ref, open_registry(must_exist=True))
     dataset = load_dataset(dataset_name, root=data_root, download=download).subset(subset, test_subset)
     spec = fit_spec(spec, dataset)
     overrides: dict[str, Any] = {k: v for k, v in (("epochs", epochs), ("iterations", iterations),

@@ -25,13 +25,12 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from reszoo.errors import DeviceError, EntryNotFoundError, InputError, MeasurementError, SpecError
+from reszoo.errors import DeviceError, InputError, MeasurementError, SpecError
 from reszoo.limits import MAX_BATCH
-from reszoo.zoo.factory import SpecLike, looks_like_spec_file, resolve_spec
+from reszoo.zoo.factory import SpecLike, resolve_arch, resolve_spec
 from reszoo.zoo.network import build
 from reszoo.zoo.records import LatencyRecord
 from reszoo.zoo.registry import Registry
-from reszoo.zoo.spec import ArchSpec
 
 RUNTIMES = ("eager", "graph", "compile")
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -348,16 +347,6 @@ def measure(
     )
 
 
-def spec_of(ref: SpecLike, registry: Registry | None) -> ArchSpec:
-    """A registry entry's architecture, else a preset, spec file, spec or dict."""
-    if registry is not None and isinstance(ref, str) and not looks_like_spec_file(ref):
-        try:
-            return registry.get(ref).spec
-        except (EntryNotFoundError, SpecError):
-            pass
-    return resolve_spec(ref)
-
-
 def latency(
     ref: SpecLike,
     *,
@@ -374,14 +363,15 @@ def latency(
     is one (unless ``remeasure``), else measured now and stored.
 
     Args:
-        ref: An entry (``resnet56@1``), preset name, spec file, ``ArchSpec`` or dict.
+        ref: A preset name, spec file, ``ArchSpec`` or dict, or an entry (``my-net``,
+            ``resnet34@1``): see :func:`reszoo.zoo.factory.resolve_arch`.
         registry: Where rows are read and stored (default: the local registry).
     """
     if registry is None:
         from reszoo.zoo.hub import local_registry
 
         registry = local_registry()
-    spec = spec_of(ref, registry)
+    spec = resolve_arch(ref, registry)
     with cpu_threads(threads):
         label = device_label(device)
     if not remeasure:

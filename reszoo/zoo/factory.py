@@ -43,6 +43,28 @@ def resolve_spec(ref: SpecLike, **overrides: Any) -> ArchSpec:
     return spec.with_overrides(**overrides) if overrides else spec
 
 
+def resolve_arch(ref: SpecLike, registry: Any = None) -> ArchSpec:
+    """The one rule for what an architecture argument names (``train``, ``bench``,
+    ``import --arch``, ``latency()``): a spec, a spec file or a preset name first;
+    else a registry entry's architecture (``my-net``, ``resnet34@1``). Commands
+    about trained models (``show``, ``eval``, ``pull``, ``load``) take entries.
+
+    Args:
+        registry: Where to look for an entry (a ``Registry``); ``None``: presets only.
+    """
+    from reszoo.errors import EntryNotFoundError, UnknownModelError
+
+    try:
+        return resolve_spec(ref)
+    except UnknownModelError as unknown:
+        if registry is None or not isinstance(ref, str):
+            raise
+        try:
+            return registry.get(ref).spec
+        except (EntryNotFoundError, SpecError):
+            raise unknown from None
+
+
 def create_model(
     name_or_spec: SpecLike, *, device: torch.device | str | None = None, pretrained: bool = False, **overrides: Any
 ) -> ReszooNet:
