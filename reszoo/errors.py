@@ -133,7 +133,18 @@ class ManifestError(ReszooError):
 
 class InputError(ReszooError, ValueError):
     """A value given to a command or function that is not a spec and is not usable:
-    an output path in a missing folder, a file that would be replaced, a bad option.
-    The message names the value, what was expected and what to do."""
+    an option out of range, a bad name, version or reference, registry metadata,
+    a training or search setting, an output path in a missing folder. The message
+    names the value, what was expected and what to do.
+
+    Attributes:
+        field: The argument or option at fault, where there is one.
+        value: The offending value.
+    """
 
     exit_code = 2
+
+    def __init__(self, message: str, *, field: str | None = None, value: object = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.value = value

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 import reszoo
 import reszoo.search.latency as latency_module
-from reszoo import DeviceError, MeasurementError, Registry, SpecError
+from reszoo import DeviceError, MeasurementError, Registry, InputError
 from reszoo.cli.app import app
 from reszoo.search.latency import Timing, latency, measure
 from reszoo.search.predictor import LatencyPredictor, PredictionCheck, parts, summarize
@@ -71,7 +71,7 @@ def test_errors_name_what_is_available(tmp_path, monkeypatch):
         measure("resnet20", device="tpu")
     with pytest.raises(DeviceError, match="runtime 'graph' captures CUDA graphs and needs a CUDA device"):
         measure("resnet20", runtime="graph")
-    with pytest.raises(SpecError, match="dtype must be one of 'float32', 'float16', 'bfloat16'"):
+    with pytest.raises(InputError, match="dtype must be one of 'float32', 'float16', 'bfloat16'"):
         measure("resnet20", dtype="float8")
     for bad in (0, 100_000_000):
         with pytest.raises(reszoo.InputError, match="batch_size must be a whole number from 1 to 65,536"):

@@ -63,7 +63,7 @@ def test_versions_latest_and_aliases(make_registry_url):
     registry.tag("tiny@1", "best")  # an alias moves
     assert registry.get("tiny:best").version == 1
     assert torch.equal(outputs(registry.load("tiny:best")), outputs(tiny_model(0)))
-    with pytest.raises(reszoo.SpecError, match="'latest' always means the highest version"):
+    with pytest.raises(reszoo.InputError, match="'latest' always means the highest version"):
         registry.tag("tiny@1", "latest")
     with pytest.raises(EntryNotFoundError, match="no alias 'worst' for 'tiny'.*aliases: best"):
         registry.get("tiny:worst")
@@ -93,7 +93,7 @@ def test_list_filters(make_registry_url):
     assert names(registry.list(max_latency_ms=0.3, device="cpu-test")) == ["res-a", "res-b"]
     assert names(registry.list(max_latency_ms=0.3, device="other-device")) == []
     assert registry.best_latency("cpu-test") == {TINY.digest: 0.2, plain.digest: 0.5}
-    with pytest.raises(reszoo.SpecError, match="needs a device"):
+    with pytest.raises(reszoo.InputError, match="needs a device"):
         registry.list(max_latency_ms=1.0)
     assert names(registry.list("res_a")) == []  # '_' is literal, not a LIKE wildcard
 
@@ -305,7 +305,7 @@ def test_unknown_entry_suggests_close_names(tmp_path):
     with pytest.raises(EntryNotFoundError, match="did you mean 'tiny-net'"):
         registry.get("tiny-nett")
     for bad in ("tiny-net@x", "tiny-net@0", "tiny-net@²", "@1", "a:b@1", "tiny-net@99999999999999999999", "a b"):
-        with pytest.raises(reszoo.SpecError):
+        with pytest.raises(reszoo.InputError):
             registry.get(bad)
 
 
@@ -413,7 +413,7 @@ def test_list_patterns_and_filters_pick_the_latest_qualifying_version(tmp_path):
 )
 def test_bad_metadata_is_refused_before_writing(tmp_path, kwargs, message):
     registry = Registry(tmp_path / "r.db")
-    with pytest.raises(reszoo.SpecError, match=message):
+    with pytest.raises(reszoo.InputError, match=message):
         registry.add("tiny", tiny_model(0), **kwargs)
     assert registry.list() == []
 
@@ -519,9 +519,9 @@ def test_a_settled_registry_reads_from_a_read_only_place_without_writing(tmp_pat
 def test_one_version_rule_for_every_way_in(tmp_path, version):
     with Registry(tmp_path / "a.db") as source, Registry(tmp_path / "b.db") as target:
         source.add("tiny", tiny_model())
-        with pytest.raises(reszoo.SpecError, match="version must be a whole number from 1 to 2147483647"):
+        with pytest.raises(reszoo.InputError, match="version must be a whole number from 1 to 2147483647"):
             source.add("tiny", tiny_model(1), version=version)
-        with pytest.raises(reszoo.SpecError, match="version must be a whole number from 1 to 2147483647"):
+        with pytest.raises(reszoo.InputError, match="version must be a whole number from 1 to 2147483647"):
             source.publish("tiny@1", target, version=version)
         assert [e.ref for e in target.list(all_versions=True)] == []
 

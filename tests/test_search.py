@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from reszoo import Registry, SpecError
+from reszoo import Registry, InputError
 from reszoo.cli.app import app
 from reszoo.errors import DatasetError, SpecFileError
 from reszoo.search import latency as latency_module
@@ -127,7 +127,7 @@ def test_space_files_json_and_toml(tmp_path):
 ])
 def test_bad_space_files_name_the_field(tmp_path, content, message):
     (tmp_path / "s.json").write_text(content)
-    with pytest.raises(SpecError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(InputError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
         load_space_file(tmp_path / "s.json")
 
 
@@ -266,10 +266,10 @@ def test_three_workers_share_a_postgresql_study(tmp_path):
 
 
 def test_memory_storage_refuses_several_workers_and_registry_database(tmp_path):
-    with pytest.raises(SpecError, match="not 'memory'"):
+    with pytest.raises(InputError, match="not 'memory'"):
         run(config(tmp_path), trials=2, workers=2)
     cfg = config(tmp_path, storage=f"sqlite:///{tmp_path / 'r.db'}")
-    with pytest.raises(SpecError, match="is the registry's database"):
+    with pytest.raises(InputError, match="is the registry's database"):
         run(cfg, trials=1)
 
 
@@ -415,7 +415,7 @@ def test_a_journal_under_a_file_or_on_a_folder_is_refused_before_any_work(tmp_pa
     from reszoo.search.study import journal_path
 
     (tmp_path / "file").write_text("x")
-    with pytest.raises(SpecError, match="which is a file, not a folder"):
+    with pytest.raises(InputError, match="which is a file, not a folder"):
         journal_path(f"journal:{tmp_path / 'file' / 'studies.log'}")
-    with pytest.raises(SpecError, match="is a folder"):
+    with pytest.raises(InputError, match="is a folder"):
         journal_path(f"journal:{tmp_path}")

@@ -294,12 +294,12 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_checkpoint(tmp_path):
 
 def test_bad_training_inputs(tmp_path):
     data = synthetic(train=128, test=32)
-    with pytest.raises(reszoo.SpecError, match="resume needs a checkpoint"):
+    with pytest.raises(reszoo.InputError, match="resume needs a checkpoint"):
         train(SMALL, data, ONECYCLE.with_overrides(epochs=1), resume=True)
     with pytest.raises(DatasetError, match="synthetic:N takes a number"):
         load_dataset("synthetic:abc")
     empty = dataclasses.replace(data, train=ImageSet(data.train.images[:0], data.train.labels[:0]))
-    with pytest.raises(reszoo.SpecError, match="0 training images do not split over 1 process"):
+    with pytest.raises(reszoo.InputError, match="0 training images do not split over 1 process"):
         train(SMALL, empty, ONECYCLE.with_overrides(epochs=1))
     damaged = tmp_path / "run.safetensors"
     damaged.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}")

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from reszoo.cli.app import app, console, err_console, open_registry
-from reszoo.errors import EntryNotFoundError, SpecError
+from reszoo.errors import EntryNotFoundError, InputError, SpecError
 from reszoo.limits import MAX_BATCH
 from reszoo.zoo.presets import get_spec, list_presets, natural_key
 from reszoo.zoo.records import EntryRecord, LatencyRecord
@@ -186,7 +186,7 @@ def show_command(
     if registry is not None and not arch:
         try:
             record = registry.get(ref)
-        except (EntryNotFoundError, SpecError):
+        except (EntryNotFoundError, InputError):
             if any(ch in ref for ch in "@:"):
                 raise  # only entries have versions and aliases
         else:

@@ -25,7 +25,7 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from reszoo.errors import DeviceError, InputError, MeasurementError, SpecError
+from reszoo.errors import DeviceError, InputError, MeasurementError
 from reszoo.limits import MAX_BATCH
 from reszoo.zoo.factory import SpecLike, resolve_arch, resolve_spec
 from reszoo.zoo.network import build
@@ -127,10 +127,10 @@ def device_key(name: str, stored: Sequence[str] = ()) -> str:
         pass  # not a device name, or not a device of this machine
     matches = [label for label in stored if name.lower() in label.lower()]
     if len(matches) > 1:
-        raise SpecError(f"device {name!r} matches several stored devices: {', '.join(map(repr, matches))}; "
+        raise InputError(f"device {name!r} matches several stored devices: {', '.join(map(repr, matches))}; "
                         "give more of the name", field="device", value=name)
     if not matches and stored:
-        raise SpecError(f"no latency stored for device {name!r}; stored devices: {', '.join(map(repr, stored))}",
+        raise InputError(f"no latency stored for device {name!r}; stored devices: {', '.join(map(repr, stored))}",
                         field="device", value=name)
     return matches[0] if matches else name
 
@@ -156,7 +156,7 @@ def cpu_threads(threads: int | None) -> Iterator[None]:
         yield
         return
     if not isinstance(threads, int) or threads < 1:
-        raise SpecError(f"threads must be a positive integer, got {threads!r}", field="threads")
+        raise InputError(f"threads must be a positive integer, got {threads!r}", field="threads")
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -219,7 +219,7 @@ def _runner(module: nn.Module, x: torch.Tensor, runtime: str, device: torch.devi
         with torch.cuda.graph(graph):
             module(x)
         return graph.replay
-    raise SpecError(f"runtime must be one of {', '.join(repr(r) for r in RUNTIMES)}, got {runtime!r}", field="runtime")
+    raise InputError(f"runtime must be one of {', '.join(repr(r) for r in RUNTIMES)}, got {runtime!r}", field="runtime")
 
 
 @dataclass(frozen=True)
@@ -284,9 +284,9 @@ def measure_module(
     """
     torch_device = resolve_device(device)
     if dtype not in DTYPES:
-        raise SpecError(f"dtype must be one of {', '.join(repr(d) for d in DTYPES)}, got {dtype!r}", field="dtype")
+        raise InputError(f"dtype must be one of {', '.join(repr(d) for d in DTYPES)}, got {dtype!r}", field="dtype")
     if runtime not in RUNTIMES:
-        raise SpecError(f"runtime must be one of {', '.join(repr(r) for r in RUNTIMES)}, got {runtime!r}", field="runtime")
+        raise InputError(f"runtime must be one of {', '.join(repr(r) for r in RUNTIMES)}, got {runtime!r}", field="runtime")
     factories = [lambda: make] if isinstance(make, nn.Module) else [make] * max(1, timing.instances)
     results = []
     with (

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reszoo.errors import SpecError, SpecFileError
+from reszoo.errors import InputError, SpecFileError
 from reszoo.zoo.spec import BLOCKS, FAMILIES, FAMILY_SHORTCUTS, STEMS, ArchSpec
 
 
@@ -63,18 +63,18 @@ class SearchSpace:
         for name in ("num_stages", "min_depth", "max_depth", "num_classes", "in_chans", "input_size"):
             _check_ints(name, (getattr(self, name),), 1)
         if self.min_depth > self.max_depth:
-            raise SpecError(
+            raise InputError(
                 f"min_depth {self.min_depth} is above max_depth {self.max_depth}; give min_depth <= max_depth",
                 field="min_depth", value=self.min_depth,
             )
         if len(self.width_multipliers) < self.num_stages:
-            raise SpecError(
+            raise InputError(
                 f"width_multipliers {list(self.width_multipliers)} has fewer entries than num_stages "
                 f"{self.num_stages}; give one multiplier per stage", field="width_multipliers",
             )
         for family in self.families:
             if not self.family_shortcuts(family):
-                raise SpecError(
+                raise InputError(
                     f"family {family!r} can use shortcuts {list(FAMILY_SHORTCUTS[family])}, none of which is in "
                     f"shortcuts {list(self.shortcuts)}; allow one of them or drop the family", field="shortcuts",
                 )
@@ -185,14 +185,14 @@ def from_mapping(data: Mapping[str, Any], source: str = "search space") -> Searc
     fields = {f.name: f for f in dataclasses.fields(SearchSpace)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise SpecError(f"{source}: unknown key(s) {unknown}; known keys: {', '.join(fields)}", field=unknown[0])
+        raise InputError(f"{source}: unknown key(s) {unknown}; known keys: {', '.join(fields)}", field=unknown[0])
     values = {}
     for key, value in data.items():
         if isinstance(SearchSpace.__dataclass_fields__[key].default, tuple):
             if isinstance(value, (str, int)):
                 value = [value]
             if not isinstance(value, (list, tuple)) or not value:
-                raise SpecError(f"{source}: {key} must be a non-empty list, got {value!r}", field=key, value=value)
+                raise InputError(f"{source}: {key} must be a non-empty list, got {value!r}", field=key, value=value)
             value = tuple(value)
         values[key] = value
     return SearchSpace(**values)
@@ -225,7 +225,7 @@ def load_space_file(path: str | Path) -> SearchSpace:
 def _check_subset(name: str, values: tuple[Any, ...], allowed: tuple[str, ...]) -> None:
     bad = [v for v in values if v not in allowed]
     if bad or not values:
-        raise SpecError(
+        raise InputError(
             f"{name} must be a non-empty list drawn from {list(allowed)}, got {list(values)}", field=name, value=values
         )
 
@@ -233,4 +233,4 @@ def _check_subset(name: str, values: tuple[Any, ...], allowed: tuple[str, ...]) 
 def _check_ints(name: str, values: tuple[Any, ...], minimum: int) -> None:
     for value in values:
         if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            raise SpecError(f"{name} must hold integers >= {minimum}, got {value!r}", field=name, value=value)
+            raise InputError(f"{name} must hold integers >= {minimum}, got {value!r}", field=name, value=value)

@@ -28,7 +28,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from reszoo.errors import MeasurementError, SearchError, SpecError, TrainingError
+from reszoo.errors import InputError, MeasurementError, SearchError, TrainingError
 from reszoo.search.objective import LatencyTarget, Objective, Proxy, proxy_data
 from reszoo.search.space import SearchSpace
 from reszoo.train.data import Dataset
@@ -58,11 +58,11 @@ class SearchConfig:
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
-            raise SpecError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}", field="mode")
+            raise InputError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}", field="mode")
         if self.sampler not in ("tpe", "random"):
-            raise SpecError(f"sampler must be 'tpe' or 'random', got {self.sampler!r}", field="sampler")
+            raise InputError(f"sampler must be 'tpe' or 'random', got {self.sampler!r}", field="sampler")
         if self.mode == "constrained" and self.target.max_ms is None:
-            raise SpecError("constrained mode needs a latency limit (--max-latency-ms)", field="max_latency_ms")
+            raise InputError("constrained mode needs a latency limit (--max-latency-ms)", field="max_latency_ms")
 
     def settings(self) -> dict[str, Any]:
         """What trials of one study must share to be comparable."""
@@ -96,13 +96,13 @@ def journal_path(url: str) -> Path | None:
     if path is not None:
         blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
         if blocker is not None:
-            raise SpecError(f"storage {url!r} lies under {str(blocker)!r}, which is a file, not a folder; give a "
+            raise InputError(f"storage {url!r} lies under {str(blocker)!r}, which is a file, not a folder; give a "
                             "journal path in a folder", field="storage", value=url)
         if path.is_dir():
-            raise SpecError(f"storage {url!r} is a folder; give a journal file such as journal:{path / 'studies.log'}",
+            raise InputError(f"storage {url!r} is a folder; give a journal file such as journal:{path / 'studies.log'}",
                             field="storage", value=url)
         return path
-    raise SpecError(
+    raise InputError(
         f"storage {url!r} is not 'memory', 'journal:PATH', a .log/.journal file or a database URL "
         "(postgresql+psycopg://user@host/db)", field="storage", value=url,
     )
@@ -198,7 +198,7 @@ def check_apart(storage: str, registry: str) -> None:
         return url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
 
     if "://" in storage and norm(storage) == norm(registry):
-        raise SpecError(
+        raise InputError(
             f"study storage {redact(storage)} is the registry's database; both keep a schema version in "
             "'alembic_version', so give the study its own database (another SQLite file, or another PostgreSQL "
             "database or schema)", field="storage",
@@ -432,12 +432,12 @@ def run(
     ``objective``: this process's, if the caller built it (else built from ``config``).
     """
     if workers < 1:
-        raise SpecError(f"workers must be at least 1, got {workers}", field="workers")
+        raise InputError(f"workers must be at least 1, got {workers}", field="workers")
     if workers > 1 and config.storage == "memory":
-        raise SpecError("several workers share a study through a journal file or a database, not 'memory'; "
+        raise InputError("several workers share a study through a journal file or a database, not 'memory'; "
                         "give --storage journal:PATH or a database URL", field="storage")
     if trials is None and timeout is None:
-        raise SpecError("give a number of trials or a timeout, or the search never ends", field="trials")
+        raise InputError("give a number of trials or a timeout, or the search never ends", field="trials")
     check_apart(config.storage, config.registry)
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # reszoo reports progress itself
     objective = objective or make_objective(config)

@@ -131,7 +131,7 @@ def evaluate(
     """
     device = torch.device(device)
     if len(data) == 0:
-        raise SpecError("cannot evaluate on an empty test set")
+        raise InputError("cannot evaluate on an empty test set")
     was_training = model.training
     model.eval()
     mean_t = torch.tensor(mean, device=device)[None, :, None, None]
@@ -192,7 +192,7 @@ def default_precision(device: str | torch.device) -> str:
 
 def check_precision(precision: str) -> str:
     if precision not in PRECISIONS:
-        raise SpecError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}, got {precision!r}",
+        raise InputError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}, got {precision!r}",
                         field="precision", value=precision)
     return precision
 
@@ -448,7 +448,7 @@ class TrainingRun:
                 "input_size"
             )
         if runtime not in ("eager", "graph", "compile"):
-            raise SpecError(f"training runtime must be 'eager', 'graph' or 'compile', got {runtime!r}", field="runtime")
+            raise InputError(f"training runtime must be 'eager', 'graph' or 'compile', got {runtime!r}", field="runtime")
         self.cuda = cuda = device.type == "cuda"
         self.precision = check_precision(precision or ("bfloat16" if cuda else "float32"))
         # NHWC everywhere: cuDNN's bf16 kernels want it, and on a CPU oneDNN's float32
@@ -458,15 +458,15 @@ class TrainingRun:
             raise DeviceError(f"runtime 'graph' captures CUDA graphs and needs a CUDA device, not {device}; use eager")
         self.rank, self.world = rank, world = data_parallel()
         if recipe.batch_size % world:
-            raise SpecError(f"batch size {recipe.batch_size} does not split over {world} processes", field="batch_size")
+            raise InputError(f"batch size {recipe.batch_size} does not split over {world} processes", field="batch_size")
         if runtime == "graph" and world > 1:
-            raise SpecError("runtime 'graph' runs on one GPU; use eager or compile under torchrun", field="runtime")
+            raise InputError("runtime 'graph' runs on one GPU; use eager or compile under torchrun", field="runtime")
         self.spec, self.dataset, self.recipe, self.seed, self.runtime = spec, dataset, recipe, seed, runtime
         self.on_step, self.on_epoch, self.report_every = on_step, on_epoch, report_every
         self.checkpoint_every = checkpoint_every
         self.path = Path(checkpoint) if checkpoint is not None else None
         if resume and self.path is None:
-            raise SpecError("resume needs a checkpoint file to resume from (--checkpoint)", field="checkpoint")
+            raise InputError("resume needs a checkpoint file to resume from (--checkpoint)", field="checkpoint")
         if self.path is not None:
             check_checkpoint_path(self.path, resume=resume, overwrite=overwrite)
         self._set_up_model()
@@ -520,10 +520,10 @@ class TrainingRun:
         self.n = n = len(dataset.train)
         self.n_local, self.local_batch = n // world, recipe.batch_size // world  # the same on every rank
         if self.n_local == 0:
-            raise SpecError(f"{n} training images do not split over {world} process(es)")
+            raise InputError(f"{n} training images do not split over {world} process(es)")
         self.drop_last = self.runtime == "graph"  # a graph replays one batch shape
         if self.drop_last and n < recipe.batch_size:
-            raise SpecError(f"runtime 'graph' needs at least one full batch of {recipe.batch_size} images, have {n}")
+            raise InputError(f"runtime 'graph' needs at least one full batch of {recipe.batch_size} images, have {n}")
         self.steps_per_epoch = (self.n_local // self.local_batch if self.drop_last
                                 else math.ceil(self.n_local / self.local_batch))
         self.total = recipe.total_steps(self.steps_per_epoch)

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from reszoo.errors import SpecError
+from reszoo.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -43,14 +43,14 @@ class Recipe:
         try:
             return dataclasses.replace(self, **changes)
         except TypeError as exc:
-            raise SpecError(f"unknown recipe field: {exc}") from None
+            raise InputError(f"unknown recipe field: {exc}") from None
 
     def total_steps(self, steps_per_epoch: int) -> int:
         """Steps in the whole run, given how many steps one epoch takes."""
         if self.iterations is not None:
             return self.iterations
         if self.epochs is None:
-            raise SpecError(f"recipe {self.name!r} sets neither epochs nor iterations", field="epochs")
+            raise InputError(f"recipe {self.name!r} sets neither epochs nor iterations", field="epochs")
         return self.epochs * steps_per_epoch
 
     def lr_at(self, step: int, total: int) -> float:
@@ -63,7 +63,7 @@ class Recipe:
             if step < rise:
                 return self.lr * (step + 1) / rise
             return self.lr * max(0.0, (total - step) / max(1, total - rise))
-        raise SpecError(f"schedule must be 'step' or 'onecycle', got {self.schedule!r}", field="schedule")
+        raise InputError(f"schedule must be 'step' or 'onecycle', got {self.schedule!r}", field="schedule")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Recipe:
@@ -106,4 +106,4 @@ def get_recipe(name: str) -> Recipe:
     try:
         return RECIPES[name]
     except KeyError:
-        raise SpecError(f"recipe must be one of {', '.join(map(repr, RECIPES))}, got {name!r}", field="recipe") from None
+        raise InputError(f"recipe must be one of {', '.join(map(repr, RECIPES))}, got {name!r}", field="recipe") from None

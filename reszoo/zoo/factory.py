@@ -52,7 +52,7 @@ def resolve_arch(ref: SpecLike, registry: Any = None) -> ArchSpec:
     Args:
         registry: Where to look for an entry (a ``Registry``); ``None``: presets only.
     """
-    from reszoo.errors import EntryNotFoundError, UnknownModelError
+    from reszoo.errors import EntryNotFoundError, InputError, UnknownModelError
 
     try:
         return resolve_spec(ref)
@@ -61,7 +61,7 @@ def resolve_arch(ref: SpecLike, registry: Any = None) -> ArchSpec:
             raise
         try:
             return registry.get(ref).spec
-        except (EntryNotFoundError, SpecError):
+        except (EntryNotFoundError, InputError):
             raise unknown from None
 
 

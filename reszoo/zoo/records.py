@@ -13,7 +13,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from reszoo.errors import SpecError
+from reszoo.errors import InputError
 from reszoo.zoo.spec import ArchSpec
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
@@ -44,14 +44,14 @@ def check_version(version: object) -> int:
     """One rule for a version however it arrives (add, publish, pull, a reference):
     a whole number from 1 to MAX_VERSION; never a bool, a string or 0."""
     if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= MAX_VERSION:
-        raise SpecError(f"version must be a whole number from 1 to {MAX_VERSION}, got {version!r}",
+        raise InputError(f"version must be a whole number from 1 to {MAX_VERSION}, got {version!r}",
                         field="version", value=version)
     return version
 
 
 def check_name(name: str) -> str:
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-        raise SpecError(
+        raise InputError(
             f"entry name {name!r} is not valid: use letters, digits, '.', '_' and '-', "
             "starting with a letter or digit, at most 200 characters",
             field="name",
@@ -62,7 +62,7 @@ def check_name(name: str) -> str:
 
 def check_alias(alias: str) -> str:
     if not isinstance(alias, str) or not ALIAS_RE.fullmatch(alias):
-        raise SpecError(
+        raise InputError(
             f"alias {alias!r} is not valid: start with a letter, then letters, digits, '.', '_' or '-'",
             field="alias",
             value=alias,
@@ -80,7 +80,7 @@ def parse_ref(ref: str | Ref) -> Ref:
     text = str(ref).strip()
     match = _REF_RE.fullmatch(text)
     if match is None:
-        raise SpecError(
+        raise InputError(
             f"bad reference {text!r}: write NAME, NAME@VERSION (a positive number) or NAME:ALIAS",
             field="ref",
             value=text,
@@ -89,7 +89,7 @@ def parse_ref(ref: str | Ref) -> Ref:
     if match["version"] is not None:
         version = int(match["version"])
         if not 1 <= version <= MAX_VERSION:
-            raise SpecError(f"bad reference {text!r}: versions run from 1 to {MAX_VERSION}", field="ref", value=text)
+            raise InputError(f"bad reference {text!r}: versions run from 1 to {MAX_VERSION}", field="ref", value=text)
         return Ref(name, version=version)
     if match["alias"] is not None and match["alias"] != LATEST:
         return Ref(name, alias=check_alias(match["alias"]))

@@ -45,7 +45,6 @@ from reszoo.errors import (
     RegistryError,
     RemoteUnavailableError,
     ReszooError,
-    SpecError,
     WeightsError,
     suggest,
 )
@@ -112,7 +111,7 @@ def _json_text(value: Any, what: str) -> str:
     try:
         return canonical_json(value if value is not None else {})
     except (TypeError, ValueError) as exc:
-        raise SpecError(f"{what} must be JSON-serialisable without NaN or infinity: {exc}", field=what) from None
+        raise InputError(f"{what} must be JSON-serialisable without NaN or infinity: {exc}", field=what) from None
 
 
 class Registry:
@@ -551,15 +550,15 @@ class Registry:
             ("dataset", dataset, 200), ("device", device, 200), ("study", study, 500), ("created_by", created_by, 200)
         ):
             if text is not None and (not isinstance(text, str) or len(text) > limit):
-                raise SpecError(f"{field_name} must be text of at most {limit} characters, got {text!r:.80}", field=field_name)
+                raise InputError(f"{field_name} must be text of at most {limit} characters, got {text!r:.80}", field=field_name)
         metrics = _check_mapping("metrics", metrics)
         top1 = metrics.get("top1")
         if top1 is not None and not (isinstance(top1, (int, float)) and not isinstance(top1, bool) and 0 <= top1 <= 1):
-            raise SpecError(f"metrics top1 is a fraction between 0 and 1 (0.91 for 91%), got {top1!r}", field="top1")
+            raise InputError(f"metrics top1 is a fraction between 0 and 1 (0.91 for 91%), got {top1!r}", field="top1")
         if history is not None and (
             isinstance(history, (str, bytes, Mapping)) or not all(isinstance(h, Mapping) for h in history)
         ):
-            raise SpecError("history must be a list of per-epoch dicts ([{'epoch': 1, 'test_err': 0.3}, ...])",
+            raise InputError("history must be a list of per-epoch dicts ([{'epoch': 1, 'test_err': 0.3}, ...])",
                             field="history")
         state_dict = W.to_state_dict(weights)
         W.check_fits(state_dict, spec)
@@ -662,7 +661,7 @@ class Registry:
         (at ``batch_size``, ``dtype`` and, if given, ``runtime``) at or under it.
         """
         if max_latency_ms is not None and not device:
-            raise SpecError("max_latency_ms needs a device: latency is only known per device", field="device")
+            raise InputError("max_latency_ms needs a device: latency is only known per device", field="device")
         if not isinstance(pattern, str):
             raise InputError(f"list() takes a name pattern such as 'resnet*', got {type(pattern).__name__}; use '*' "
                              "for every entry")
@@ -775,7 +774,7 @@ class Registry:
         """Point ``name:alias`` at the entry ``ref`` names (moving it if it existed)."""
         check_alias(alias)
         if alias == LATEST:
-            raise SpecError("'latest' always means the highest version and cannot be set", field="alias", value=alias)
+            raise InputError("'latest' always means the highest version and cannot be set", field="alias", value=alias)
 
         def work(s: Session) -> int:
             entry = self._resolve(s, ref)
@@ -999,14 +998,14 @@ MAX_INT32 = 2**31 - 1
 
 def _check_int(field: str, value: Any, low: int, high: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise SpecError(f"{field} must be an integer from {low} to {high}, got {value!r}", field=field, value=value)
+        raise InputError(f"{field} must be an integer from {low} to {high}, got {value!r}", field=field, value=value)
 
 
 def _check_mapping(field: str, value: Any) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise SpecError(f"{field} must be a dict, got {type(value).__name__}", field=field)
+        raise InputError(f"{field} must be a dict, got {type(value).__name__}", field=field)
     return dict(value)
 
 
