@@ -10,7 +10,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from reszoo.cli.app import app, console, err_console, open_registry
-from reszoo.cli.models import latency_row, print_json
+from reszoo.cli.models import NOISY_NOTE, latency_row, print_json
 from reszoo.limits import MAX_BATCH
 
 
@@ -93,12 +93,14 @@ def bench_command(
                          overflow="fold")
     for spec, row, check in zip(specs, rows, checks or [None] * len(rows)):
         cells = [f"{spec.family}{spec.depth} {spec.block} {spec.short_digest[:8]}", str(spec.depth),
-                 f"{row['median_ms']:.3f}", f"{row['p90_ms']:.3f}", str(row["samples"])]
+                 f"{row['median_ms']:.3f}", f"{row['p90_ms']:.3f}" + ("*" if row["noisy"] else ""), str(row["samples"])]
         if check is not None:
             cells += [f"{check.predicted_ms:.3f}", f"{100 * check.error:+.0f}%"]
         table.add_row(*cells)
     console.print(f"{rows[0]['device']}, {runtime}, batch {batch_size}, {dtype}", highlight=False)
     console.print(table)
+    if any(row["noisy"] for row in rows):
+        console.print("* " + NOISY_NOTE, highlight=False)
     if checks:
         s = summarize(checks)
         console.print(

@@ -212,6 +212,7 @@ def latency_row(record: LatencyRecord) -> dict[str, Any]:
         "median_ms": record.median_ms,
         "p90_ms": record.p90_ms,
         "samples": record.samples,
+        "noisy": record.noisy,
         "measured_at": record.measured_at.isoformat(),
     }
 
@@ -222,9 +223,18 @@ def latency_table(records: list[LatencyRecord]) -> Table:
         table.add_column(column, justify="left" if column in ("device", "runtime", "dtype") else "right")
     for r in records:
         table.add_row(
-            r.device, r.runtime, str(r.batch_size), r.dtype, f"{r.median_ms:.3f} ms", f"{r.p90_ms:.3f} ms", str(r.samples)
+            r.device, r.runtime, str(r.batch_size), r.dtype, f"{r.median_ms:.3f} ms",
+            f"{r.p90_ms:.3f} ms" + (" noisy" if r.noisy else ""), str(r.samples)
         )
+    if any(r.noisy for r in records):
+        table.caption = NOISY_NOTE
+        table.caption_justify = "left"
     return table
+
+
+#: What the "noisy" mark means, wherever a latency table shows one.
+NOISY_NOTE = ("noisy: p90 over 1.5x the median, measured while the machine was busy (retried twice); "
+              "measure again with `reszoo bench --remeasure` when it is idle")
 
 
 def show_spec(spec: ArchSpec, card: dict[str, Any], ref: str) -> None:
