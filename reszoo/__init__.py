@@ -31,6 +31,7 @@ from reszoo.lazy import lazy_attributes
 # Imported on first use: `import reszoo` and `reszoo --help` pay for torch only when a name needs it.
 _WHERE = {
     "latency": "reszoo.search.latency",
+    "search": "reszoo.search:",  # the subpackage, callable: reszoo.search(...) runs reszoo.search.api.search
     "ArchSpec": "reszoo.zoo.spec",
     "ArchitectureRecord": "reszoo.zoo.records",
     "EntryRecord": "reszoo.zoo.records",
@@ -86,4 +87,5 @@ __all__ = [
     "list_models",
     "load",
     "resolve_spec",
+    "search",
 ]

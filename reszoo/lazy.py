@@ -15,15 +15,16 @@ from typing import Any
 
 def lazy_attributes(package: str, names: Mapping[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """``__getattr__`` and ``__dir__`` for ``package``: ``names`` maps each public
-    name to the module (absolute) that defines it, or to ``module:attribute``
-    where the package names it differently."""
+    name to the module (absolute) that defines it, to ``module:attribute`` where
+    the package names it differently, or to ``module:`` for the module itself."""
 
     def __getattr__(name: str) -> Any:
         where = names.get(name)
         if where is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        module, _, attribute = where.partition(":")
-        value = getattr(importlib.import_module(module), attribute or name)
+        module, colon, attribute = where.partition(":")
+        imported = importlib.import_module(module)
+        value = imported if colon and not attribute else getattr(imported, attribute or name)
         globals_of_package = importlib.import_module(package).__dict__
         globals_of_package[name] = value  # the next read is a plain attribute
         return value

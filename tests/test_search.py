@@ -340,12 +340,12 @@ def test_search_finds_a_local_data_set_or_says_how_to_get_one(tmp_path, monkeypa
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--mode", "best"], "'best' is not one of constrained, pareto"),
+    (["--mode", "best"], "mode must be one of constrained, pareto, got 'best'"),
     (["--depth", "x"], "is not MIN-MAX"),
     (["--widths", "8,a"], "comma-separated list of ints"),
     (["--study", "bad name"], "entry name 'bad name' is not valid"),
     (["--storage", "nowhere"], "is not 'memory', 'journal:PATH'"),
-    (["--reference", "none"], "constrained mode needs --max-latency-ms"),
+    (["--reference", "none"], "constrained mode needs a latency limit (--max-latency-ms)"),
 ])
 def test_bad_search_options_are_named(tmp_path, args, message):
     result = runner.invoke(app, ["--registry", str(tmp_path / "r.db"), "search", "--dataset", "synthetic:200", *args])
@@ -419,3 +419,19 @@ def test_a_journal_under_a_file_or_on_a_folder_is_refused_before_any_work(tmp_pa
         journal_path(f"journal:{tmp_path / 'file' / 'studies.log'}")
     with pytest.raises(InputError, match="is a folder"):
         journal_path(f"journal:{tmp_path}")
+
+
+def test_the_python_api_runs_a_search_and_returns_its_result(tmp_path, fake_latency):
+    import reszoo
+
+    lines: list[str] = []
+    result = reszoo.search("synthetic:200", device="cpu", trials=3, space=TINY_SPACE, proxy_epochs=1,
+                           proxy_images=100, val_images=50, proxy_batch_size=50, references=["resnet20"],
+                           registry=str(tmp_path / "r.db"), log=lines.append)
+    assert any("latency limit: resnet20's" in line for line in lines)  # the limit is the reference's latency
+    assert sum(1 for r in result.trials if r.feasible) == 3  # three trained trials
+    assert result.best and all(r.feasible for r in result.best)
+    assert result.config.target.max_ms == result.references["resnet20"]["latency_ms"]
+    assert result.study.study_name == result.config.study and result.summary()["trials"] == len(result.trials)
+    with pytest.raises(reszoo.InputError, match="mode must be one of"):
+        reszoo.search("synthetic:200", mode="best", registry=str(tmp_path / "r.db"))

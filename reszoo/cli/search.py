@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -17,7 +16,6 @@ from reszoo.errors import SearchError
 from reszoo.files import FIGURE_SUFFIXES, check_output_file
 from reszoo.limits import MAX_BATCH
 from reszoo.train.recipes import RECIPES, get_recipe
-from reszoo.zoo.records import check_name
 
 if TYPE_CHECKING:
     import optuna
@@ -49,14 +47,13 @@ def _depth_range(value: str | None) -> dict[str, int]:
         raise typer.BadParameter(f"{value!r} is not MIN-MAX blocks per stage (e.g. 1-6)", param_hint="--depth")
 
 
-def build_space(space_file: Path | None, dataset: Any, **bounds: Any) -> SearchSpace:
-    """The space of --space FILE (else the default), narrowed by the CLI bounds, fitted to the data."""
+def build_space(space_file: Path | None, **bounds: Any) -> SearchSpace:
+    """The space of --space FILE (else the default), narrowed by the CLI bounds (search() fits it to the data)."""
     from reszoo.search.space import SearchSpace, load_space_file
 
     space = load_space_file(space_file) if space_file else SearchSpace()
     changes = {k: v for k, v in bounds.items() if v is not None}
-    changes.update(num_classes=dataset.num_classes, in_chans=dataset.in_chans, input_size=dataset.input_size)
-    return space.with_overrides(**changes)
+    return space.with_overrides(**changes) if changes else space
 
 
 def _progress_fields(study: optuna.Study, mode: str) -> dict[str, Any]:
@@ -71,7 +68,7 @@ def _progress_fields(study: optuna.Study, mode: str) -> dict[str, Any]:
         best_text = f"front {len(pareto_front(results))}"
     else:
         best_text = f"best {100 * top[0].accuracy:.2f}% @ {top[0].latency_ms:.3f} ms" if top else "best -"
-    return {"completed": len(done), "best": best_text, "feasible": f"{feasible}/{len(judged)} feasible"}
+    return {"completed": len(done), "trained": feasible, "best": best_text, "feasible": f"{feasible}/{len(judged)} feasible"}
 
 
 def _net(family: str, block: str, shortcut: str | None) -> str:
@@ -166,143 +163,65 @@ def search_command(
     it runs a small search on a data set it finds here, under resnet20's
     latency. Exits 1 when no trial was feasible.
     """
-    from reszoo.search.latency import RUNTIMES, device_label, latency, resolve_device
-    from reszoo.search.objective import PROXY_RECIPE, LatencyTarget, Proxy
-    from reszoo.search.results import fitted_preset, publish_best, score_references, trial_results
-    from reszoo.search.study import (
-        MODES, SearchConfig, default_storage, journal_path, local_dataset, make_objective, redact, run,
-        stored_settings,
-    )
-    from reszoo.train.data import load as load_dataset
-    from reszoo.zoo.hub import local_url
+    from reszoo.search.api import search
+    from reszoo.search.results import publish_best
+    from reszoo.search.study import redact
 
-    if mode not in MODES:
-        raise typer.BadParameter(f"{mode!r} is not one of {', '.join(MODES)}", param_hint="--mode")
     if out is not None:  # before the search: its results must not be lost for want of a folder
         check_output_file(out, "--out")
-    if trials is None and timeout is None:
-        trials = 20
-    torch_device = resolve_device(device)
-    cuda = torch_device.type == "cuda"
-    if runtime == "auto":
-        runtime = "graph" if cuda else "eager"
-    if runtime not in RUNTIMES:
-        raise typer.BadParameter(f"{runtime!r} is not auto or one of {', '.join(RUNTIMES)}", param_hint="--runtime")
-    if study_name is not None:
-        check_name(study_name)
     references = [] if reference.strip().lower() == "none" else list(_csv(reference, "--reference"))
-    name = study_name or time.strftime("search-%Y%m%d-%H%M%S")
-    storage_url = storage or (default_storage() if study_name or workers > 1 else "memory")
-    journal_path(storage_url)  # a bad URL fails now, not after the data set is loaded
-    dataset_path = dataset_name or local_dataset(data_root)
-    dataset = load_dataset(dataset_path, root=data_root)
-    space = build_space(
-        space_file, dataset, families=_csv(families, "--families"), blocks=_csv(blocks, "--blocks"),
-        base_widths=_csv(widths, "--widths", int), shortcuts=_csv(shortcuts, "--shortcuts"), **_depth_range(depth),
-    )
-    available = len(dataset.train) - val_images
-    if proxy_images > available > 0:
-        err_console.print(f"--proxy-images {proxy_images}: {dataset.name} has {available} training images left after "
-                          f"--val-images {val_images}; using {available}", highlight=False)
-        proxy_images = available
-    registry = open_registry()
-    registry_url = state.registry_url or local_url()
-    proxy = Proxy(
-        recipe=PROXY_RECIPE.with_overrides(epochs=proxy_epochs, batch_size=proxy_batch_size),
-        train_images=proxy_images, val_images=val_images, seed=seed, device=str(torch_device),
-        runtime="graph" if cuda else "eager",
-    )
-    if max_latency_ms is None and study_name is not None:
-        # A resumed study keeps the limit it started with (measured then, perhaps under other load).
-        max_latency_ms = ((stored_settings(storage_url, name) or {}).get("target") or {}).get("max_ms")
-    if max_latency_ms is None and mode == "constrained":
-        if not references:
-            raise typer.BadParameter("constrained mode needs --max-latency-ms, or a --reference preset whose latency "
-                                     "sets the limit", param_hint="--max-latency-ms")
-        from reszoo.search.latency import latency
-
-        row = latency(fitted_preset(references[0], space), device=str(torch_device), batch_size=batch_size,
-                      runtime=runtime, registry=registry)
-        max_latency_ms = row.median_ms
-        err_console.print(f"latency limit: {references[0]}'s {max_latency_ms:.3f} ms on {row.device} "
-                          f"(batch {batch_size}, {runtime})", highlight=False)
-    config = SearchConfig(
-        dataset=dataset_path, data_root=data_root, space=space, proxy=proxy,
-        target=LatencyTarget(device=str(torch_device), max_ms=max_latency_ms, batch_size=batch_size, runtime=runtime),
-        registry=registry_url, study=name, storage=storage_url, mode=mode, seed=seed,
-        startup_trials=min(10, max(3, (trials or 30) // 3)),
-    )
-    objective = make_objective(config, dataset)  # the data set is loaded once, here
-    err_console.print(
-        f"study {name} in {redact(storage_url)}: {mode}, {dataset.name} ({proxy_images} proxy images, "
-        f"{proxy_epochs} epochs), {device_label(torch_device)}", highlight=False,
-    )
+    space = build_space(space_file, families=_csv(families, "--families"), blocks=_csv(blocks, "--blocks"),
+                        base_widths=_csv(widths, "--widths", int), shortcuts=_csv(shortcuts, "--shortcuts"),
+                        **_depth_range(depth))
     with Progress(
         TextColumn("trials"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[best]}"),
         TextColumn("{task.fields[feasible]}"), TimeElapsedColumn(), console=err_console, transient=True,
     ) as progress:
         task = progress.add_task("search", total=None, best="best -", feasible="")
         start_count = None
+        budget = trials if trials is not None or timeout is not None else 20
 
         def on_progress(study: optuna.Study) -> None:
             nonlocal start_count
             fields = _progress_fields(study, mode)
             if start_count is None:  # the first call comes before any new trial
-                start_count = fields["completed"]
-            progress.update(task, total=(start_count + trials) if trials else None, **fields)
+                start_count = fields["trained"]
+                err_console.print(f"study {study.study_name}: {mode}, {len(study.trials)} trials so far",
+                                  highlight=False)
+            progress.update(task, total=(start_count + budget) if budget else None, completed=fields["trained"],
+                            best=fields["best"], feasible=fields["feasible"])
 
-        study = run(config, trials=trials, workers=workers, timeout=timeout, on_progress=on_progress,
-                    start_from=[fitted_preset(r, space) for r in references], objective=objective)
-        scored_refs: dict[str, dict[str, Any]] = {}
-        if references:
-            progress.update(task, best="training the reference presets on the proxy")
-            scored_refs = score_references(study, objective, references)
-    results = trial_results(study)
-    summary = _summary(study, config, results, scored_refs)
+        result = search(
+            dataset_name, data_root=data_root, device=device, max_latency_ms=max_latency_ms, batch_size=batch_size,
+            runtime=runtime, trials=trials, timeout=timeout, mode=mode, study=study_name, storage=storage,
+            workers=workers, seed=seed, space=space, proxy_epochs=proxy_epochs, proxy_images=proxy_images,
+            val_images=val_images, proxy_batch_size=proxy_batch_size, references=references,
+            registry=state.registry_url, on_progress=on_progress,
+            log=lambda message: progress.console.print(message, highlight=False),
+        )
+    summary = result.summary()
     if out is not None:
         out.write_text(json.dumps(summary, indent=2) + "\n")
-    if not summary["best"]:
-        _report(summary, results, scored_refs, as_json, config)
+    _report(summary, result.trials, result.references, as_json, result.config)
+    if not result.best:
+        limit = result.config.target.max_ms
         raise SearchError(
-            f"no feasible trial in study {name!r}: all {len(results)} trials were "
-            + (f"over {max_latency_ms:.4g} ms, " if max_latency_ms is not None else "")
+            f"no feasible trial in study {result.config.study!r}: all {len(result.trials)} trials were "
+            + (f"over {limit:.4g} ms, " if limit is not None else "")
             + "failed or were pruned. Raise --max-latency-ms, narrow the space to smaller nets (--depth, --widths), "
             "or run more --trials"
         )
-    _report(summary, results, scored_refs, as_json, config)
     if publish_best_k:
         recipe = get_recipe(final_recipe)
         if final_epochs is not None:
             recipe = recipe.with_overrides(epochs=final_epochs)
         for entry in publish_best(
-            study, config, publish_best_k, recipe, registry, dataset=dataset,
+            result.study, result.config, publish_best_k, recipe, open_registry(), dataset=result.dataset,
             on_start=lambda r, n: err_console.print(f"training trial {r.number} as {n} ({recipe.name})", highlight=False),
         ):
             console.print(f"published {entry.ref}: test top-1 {100 * entry.top1:.2f}% "
-                          f"(study {entry.study}, trial {entry.trial})", highlight=False)
-
-
-def _summary(study: optuna.Study, config: SearchConfig, results: list[TrialResult],
-             references: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    from reszoo.search.latency import device_label
-    from reszoo.search.results import best, hypervolume, pareto_front
-    from reszoo.search.study import redact
-
-    front = pareto_front(results)
-    top = best(results, 5)
-    limit = config.target.max_ms
-    hv_limit = limit if limit is not None else max((r.latency_ms for r in front), default=0.0)
-    return {
-        "study": config.study, "storage": redact(config.storage), "mode": config.mode, "dataset": config.dataset,
-        "device": device_label(config.target.device), "max_latency_ms": limit, "batch_size": config.target.batch_size,
-        "runtime": config.target.runtime,
-        "trials": len(results), "feasible": sum(1 for r in results if r.feasible), "complete": sum(1 for r in results if r.state == "COMPLETE"),
-        "best": [r.to_dict() for r in top] if config.mode == "constrained" else [r.to_dict() for r in front],
-        "front": [r.to_dict() for r in front],
-        "hypervolume": hypervolume([(r.latency_ms, r.accuracy) for r in front], hv_limit),
-        "references": references,
-        "all_trials": [r.to_dict() for r in results],
-    }
+                          f"(study {entry.study}, trial {entry.trial}; storage {redact(result.config.storage)})",
+                          highlight=False)
 
 
 def _report(summary: dict[str, Any], results: list[TrialResult], references: dict[str, dict[str, Any]],

@@ -1,1 +1,18 @@
-"""Latency measurement and prediction, the search space and the Optuna study (issues: latency, search)."""
+"""Latency measurement and prediction, the search space and the Optuna study (issues: latency, search).
+
+The package is callable: ``reszoo.search(dataset=..., max_latency_ms=...)`` runs
+:func:`reszoo.search.api.search` and returns its :class:`SearchResult`.
+"""
+
+import sys
+import types
+
+
+class _CallablePackage(types.ModuleType):
+    def __call__(self, *args, **kwargs):
+        from reszoo.search.api import search
+
+        return search(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallablePackage

@@ -1,0 +1,171 @@
+"""``reszoo.search(...)``: a whole search as one call, with the policy the CLI used to hold.
+
+The policy: a data set found locally when none is named; the latency limit
+taken from the first reference preset when none is given (a resumed study
+keeps the limit it started with); memory storage unless a study is named or
+several workers share it; TPE's start-up trials scaled to the budget. The CLI
+(``reszoo search``) only parses its options, calls :func:`search` and
+renders the :class:`SearchResult`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from reszoo.errors import InputError
+
+if TYPE_CHECKING:
+    import optuna
+
+    from reszoo.search.results import TrialResult
+    from reszoo.search.space import SearchSpace
+    from reszoo.search.study import SearchConfig
+    from reszoo.train.data import Dataset
+
+
+@dataclass
+class SearchResult:
+    """What a search found: the study (Optuna's, to dig further), every trial, the
+    best feasible nets (or the front in Pareto mode) and the reference presets."""
+
+    study: optuna.Study
+    config: SearchConfig
+    dataset: Dataset
+    trials: list[TrialResult]
+    best: list[TrialResult]
+    front: list[TrialResult]
+    references: dict[str, dict[str, Any]]
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready: settings, counts, best, front, hypervolume, references, every trial."""
+        from reszoo.search.latency import device_label
+        from reszoo.search.results import hypervolume
+        from reszoo.search.study import redact
+
+        config, limit = self.config, self.config.target.max_ms
+        hv_limit = limit if limit is not None else max((r.latency_ms for r in self.front), default=0.0)
+        return {
+            "study": config.study, "storage": redact(config.storage), "mode": config.mode, "dataset": config.dataset,
+            "device": device_label(config.target.device), "max_latency_ms": limit,
+            "batch_size": config.target.batch_size, "runtime": config.target.runtime,
+            "trials": len(self.trials), "feasible": sum(1 for r in self.trials if r.feasible),
+            "complete": sum(1 for r in self.trials if r.state == "COMPLETE"),
+            "best": [r.to_dict() for r in self.best], "front": [r.to_dict() for r in self.front],
+            "hypervolume": hypervolume([(r.latency_ms, r.accuracy) for r in self.front], hv_limit),
+            "references": self.references,
+            "all_trials": [r.to_dict() for r in self.trials],
+        }
+
+
+def search(
+    dataset: str | None = None,
+    *,
+    data_root: str | None = None,
+    device: str = "auto",
+    max_latency_ms: float | None = None,
+    batch_size: int = 1,
+    runtime: str = "auto",
+    trials: int | None = None,
+    timeout: float | None = None,
+    mode: str = "constrained",
+    study: str | None = None,
+    storage: str | None = None,
+    workers: int = 1,
+    seed: int = 0,
+    space: SearchSpace | None = None,
+    proxy_epochs: int = 3,
+    proxy_images: int = 3000,
+    val_images: int = 1000,
+    proxy_batch_size: int = 64,
+    references: Sequence[str] = ("resnet20",),
+    registry: str | None = None,
+    on_progress: Callable[[optuna.Study], None] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> SearchResult:
+    """Search the space for the most accurate net under a latency limit (or the front).
+
+    Args:
+        dataset: ``fashion-mnist``, ``cifar10``, ``synthetic`` or a path; default the
+            first of Fashion-MNIST and CIFAR-10 found here.
+        max_latency_ms: The limit; default the first reference preset's latency
+            here (a resumed study: the limit it started with).
+        trials: Trained trials to run now (default 20, or none with ``timeout``).
+        study, storage: Name and storage (``memory``, ``journal:PATH``, a database
+            URL) of the Optuna study; a named study resumes.
+        space: The search space (default :class:`SearchSpace`'s); fitted to the data.
+        references: Presets trained on the same proxy, beside the result.
+        registry: Where latency rows are cached (default: the local registry).
+        log: Told of decisions worth a line (the limit chosen, a proxy cut to fit).
+
+    Returns:
+        The result; ``best`` is empty when no trial was feasible.
+    """
+    from reszoo.search.latency import RUNTIMES, latency, resolve_device
+    from reszoo.search.objective import PROXY_RECIPE, LatencyTarget, Proxy
+    from reszoo.search.results import best, fitted_preset, pareto_front, score_references, trial_results
+    from reszoo.search.space import SearchSpace
+    from reszoo.search.study import (
+        MODES, SearchConfig, default_storage, journal_path, local_dataset, make_objective, run, stored_settings,
+    )
+    from reszoo.train.data import load as load_dataset
+    from reszoo.zoo.hub import local_registry, local_url
+    from reszoo.zoo.records import check_name
+
+    say = log or (lambda message: None)
+    if mode not in MODES:
+        raise InputError(f"mode must be one of {', '.join(MODES)}, got {mode!r}", field="mode", value=mode)
+    if trials is None and timeout is None:
+        trials = 20
+    torch_device = resolve_device(device)
+    cuda = torch_device.type == "cuda"
+    runtime = ("graph" if cuda else "eager") if runtime == "auto" else runtime
+    if runtime not in RUNTIMES:
+        raise InputError(f"runtime must be auto or one of {', '.join(RUNTIMES)}, got {runtime!r}", field="runtime")
+    if study is not None:
+        check_name(study)
+    name = study or time.strftime("search-%Y%m%d-%H%M%S")
+    storage_url = storage or (default_storage() if study or workers > 1 else "memory")
+    journal_path(storage_url)  # a bad URL fails now, not after the data set is loaded
+    dataset_path = dataset or local_dataset(data_root)
+    data = load_dataset(dataset_path, root=data_root)
+    space = (space or SearchSpace()).with_overrides(num_classes=data.num_classes, in_chans=data.in_chans,
+                                                    input_size=data.input_size)
+    available = len(data.train) - val_images
+    if proxy_images > available > 0:
+        say(f"proxy images {proxy_images}: {data.name} has {available} training images left after the "
+            f"{val_images} held out; using {available}")
+        proxy_images = available
+    registry_url = registry or local_url()
+    proxy = Proxy(recipe=PROXY_RECIPE.with_overrides(epochs=proxy_epochs, batch_size=proxy_batch_size),
+                  train_images=proxy_images, val_images=val_images, seed=seed, device=str(torch_device),
+                  runtime="graph" if cuda else "eager")
+    references = list(references)
+    if max_latency_ms is None and study is not None:
+        # A resumed study keeps the limit it started with (measured then, perhaps under other load).
+        max_latency_ms = ((stored_settings(storage_url, name) or {}).get("target") or {}).get("max_ms")
+    if max_latency_ms is None and mode == "constrained":
+        if not references:
+            raise InputError("constrained mode needs a latency limit (--max-latency-ms), or a reference preset "
+                             "whose latency sets it (--reference)", field="max_latency_ms")
+        row = latency(fitted_preset(references[0], space), device=str(torch_device), batch_size=batch_size,
+                      runtime=runtime, registry=local_registry(registry))
+        max_latency_ms = row.median_ms
+        say(f"latency limit: {references[0]}'s {max_latency_ms:.3f} ms on {row.device} (batch {batch_size}, "
+            f"{runtime})")
+    config = SearchConfig(
+        dataset=dataset_path, data_root=data_root, space=space, proxy=proxy,
+        target=LatencyTarget(device=str(torch_device), max_ms=max_latency_ms, batch_size=batch_size, runtime=runtime),
+        registry=registry_url, study=name, storage=storage_url, mode=mode, seed=seed,
+        startup_trials=min(10, max(3, (trials or 30) // 3)),
+    )
+    objective = make_objective(config, data)  # the data set is loaded once, here
+    optuna_study = run(config, trials=trials, workers=workers, timeout=timeout, on_progress=on_progress,
+                       start_from=[fitted_preset(r, space) for r in references], objective=objective)
+    scored = score_references(optuna_study, objective, references) if references else {}
+    results = trial_results(optuna_study)
+    front = pareto_front(results)
+    return SearchResult(optuna_study, config, data, results, best(results, 5) if mode == "constrained" else front,
+                        front, scored)
