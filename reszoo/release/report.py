@@ -109,7 +109,9 @@ def zoo_table(manifest: Manifest, target: Registry, cpu_device: str | None = Non
         "iterations, about 164 epochs); these nets saw other data and the recipe shown, so the two columns "
         "are context, not a like-for-like comparison.",
         "",
-        f"Batch-1 CPU latency: eager float32, measured on {cpu or 'no CPU yet'}.",
+        f"Batch-1 CPU latency: eager float32, measured on {cpu or 'no CPU yet'}. Training minutes are wall "
+        "time on the device named, whatever else ran there (the CPU builds shared a 2-core machine, one "
+        "thread each, with other work).",
         "",
         "| net | version | params | top-1 % | test error % | paper Table 6 error % | recipe | device | "
         "training min | weights | batch-1 CPU latency ms |",
