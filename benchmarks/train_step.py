@@ -23,7 +23,7 @@ import time
 import torch
 
 import reszoo
-from reszoo.train.loop import _EagerStep, _GraphStep
+from reszoo.train.steps import _EagerStep, _GraphStep
 from reszoo.train.recipes import PAPER
 
 

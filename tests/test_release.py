@@ -21,7 +21,8 @@ from reszoo.release.manifest import KINDS
 from reszoo.release.report import degradation_checks, write_report, zoo_table
 from reszoo.release.worker import BudgetExceeded, Deferred, GroupMonitor, keep_float16
 from reszoo.train.data import load as load_dataset
-from reszoo.train.loop import TrainingRun, default_precision, train, train_many
+from reszoo.train.loop import TrainingRun, train, train_many
+from reszoo.train.steps import default_precision
 from reszoo.train.recipes import ONECYCLE
 
 REPO = Path(__file__).resolve().parents[1]

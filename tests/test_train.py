@@ -205,7 +205,7 @@ def test_resume_after_an_interruption_equals_an_uninterrupted_run(tmp_path):
 
 @pytest.mark.parametrize("n, world", [(10, 1), (10, 3), (512, 2), (7, 4)])
 def test_each_rank_orders_only_its_own_shard(n, world):
-    from reszoo.train.loop import shard_order
+    from reszoo.train.augment import shard_order
 
     permutation = torch.randperm(n, generator=torch.Generator().manual_seed(n))
     ids = torch.arange(n)  # an image's global index, held as train() shards it
@@ -222,7 +222,7 @@ def test_each_rank_orders_only_its_own_shard(n, world):
 
 
 def test_augment_params_split_a_global_batch_into_contiguous_shares():
-    from reszoo.train.loop import AugmentParams
+    from reszoo.train.augment import AugmentParams
 
     whole = AugmentParams.draw(12, torch.Generator().manual_seed(0), padding=4)
     shares = [whole.shard(rank, 3) for rank in range(3)]
@@ -286,7 +286,7 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_checkpoint(tmp_path):
     with pytest.raises(TrainingError, match="loss became .* stopped; the last good checkpoint is"):
         train(SMALL, data, recipe, checkpoint=checkpoint, on_epoch=watch)
     assert epochs_checkpointed == [1]
-    from reszoo.train.loop import load_checkpoint
+    from reszoo.train.checkpoints import load_checkpoint
 
     state, _, meta = load_checkpoint(checkpoint)
     assert meta["epochs_done"] == 1 and all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
@@ -482,7 +482,7 @@ def test_a_full_disk_stops_a_checkpoint_with_one_line_and_only_costs_the_data_ca
     from safetensors import SafetensorError
 
     from reszoo.train import data as data_module
-    from reszoo.train import loop as loop_module
+    from reszoo.train import checkpoints as loop_module
 
     def disk_full(*args, **kwargs):
         raise SafetensorError("Error while serializing: IoError(No space left on device (os error 28))")

@@ -41,7 +41,7 @@ def test_a_loaded_zoo_model_carries_its_preprocessing_like_timms(shipped):
     import timm.data
     from PIL import Image
 
-    from reszoo.train.loop import normalize
+    from reszoo.train.augment import normalize
 
     entry = shipped.get("resnet20")
     model = shipped.load("resnet20")

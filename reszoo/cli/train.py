@@ -80,7 +80,8 @@ def train_command(
     from reszoo.search.latency import device_label, resolve_device
     from reszoo.train.data import fit_spec
     from reszoo.train.data import load as load_dataset
-    from reszoo.train.loop import check_precision, data_parallel, default_precision, init_distributed, train
+    from reszoo.train.loop import data_parallel, init_distributed, train
+    from reszoo.train.steps import check_precision, default_precision
     from reszoo.zoo.factory import resolve_arch
 
     torch_device = resolve_device(device)

@@ -41,7 +41,7 @@ from reszoo.release.worker import (
 from reszoo.search.latency import DEFAULT_TIMING, Timing, latency, resolve_device
 from reszoo.train.data import Dataset, fit_spec
 from reszoo.train.data import load as load_dataset
-from reszoo.train.loop import default_precision
+from reszoo.train.steps import default_precision
 from reszoo.train.publish import TrainedEntry, publish_trained
 from reszoo.train.recipes import Recipe
 from reszoo.zoo import weights as W
@@ -463,7 +463,7 @@ def _checkpointed_steps(net: NetRun, steps_per_epoch: int) -> int:
     """Steps an earlier, cut-off run of ``net`` already checkpointed (0 if none)."""
     if not net.job.checkpoint.is_file():
         return 0
-    from reszoo.train.loop import load_checkpoint
+    from reszoo.train.checkpoints import load_checkpoint
 
     try:
         _, _, meta = load_checkpoint(net.job.checkpoint)

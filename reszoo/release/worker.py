@@ -30,7 +30,8 @@ from reszoo.files import atomic_write_text
 from reszoo.search.latency import device_label, resolve_device
 from reszoo.train.data import Dataset, fit_spec
 from reszoo.train.data import load as load_dataset
-from reszoo.train.loop import TrainingRun, evaluate, load_checkpoint, train_many
+from reszoo.train.checkpoints import load_checkpoint
+from reszoo.train.loop import TrainingRun, evaluate, train_many
 from reszoo.train.recipes import Recipe
 from reszoo.zoo import weights as W
 from reszoo.zoo.spec import ArchSpec

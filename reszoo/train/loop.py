@@ -1,15 +1,15 @@
-"""The training loop, evaluation and checkpoints.
+"""The training loop and evaluation.
 
 Data stays on the training device as uint8 (under torchrun, each rank's
-shard of it) and is augmented there (pad and crop, flip). Every epoch's order
-and augmentation come from generators seeded by (seed, epoch), and checkpoints
-(safetensors: weights and momentum buffers, plus JSON metadata) are written at
-epoch ends, so a resumed run repeats the uninterrupted one exactly on a CPU.
+shard of it) and is augmented there (reszoo.train.augment). A run is a
+TrainingRun: set up, resumed from its checkpoint (reszoo.train.checkpoints),
+stepped (reszoo.train.steps) and ended epoch by epoch, so that a resumed run
+repeats the uninterrupted one exactly on a CPU, and several runs can share a
+GPU on streams (train_many).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -20,88 +20,16 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 from torch import nn
 
 from reszoo.errors import DeviceError, InputError, ReszooError, SpecError, TrainingError
-from reszoo.files import atomic_file, check_output_file
+from reszoo.train.augment import AugmentParams, _generator, augment, normalize, shard_order
+from reszoo.train.checkpoints import check_checkpoint_path, load_checkpoint, save_checkpoint
 from reszoo.train.data import Dataset, ImageSet
 from reszoo.train.recipes import Recipe
+from reszoo.train.steps import _EagerStep, _GraphStep, check_precision
 from reszoo.zoo.network import build
 from reszoo.zoo.spec import ArchSpec
-
-
-def _generator(seed: int, epoch: int, stream: int) -> torch.Generator:
-    return torch.Generator().manual_seed((seed * 1_000_003 + epoch) * 7 + stream)
-
-
-def normalize(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    return (images.float().div_(255) - mean) / std
-
-
-@dataclass(frozen=True)
-class AugmentParams:
-    """Random crop offsets and flips for one global batch, drawn once so that
-    every data-parallel rank applies the ones of its own samples."""
-
-    dy: torch.Tensor
-    dx: torch.Tensor
-    flip: torch.Tensor
-
-    @classmethod
-    def draw(cls, batch: int, generator: torch.Generator, padding: int) -> AugmentParams:
-        dy = torch.randint(0, 2 * padding + 1, (batch,), generator=generator)
-        dx = torch.randint(0, 2 * padding + 1, (batch,), generator=generator)
-        return cls(dy, dx, torch.rand(batch, generator=generator) < 0.5)
-
-    @classmethod
-    def draw_epoch(cls, batches: list[int], generator: torch.Generator, padding: int, rank: int, world: int,
-                   device: torch.device) -> list[AugmentParams]:
-        """Every batch's parameters of one epoch (global batch sizes ``batches``), drawn
-        in the order a batch-by-batch draw would use, and moved to ``device`` at once:
-        three copies an epoch instead of three a step, which would each wait for the
-        GPU (and on CUDA streams, for the stream's last step)."""
-        drawn = [cls.draw(size, generator, padding).shard(rank, world) for size in batches]
-        if not drawn:
-            return []
-        sizes = [len(p.flip) for p in drawn]
-        dy, dx, flip = (torch.cat([getattr(p, k) for p in drawn]).to(device) for k in ("dy", "dx", "flip"))
-        return [cls(*parts) for parts in zip(dy.split(sizes), dx.split(sizes), flip.split(sizes), strict=True)]
-
-    def shard(self, rank: int, world: int) -> AugmentParams:
-        """Rank ``rank``'s contiguous share: every rank's part of a global batch has the same length."""
-        size = len(self.flip) // world
-        part = slice(rank * size, (rank + 1) * size)
-        return AugmentParams(self.dy[part], self.dx[part], self.flip[part])
-
-
-def shard_order(permutation: torch.Tensor, rank: int, world: int) -> torch.Tensor:
-    """Rank ``rank``'s epoch order, as indices into its shard of the training set.
-
-    Global image ``i`` lives on rank ``i % world`` at local index ``i // world``.
-    A rank visits its images in the order of the global ``permutation`` and stops
-    after ``len(permutation) // world`` of them, so that every rank takes the
-    same number of steps. With one process this is ``permutation`` itself.
-    """
-    mine = permutation[permutation % world == rank] // world
-    return mine[: len(permutation) // world]
-
-
-def augment(images: torch.Tensor, params: AugmentParams, padding: int, flip: bool) -> torch.Tensor:
-    """Crops of the zero-padded batch and horizontal flips, on the batch's device."""
-    batch, _, height, width = images.shape
-    device = images.device
-    if padding:
-        padded = F.pad(images, (padding, padding, padding, padding))
-        rows = (params.dy.to(device)[:, None] + torch.arange(height, device=device))[:, None, :, None]
-        cols = (params.dx.to(device)[:, None] + torch.arange(width, device=device))[:, None, None, :]
-        index = torch.arange(batch, device=device)[:, None, None, None]
-        channels = torch.arange(images.shape[1], device=device)[None, :, None, None]
-        images = padded[index, channels, rows, cols]
-    if flip:
-        images = torch.where(params.flip.to(device)[:, None, None, None], images.flip(-1), images)
-    return images
 
 
 def data_parallel() -> tuple[int, int]:
@@ -175,109 +103,6 @@ class TrainResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-PRECISIONS = ("float32", "bfloat16")
-
-
-def default_precision(device: str | torch.device) -> str:
-    """bf16 autocast on a GPU; float32 on a CPU.
-
-    On this project's CPU (AVX512-BF16 and AMX) bf16 autocast halves a resnet20
-    step, but it did not learn as well: after 3 epochs of CIFAR-10 (JPEG q75)
-    its top-1 was 0.55 to 1.24 points under float32's in each of 3 seeds (mean
-    0.86; benchmarks/README.md). ``precision="bfloat16"`` stays available for
-    runs that value speed over the last point.
-    """
-    return "bfloat16" if torch.device(device).type == "cuda" else "float32"
-
-
-def check_precision(precision: str) -> str:
-    if precision not in PRECISIONS:
-        raise InputError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}, got {precision!r}",
-                        field="precision", value=precision)
-    return precision
-
-
-class _EagerStep:
-    """One optimisation step, op by op (the reference the fast paths must match)."""
-
-    def __init__(self, forward: nn.Module, optimizer: torch.optim.Optimizer, recipe: Recipe, device: torch.device,
-                 precision: str = "float32"):
-        self.forward, self.optimizer, self.recipe = forward, optimizer, recipe
-        self.autocast = precision == "bfloat16"
-        self.device_type = device.type
-
-    def __call__(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        with torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.autocast):
-            logits = self.forward(x)
-            loss = F.cross_entropy(logits.float(), y, label_smoothing=self.recipe.label_smoothing)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        return loss.detach(), logits.detach()
-
-
-class _GraphStep:
-    """The whole step (forward, backward, SGD update) captured in one CUDA graph
-    and replayed: the paper's nets are launch-bound, and a replay launches once.
-
-    Batches must all have the capture's shape (the run drops a last partial
-    batch). The learning rate lives in a device tensor the replay reads. The
-    warm-up steps that capture needs are undone (weights and momentum restored
-    in place), so the run starts from the same state as an eager one.
-    """
-
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, recipe: Recipe,
-                 example: tuple[torch.Tensor, torch.Tensor], device: torch.device, precision: str = "bfloat16"):
-        self.lr = torch.tensor(recipe.lr, device=device)
-        for group in optimizer.param_groups:
-            group["lr"] = self.lr
-        self.static_x, self.static_y = example[0].clone(), example[1].clone()
-        snapshot = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        momentum = {  # a resumed run arrives with momentum buffers; keep them
-            param: state["momentum_buffer"].clone()
-            for param, state in optimizer.state.items()
-            if state.get("momentum_buffer") is not None
-        }
-
-        def step() -> tuple[torch.Tensor, torch.Tensor]:
-            # cache_enabled=False: autocast's weight-cast cache must not outlive a capture.
-            with torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False, enabled=precision == "bfloat16"):
-                logits = model(self.static_x)
-                loss = F.cross_entropy(logits.float(), self.static_y, label_smoothing=recipe.label_smoothing)
-            loss.backward()
-            optimizer.step()
-            return loss.detach(), logits.detach()
-
-        stream = torch.cuda.Stream(device)
-        stream.wait_stream(torch.cuda.current_stream(device))
-        with torch.cuda.stream(stream):
-            for _ in range(3):
-                optimizer.zero_grad(set_to_none=True)
-                step()
-        torch.cuda.current_stream(device).wait_stream(stream)
-        self.graph = torch.cuda.CUDAGraph()
-        optimizer.zero_grad(set_to_none=True)
-        with torch.cuda.graph(self.graph):
-            self.loss, self.logits = step()
-        with torch.no_grad():
-            model.load_state_dict(snapshot)  # copies in place: the graph's tensors stay put
-            for param, state in optimizer.state.items():
-                buffer = state["momentum_buffer"]
-                if param in momentum:
-                    buffer.copy_(momentum[param])
-                else:
-                    buffer.zero_()  # a zero buffer makes SGD's first update equal to eager's
-
-    def __call__(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
-        self.static_x.copy_(x)
-        self.static_y.copy_(y)
-        self.lr.fill_(lr)
-        self.graph.replay()
-        return self.loss, self.logits
-
-
 def _check_finite(value: float, where: str, checkpoint: Path | None) -> None:
     if not math.isfinite(value):
         kept = f"; the last good checkpoint is {checkpoint}" if checkpoint is not None and checkpoint.is_file() else ""
@@ -293,44 +118,6 @@ def _param_groups(model: nn.Module, recipe: Recipe) -> list[dict[str, Any]]:
     for param in model.parameters():
         (no_decay if param.ndim <= 1 else decay).append(param)
     return [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-def check_checkpoint_path(path: Path, *, resume: bool, overwrite: bool) -> None:
-    """Refuse, before any training, a checkpoint path that the first epoch's end
-    could not write, or whose file a new run would silently replace."""
-    check_output_file(path, "checkpoint")
-    if path.exists() and not (resume or overwrite):
-        raise InputError(f"checkpoint {str(path)!r} already exists; --resume continues that run, --force starts "
-                         "over and replaces it")
-
-
-def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, meta: dict[str, Any]) -> None:
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    for index, param in enumerate(p for group in optimizer.param_groups for p in group["params"]):
-        buffer = optimizer.state.get(param, {}).get("momentum_buffer")
-        if buffer is not None:
-            tensors[f"optim.momentum.{index}"] = buffer.detach().cpu().contiguous()
-    try:
-        with atomic_file(path) as tmp:  # a kill mid-write leaves the previous checkpoint whole
-            save_file(tensors, str(tmp), metadata={"reszoo": json.dumps(meta)})
-    except (OSError, SafetensorError) as exc:  # a full disk surfaces as either
-        kept = "; the previous checkpoint is intact" if path.is_file() else ""
-        raise TrainingError(f"cannot write checkpoint {path}: {exc} (is the disk full?){kept}") from None
-
-
-def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, Any]]:
-    try:
-        with safe_open(str(path), "pt") as handle:
-            meta = json.loads(handle.metadata()["reszoo"])
-            model_state, momentum = {}, {}
-            for key in handle.keys():
-                if key.startswith("model."):
-                    model_state[key[len("model.") :]] = handle.get_tensor(key)
-                elif key.startswith("optim.momentum."):
-                    momentum[key[len("optim.momentum.") :]] = handle.get_tensor(key)
-    except (OSError, KeyError, ValueError, SafetensorError) as exc:
-        raise TrainingError(f"cannot read checkpoint {path}: {exc}") from None
-    return model_state, momentum, meta
 
 
 def train(
