@@ -136,7 +136,12 @@ def test_durations():
 
 
 @pytest.mark.slow
-def test_a_release_trains_publishes_and_a_second_run_adds_nothing(tmp_path):
+def test_a_release_trains_publishes_and_a_second_run_adds_nothing(tmp_path, monkeypatch):
+    from reszoo.search import latency as latency_module
+
+    # Steady timings: a busy machine's rows would be re-measured on the second run (test_latency's subject).
+    monkeypatch.setattr(latency_module, "measure_module",
+                        lambda *a, **k: latency_module.Measurement(1.0, 1.1, 50, []))
     manifest = read_manifest(write_manifest(tmp_path))
     target = Registry(tmp_path / "zoo.db")
     report = build_release(manifest, target, device="cpu", jobs=2, log=quiet)
