@@ -18,12 +18,15 @@ class ReszooError(Exception):
     exit_code: int = 1
 
 
-class SpecError(ReszooError, ValueError):
-    """An architecture spec is invalid.
+class InputError(ReszooError, ValueError):
+    """A value given to a command or function that is not usable: an option out
+    of range, a bad name, version or reference, registry metadata, a training or
+    search setting, an output path in a missing folder (SpecError below: a bad
+    architecture spec). The message names the value, what was expected and what
+    to do.
 
     Attributes:
-        field: The spec field at fault (``"stage_depths"``), or ``None`` when the
-            problem is the spec as a whole (e.g. malformed JSON).
+        field: The argument or option at fault, where there is one.
         value: The offending value.
     """
 
@@ -33,6 +36,16 @@ class SpecError(ReszooError, ValueError):
         super().__init__(message)
         self.field = field
         self.value = value
+
+
+class SpecError(InputError):
+    """An architecture spec is invalid (a spec is one kind of input).
+
+    Attributes:
+        field: The spec field at fault (``"stage_depths"``), or ``None`` when the
+            problem is the spec as a whole (e.g. malformed JSON).
+        value: The offending value.
+    """
 
 
 class UnknownModelError(ReszooError, LookupError):
@@ -129,22 +142,3 @@ class ManifestError(ReszooError):
     the message names the key and what it takes. Nothing was trained or written."""
 
     exit_code = 2
-
-
-class InputError(ReszooError, ValueError):
-    """A value given to a command or function that is not a spec and is not usable:
-    an option out of range, a bad name, version or reference, registry metadata,
-    a training or search setting, an output path in a missing folder. The message
-    names the value, what was expected and what to do.
-
-    Attributes:
-        field: The argument or option at fault, where there is one.
-        value: The offending value.
-    """
-
-    exit_code = 2
-
-    def __init__(self, message: str, *, field: str | None = None, value: object = None) -> None:
-        super().__init__(message)
-        self.field = field
-        self.value = value
