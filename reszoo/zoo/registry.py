@@ -1,19 +1,11 @@
-"""The registry: architectures, weights, entries, aliases and latency in one database.
+"""The registry: architectures, weights (blobs), entries and aliases.
 
-Contract (for SQLite and PostgreSQL alike):
-
-- Every write is one transaction: an entry lands with its architecture and
-  blob, or not at all. On SQLite writes begin ``IMMEDIATE`` (the write lock is
-  taken up front, so a transaction never fails half-way on an upgrade to a
-  write lock), the database runs in WAL mode so readers never block writers,
-  and a busy timeout makes writers queue instead of failing. Races that still
-  slip through (two PostgreSQL writers choosing the same next version) are
-  retried.
-- Callers get frozen records (``records.py``), never ORM rows.
-- Weights are verified against their sha256 and size before any tensor is
-  built from them.
-- A file that is not a SQLite database, or a database that is not a reszoo
-  registry, is refused and never modified.
+Callers get frozen records (``records.py``), never ORM rows. Weights are
+verified against their sha256 and size, and specs against their digest, before
+anything is built from them. One publish is one transaction over all four
+tables, which is why they stay in one class here (about 600 lines); the
+database itself (engine, migrations, the write transaction) is ``store.py``'s,
+and the latency tables are ``latency_store.py``'s.
 """
 
 from __future__ import annotations
@@ -22,18 +14,11 @@ import fnmatch
 import getpass
 import json
 import os
-import random
-import sqlite3
-import time
-from urllib.parse import quote
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from datetime import datetime, timezone
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event, exc as sa_exc
 from sqlalchemy.orm import Session
 from torch import nn
 
@@ -42,8 +27,6 @@ from reszoo.errors import (
     EntryNotFoundError,
     InputError,
     IntegrityError,
-    RegistryError,
-    RemoteUnavailableError,
     ReszooError,
     WeightsError,
     suggest,
@@ -57,55 +40,16 @@ from reszoo.zoo.records import (
     MAX_VERSION,
     ArchitectureRecord,
     EntryRecord,
-    LatencyRecord,
     Ref,
     check_alias,
     check_name,
     check_version,
     parse_ref,
 )
-from reszoo.zoo.schema import SCHEMA_REVISION, Alias, Architecture, Blob, Entry, Latency, LatencyPart
+from reszoo.zoo.latency_store import LatencyStore
+from reszoo.zoo.schema import Alias, Architecture, Blob, Entry, Latency
 from reszoo.zoo.spec import ArchSpec, canonical_json
-
-T = TypeVar("T")
-
-SQLITE_MAGIC = b"SQLite format 3\x00"
-#: Key of the PostgreSQL advisory lock held while migrating a schema.
-_PG_MIGRATION_LOCK = 7_240_115
-_RESZOO_TABLES = {"architectures", "blobs", "entries", "aliases", "latency", "latency_parts", "alembic_version"}
-_WRITE_ATTEMPTS = 8
-
-
-def _readonly_sqlite_url(path: Path) -> str:
-    """A URL that opens ``path`` without ever writing to it or beside it.
-
-    ``mode=ro`` refuses writes. Where the file or its folder is not writable (a
-    system install, a read-only mount, another user's clone), nobody can be
-    writing to it either, and ``immutable=1`` also spares SQLite the lock and
-    WAL-index files it would otherwise create beside a WAL-mode database.
-    """
-    flags = "mode=ro"
-    if not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
-        flags += "&immutable=1"
-    return f"sqlite:///file:{quote(str(path.resolve()))}?{flags}&uri=true"
-
-
-def to_url(location: str | os.PathLike[str]) -> str:
-    """A SQLAlchemy URL as given, or a file path turned into a SQLite URL."""
-    text = os.fspath(location)
-    if "://" in text:
-        return text
-    return f"sqlite:///{Path(text).expanduser().resolve()}"
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _as_utc(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything reszoo writes is UTC.
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
-
+from reszoo.zoo.store import SqlStore, _as_utc, now
 
 def _json_text(value: Any, what: str) -> str:
     try:
@@ -114,7 +58,7 @@ def _json_text(value: Any, what: str) -> str:
         raise InputError(f"{what} must be JSON-serialisable without NaN or infinity: {exc}", field=what) from None
 
 
-class Registry:
+class Registry(LatencyStore, SqlStore):
     """A registry of models at a SQLAlchemy URL (or a SQLite file path).
 
     Args:
@@ -138,215 +82,8 @@ class Registry:
         readonly: bool = False,
         busy_timeout_s: float = 60.0,
     ) -> None:
-        if not isinstance(url, (str, os.PathLike)):
-            raise InputError(f"Registry needs a SQLAlchemy URL or a SQLite file path, got {type(url).__name__} "
-                             f"{url!r:.40}; e.g. Registry('registry.db') or Registry('postgresql+psycopg://...')")
-        self.url = to_url(url)
-        try:
-            parsed = sa.engine.make_url(self.url)
-        except sa_exc.ArgumentError:
-            raise RegistryError(f"{url!r} is neither a SQLAlchemy URL nor a file path") from None
-        self.display_url = parsed.render_as_string(hide_password=True)
-        self.is_sqlite = parsed.get_backend_name() == "sqlite"
-        self.readonly = readonly
         self._spec_cache: dict[str, ArchSpec] = {}
-        if self.is_sqlite:
-            database = parsed.database or ""
-            self.path = None if database in ("", ":memory:") else Path(database)
-            engine_url = self.url
-            if self.path is not None:
-                self._check_sqlite_file(create=create and not readonly)
-                if readonly:
-                    engine_url = _readonly_sqlite_url(self.path)
-            self.engine = sa.create_engine(engine_url, connect_args={"timeout": busy_timeout_s})
-            self._install_sqlite_events(busy_timeout_s)
-        else:
-            self.path = None
-            connect_args = {"connect_timeout": 10} if parsed.get_backend_name() == "postgresql" else {}
-            try:
-                self.engine = sa.create_engine(self.url, pool_pre_ping=True, connect_args=connect_args)
-            except (ImportError, sa_exc.ArgumentError, sa_exc.NoSuchModuleError) as exc:
-                raise RegistryError(f"cannot use registry {self.display_url}: {exc}") from None
-        self._writer = self.engine.execution_options(reszoo_write=True)
-        try:
-            self._ensure_schema()
-        except sa_exc.OperationalError as exc:
-            self.engine.dispose()
-            raise RemoteUnavailableError(
-                f"cannot reach registry {self.display_url}: {exc.orig or exc}".strip()
-            ) from None
-        except sa_exc.DatabaseError as exc:
-            self.engine.dispose()
-            raise RegistryError(f"{self.display_url} is not a usable database: {exc.orig or exc}") from None
-
-    # ----------------------------------------------------------- connection
-
-    def _check_sqlite_file(self, *, create: bool) -> None:
-        """Refuse, before anything writes to it, a path that is not a reszoo registry."""
-        path = self.path
-        assert path is not None
-        if path.is_dir():
-            raise RegistryError(f"registry path {path} is a directory; give a file such as {path / 'registry.db'}")
-        if not path.exists():
-            if not create:
-                raise RemoteUnavailableError(f"registry {path} does not exist")
-            if not path.parent.is_dir():
-                raise RegistryError(f"cannot create registry {path}: folder {path.parent} does not exist")
-            return
-        if path.stat().st_size == 0:
-            return
-        with path.open("rb") as handle:
-            header = handle.read(len(SQLITE_MAGIC))
-        if header != SQLITE_MAGIC:
-            raise RegistryError(
-                f"{path} exists but is not a SQLite database; reszoo will not touch it. "
-                "Move it aside or point --registry / RESZOO_HOME elsewhere."
-            )
-        # Look with a read-only connection first: the engine's connections
-        # switch the file to WAL, which a foreign database must never see.
-        try:
-            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-            try:
-                tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            finally:
-                conn.close()
-        except sqlite3.DatabaseError as exc:
-            raise RegistryError(f"{path} is not a usable database: {exc}") from None
-        self._refuse_foreign(tables)
-
-    def _refuse_foreign(self, tables: set[str]) -> None:
-        if "alembic_version" not in tables and tables - _RESZOO_TABLES:
-            raise RegistryError(
-                f"{self.display_url} is a database of something else (tables: {', '.join(sorted(tables)[:5])}); "
-                "reszoo will not touch it. Point --registry at an empty or reszoo database."
-            )
-
-    def _install_sqlite_events(self, busy_timeout_s: float) -> None:
-        @event.listens_for(self.engine, "connect")
-        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-            # Let SQLAlchemy's "begin" event below issue BEGIN itself.
-            dbapi_connection.isolation_level = None
-            cursor = dbapi_connection.cursor()
-            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-            if not self.readonly:
-                # Only takes effect on a new, empty database: big pages read
-                # large weight blobs faster (fewer overflow pages to walk).
-                cursor.execute("PRAGMA page_size = 65536")
-                cursor.execute("PRAGMA journal_mode = WAL")
-            cursor.execute("PRAGMA synchronous = FULL")  # a committed publish survives power loss
-            cursor.execute("PRAGMA foreign_keys = ON")
-            cursor.close()
-
-        @event.listens_for(self.engine, "begin")
-        def _on_begin(connection: sa.Connection) -> None:
-            write = connection.get_execution_options().get("reszoo_write", False)
-            connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-    def _current_revision(self, conn: sa.Connection) -> tuple[str | None, set[str]]:
-        tables = set(sa.inspect(conn).get_table_names())
-        if "alembic_version" not in tables:
-            return None, tables
-        return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar(), tables
-
-    def _check_revision(self, revision: str | None, tables: set[str]) -> None:
-        if revision is None:
-            self._refuse_foreign(tables)
-            if self.readonly:
-                raise RegistryError(f"{self.display_url} is not a reszoo registry (it has no registry schema)")
-        elif revision > SCHEMA_REVISION:
-            raise RegistryError(
-                f"{self.display_url} has registry schema {revision}, newer than this reszoo understands "
-                f"({SCHEMA_REVISION}); upgrade reszoo"
-            )
-
-    def _ensure_schema(self) -> None:
-        with self.engine.connect() as conn:
-            revision, tables = self._current_revision(conn)
-        self._check_revision(revision, tables)
-        # Read-only: an older schema is read as it is; every table a read
-        # touches exists since the first revision.
-        if revision == SCHEMA_REVISION or self.readonly:
-            return
-        with self._writer.begin() as conn:
-            if self.engine.dialect.name == "postgresql":
-                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
-            revision, tables = self._current_revision(conn)  # again, now that we hold the lock
-            self._check_revision(revision, tables)
-            if revision == SCHEMA_REVISION:
-                return
-            from alembic import command
-            from alembic.config import Config
-
-            config = Config()
-            config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
-
-    def close(self) -> None:
-        self.engine.dispose()
-
-    def settle(self) -> bool:
-        """Leave a SQLite registry as one self-contained file for shipping: the WAL
-        checkpointed into it and the database switched to rollback-journal mode, so
-        that reading it later (from a read-only folder too) writes nothing, not even
-        a -wal or -shm file beside it. Opening it for writing switches it back to
-        WAL. Closes this registry's connections; returns False (changing nothing)
-        where another process still has the file open.
-        """
-        self.close()
-        if self.path is None or not self.path.is_file():
-            return False
-        connection = sqlite3.connect(self.path, timeout=5)
-        try:
-            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            mode = connection.execute("PRAGMA journal_mode = DELETE").fetchone()[0]
-        except sqlite3.OperationalError:  # locked by another process
-            return False
-        finally:
-            connection.close()
-        return mode == "delete"
-
-    def __enter__(self) -> Registry:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"Registry({self.display_url!r})"
-
-    @contextmanager
-    def _session(self, *, write: bool = False) -> Iterator[Session]:
-        """One transaction: committed on success, rolled back on any error."""
-        with Session(self._writer if write else self.engine, expire_on_commit=False) as session:
-            with session.begin():
-                yield session
-
-    def _write(self, work: Callable[[Session], T]) -> T:
-        """Run ``work`` in one write transaction, retrying lost races."""
-        if self.readonly:
-            raise RegistryError(f"registry {self.display_url} was opened read-only")
-        for attempt in range(_WRITE_ATTEMPTS):
-            try:
-                with self._session(write=True) as session:
-                    return work(session)
-            except (sa_exc.IntegrityError, sa_exc.OperationalError) as exc:
-                # A unique key taken by a concurrent writer, a lock wait that
-                # outlived the busy timeout, or a PostgreSQL serialisation
-                # failure: the transaction was rolled back whole; try again.
-                # A read-only file or a full disk will not change by waiting.
-                reason = str(exc.orig or exc).lower()
-                if "readonly" in reason or "read-only" in reason:
-                    raise RegistryError(f"registry {self.display_url} cannot be written (a read-only file or folder); "
-                                        "nothing was changed. Pull into a registry you can write (--registry, "
-                                        "$RESZOO_HOME)") from None
-                if "disk is full" in reason or "no space" in reason:
-                    raise RegistryError(f"registry {self.display_url}: the disk is full; nothing was changed. Free "
-                                        "some space and try again") from None
-                if attempt == _WRITE_ATTEMPTS - 1:
-                    raise RegistryError(f"registry {self.display_url} stayed busy; try again: {exc.orig or exc}") from None
-                time.sleep(random.uniform(0.01, 0.05) * 2**attempt)
-        raise AssertionError("unreachable")
+        super().__init__(url, create=create, readonly=readonly, busy_timeout_s=busy_timeout_s)
 
     # ---------------------------------------------------------- architectures
 
@@ -803,135 +540,6 @@ class Registry:
         self._write(work)
         return record
 
-    # ---------------------------------------------------------------- latency
-
-    def add_latency(self, record: LatencyRecord) -> None:
-        """Store a latency measurement, replacing any with the same key."""
-
-        def work(s: Session) -> None:
-            if s.get(Architecture, record.arch_digest) is None:
-                raise EntryNotFoundError(f"no architecture {record.arch_digest[:12]} in {self.display_url}; add it first")
-            self._upsert_latency(s, record, replace=True)
-
-        self._write(work)
-
-    def _upsert_latency(self, session: Session, record: LatencyRecord, *, replace: bool) -> None:
-        row = session.scalars(
-            sa.select(Latency).where(
-                Latency.arch_digest == record.arch_digest,
-                Latency.device == record.device,
-                Latency.batch_size == record.batch_size,
-                Latency.dtype == record.dtype,
-                Latency.runtime == record.runtime,
-            )
-        ).first()
-        values = dict(
-            median_ms=record.median_ms,
-            p90_ms=record.p90_ms,
-            samples=record.samples,
-            versions_json=canonical_json(dict(record.versions)),
-            measured_at=record.measured_at,
-        )
-        if row is None:
-            session.add(
-                Latency(
-                    arch_digest=record.arch_digest,
-                    device=record.device,
-                    batch_size=record.batch_size,
-                    dtype=record.dtype,
-                    runtime=record.runtime,
-                    **values,
-                )
-            )
-        elif replace:
-            for key, value in values.items():
-                setattr(row, key, value)
-
-    def latency_row(
-        self, arch_digest: str, device: str, batch_size: int, dtype: str, runtime: str
-    ) -> LatencyRecord | None:
-        """The stored measurement with exactly this key, if any."""
-        for record in self.latency(arch_digest):
-            if (record.device, record.batch_size, record.dtype, record.runtime) == (device, batch_size, dtype, runtime):
-                return record
-        return None
-
-    def best_latency(
-        self, device: str, *, batch_size: int = 1, dtype: str = "float32", runtime: str | None = None
-    ) -> dict[str, float]:
-        """Architecture digest -> lowest stored median latency (ms) on ``device``."""
-        query = (
-            sa.select(Latency.arch_digest, sa.func.min(Latency.median_ms))
-            .where(Latency.device == device, Latency.batch_size == batch_size, Latency.dtype == dtype)
-            .group_by(Latency.arch_digest)
-        )
-        if runtime is not None:
-            query = query.where(Latency.runtime == runtime)
-        with self._session() as s:
-            return {digest: median for digest, median in s.execute(query)}
-
-    def latency_devices(self) -> list[str]:
-        """Every device name latency is stored under."""
-        with self._session() as s:
-            return list(s.scalars(sa.select(Latency.device).distinct().order_by(Latency.device)))
-
-    def latency(self, arch_digest: str) -> list[LatencyRecord]:
-        with self._session() as s:
-            rows = s.scalars(
-                sa.select(Latency)
-                .where(Latency.arch_digest == arch_digest)
-                .order_by(Latency.device, Latency.runtime, Latency.batch_size, Latency.dtype)
-            ).all()
-            return [latency_record(r) for r in rows]
-
-    def part_latencies(self, device: str, runtime: str, batch_size: int, dtype: str) -> dict[str, float]:
-        """A latency lookup table: part key -> median ms, for one device and setting."""
-        with self._session() as s:
-            rows = s.execute(
-                sa.select(LatencyPart.part, LatencyPart.median_ms).where(
-                    LatencyPart.device == device,
-                    LatencyPart.runtime == runtime,
-                    LatencyPart.batch_size == batch_size,
-                    LatencyPart.dtype == dtype,
-                )
-            )
-            return {part: median for part, median in rows}
-
-    def add_part_latencies(
-        self,
-        device: str,
-        runtime: str,
-        batch_size: int,
-        dtype: str,
-        medians: Mapping[str, tuple[float, int]],
-        versions: Mapping[str, str],
-    ) -> None:
-        """Store (median ms, samples) per part key, replacing rows with the same key."""
-        measured_at = now()
-
-        def work(s: Session) -> None:
-            existing = {
-                row.part: row
-                for row in s.scalars(
-                    sa.select(LatencyPart).where(
-                        LatencyPart.device == device,
-                        LatencyPart.runtime == runtime,
-                        LatencyPart.batch_size == batch_size,
-                        LatencyPart.dtype == dtype,
-                        LatencyPart.part.in_(list(medians)),
-                    )
-                )
-            }
-            for part, (median, samples) in medians.items():
-                row = existing.get(part)
-                if row is None:
-                    row = LatencyPart(device=device, runtime=runtime, batch_size=batch_size, dtype=dtype, part=part)
-                    s.add(row)
-                row.median_ms, row.samples = median, samples
-                row.versions_json, row.measured_at = canonical_json(dict(versions)), measured_at
-
-        self._write(work)
-
     # ------------------------------------------------------- pull and publish
 
     def pull(self, ref: str | Ref, remote: Registry | str, *, progress: Callable[[int, int], None] | None = None) -> EntryRecord:
@@ -983,14 +591,6 @@ def pretrained_cfg(spec: ArchSpec, data: Mapping[str, Any], *, ref: str, dataset
     if data.get("classes"):
         cfg["label_names"] = tuple(data["classes"])
     return cfg
-
-
-def latency_record(row: Latency) -> LatencyRecord:
-    """The frozen record of a latency row (what latency() returns and transfer copies)."""
-    return LatencyRecord(
-        row.arch_digest, row.device, row.batch_size, row.dtype, row.runtime, row.median_ms, row.p90_ms,
-        row.samples, json.loads(row.versions_json), _as_utc(row.measured_at),
-    )
 
 
 MAX_INT32 = 2**31 - 1

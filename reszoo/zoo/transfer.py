@@ -18,7 +18,8 @@ from reszoo.errors import IntegrityError
 from reszoo.zoo import weights as W
 from reszoo.zoo.counting import count
 from reszoo.zoo.records import EntryRecord, Ref, check_version, parse_ref
-from reszoo.zoo.registry import Registry, latency_record
+from reszoo.zoo.latency_store import latency_record
+from reszoo.zoo.registry import Registry
 from reszoo.zoo.schema import Alias, Architecture, Blob, Latency
 from reszoo.zoo.spec import ArchSpec
 

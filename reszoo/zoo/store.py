@@ -1,0 +1,292 @@
+"""A SQLAlchemy database that holds a reszoo registry: the engine, SQLite's
+pragmas, the schema and its migrations, and the write transaction with its retries.
+
+Contract (for SQLite and PostgreSQL alike): every write is one transaction;
+on SQLite writes begin ``IMMEDIATE`` (the write lock taken up front, so a
+transaction never fails half-way on an upgrade to a write lock), the database
+runs in WAL mode so readers never block writers, and a busy timeout makes
+writers queue instead of failing. Races that still slip through (two
+PostgreSQL writers choosing the same next version) are retried; a read-only
+file or a full disk is named at once. A file that is not a SQLite database,
+or a database that is not a reszoo registry, is refused and never modified.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import sqlalchemy as sa
+from sqlalchemy import event, exc as sa_exc
+from sqlalchemy.orm import Session
+
+from reszoo.errors import InputError, RegistryError, RemoteUnavailableError
+from reszoo.zoo.schema import SCHEMA_REVISION
+
+T = TypeVar("T")
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+#: Key of the PostgreSQL advisory lock held while migrating a schema.
+_PG_MIGRATION_LOCK = 7_240_115
+_RESZOO_TABLES = {"architectures", "blobs", "entries", "aliases", "latency", "latency_parts", "alembic_version"}
+_WRITE_ATTEMPTS = 8
+
+
+def _readonly_sqlite_url(path: Path) -> str:
+    """A URL that opens ``path`` without ever writing to it or beside it.
+
+    ``mode=ro`` refuses writes. Where the file or its folder is not writable (a
+    system install, a read-only mount, another user's clone), nobody can be
+    writing to it either, and ``immutable=1`` also spares SQLite the lock and
+    WAL-index files it would otherwise create beside a WAL-mode database.
+    """
+    flags = "mode=ro"
+    if not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+        flags += "&immutable=1"
+    return f"sqlite:///file:{quote(str(path.resolve()))}?{flags}&uri=true"
+
+
+def to_url(location: str | os.PathLike[str]) -> str:
+    """A SQLAlchemy URL as given, or a file path turned into a SQLite URL."""
+    text = os.fspath(location)
+    if "://" in text:
+        return text
+    return f"sqlite:///{Path(text).expanduser().resolve()}"
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _as_utc(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything reszoo writes is UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+
+
+class SqlStore:
+    """The database under a :class:`~reszoo.zoo.registry.Registry` (see the module docstring)."""
+
+    def __init__(
+        self,
+        url: str | os.PathLike[str],
+        *,
+        create: bool = True,
+        readonly: bool = False,
+        busy_timeout_s: float = 60.0,
+    ) -> None:
+        if not isinstance(url, (str, os.PathLike)):
+            raise InputError(f"Registry needs a SQLAlchemy URL or a SQLite file path, got {type(url).__name__} "
+                             f"{url!r:.40}; e.g. Registry('registry.db') or Registry('postgresql+psycopg://...')")
+        self.url = to_url(url)
+        try:
+            parsed = sa.engine.make_url(self.url)
+        except sa_exc.ArgumentError:
+            raise RegistryError(f"{url!r} is neither a SQLAlchemy URL nor a file path") from None
+        self.display_url = parsed.render_as_string(hide_password=True)
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        self.readonly = readonly
+        if self.is_sqlite:
+            database = parsed.database or ""
+            self.path = None if database in ("", ":memory:") else Path(database)
+            engine_url = self.url
+            if self.path is not None:
+                self._check_sqlite_file(create=create and not readonly)
+                if readonly:
+                    engine_url = _readonly_sqlite_url(self.path)
+            self.engine = sa.create_engine(engine_url, connect_args={"timeout": busy_timeout_s})
+            self._install_sqlite_events(busy_timeout_s)
+        else:
+            self.path = None
+            connect_args = {"connect_timeout": 10} if parsed.get_backend_name() == "postgresql" else {}
+            try:
+                self.engine = sa.create_engine(self.url, pool_pre_ping=True, connect_args=connect_args)
+            except (ImportError, sa_exc.ArgumentError, sa_exc.NoSuchModuleError) as exc:
+                raise RegistryError(f"cannot use registry {self.display_url}: {exc}") from None
+        self._writer = self.engine.execution_options(reszoo_write=True)
+        try:
+            self._ensure_schema()
+        except sa_exc.OperationalError as exc:
+            self.engine.dispose()
+            raise RemoteUnavailableError(
+                f"cannot reach registry {self.display_url}: {exc.orig or exc}".strip()
+            ) from None
+        except sa_exc.DatabaseError as exc:
+            self.engine.dispose()
+            raise RegistryError(f"{self.display_url} is not a usable database: {exc.orig or exc}") from None
+
+    # ----------------------------------------------------------- connection
+
+    def _check_sqlite_file(self, *, create: bool) -> None:
+        """Refuse, before anything writes to it, a path that is not a reszoo registry."""
+        path = self.path
+        assert path is not None
+        if path.is_dir():
+            raise RegistryError(f"registry path {path} is a directory; give a file such as {path / 'registry.db'}")
+        if not path.exists():
+            if not create:
+                raise RemoteUnavailableError(f"registry {path} does not exist")
+            if not path.parent.is_dir():
+                raise RegistryError(f"cannot create registry {path}: folder {path.parent} does not exist")
+            return
+        if path.stat().st_size == 0:
+            return
+        with path.open("rb") as handle:
+            header = handle.read(len(SQLITE_MAGIC))
+        if header != SQLITE_MAGIC:
+            raise RegistryError(
+                f"{path} exists but is not a SQLite database; reszoo will not touch it. "
+                "Move it aside or point --registry / RESZOO_HOME elsewhere."
+            )
+        # Look with a read-only connection first: the engine's connections
+        # switch the file to WAL, which a foreign database must never see.
+        try:
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            try:
+                tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError as exc:
+            raise RegistryError(f"{path} is not a usable database: {exc}") from None
+        self._refuse_foreign(tables)
+
+    def _refuse_foreign(self, tables: set[str]) -> None:
+        if "alembic_version" not in tables and tables - _RESZOO_TABLES:
+            raise RegistryError(
+                f"{self.display_url} is a database of something else (tables: {', '.join(sorted(tables)[:5])}); "
+                "reszoo will not touch it. Point --registry at an empty or reszoo database."
+            )
+
+    def _install_sqlite_events(self, busy_timeout_s: float) -> None:
+        @event.listens_for(self.engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Let SQLAlchemy's "begin" event below issue BEGIN itself.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+            if not self.readonly:
+                # Only takes effect on a new, empty database: big pages read
+                # large weight blobs faster (fewer overflow pages to walk).
+                cursor.execute("PRAGMA page_size = 65536")
+                cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = FULL")  # a committed publish survives power loss
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.close()
+
+        @event.listens_for(self.engine, "begin")
+        def _on_begin(connection: sa.Connection) -> None:
+            write = connection.get_execution_options().get("reszoo_write", False)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    def _current_revision(self, conn: sa.Connection) -> tuple[str | None, set[str]]:
+        tables = set(sa.inspect(conn).get_table_names())
+        if "alembic_version" not in tables:
+            return None, tables
+        return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar(), tables
+
+    def _check_revision(self, revision: str | None, tables: set[str]) -> None:
+        if revision is None:
+            self._refuse_foreign(tables)
+            if self.readonly:
+                raise RegistryError(f"{self.display_url} is not a reszoo registry (it has no registry schema)")
+        elif revision > SCHEMA_REVISION:
+            raise RegistryError(
+                f"{self.display_url} has registry schema {revision}, newer than this reszoo understands "
+                f"({SCHEMA_REVISION}); upgrade reszoo"
+            )
+
+    def _ensure_schema(self) -> None:
+        with self.engine.connect() as conn:
+            revision, tables = self._current_revision(conn)
+        self._check_revision(revision, tables)
+        # Read-only: an older schema is read as it is; every table a read
+        # touches exists since the first revision.
+        if revision == SCHEMA_REVISION or self.readonly:
+            return
+        with self._writer.begin() as conn:
+            if self.engine.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
+            revision, tables = self._current_revision(conn)  # again, now that we hold the lock
+            self._check_revision(revision, tables)
+            if revision == SCHEMA_REVISION:
+                return
+            from alembic import command
+            from alembic.config import Config
+
+            config = Config()
+            config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def settle(self) -> bool:
+        """Leave a SQLite registry as one self-contained file for shipping: the WAL
+        checkpointed into it and the database switched to rollback-journal mode, so
+        that reading it later (from a read-only folder too) writes nothing, not even
+        a -wal or -shm file beside it. Opening it for writing switches it back to
+        WAL. Closes this registry's connections; returns False (changing nothing)
+        where another process still has the file open.
+        """
+        self.close()
+        if self.path is None or not self.path.is_file():
+            return False
+        connection = sqlite3.connect(self.path, timeout=5)
+        try:
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            mode = connection.execute("PRAGMA journal_mode = DELETE").fetchone()[0]
+        except sqlite3.OperationalError:  # locked by another process
+            return False
+        finally:
+            connection.close()
+        return mode == "delete"
+
+    def __enter__(self):  # -> the subclass
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Registry({self.display_url!r})"
+
+    @contextmanager
+    def _session(self, *, write: bool = False) -> Iterator[Session]:
+        """One transaction: committed on success, rolled back on any error."""
+        with Session(self._writer if write else self.engine, expire_on_commit=False) as session:
+            with session.begin():
+                yield session
+
+    def _write(self, work: Callable[[Session], T]) -> T:
+        """Run ``work`` in one write transaction, retrying lost races."""
+        if self.readonly:
+            raise RegistryError(f"registry {self.display_url} was opened read-only")
+        for attempt in range(_WRITE_ATTEMPTS):
+            try:
+                with self._session(write=True) as session:
+                    return work(session)
+            except (sa_exc.IntegrityError, sa_exc.OperationalError) as exc:
+                # A unique key taken by a concurrent writer, a lock wait that
+                # outlived the busy timeout, or a PostgreSQL serialisation
+                # failure: the transaction was rolled back whole; try again.
+                # A read-only file or a full disk will not change by waiting.
+                reason = str(exc.orig or exc).lower()
+                if "readonly" in reason or "read-only" in reason:
+                    raise RegistryError(f"registry {self.display_url} cannot be written (a read-only file or folder); "
+                                        "nothing was changed. Pull into a registry you can write (--registry, "
+                                        "$RESZOO_HOME)") from None
+                if "disk is full" in reason or "no space" in reason:
+                    raise RegistryError(f"registry {self.display_url}: the disk is full; nothing was changed. Free "
+                                        "some space and try again") from None
+                if attempt == _WRITE_ATTEMPTS - 1:
+                    raise RegistryError(f"registry {self.display_url} stayed busy; try again: {exc.orig or exc}") from None
+                time.sleep(random.uniform(0.01, 0.05) * 2**attempt)
+        raise AssertionError("unreachable")
