@@ -70,11 +70,13 @@ class LatencyStore:
     def latency_row(
         self, arch_digest: str, device: str, batch_size: int, dtype: str, runtime: str
     ) -> LatencyRecord | None:
-        """The stored measurement with exactly this key, if any."""
-        for record in self.latency(arch_digest):
-            if (record.device, record.batch_size, record.dtype, record.runtime) == (device, batch_size, dtype, runtime):
-                return record
-        return None
+        """The stored measurement with exactly this key, if any (one indexed lookup)."""
+        with self._session() as s:
+            row = s.scalars(sa.select(Latency).where(
+                Latency.arch_digest == arch_digest, Latency.device == device, Latency.batch_size == batch_size,
+                Latency.dtype == dtype, Latency.runtime == runtime,
+            )).first()
+            return None if row is None else latency_record(row)
 
     def best_latency(
         self, device: str, *, batch_size: int = 1, dtype: str = "float32", runtime: str | None = None
