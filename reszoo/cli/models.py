@@ -1,4 +1,7 @@
-"""``reszoo list``, ``reszoo show`` and ``reszoo build``: architectures and presets."""
+"""``reszoo list``, ``reszoo show`` and ``reszoo build``: architectures, presets and model cards.
+
+(About 400 lines, most of them the Rich layout of the listing and the card.)
+"""
 
 from __future__ import annotations
 

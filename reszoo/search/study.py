@@ -9,6 +9,9 @@ machine: appends under a file lock, no "database is locked"), or an RDB URL
 (PostgreSQL: workers on many machines). Studies must live in another
 database than a reszoo registry: both keep their schema version in an
 ``alembic_version`` table.
+
+(About 500 lines: storage, opening and resuming, worker processes and the
+trained-trial budget all act on one study's life and share its settings.)
 """
 
 from __future__ import annotations

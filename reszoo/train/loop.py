@@ -5,7 +5,8 @@ shard of it) and is augmented there (reszoo.train.augment). A run is a
 TrainingRun: set up, resumed from its checkpoint (reszoo.train.checkpoints),
 stepped (reszoo.train.steps) and ended epoch by epoch, so that a resumed run
 repeats the uninterrupted one exactly on a CPU, and several runs can share a
-GPU on streams (train_many).
+GPU on streams (train_many). (About 450 lines: TrainingRun's set-up, resume,
+epoch and end of epoch share the run's state, and stay in one class.)
 """
 
 from __future__ import annotations
