@@ -281,3 +281,24 @@ def test_one_rule_for_architecture_arguments(tmp_path):
         assert resolve_arch("my-net", registry) == TINY  # no preset of that name: the entry
         with pytest.raises(reszoo.UnknownModelError, match="did you mean"):
             resolve_arch("resnt20", registry)
+
+
+def test_a_card_shows_a_free_form_recipe_and_odd_metrics_without_a_traceback(tmp_path):
+    url = str(tmp_path / "r.db")
+    with Registry(url) as registry:
+        registry.add("odd", tiny_model(), recipe={"lr": 0.1, "epochs": 10}, metrics={"test_images": "all"})
+        registry.add("odd2", tiny_model(), recipe={"lr": "0.1"})
+    for name in ("odd", "odd2"):
+        result = CliRunner().invoke(app, ["--registry", url, "show", name])
+        assert result.exit_code == 0, result.output
+        assert '"lr"' in result.output  # shown as the JSON it is
+
+
+def test_a_safetensors_header_with_an_absurd_offset_is_refused_in_one_line(tmp_path):
+    from reszoo.zoo.weights import read_weights_file
+
+    header = b'{"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 1e400]}}'
+    path = tmp_path / "w.safetensors"
+    path.write_bytes(len(header).to_bytes(8, "little") + header)
+    with pytest.raises(reszoo.WeightsError, match="not a valid safetensors file"):
+        read_weights_file(path)

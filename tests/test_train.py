@@ -498,3 +498,11 @@ def test_a_full_disk_stops_a_checkpoint_with_one_line_and_only_costs_the_data_ca
         members = {f"{split}/{label}/0.jpg": _jpeg(99) for split in ("train", "test") for label in ("cat", "dog")}
         loaded = load_dataset(str(_tar(tmp_path / "tiny.tar.gz", members)), cache_dir=tmp_path / "cache")
     assert len(loaded.train) == 2
+
+
+def test_train_publishes_into_a_registry_file_not_yet_created(tmp_path):
+    url = str(tmp_path / "new.db")
+    result = runner.invoke(app, ["--registry", url, "train", "resnet20", "-d", "synthetic:64", "--epochs", "1",
+                                 "--publish", "fresh"])
+    assert result.exit_code == 0, result.output
+    assert Registry(url).get("fresh").recipe["steps"] > 0

@@ -10,7 +10,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from reszoo.cli.app import app, console, err_console, open_registry
-from reszoo.cli.models import NOISY_NOTE, latency_row, print_json
+from reszoo.cli.render import NOISY_NOTE, latency_row, print_json
 from reszoo.limits import MAX_BATCH
 
 

@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from reszoo.cli.app import app, console, err_console, open_registry
+from reszoo.cli.render import NOISY_NOTE, latency_row, print_json
 from reszoo.errors import EntryNotFoundError, InputError, SpecError
 from reszoo.limits import MAX_BATCH
 from reszoo.zoo.presets import get_spec, list_presets, natural_key
@@ -32,11 +33,6 @@ def human_count(n: int) -> str:
         return f"{n:,}"
     value, unit = (n / 1e9, "G") if n >= 1e9 else (n / 1e6, "M")
     return f"{value:.2f}{unit}" if value < 10 else f"{value:.1f}{unit}"
-
-
-def print_json(data: Any) -> None:
-    # Plain stdout, not Rich: no wrapping or colour inside machine-readable output.
-    typer.echo(json.dumps(data, indent=2))
 
 
 def looks_like_spec_file(ref: str) -> bool:
@@ -206,20 +202,6 @@ def show_command(
         console.print(latency_table(latency))
 
 
-def latency_row(record: LatencyRecord) -> dict[str, Any]:
-    return {
-        "device": record.device,
-        "runtime": record.runtime,
-        "batch_size": record.batch_size,
-        "dtype": record.dtype,
-        "median_ms": record.median_ms,
-        "p90_ms": record.p90_ms,
-        "samples": record.samples,
-        "noisy": record.noisy,
-        "measured_at": record.measured_at.isoformat(),
-    }
-
-
 def latency_table(records: list[LatencyRecord]) -> Table:
     table = Table(title="latency", title_justify="left", box=None, padding=(0, 1), pad_edge=False, header_style="bold")
     for column in ("device", "runtime", "batch", "dtype", "median", "p90", "samples"):
@@ -233,11 +215,6 @@ def latency_table(records: list[LatencyRecord]) -> Table:
         table.caption = NOISY_NOTE
         table.caption_justify = "left"
     return table
-
-
-#: What the "noisy" mark means, wherever a latency table shows one.
-NOISY_NOTE = ("noisy: p90 over 1.5x the median, measured while the machine was busy (retried twice); "
-              "measure again with `reszoo bench --remeasure` when it is idle")
 
 
 def show_spec(spec: ArchSpec, card: dict[str, Any], ref: str) -> None:
@@ -317,6 +294,7 @@ def metrics_text(record: EntryRecord) -> str:
     metrics.pop("per_class_top1", None)
     parts = []
     images = metrics.pop("test_images", None) or (record.data or {}).get("test_subset")
+    images = images if isinstance(images, int) and not isinstance(images, bool) else None
     for key in ("top1", "top5"):
         if isinstance(metrics.get(key), (int, float)):
             parts.append(f"{key[:3]}-{key[3:]} {100 * metrics.pop(key):.2f}%"
@@ -339,8 +317,11 @@ def per_class_text(record: EntryRecord) -> str | None:
 
 
 def recipe_text(recipe: dict[str, Any]) -> str:
-    """A recipe as a reader wants it: optimiser, schedule, length, augmentation, how it ran."""
-    if "lr" not in recipe:
+    """A recipe as a reader wants it: optimiser, schedule, length, augmentation, how it ran.
+    A recipe not written by reszoo's trainer (an import's free-form dict) is shown as JSON."""
+    numeric = ("lr", "momentum", "weight_decay", "batch_size")
+    if not all(isinstance(recipe.get(k), (int, float)) and not isinstance(recipe.get(k), bool) for k in numeric) or \
+            not all(isinstance(m, (int, float)) for m in recipe.get("milestones") or []):
         return json.dumps(recipe)
     length = (f"{recipe['iterations']:,} iterations" if recipe.get("iterations")
               else f"{recipe.get('epochs')} epochs")

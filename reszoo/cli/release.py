@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from reszoo.cli.app import app, console, err_console
-from reszoo.cli.models import print_json
+from reszoo.cli.render import print_json
 
 
 @app.command("release")
@@ -76,8 +76,8 @@ def release_command(
         err_console.print(f"[dim]{time.monotonic() - began:7.0f} s[/] {message}", highlight=False)
 
     if ship_from is not None:
-        source = Registry(ship_from, readonly=True)
-        copied = copy_release(manifest, source, target, log=log)
+        with Registry(ship_from, readonly=True) as source:
+            copied = copy_release(manifest, source, target, log=log)
         kinds = {(e.recipe.get("release") or {}).get("kind") for e in map(target.get, copied)}
         for kind in sorted(k for k in kinds if k):
             write_report(manifest, kind, target, folder)

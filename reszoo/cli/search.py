@@ -13,7 +13,7 @@ from rich.table import Table
 from reszoo.cli.app import app, console, err_console, open_registry, state
 from reszoo.cli.train import plot_app
 from reszoo.errors import SearchError
-from reszoo.files import FIGURE_SUFFIXES, check_output_file
+from reszoo.files import FIGURE_SUFFIXES, atomic_write_text, check_output_file
 from reszoo.limits import MAX_BATCH
 from reszoo.train.recipes import RECIPES, get_recipe
 
@@ -201,7 +201,7 @@ def search_command(
         )
     summary = result.summary()
     if out is not None:
-        out.write_text(json.dumps(summary, indent=2) + "\n")
+        atomic_write_text(out, json.dumps(summary, indent=2) + "\n")
     _report(summary, result.trials, result.references, as_json, result.config)
     if not result.best:
         limit = result.config.target.max_ms

@@ -11,7 +11,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from reszoo.cli.app import app, console, err_console, open_registry
-from reszoo.cli.models import print_json
+from reszoo.cli.render import print_json
+from reszoo.errors import UnknownModelError
 from reszoo.files import FIGURE_SUFFIXES, check_output_file
 from reszoo.limits import MAX_BATCH
 from reszoo.train.recipes import RECIPES, get_recipe
@@ -98,7 +99,11 @@ def train_command(
         runtime = "graph" if torch_device.type == "cuda" and world == 1 else "eager"
     precision = default_precision(torch_device) if precision == "auto" else check_precision(precision)
     # A preset or spec file, else an entry's architecture (trained from scratch; its weights are not used).
-    spec = resolve_arch(ref, open_registry(must_exist=True))
+    # The registry is opened only for the entry: a preset trains into a --registry not yet created.
+    try:
+        spec = resolve_arch(ref)
+    except UnknownModelError:
+        spec = resolve_arch(ref, open_registry(must_exist=True))
     dataset = load_dataset(dataset_name, root=data_root, download=download).subset(subset, test_subset)
     spec = fit_spec(spec, dataset)
     overrides: dict[str, Any] = {k: v for k, v in (("epochs", epochs), ("iterations", iterations),

@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from reszoo.errors import ConflictError, ManifestError
+from reszoo.errors import ConflictError, ManifestError, ReszooError
 from reszoo.release.manifest import Manifest
 from reszoo.release.scheduler import LATENCY_S_PER_NET, NetRun, Scheduler
 from reszoo.release.worker import (
@@ -107,6 +107,17 @@ def release_key_of(entry: EntryRecord) -> tuple[str | None, str | None]:
     return info.get("name"), info.get("key")
 
 
+def release_entries(manifest: Manifest, registry: Registry, kind: str | None = None) -> dict[str, list[EntryRecord]]:
+    """Each manifest entry's versions in ``registry`` that this release made (of ``kind``, if given)."""
+    out: dict[str, list[EntryRecord]] = {}
+    for entry in manifest.entries:
+        records = [e for e in registry.list(entry.name, all_versions=True) if release_key_of(e)[0] == manifest.name
+                   and (kind is None or (e.recipe.get("release") or {}).get("kind") == kind)]
+        if records:
+            out[entry.name] = records
+    return out
+
+
 def git_commit(folder: Path) -> dict[str, Any] | None:
     """The commit the release code and manifest came from, and whether tracked files
     differed from it (a run from a dirty tree is not that commit's), if in a git checkout."""
@@ -130,7 +141,6 @@ def plan_nets(manifest: Manifest, kind: str, dataset: Dataset, target: Registry,
               only: list[str] | None = None) -> list[NetRun]:
     kind_recipe = manifest.kind(kind)
     folder = run_folder(manifest, kind)
-    names = [e.name for e in manifest.entries]
     for name in only or []:
         manifest.entry(name)  # an unknown name is an error, with the list
     nets = []
@@ -156,7 +166,6 @@ def plan_nets(manifest: Manifest, kind: str, dataset: Dataset, target: Registry,
             if net.result is not None:
                 net.status, net.detail = "trained", "trained by an earlier run, not yet published"
         nets.append(net)
-    assert all(n.name in names for n in nets)
     return nets
 
 
@@ -208,6 +217,10 @@ def _publish(manifest: Manifest, kind: str, net: NetRun, dataset: Dataset, targe
     except ConflictError as exc:
         net.status, net.detail = "conflict", str(exc)
         log(f"{net.name}: {exc}")
+        return
+    except ReszooError as exc:  # one net's bad checkpoint or a busy registry must not end the release
+        net.status, net.detail = "failed", f"trained, but not published: {exc}"
+        log(f"{net.name}: {net.detail}")
         return
     if record is None:
         log(f"{net.name}: {net.detail}")
@@ -295,21 +308,18 @@ def measure_latencies(manifest: Manifest, target: Registry, device: torch.device
     runtimes = ("eager", "graph") if kind == "cuda" else ("eager",)
     began = time.monotonic()
     out: dict[str, dict[str, Any]] = {}
-    for entry in manifest.entries:
-        if only and entry.name not in only:
-            continue
-        held = [e for e in target.list(entry.name, all_versions=True) if release_key_of(e)[0] == manifest.name]
-        if not held:
+    for name, held in release_entries(manifest, target).items():
+        if only and name not in only:
             continue
         if time.monotonic() - began > seconds_left:
-            log(f"{entry.name}: latency not measured, the budget is spent")
+            log(f"{name}: latency not measured, the budget is spent")
             continue
         rows = {}
         for runtime in runtimes:
             row = latency(held[-1].spec, device=str(device), runtime=runtime, registry=target, timing=timing)
             rows[runtime] = {"median_ms": row.median_ms, "p90_ms": row.p90_ms, "device": row.device}
-        out[entry.name] = rows
-        log(f"{entry.name}: batch-1 latency " + ", ".join(f"{r} {v['median_ms']:.3f} ms" for r, v in rows.items()))
+        out[name] = rows
+        log(f"{name}: batch-1 latency " + ", ".join(f"{r} {v['median_ms']:.3f} ms" for r, v in rows.items()))
     return out
 
 
@@ -319,10 +329,8 @@ def ship_from(manifest: Manifest, source: Registry, target: Registry, log: Log =
     checked, and every latency row measured there (the GPU figures come home
     with the weights); what the target holds already is left alone."""
     copied = []
-    for entry in manifest.entries:
-        for record in source.list(entry.name, all_versions=True):
-            if release_key_of(record)[0] != manifest.name:
-                continue
+    for records in release_entries(manifest, source).values():
+        for record in records:
             copy = target.pull(record.ref, source)
             copied.append(copy.ref)
             log(f"{record.ref}: in {target.display_url} ({record.device}, top-1 {100 * (record.top1 or 0):.2f}%)")

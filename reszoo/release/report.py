@@ -13,21 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from reszoo.files import atomic_write_text
-from reszoo.release.build import ReleaseReport, release_key_of
+from reszoo.release.build import ReleaseReport, release_entries
 from reszoo.release.manifest import Manifest
 from reszoo.zoo.records import EntryRecord
 from reszoo.zoo.registry import Registry
-
-
-def release_entries(manifest: Manifest, target: Registry, kind: str | None = None) -> dict[str, list[EntryRecord]]:
-    """Each manifest entry's versions in ``target`` made by this release (of ``kind``, if given)."""
-    out: dict[str, list[EntryRecord]] = {}
-    for entry in manifest.entries:
-        records = [e for e in target.list(entry.name, all_versions=True) if release_key_of(e)[0] == manifest.name
-                   and (kind is None or (e.recipe.get("release") or {}).get("kind") == kind)]
-        if records:
-            out[entry.name] = records
-    return out
 
 
 def figure_file(name: str, kind: str) -> str:

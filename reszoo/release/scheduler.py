@@ -128,11 +128,16 @@ class Scheduler:
 
     def remaining_s(self, net: NetRun) -> float:
         """Predicted wall seconds to finish ``net`` alone, from its checkpoint (evaluations included)."""
-        steps_per_epoch = max(1, len(self.plan["dataset"].train) // net.job.recipe.batch_size)
+        steps_per_epoch = self.steps_per_epoch(net)
         total = net.job.recipe.total_steps(steps_per_epoch)
         done = net.step or _checkpointed_steps(net, steps_per_epoch)
         evals = math.ceil((total - done) / steps_per_epoch) * len(self.plan["dataset"].test) / net.job.recipe.batch_size / 3
         return (total - done + evals) * self.step_s(net) * self.calibration.scale
+
+    def steps_per_epoch(self, net: NetRun) -> int:
+        """As TrainingRun counts them: a graph drops the last partial batch, eager keeps it."""
+        images, batch = len(self.plan["dataset"].train), net.job.recipe.batch_size
+        return max(1, images // batch if self.plan["runtime"] == "graph" else math.ceil(images / batch))
 
     def deadline(self) -> float:
         return self.plan["budget_s"] - self.plan["reserve_s"]
@@ -160,10 +165,8 @@ class Scheduler:
                     continue  # the pair may fit a later group
                 trial = [*group, net]
             gain = stream_gain(len(trial)) if cuda else 1.0
+            # On a GPU a group starts only when the last has ended (one slot), so nothing runs beside it.
             needed = START_S[self.plan["kind"]] + sum(self.remaining_s(n) for n in trial) / gain
-            if self.plan["kind"] == "cuda":
-                # The running group shares the GPU: its remaining work comes first.
-                needed += sum(self.remaining_s(n) for w in self.running() for n in w.nets if n.status == "running")
             left = self.deadline() - self.now()
             added = trial[len(group):]
             if needed > left:
@@ -204,8 +207,13 @@ class Scheduler:
 
     def handle(self, kind: str, job_name: str, payload: Any, on_done: Callable[[NetRun], None]) -> None:
         net = self.net(job_name)
+        if kind in ("done", "cut", "failed", "deferred") and net.status != "running":
+            return  # a late word about a net already settled (a crashing worker reports every job)
         if kind == "started":
             net.step, net.total = payload["step"], payload["total"]
+            # A resumed net's clock and step count start again: its old rate would mislead.
+            self.calibration.first.pop(net.name, None)
+            self.calibration.ratios.pop(net.name, None)
             if payload["epochs_done"]:
                 self.log(f"{net.name}: resumed after epoch {payload['epochs_done']} of {payload['epochs']}")
         elif kind == "progress":

@@ -94,8 +94,22 @@ def final_weights(job: Job) -> dict[str, torch.Tensor]:
     return model_state
 
 
+class _Outcomes:
+    """The worker's side of the event queue: each job's outcome is sent once, so a
+    crash late in the worker fails only the jobs that had none yet."""
+
+    def __init__(self, events: Any) -> None:
+        self.events, self.sent = events, set()
+
+    def put(self, event: tuple[str, str, Any]) -> None:
+        if event[0] in ("done", "cut", "deferred", "failed"):
+            self.sent.add(event[1])
+        self.events.put(event)
+
+
 def run_worker(plan: WorkerPlan, events: Any) -> None:
     """Process entry point: train ``plan.jobs``, report each outcome on ``events``."""
+    outcomes = _Outcomes(events)
     try:
         if plan.threads is not None:
             torch.set_num_threads(plan.threads)
@@ -105,16 +119,16 @@ def run_worker(plan: WorkerPlan, events: Any) -> None:
         runs = {}
         for job in plan.jobs:
             try:
-                runs[job.name] = _make_run(job, dataset, device, events, monitor)
-            except BudgetExceeded as exc:
-                events.put(("cut", job.name, str(exc)))
+                runs[job.name] = _make_run(job, dataset, device, outcomes, monitor)
             except ReszooError as exc:
-                events.put(("failed", job.name, str(exc)))
+                monitor.finished(job.name)
+                outcomes.put(("failed", job.name, str(exc)))
         if runs:
-            _train(plan, runs, dataset, device, events)
+            _train(plan, runs, dataset, device, outcomes, monitor)
     except BaseException as exc:  # CUDA errors included: the parent hears of every job
         for job in plan.jobs:
-            events.put(("failed", job.name, f"{type(exc).__name__}: {exc}"))
+            if job.name not in outcomes.sent:
+                outcomes.put(("failed", job.name, f"{type(exc).__name__}: {exc}"))
 
 
 class GroupMonitor:
@@ -130,12 +144,20 @@ class GroupMonitor:
     WINDOW = 40  # steps a rate is measured over; the first window (graph capture) is never judged
 
     def __init__(self, names: list[str]) -> None:
-        self.active = list(names)  # priority order
+        self.active = list(names)  # the nets still training, in priority order
         self.mark: tuple[int, float] | None = None
         self.windows = 0
+        self.dropped: set[str] = set()
+
+    def finished(self, name: str) -> None:
+        """``name`` ended (done, cut or failed): the next one judges, from a fresh measurement."""
+        if name in self.active:
+            if self.active[0] == name:
+                self.mark, self.windows = None, 0
+            self.active.remove(name)
 
     def check(self, name: str, step: int, total: int, stop_at: float) -> None:
-        if name not in self.active:
+        if name in self.dropped:
             raise Deferred(f"stopped at step {step} of {total}: the nets trained with it could not all "
                            "finish within the budget, and it had the lowest priority")
         if time.time() > stop_at:
@@ -151,7 +173,7 @@ class GroupMonitor:
         round_s = (now - self.mark[1]) / (step - self.mark[0])
         self.mark, self.windows = (step, now), self.windows + 1
         if self.windows >= 2 and now + (total - step) * round_s > stop_at:
-            self.active.pop()
+            self.dropped.add(self.active.pop())  # stopped at its own next report
             self.windows = 0
 
 
@@ -176,9 +198,13 @@ def _make_run(job: Job, dataset: Dataset, device: torch.device, events: Any, mon
 
 
 def _train(plan: WorkerPlan, runs: dict[str, TrainingRun], dataset: Dataset, device: torch.device,
-           events: Any) -> None:
+           events: Any, monitor: GroupMonitor) -> None:
     jobs = {job.name: job for job in plan.jobs}
-    for name, result in zip(runs, train_many(list(runs.values())), strict=True):
+    names = list(runs)
+    # finish() evaluates the saved weights, in float32 and float16: no evaluation at the end of training too.
+    results = train_many(list(runs.values()), evaluate_at_end=False,
+                         on_finish=lambda index: monitor.finished(names[index]))
+    for name, result in zip(runs, results, strict=True):
         if isinstance(result, BudgetExceeded):
             events.put(("deferred" if isinstance(result, Deferred) else "cut", name, str(result)))
             continue

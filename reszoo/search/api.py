@@ -150,8 +150,9 @@ def search(
         if not references:
             raise InputError("constrained mode needs a latency limit (--max-latency-ms), or a reference preset "
                              "whose latency sets it (--reference)", field="max_latency_ms")
-        row = latency(fitted_preset(references[0], space), device=str(torch_device), batch_size=batch_size,
-                      runtime=runtime, registry=local_registry(registry))
+        with local_registry(registry) as rows:
+            row = latency(fitted_preset(references[0], space), device=str(torch_device), batch_size=batch_size,
+                          runtime=runtime, registry=rows)
         max_latency_ms = row.median_ms
         say(f"latency limit: {references[0]}'s {max_latency_ms:.3f} ms on {row.device} (batch {batch_size}, "
             f"{runtime})")

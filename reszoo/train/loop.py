@@ -87,7 +87,7 @@ def evaluate(
         per_class_total.index_add_(0, y, torch.ones_like(y, dtype=torch.float))
     model.train(was_training)
     n = len(data)
-    per_class = (per_class_correct / per_class_total.clamp(min=1)).tolist() if n else []
+    per_class = (per_class_correct / per_class_total.clamp(min=1)).tolist()
     return {"top1": correct1 / n, "top5": correct5 / n, "loss": loss_sum / n, "per_class_top1": per_class, "images": n}
 
 
@@ -165,7 +165,8 @@ def train(
     return run.result()
 
 
-def train_many(runs: list[TrainingRun]) -> list[TrainResult | ReszooError]:
+def train_many(runs: list[TrainingRun], *, evaluate_at_end: bool = True,
+               on_finish: Callable[[int], None] | None = None) -> list[TrainResult | ReszooError]:
     """Train several nets at once, one step of each in turn.
 
     On a GPU every run gets its own CUDA stream: the paper's nets are too small
@@ -176,8 +177,10 @@ def train_many(runs: list[TrainingRun]) -> list[TrainResult | ReszooError]:
     alternate (use one process per run there instead: each gets its cores).
 
     Returns, per run, its result or the reszoo error that stopped it (a
-    non-finite loss, a budget its ``on_step`` enforces): one run stopping
-    never stops the others.
+    non-finite loss, a budget its ``on_step`` enforces, the device's memory
+    running out): one run stopping never stops the others. ``on_finish(i)``
+    is told when run ``i`` ends either way; ``evaluate_at_end=False`` leaves
+    the results' metrics empty (a caller that evaluates the saved weights).
     """
     import contextlib
 
@@ -191,13 +194,20 @@ def train_many(runs: list[TrainingRun]) -> list[TrainResult | ReszooError]:
                 try:
                     if next(steps, None) is not None:
                         still.append((i, steps, stream))
+                        continue
                 except ReszooError as exc:
                     outcomes[i] = exc
+                except torch.OutOfMemoryError as exc:
+                    outcomes[i] = TrainingError(f"out of memory training {runs[i].spec.summary()}: "
+                                                f"{str(exc).splitlines()[0]}")
+            if on_finish is not None:
+                on_finish(i)
         active = still
     for stream in streams:
         if stream is not None:
             stream.synchronize()
-    return [outcome if outcome is not None else run.result() for run, outcome in zip(runs, outcomes, strict=True)]
+    return [outcome if outcome is not None else run.result(evaluate_at_end)
+            for run, outcome in zip(runs, outcomes, strict=True)]
 
 
 class TrainingRun:
@@ -425,9 +435,11 @@ class TrainingRun:
                  "warming_up": self.warming_up},
             )
 
-    def result(self) -> TrainResult:
-        """The trained net (on the CPU, contiguous) and its float32 test metrics."""
-        metrics = evaluate(self.model, self.dataset.test, self.dataset.mean, self.dataset.std, device=self.device)
+    def result(self, evaluate_at_end: bool = True) -> TrainResult:
+        """The trained net (on the CPU, contiguous) and its float32 test metrics (none
+        with ``evaluate_at_end=False``)."""
+        metrics = (evaluate(self.model, self.dataset.test, self.dataset.mean, self.dataset.std, device=self.device)
+                   if evaluate_at_end else {})
         self.model.eval()
         return TrainResult(
             model=self.model.to("cpu").to(memory_format=torch.contiguous_format),

@@ -193,7 +193,7 @@ def _safetensors_size(head: bytes, handle) -> int | None:
     try:
         header = json.loads(text)
         ends = [int(info["data_offsets"][1]) for key, info in header.items() if key != "__metadata__"]
-    except (ValueError, TypeError, KeyError, IndexError):
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError):  # OverflowError: an offset of 1e400
         return None
     return 8 + length + max(ends, default=0)
 
