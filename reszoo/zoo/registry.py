@@ -5,7 +5,9 @@ verified against their sha256 and size, and specs against their digest, before
 anything is built from them. One publish is one transaction over all four
 tables, which is why they stay in one class here (about 600 lines); the
 database itself (engine, migrations, the write transaction) is ``store.py``'s,
-and the latency tables are ``latency_store.py``'s.
+the latency tables ``latency_store.py``'s, and ``pull``/``publish``
+``transfer.py``'s (mixins of one class, so no module reaches into another's
+privates from outside).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import fnmatch
 import getpass
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,7 @@ from reszoo.zoo.latency_store import LatencyStore
 from reszoo.zoo.schema import Alias, Architecture, Blob, Entry, Latency
 from reszoo.zoo.spec import ArchSpec, canonical_json
 from reszoo.zoo.store import SqlStore, _as_utc, now
+from reszoo.zoo.transfer import Transfer
 
 def _json_text(value: Any, what: str) -> str:
     try:
@@ -58,7 +61,7 @@ def _json_text(value: Any, what: str) -> str:
         raise InputError(f"{what} must be JSON-serialisable without NaN or infinity: {exc}", field=what) from None
 
 
-class Registry(LatencyStore, SqlStore):
+class Registry(Transfer, LatencyStore, SqlStore):
     """A registry of models at a SQLAlchemy URL (or a SQLite file path).
 
     Args:
@@ -539,29 +542,6 @@ class Registry(LatencyStore, SqlStore):
 
         self._write(work)
         return record
-
-    # ------------------------------------------------------- pull and publish
-
-    def pull(self, ref: str | Ref, remote: Registry | str, *, progress: Callable[[int, int], None] | None = None) -> EntryRecord:
-        """Copy ``ref`` from ``remote`` into this registry (idempotent)."""
-        from reszoo.zoo.transfer import copy_entry
-
-        source = remote if isinstance(remote, Registry) else Registry(remote, readonly=True)
-        return copy_entry(source, self, ref, progress=progress)
-
-    def publish(
-        self,
-        ref: str | Ref,
-        remote: Registry | str,
-        *,
-        version: int | None = None,
-        progress: Callable[[int, int], None] | None = None,
-    ) -> EntryRecord:
-        """Copy ``ref`` from this registry into ``remote``, as ``version`` if given."""
-        from reszoo.zoo.transfer import copy_entry
-
-        target = remote if isinstance(remote, Registry) else Registry(remote, create=False)
-        return copy_entry(self, target, ref, version=version, progress=progress)
 
 
 def pretrained_cfg(spec: ArchSpec, data: Mapping[str, Any], *, ref: str, dataset: str | None,

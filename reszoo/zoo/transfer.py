@@ -10,6 +10,7 @@ content is a no-op, so a copy can be repeated safely.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -17,24 +18,41 @@ from sqlalchemy.orm import Session
 from reszoo.errors import IntegrityError
 from reszoo.zoo import weights as W
 from reszoo.zoo.counting import count
-from reszoo.zoo.records import EntryRecord, Ref, check_version, parse_ref
 from reszoo.zoo.latency_store import latency_record
-from reszoo.zoo.registry import Registry
+from reszoo.zoo.records import EntryRecord, Ref, check_version, parse_ref
 from reszoo.zoo.schema import Alias, Architecture, Blob, Latency
 from reszoo.zoo.spec import ArchSpec
+from reszoo.zoo.store import SqlStore
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
 
 
-def copy_entry(
-    source: Registry,
-    target: Registry,
+class Transfer:
+    """``pull`` and ``publish`` of :class:`~reszoo.zoo.registry.Registry` (a mixin: one
+    class, so the copy uses the registry's own transaction and checks, and this
+    module needs no import of the registry's)."""
+
+    def pull(self, ref: str | Ref, remote: SqlStore | str, *, progress: Progress | None = None) -> EntryRecord:
+        """Copy ``ref`` from ``remote`` into this registry (idempotent)."""
+        source = remote if isinstance(remote, SqlStore) else type(self)(remote, readonly=True)
+        return _copy_entry(source, self, ref, progress=progress)
+
+    def publish(self, ref: str | Ref, remote: SqlStore | str, *, version: int | None = None,
+                progress: Progress | None = None) -> EntryRecord:
+        """Copy ``ref`` from this registry into ``remote``, as ``version`` if given."""
+        target = remote if isinstance(remote, SqlStore) else type(self)(remote, create=False)
+        return _copy_entry(self, target, ref, version=version, progress=progress)
+
+
+def _copy_entry(
+    source: Any,
+    target: Any,
     ref: str | Ref,
     *,
     version: int | None = None,
     progress: Progress | None = None,
 ) -> EntryRecord:
-    """Copy the entry ``ref`` names from ``source`` into ``target``.
+    """Copy the entry ``ref`` names from ``source`` into ``target`` (both registries).
 
     Args:
         version: The version number in ``target``; by default the source's.
