@@ -111,3 +111,10 @@ def test_fine_tuning_keeps_the_trained_trunk_under_a_fresh_head(shipped):
     assert torch.equal(also.state_dict()["conv1.weight"], trained.state_dict()["conv1.weight"])
     with pytest.raises(reszoo.SpecError, match="only num_classes can change"):
         reszoo.create_model("resnet20", pretrained=True, stem="imagenet")
+
+
+def test_curves_of_the_shipped_zoo_draw_without_pulling(tmp_path):
+    out = tmp_path / "curves.png"
+    result = runner.invoke(app, ["plot", "curves", "plain20", "resnet20", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.stat().st_size > 10_000 and not Registry(local_url()).list()  # nothing was pulled

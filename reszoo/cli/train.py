@@ -227,14 +227,29 @@ app.add_typer(plot_app, name="plot")
 
 @plot_app.command("curves")
 def plot_curves_command(
-    refs: Annotated[list[str], typer.Argument(help="Trained entries to compare.", show_default=False)],
+    refs: Annotated[list[str], typer.Argument(help="Trained entries to compare: yours, else the default remote's "
+                                                   "(the shipped zoo).", show_default=False)],
     out: Annotated[str, typer.Option("--out", "-o", help="Image file to write (.png, .svg, .pdf).", show_default=False)],
     title: Annotated[Optional[str], typer.Option(help="Figure title.")] = None,
 ) -> None:
     """Training (dashed) and test (bold) error against iterations, as the paper's Figure 6."""
     from reszoo.train.plots import plot_curves
 
+    from reszoo.errors import EntryNotFoundError
+    from reszoo.zoo.hub import remote_url
+    from reszoo.zoo.registry import Registry
+
     check_output_file(out, "--out", suffixes=FIGURE_SUFFIXES)
-    registry = open_registry()
-    path = plot_curves([registry.get(ref) for ref in refs], out, title=title)
+    local = open_registry(must_exist=True)
+    entries, remote = [], None
+    for ref in refs:
+        try:
+            if local is None:
+                raise EntryNotFoundError(ref)
+            entries.append(local.get(ref))
+        except EntryNotFoundError:
+            # Curves need only the stored history: read it where the zoo is, nothing is pulled.
+            remote = remote or Registry(remote_url(), readonly=True)
+            entries.append(remote.get(ref))
+    path = plot_curves(entries, out, title=title)
     console.print(f"wrote {path}", highlight=False)
