@@ -18,7 +18,7 @@ import torch
 import torch.utils.benchmark as tb
 
 import reszoo
-from reszoo.search.latency import measure
+from reszoo.latency.measure import measure
 
 
 def spread(values: list[float]) -> float:

@@ -21,8 +21,8 @@ import time
 import torch
 
 from reszoo import Registry
-from reszoo.search.latency import latency
-from reszoo.search.predictor import LatencyPredictor, PredictionCheck, summarize
+from reszoo.latency.measure import latency
+from reszoo.latency.predictor import LatencyPredictor, PredictionCheck, summarize
 from reszoo.search.space import SearchSpace
 from reszoo.zoo.presets import PRESETS
 

@@ -22,7 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from reszoo.search.latency import cpu_threads, device_label, latency
+from reszoo.devices import device_label
+from reszoo.latency.measure import cpu_threads, latency
 from reszoo.search.objective import PROXY_RECIPE, LatencyTarget, Proxy
 from reszoo.search.results import best, fitted_preset, hypervolume, pareto_front, trial_results
 from reszoo.search.space import SearchSpace

@@ -30,7 +30,8 @@ from reszoo.lazy import lazy_attributes
 
 # Imported on first use: `import reszoo` and `reszoo --help` pay for torch only when a name needs it.
 _WHERE = {
-    "latency": "reszoo.search.latency",
+    "LatencySetup": "reszoo.latency.measure",
+    "latency": "reszoo.latency:",  # the subpackage, callable: reszoo.latency(...) measures or reads a row
     "search": "reszoo.search:",  # the subpackage, callable: reszoo.search(...) runs reszoo.search.api.search
     "ArchSpec": "reszoo.zoo.spec",
     "ArchitectureRecord": "reszoo.zoo.records",
@@ -66,6 +67,7 @@ __all__ = [
     "InputError",
     "IntegrityError",
     "LatencyRecord",
+    "LatencySetup",
     "MeasurementError",
     "ModelCounts",
     "Registry",

@@ -8,11 +8,11 @@ import torch
 from typer.testing import CliRunner
 
 import reszoo
-import reszoo.search.latency as latency_module
+import reszoo.latency.measure as latency_module
 from reszoo import DeviceError, MeasurementError, Registry, InputError
 from reszoo.cli.app import app
-from reszoo.search.latency import Timing, latency, measure
-from reszoo.search.predictor import LatencyPredictor, PredictionCheck, parts, summarize
+from reszoo.latency.measure import Timing, latency, measure
+from reszoo.latency.predictor import LatencyPredictor, PredictionCheck, parts, summarize
 from reszoo.search.space import SearchSpace
 
 from .helpers import TINY, tiny_model
@@ -42,7 +42,7 @@ def test_repeat_measurements_agree_and_deeper_nets_are_slower():
 
 
 def test_stored_rows_are_reused_and_remeasure_replaces_them(tmp_path, monkeypatch):
-    from reszoo.search.latency import Measurement
+    from reszoo.latency.measure import Measurement
 
     registry = Registry(tmp_path / "r.db")
     calls = []
@@ -108,7 +108,7 @@ def test_lookup_table_is_stored_and_reused(tmp_path, monkeypatch):
     predicted = predictor.predict(spec)
     assert predicted > 0
     calls = []
-    monkeypatch.setattr("reszoo.search.predictor.measure_module", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr("reszoo.latency.predictor.measure_module", lambda *a, **k: calls.append(a))
     again = LatencyPredictor(registry, threads=1)
     assert again.predict(spec) == predicted and calls == []
     remote = LatencyPredictor(registry, device="NVIDIA H100 80GB HBM3")
@@ -190,7 +190,7 @@ def test_list_finds_a_gpu_measured_elsewhere_by_part_of_its_name(tmp_path):
 def test_a_busy_measurement_is_retried_flagged_and_never_trusted_from_the_store(tmp_path, monkeypatch):
     """p90 over 1.5x the median says the machine was busy: measured again, and a stored
     noisy row is re-measured rather than returned as the truth."""
-    from reszoo.search.latency import Measurement
+    from reszoo.latency.measure import Measurement
 
     calls = []
 

@@ -137,7 +137,7 @@ def test_durations():
 
 @pytest.mark.slow
 def test_a_release_trains_publishes_and_a_second_run_adds_nothing(tmp_path, monkeypatch):
-    from reszoo.search import latency as latency_module
+    from reszoo.latency import measure as latency_module
 
     # Steady timings: a busy machine's rows would be re-measured on the second run (test_latency's subject).
     monkeypatch.setattr(latency_module, "measure_module",

@@ -50,11 +50,12 @@ def bench_command(
     A stored row for the same architecture, device, batch size, dtype and runtime
     is reused unless --remeasure.
     """
-    from reszoo.search.latency import latency
+    from reszoo.latency.measure import LatencySetup, latency
     from reszoo.zoo.factory import resolve_arch
-    from reszoo.search.predictor import LatencyPredictor, PredictionCheck, summarize
+    from reszoo.latency.predictor import LatencyPredictor, PredictionCheck, summarize
     from reszoo.search.space import SearchSpace
 
+    setup = LatencySetup(device=device, batch_size=batch_size, dtype=dtype, runtime=runtime, threads=threads)
     registry = open_registry()
     if not refs and not build_table:
         raise typer.BadParameter("give at least one model to measure, or --build-table")
@@ -64,19 +65,14 @@ def bench_command(
         specs += [SearchSpace().sample(rng) for _ in range(random_specs)]
         if not specs:
             raise typer.BadParameter("--build-table needs models to time: give REFs or --random N with N > 0")
-        predictor = LatencyPredictor(
-            registry, device=device, runtime=runtime, batch_size=batch_size, dtype=dtype, threads=threads
-        )
+        predictor = LatencyPredictor(registry, setup)
         with Progress(console=err_console, transient=True) as progress:
             task = progress.add_task("timing parts", total=None)
             added = predictor.fill(specs, progress=lambda done, total: progress.update(task, completed=done, total=total))
         err_console.print(f"lookup table for {predictor.label}: {added} parts timed, {len(predictor.table)} in all")
     rows, checks = [], []
     for spec in specs:
-        record = latency(
-            spec, device=device, batch_size=batch_size, dtype=dtype, runtime=runtime,
-            registry=registry, remeasure=remeasure, threads=threads,
-        )
+        record = latency(spec, setup, registry=registry, remeasure=remeasure)
         row = {"summary": spec.summary(), "digest": spec.digest, **latency_row(record)}
         if build_table:
             check = PredictionCheck(spec, predictor.predict(spec), record.median_ms)

@@ -77,7 +77,7 @@ def list_command(
 
     Entry filters (--dataset, --min-top1, --max-latency-ms) leave the presets out.
     """
-    from reszoo.search.latency import device_key
+    from reszoo.devices import device_key
     from reszoo.zoo.describe import spec_row
 
     entry_filters = any(v is not None for v in (dataset, min_top1, max_latency_ms))

@@ -78,7 +78,7 @@ def train_command(
     """
     import torch
 
-    from reszoo.search.latency import device_label, resolve_device
+    from reszoo.devices import device_label, resolve_device
     from reszoo.train.data import fit_spec
     from reszoo.train.data import load as load_dataset
     from reszoo.train.loop import data_parallel, init_distributed, train
@@ -189,7 +189,7 @@ def eval_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
 ) -> None:
     """Evaluate trained weights: top-1, top-5, loss and per-class accuracy on a test split."""
-    from reszoo.search.latency import resolve_device
+    from reszoo.devices import resolve_device
     from reszoo.train.data import fit_spec
     from reszoo.train.data import load as load_dataset
     from reszoo.train.loop import evaluate

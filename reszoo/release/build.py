@@ -37,7 +37,8 @@ from reszoo.release.worker import (
     final_weights,
     read_result,
 )
-from reszoo.search.latency import DEFAULT_TIMING, Timing, latency, resolve_device
+from reszoo.devices import resolve_device
+from reszoo.latency.measure import DEFAULT_TIMING, Timing, latency
 from reszoo.train.data import Dataset, fit_spec
 from reszoo.train.data import load as load_dataset
 from reszoo.train.steps import default_precision

@@ -27,7 +27,7 @@ import torch
 
 from reszoo.errors import ReszooError
 from reszoo.files import atomic_write_text
-from reszoo.search.latency import device_label, resolve_device
+from reszoo.devices import device_label, resolve_device
 from reszoo.train.data import Dataset, fit_spec
 from reszoo.train.data import load as load_dataset
 from reszoo.train.checkpoints import load_checkpoint

@@ -1,4 +1,4 @@
-"""Latency measurement and prediction, the search space and the Optuna study (issues: latency, search).
+"""The search: space, objective, Optuna study, results and plots (latency is reszoo.latency's).
 
 The package is callable: ``reszoo.search(dataset=..., max_latency_ms=...)`` runs
 :func:`reszoo.search.api.search` and returns its :class:`SearchResult`.

@@ -41,7 +41,7 @@ class SearchResult:
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready: settings, counts, best, front, hypervolume, references, every trial."""
-        from reszoo.search.latency import device_label
+        from reszoo.devices import device_label
         from reszoo.search.results import hypervolume
         from reszoo.search.study import redact
 
@@ -103,7 +103,8 @@ def search(
     Returns:
         The result; ``best`` is empty when no trial was feasible.
     """
-    from reszoo.search.latency import RUNTIMES, latency, resolve_device
+    from reszoo.devices import resolve_device
+    from reszoo.latency.measure import RUNTIMES, latency
     from reszoo.search.objective import PROXY_RECIPE, LatencyTarget, Proxy
     from reszoo.search.results import best, fitted_preset, pareto_front, score_references, trial_results
     from reszoo.search.space import SearchSpace

@@ -19,8 +19,8 @@ import optuna
 import torch
 
 from reszoo.errors import TrainingError
-from reszoo.search.latency import latency
-from reszoo.search.predictor import LatencyPredictor
+from reszoo.latency.measure import LatencySetup, latency
+from reszoo.latency.predictor import LatencyPredictor
 from reszoo.search.space import SearchSpace
 from reszoo.train.data import Dataset, ImageSet
 from reszoo.train.loop import train
@@ -54,8 +54,8 @@ class Proxy:
 
 
 @dataclass(frozen=True)
-class LatencyTarget:
-    """Where and how latency is measured, and the limit.
+class LatencyTarget(LatencySetup):
+    """Where and how latency is measured (a :class:`LatencySetup`), and the limit.
 
     Args:
         max_ms: The limit (median latency); ``None``: no limit (Pareto mode only).
@@ -64,14 +64,14 @@ class LatencyTarget:
             CPU is about 10%, so 1.5x never rejects a feasible net in practice).
     """
 
-    device: str = "cpu"
     max_ms: float | None = None
-    batch_size: int = 1
-    runtime: str = "eager"
-    dtype: str = "float32"
-    threads: int | None = None
     predict: bool = True
     predict_margin: float = 1.5
+
+    @property
+    def setup(self) -> LatencySetup:
+        """The five values a latency row is stored under, without the limit."""
+        return LatencySetup(self.device, self.batch_size, self.dtype, self.runtime, self.threads)
 
 
 def proxy_data(dataset: Dataset, train_images: int | None, val_images: int, seed: int) -> Dataset:
@@ -123,17 +123,11 @@ class Objective:
         target = self.target
         if target.predict and target.max_ms is not None and not measure:
             if self._predictor is None:
-                self._predictor = LatencyPredictor(
-                    self.registry, device=target.device, runtime=target.runtime, batch_size=target.batch_size,
-                    dtype=target.dtype, threads=target.threads,
-                )
+                self._predictor = LatencyPredictor(self.registry, target.setup)
             predicted = self._predictor.predict(spec)
             if predicted > target.predict_margin * target.max_ms:
                 return predicted, "predicted"
-        row = latency(
-            spec, device=target.device, batch_size=target.batch_size, dtype=target.dtype, runtime=target.runtime,
-            registry=self.registry, threads=target.threads,
-        )
+        row = latency(spec, target.setup, registry=self.registry)
         return row.median_ms, "measured"
 
     def score(self, spec: ArchSpec, trial: optuna.Trial | None = None) -> dict[str, Any]:

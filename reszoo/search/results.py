@@ -10,7 +10,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from reszoo.search.latency import device_label
+from reszoo.devices import device_label
 from reszoo.train.publish import TrainedEntry, publish_trained
 from reszoo.search.objective import Objective
 from reszoo.search.space import SearchSpace

@@ -374,7 +374,7 @@ def _optimize(study: optuna.Study, objective: Objective, trials: int | None, tim
 def check_reachable(objective: Objective) -> None:
     """Refuse at once a limit no net of the space can meet: the fastest candidates
     are timed (fewest layers first) before anything is trained."""
-    from reszoo.search.latency import Timing, measure
+    from reszoo.latency.measure import Timing, measure
 
     limit, target = objective.target.max_ms, objective.target
     if limit is None:
@@ -383,8 +383,7 @@ def check_reachable(objective: Objective) -> None:
     # careful figure to say no. Only one that comes near it is timed properly (and stored).
     quick = Timing(warmup_s=0.0, rounds=1, instances=1, min_samples=5, min_time_s=0.02)
     rough = sorted(
-        (measure(spec, device=target.device, batch_size=target.batch_size, dtype=target.dtype, runtime=target.runtime,
-                 timing=quick, threads=target.threads).median_ms, index, spec)
+        (measure(spec, target.setup, timing=quick).median_ms, index, spec)
         for index, spec in enumerate(objective.space.fastest_candidates()[:3])
     )
     ms, _, spec = rough[0]

@@ -3,8 +3,8 @@ batch size, dtype and runtime, and the predictor's per-part lookup tables.
 
 A mixin of :class:`~reszoo.zoo.registry.Registry` (it uses the store's
 sessions and write transaction), kept apart because it is the latency code's
-storage, not the zoo's: measuring and predicting live in reszoo.search.latency
-and reszoo.search.predictor.
+storage, not the zoo's: measuring and predicting live in reszoo.latency.measure
+and reszoo.latency.predictor.
 """
 
 from __future__ import annotations

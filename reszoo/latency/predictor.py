@@ -14,18 +14,13 @@ import statistics
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from torch import nn
 
+from reszoo.devices import device_label, resolve_device
 from reszoo.errors import DeviceError
-from reszoo.search.latency import (
-    Timing,
-    cpu_threads,
-    device_label,
-    library_versions,
-    measure_module,
-    resolve_device,
-)
+from reszoo.latency.measure import LatencySetup, Timing, _setup, cpu_threads, library_versions, measure_module
 from reszoo.zoo.blocks import ZeroPadShortcut, shortcut_module
 from reszoo.zoo.network import make_block, make_head, make_stem, stage_plans
 from reszoo.zoo.registry import Registry
@@ -84,23 +79,17 @@ class LatencyPredictor:
 
     Args:
         registry: Where the lookup table is read from and stored.
-        device: ``cpu``/``cuda[:i]`` (parts can then be measured here), or the
-            stored name of another device (prediction from its table only).
-        threads: CPU threads to time with; part of the device name.
+        setup: Where and how (a :class:`LatencySetup`, or its fields as keywords).
+            Its device is ``cpu``/``cuda[:i]`` (parts can then be measured here),
+            or the stored name of another device (prediction from its table only).
     """
 
-    def __init__(
-        self,
-        registry: Registry,
-        *,
-        device: str = "cpu",
-        runtime: str = "eager",
-        batch_size: int = 1,
-        dtype: str = "float32",
-        threads: int | None = None,
-        timing: Timing = PART_TIMING,
-    ) -> None:
+    def __init__(self, registry: Registry, setup: LatencySetup | None = None, *, timing: Timing = PART_TIMING,
+                 **fields: Any) -> None:
+        setup = _setup(setup, fields)
         self.registry = registry
+        device, runtime, batch_size, dtype, threads = (setup.device, setup.runtime, setup.batch_size, setup.dtype,
+                                                       setup.threads)
         self.runtime, self.batch_size, self.dtype, self.threads, self.timing = runtime, batch_size, dtype, threads, timing
         try:
             self.device = str(resolve_device(device))

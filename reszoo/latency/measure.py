@@ -12,7 +12,6 @@ CUDA graph and replayed; CUDA only) and ``compile`` (``torch.compile``).
 
 from __future__ import annotations
 
-import functools
 import platform
 import statistics
 import time
@@ -25,6 +24,7 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
+from reszoo.devices import device_label, resolve_device
 from reszoo.errors import DeviceError, InputError, MeasurementError
 from reszoo.limits import MAX_BATCH
 from reszoo.zoo.factory import SpecLike, resolve_arch, resolve_spec
@@ -61,81 +61,6 @@ DEFAULT_TIMING = Timing()
 
 #: Measurements taken again when the first says the machine was busy (see LatencyRecord.noisy).
 NOISY_RETRIES = 2
-
-
-def available_devices() -> list[str]:
-    devices = ["cpu"]
-    if torch.cuda.is_available():
-        devices += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-    return devices
-
-
-def resolve_device(name: str | torch.device) -> torch.device:
-    """``auto`` (the first GPU if there is one, else the CPU), ``cpu``, ``cuda`` or
-    ``cuda:i`` as a device that is really there."""
-    if name == "auto":
-        return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, TypeError):
-        raise DeviceError(f"{name!r} is not a device name; available here: {', '.join(available_devices())}") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise DeviceError(f"device {name!r} is not available: this machine has no CUDA GPU; available: cpu")
-        index = device.index if device.index is not None else torch.cuda.current_device()
-        if index >= torch.cuda.device_count():
-            raise DeviceError(f"device {name!r} is not there; available: {', '.join(available_devices())}")
-        return torch.device("cuda", index)
-    if device.type != "cpu":
-        raise DeviceError(f"device type {device.type!r} is not supported; available: {', '.join(available_devices())}")
-    return device
-
-
-@functools.lru_cache(maxsize=None)
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
-
-
-def device_label(device: torch.device | str) -> str:
-    """The precise name latency rows are stored under: the GPU's name, or the
-    CPU model and the thread count torch uses (latency depends on both)."""
-    device = resolve_device(device)
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    threads = torch.get_num_threads()
-    return f"cpu {_cpu_model()} ({threads} thread{'s' if threads > 1 else ''})"
-
-
-def device_key(name: str, stored: Sequence[str] = ()) -> str:
-    """A device as a user names it to the label its latency is stored under.
-
-    ``cpu``/``cuda:0`` present here become this machine's label; a stored label
-    is itself; else a case-insensitive part of exactly one ``stored`` label
-    (``--device h100`` for "NVIDIA H100 80GB HBM3", measured elsewhere).
-    Any other text is returned as it is (it then matches no row).
-    """
-    if name in stored:
-        return name
-    try:
-        torch.device(name)
-        return device_label(name)
-    except (RuntimeError, TypeError, DeviceError):
-        pass  # not a device name, or not a device of this machine
-    matches = [label for label in stored if name.lower() in label.lower()]
-    if len(matches) > 1:
-        raise InputError(f"device {name!r} matches several stored devices: {', '.join(map(repr, matches))}; "
-                        "give more of the name", field="device", value=name)
-    if not matches and stored:
-        raise InputError(f"no latency stored for device {name!r}; stored devices: {', '.join(map(repr, stored))}",
-                        field="device", value=name)
-    return matches[0] if matches else name
 
 
 def library_versions() -> dict[str, str]:
@@ -307,21 +232,45 @@ def measure_module(
     return Measurement(middle.median_ms, middle.p90_ms, sum(r.samples for r in results), middle.times_ms)
 
 
-def measure(
-    spec: SpecLike,
-    *,
-    device: str = "cpu",
-    batch_size: int = 1,
-    dtype: str = "float32",
-    runtime: str = "eager",
-    timing: Timing = DEFAULT_TIMING,
-    threads: int | None = None,
-) -> LatencyRecord:
+@dataclass(frozen=True)
+class LatencySetup:
+    """Where and how a latency is measured: with the architecture, the key a row is
+    stored under. ``device`` is named as here (``cpu``, ``cuda:0``); :meth:`label`
+    is the precise name stored (the GPU's, or the CPU model and thread count).
+
+    Args:
+        threads: CPU threads to measure with (part of the stored device name;
+            ``None``: torch's current setting).
+    """
+
+    device: str = "cpu"
+    batch_size: int = 1
+    dtype: str = "float32"
+    runtime: str = "eager"
+    threads: int | None = None
+
+    def label(self) -> str:
+        with cpu_threads(self.threads):
+            return device_label(self.device)
+
+
+def _setup(setup: LatencySetup | None, fields: dict[str, Any]) -> LatencySetup:
+    """The setup given, or one built from keyword fields (``device="cuda"``), never both."""
+    if setup is not None and fields:
+        raise InputError(f"give a LatencySetup or its fields ({', '.join(fields)}), not both")
+    return setup if setup is not None else LatencySetup(**fields)
+
+
+def measure(spec: SpecLike, setup: LatencySetup | None = None, *, timing: Timing = DEFAULT_TIMING,
+            **fields: Any) -> LatencyRecord:
     """Measure one architecture (not stored; see :func:`latency`).
 
     Args:
-        threads: CPU threads to measure with (part of the stored device name).
+        setup: Where and how; or its fields as keywords (``device="cuda", runtime="graph"``).
     """
+    setup = _setup(setup, fields)
+    device, batch_size, dtype, runtime, threads = (setup.device, setup.batch_size, setup.dtype, setup.runtime,
+                                                   setup.threads)
     spec = resolve_spec(spec)
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or not 1 <= batch_size <= MAX_BATCH:
         raise InputError(f"batch_size must be a whole number from 1 to {MAX_BATCH:,}, got {batch_size!r}")
@@ -358,37 +307,34 @@ def measure(
 
 def latency(
     ref: SpecLike,
+    setup: LatencySetup | None = None,
     *,
-    device: str = "cpu",
-    batch_size: int = 1,
-    dtype: str = "float32",
-    runtime: str = "eager",
     registry: Registry | None = None,
     remeasure: bool = False,
     timing: Timing = DEFAULT_TIMING,
-    threads: int | None = None,
+    **fields: Any,
 ) -> LatencyRecord:
-    """Latency of an entry or architecture on ``device``: the stored row if there
-    is one (unless ``remeasure``), else measured now and stored.
+    """Latency of an entry or architecture: the stored row if there is one (unless
+    ``remeasure``, or the row is noisy), else measured now and stored.
 
     Args:
         ref: A preset name, spec file, ``ArchSpec`` or dict, or an entry (``my-net``,
             ``resnet34@1``): see :func:`reszoo.zoo.factory.resolve_arch`.
+        setup: Where and how (:class:`LatencySetup`); or its fields as keywords:
+            ``latency("resnet56", device="cuda", runtime="graph")``.
         registry: Where rows are read and stored (default: the local registry).
     """
+    setup = _setup(setup, fields)
     if registry is None:
         from reszoo.zoo.hub import local_registry
 
         registry = local_registry()
     spec = resolve_arch(ref, registry)
-    with cpu_threads(threads):
-        label = device_label(device)
-    cached = None if remeasure else registry.latency_row(spec.digest, label, batch_size, dtype, runtime)
+    cached = None if remeasure else registry.latency_row(spec.digest, setup.label(), setup.batch_size, setup.dtype,
+                                                         setup.runtime)
     if cached is not None and not cached.noisy:
         return cached
-    record = measure(
-        spec, device=device, batch_size=batch_size, dtype=dtype, runtime=runtime, timing=timing, threads=threads
-    )
+    record = measure(spec, setup, timing=timing)
     if cached is not None and record.p90_ms / record.median_ms >= cached.p90_ms / cached.median_ms:
         return cached  # a noisy stored row, and no steadier one now: kept (and still flagged)
     registry.add_architecture(spec)
