@@ -120,3 +120,13 @@ def test_curves_of_the_shipped_zoo_draw_without_pulling(tmp_path):
     from pathlib import Path
 
     assert out.stat().st_size > 10_000 and not Path(local_url()).exists()  # nothing was pulled, nothing created
+
+
+def test_a_first_load_hashes_the_weights_once(monkeypatch):
+    from reszoo.zoo import weights
+
+    calls = []
+    real = weights.sha256
+    monkeypatch.setattr(weights, "sha256", lambda data, progress=None: calls.append(len(data)) or real(data, progress))
+    model = reszoo.load("resnet20")  # pulled from the shipped zoo: verified as it arrives, built from those bytes
+    assert len(calls) == 1 and model.pretrained_cfg["tag"].startswith("resnet20@")

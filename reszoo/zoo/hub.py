@@ -108,8 +108,7 @@ def _load(ref: str, registry: Registry | str | None, remote: Registry | str | No
     source = remote if isinstance(remote, Registry) else Registry(remote_url(remote), readonly=True)
     source.get(ref)
     local = local or local_registry(registry)
-    local.pull(ref, source)
-    return local.load(ref)
+    return local.pull_and_load(ref, source)
 
 
 def data_transform(model: nn.Module):

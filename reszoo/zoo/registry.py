@@ -36,6 +36,7 @@ from reszoo.errors import (
 from reszoo.files import atomic_write_bytes
 from reszoo.zoo import weights as W
 from reszoo.zoo.counting import count
+from reszoo.zoo.describe import pretrained_cfg
 from reszoo.zoo.factory import SpecLike, resolve_spec
 from reszoo.zoo.records import (
     LATEST,
@@ -542,35 +543,6 @@ class Registry(Transfer, LatencyStore, SqlStore):
 
         self._write(work)
         return record
-
-
-def pretrained_cfg(spec: ArchSpec, data: Mapping[str, Any], *, ref: str, dataset: str | None,
-                   sha256: str) -> dict[str, Any]:
-    """timm's ``pretrained_cfg`` for a trained entry: what its inputs must look like.
-
-    Images are fed at the size trained on (no resize or crop for CIFAR's 32x32:
-    ``crop_pct`` 1.0) and normalised with the training set's own mean and std,
-    which the entry recorded; without them (an imported entry), timm's ImageNet
-    defaults would be wrong, so none are claimed.
-    """
-    cfg: dict[str, Any] = {
-        "input_size": (spec.in_chans, spec.input_size, spec.input_size),
-        "interpolation": "bilinear",
-        "crop_pct": 1.0,
-        "crop_mode": "center",
-        "num_classes": spec.num_classes,
-        "first_conv": "conv1",
-        "classifier": "fc",
-        "hf_hub_id": None,
-        "tag": ref,
-        "dataset": dataset,
-        "sha256": sha256,
-    }
-    if data.get("mean") and data.get("std"):
-        cfg["mean"], cfg["std"] = tuple(data["mean"]), tuple(data["std"])
-    if data.get("classes"):
-        cfg["label_names"] = tuple(data["classes"])
-    return cfg
 
 
 MAX_INT32 = 2**31 - 1

@@ -14,10 +14,12 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from torch import nn
 
 from reszoo.errors import IntegrityError
 from reszoo.zoo import weights as W
 from reszoo.zoo.counting import count
+from reszoo.zoo.describe import pretrained_cfg
 from reszoo.zoo.latency_store import latency_record
 from reszoo.zoo.records import EntryRecord, Ref, check_version, parse_ref
 from reszoo.zoo.schema import Alias, Architecture, Blob, Latency
@@ -35,13 +37,23 @@ class Transfer:
     def pull(self, ref: str | Ref, remote: SqlStore | str, *, progress: Progress | None = None) -> EntryRecord:
         """Copy ``ref`` from ``remote`` into this registry (idempotent)."""
         source = remote if isinstance(remote, SqlStore) else type(self)(remote, readonly=True)
-        return _copy_entry(source, self, ref, progress=progress)
+        return _copy_entry(source, self, ref, progress=progress)[0]
+
+    def pull_and_load(self, ref: str | Ref, remote: SqlStore | str) -> nn.Module:
+        """:meth:`pull`, then the model built from the bytes just verified: a first
+        ``reszoo.load`` reads and hashes the weights once, not twice."""
+        source = remote if isinstance(remote, SqlStore) else type(self)(remote, readonly=True)
+        record, data = _copy_entry(source, self, ref)
+        model = W.model_from_state_dict(record.spec, W.deserialize(data))
+        model.pretrained_cfg = pretrained_cfg(record.spec, record.data, ref=record.ref, dataset=record.dataset,
+                                              sha256=record.blob_sha256)
+        return model
 
     def publish(self, ref: str | Ref, remote: SqlStore | str, *, version: int | None = None,
                 progress: Progress | None = None) -> EntryRecord:
         """Copy ``ref`` from this registry into ``remote``, as ``version`` if given."""
         target = remote if isinstance(remote, SqlStore) else type(self)(remote, create=False)
-        return _copy_entry(self, target, ref, version=version, progress=progress)
+        return _copy_entry(self, target, ref, version=version, progress=progress)[0]
 
 
 def _copy_entry(
@@ -51,8 +63,9 @@ def _copy_entry(
     *,
     version: int | None = None,
     progress: Progress | None = None,
-) -> EntryRecord:
-    """Copy the entry ``ref`` names from ``source`` into ``target`` (both registries).
+) -> tuple[EntryRecord, bytes]:
+    """Copy the entry ``ref`` names from ``source`` into ``target`` (both registries);
+    the target's record and the weights' bytes, verified.
 
     Args:
         version: The version number in ``target``; by default the source's.
@@ -118,4 +131,4 @@ def _copy_entry(
                 row.version = new_version
         return entry_id
 
-    return target._get_by_id(target._write(work))
+    return target._get_by_id(target._write(work)), data
