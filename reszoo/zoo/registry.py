@@ -78,21 +78,11 @@ class Registry(Transfer, LatencyStore, SqlStore):
         >>> model = reg.load("tiny@1")
     """
 
-    def __init__(
-        self,
-        url: str | os.PathLike[str],
-        *,
-        create: bool = True,
-        readonly: bool = False,
-        busy_timeout_s: float = 60.0,
-    ) -> None:
-        self._spec_cache: dict[str, ArchSpec] = {}
-        super().__init__(url, create=create, readonly=readonly, busy_timeout_s=busy_timeout_s)
-
     # ---------------------------------------------------------- architectures
 
     def _spec(self, digest: str, spec_json: str) -> ArchSpec:
-        spec = self._spec_cache.get(digest)
+        cache: dict[str, ArchSpec] = self.__dict__.setdefault("_spec_cache", {})  # checked specs, by digest
+        spec = cache.get(digest)
         if spec is None:
             spec = ArchSpec.from_json(spec_json)
             if spec.digest != digest:  # checked on every read, as blobs are against their sha256
@@ -101,7 +91,7 @@ class Registry(Transfer, LatencyStore, SqlStore):
                     f"changed to one hashing to {spec.digest[:12]}); nothing was built from it. Pull the entry "
                     "again from a good registry"
                 )
-            self._spec_cache[digest] = spec
+            cache[digest] = spec
         return spec
 
     def _ensure_architecture(self, session: Session, spec: ArchSpec, name: str | None = None) -> None:
