@@ -1,5 +1,6 @@
 """reszoo search: the space, trials, studies (resume, workers, storages), results and publishing."""
 
+import dataclasses
 import json
 import random
 import uuid
@@ -364,6 +365,45 @@ def test_params_for_inverts_suggest():
         assert space.params_for(spec) == trial.params
         study.tell(trial, 0.0)
     assert space.params_for(SearchSpace(max_depth=9).make_spec("residual", "basic", (9, 9, 9), 16, "A")) is None
+
+
+def test_a_screened_draw_fills_every_parameter_suggest_asks_for():
+    from reszoo.search.sampling import ScreenedSampler
+
+    space = SearchSpace(max_depth=4)
+    for spec in (space.sample(random.Random(seed)) for seed in range(20)):
+        assert space.from_params(space.params_for(spec)) == spec
+    # Draws go through Optuna's own checks: every parameter is in the relative space, with its distribution.
+    sampler = ScreenedSampler(optuna.samplers.RandomSampler(seed=0), space, lambda spec: 1.0, limit_ms=2.0)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(lambda trial: float(space.suggest(trial).depth), n_trials=10)
+    assert all(space.params_for(space.from_params(t.params)) == t.params for t in study.trials)
+
+
+def _draws(tmp_path, screen):
+    # Random draws (no model to learn from) with the score stubbed: the share of
+    # feasible draws is then the screen's doing alone.
+    folder = tmp_path / f"screen-{screen}"
+    folder.mkdir()
+    cfg = config(folder, max_ms=1.5, seed=3)
+    cfg = dataclasses.replace(cfg, target=dataclasses.replace(cfg.target, predict=True), sampler="random",
+                              screen=screen)
+    objective = make_objective(cfg)
+    objective.score = lambda spec, trial=None: {"accuracy": 0.5, "train_err": 0.5, "train_seconds": 0.0}
+    return run(cfg, trials=8, objective=objective)
+
+
+def test_the_screen_puts_draws_where_the_feasible_nets_are(tmp_path, fake_latency):
+    from reszoo.search.sampling import SCREEN_MARGIN
+
+    plain, screened = _draws(tmp_path, screen=False), _draws(tmp_path, screen=True)
+    share = {name: sum(bool(t.user_attrs["feasible"]) for t in study.trials) / len(study.trials)
+             for name, study in (("plain", plain), ("screened", screened))}
+    assert share["plain"] < 0.8 and share["screened"] > share["plain"], share
+    # Every trial the screen let through was predicted near the limit; what it dropped never became a trial.
+    assert all(t.user_attrs["latency_ms"] <= SCREEN_MARGIN * 1.5 for t in screened.trials)
+    assert sum(r.screened for r in trial_results(screened)) > 0
+    assert sum(r.screened for r in trial_results(plain)) == 0
 
 
 def test_a_search_starts_from_its_reference_preset(tmp_path, fake_latency):

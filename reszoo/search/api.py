@@ -53,6 +53,7 @@ class SearchResult:
             "batch_size": config.target.batch_size, "runtime": config.target.runtime,
             "trials": len(self.trials), "feasible": sum(1 for r in self.trials if r.feasible),
             "complete": sum(1 for r in self.trials if r.state == "COMPLETE"),
+            "screened_draws": sum(r.screened for r in self.trials),
             "best": [r.to_dict() for r in self.best], "front": [r.to_dict() for r in self.front],
             "hypervolume": hypervolume([(r.latency_ms, r.accuracy) for r in self.front], hv_limit),
             "references": self.references,

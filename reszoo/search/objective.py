@@ -122,13 +122,17 @@ class Objective:
         """(median ms, "predicted" or "measured"); ``measure`` skips the predictor."""
         target = self.target
         if target.predict and target.max_ms is not None and not measure:
-            if self._predictor is None:
-                self._predictor = LatencyPredictor(self.registry, target.setup)
-            predicted = self._predictor.predict(spec)
+            predicted = self.predicted_ms(spec)
             if predicted > target.predict_margin * target.max_ms:
                 return predicted, "predicted"
         row = latency(spec, target.setup, registry=self.registry)
         return row.median_ms, "measured"
+
+    def predicted_ms(self, spec: ArchSpec) -> float:
+        """The per-part predictor's latency for ``spec`` (one predictor, shared with the sampler's screen)."""
+        if self._predictor is None:
+            self._predictor = LatencyPredictor(self.registry, self.target.setup)
+        return self._predictor.predict(spec)
 
     def score(self, spec: ArchSpec, trial: optuna.Trial | None = None) -> dict[str, Any]:
         """Proxy-train ``spec``: validation top-1 and how long it took."""

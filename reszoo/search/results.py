@@ -13,6 +13,7 @@ from optuna.trial import FrozenTrial, TrialState
 from reszoo.devices import device_label
 from reszoo.train.publish import TrainedEntry, publish_trained
 from reszoo.search.objective import Objective
+from reszoo.search.sampling import SCREENED_KEY
 from reszoo.search.space import SearchSpace
 from reszoo.search.study import SearchConfig, redact
 from reszoo.train.data import Dataset
@@ -38,6 +39,7 @@ class TrialResult:
     latency_source: str | None  # measured or predicted
     feasible: bool | None
     reason: str | None  # why it failed or was pruned
+    screened: int = 0  # draws the latency screen dropped before this trial (search/sampling.py)
 
     @classmethod
     def from_trial(cls, trial: FrozenTrial) -> TrialResult:
@@ -56,6 +58,7 @@ class TrialResult:
             latency_source=attrs.get("latency_source"),
             feasible=attrs.get("feasible"),
             reason=reason,
+            screened=int(trial.system_attrs.get(SCREENED_KEY, 0)),
         )
 
     @property
@@ -69,6 +72,7 @@ class TrialResult:
             "latency_ms": self.latency_ms, "latency_source": self.latency_source, "params": self.params,
             "summary": self.spec.summary() if self.spec else None,
             "spec": self.spec.to_dict() if self.spec else None, "reason": self.reason,
+            "screened_draws": self.screened,
         }
 
 

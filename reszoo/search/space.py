@@ -120,15 +120,41 @@ class SearchSpace:
         """The spec an Optuna trial draws. Axes with one choice are not suggested,
         and each family draws its shortcut under its own name, so every
         parameter keeps one fixed set of choices (TPE requires it)."""
+        return self._build(lambda name, choices: trial.suggest_categorical(name, list(choices)), trial.suggest_int)
+
+    def from_params(self, params: Mapping[str, Any]) -> ArchSpec:
+        """The spec ``suggest`` builds from these Optuna parameters (a sampler's draw)."""
+        return self._build(lambda name, _choices: params[name], lambda name, _low, _high: params[name])
+
+    def distributions(self) -> dict[str, Any]:
+        """Every parameter ``suggest`` may ask for, with its Optuna distribution
+        (each family's shortcut included, whichever family a draw picks)."""
+        from optuna.distributions import CategoricalDistribution, IntDistribution
+
+        found: dict[str, Any] = {}
+        axes = [("family", self.families), ("block", self.blocks), ("base_width", self.base_widths),
+                *((f"shortcut_{family}", self.family_shortcuts(family)) for family in self.families),
+                ("stem", self.stems)]
+        for name, choices in axes:
+            if len(choices) > 1:
+                found[name] = CategoricalDistribution(list(choices))
+        if self.min_depth != self.max_depth:
+            found.update({f"depth{stage + 1}": IntDistribution(self.min_depth, self.max_depth)
+                          for stage in range(self.num_stages)})
+        return found
+
+    def _build(self, categorical: Any, integer: Any) -> ArchSpec:
+        """One spec, asking ``categorical(name, choices)`` and ``integer(name, low, high)``
+        for each axis with more than one choice, in ``suggest``'s order."""
 
         def choose(name: str, choices: tuple[Any, ...]) -> Any:
-            return choices[0] if len(choices) == 1 else trial.suggest_categorical(name, list(choices))
+            return choices[0] if len(choices) == 1 else categorical(name, choices)
 
         family = choose("family", self.families)
         block = choose("block", self.blocks)
         depths = tuple(
             self.min_depth if self.min_depth == self.max_depth
-            else trial.suggest_int(f"depth{stage + 1}", self.min_depth, self.max_depth)
+            else integer(f"depth{stage + 1}", self.min_depth, self.max_depth)
             for stage in range(self.num_stages)
         )
         base_width = choose("base_width", self.base_widths)

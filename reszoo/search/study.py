@@ -58,6 +58,7 @@ class SearchConfig:
     data_root: str | None = None
     startup_trials: int = 10  # random trials before TPE models the space
     sampler: str = "tpe"  # or "random": the baseline of benchmarks/search_quality.py
+    screen: bool = True  # drop draws the latency predictor puts over the limit (search/sampling.py)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -215,18 +216,27 @@ def check_apart(storage: str, registry: str) -> None:
 # -------------------------------------------------------------------- study
 
 
-def sampler_for(config: SearchConfig, worker: int = 0) -> optuna.samplers.BaseSampler:
+def sampler_for(config: SearchConfig, worker: int = 0,
+                predict: Callable[[ArchSpec], float] | None = None) -> optuna.samplers.BaseSampler:
+    """The study's sampler; with ``predict`` (and a limit, and ``config.screen``) its
+    draws are screened by predicted latency first (:class:`ScreenedSampler`)."""
     seed = None if config.seed is None else config.seed + worker  # workers must not draw the same trials
     if config.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        # Multivariate TPE models the depths and widths jointly; group splits it
-        # by family, whose shortcut parameters differ.
-        return optuna.samplers.TPESampler(
-            seed=seed, n_startup_trials=config.startup_trials,
-            multivariate=True, group=True,
-        )
+        sampler: optuna.samplers.BaseSampler = optuna.samplers.RandomSampler(seed=seed)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            # Multivariate TPE models the depths and widths jointly; group splits it
+            # by family, whose shortcut parameters differ.
+            sampler = optuna.samplers.TPESampler(
+                seed=seed, n_startup_trials=config.startup_trials,
+                multivariate=True, group=True,
+            )
+    if config.screen and predict is not None and config.target.max_ms is not None and config.target.predict:
+        from reszoo.search.sampling import ScreenedSampler
+
+        sampler = ScreenedSampler(sampler, config.space, predict, config.target.max_ms, seed=seed)
+    return sampler
 
 
 def pruner_for(config: SearchConfig) -> optuna.pruners.BasePruner:
@@ -238,23 +248,24 @@ def pruner_for(config: SearchConfig) -> optuna.pruners.BasePruner:
 
 
 def open_study(config: SearchConfig, storage: optuna.storages.BaseStorage, worker: int = 0,
-               create: bool = False) -> optuna.Study:
-    """The study ``config`` names: created (``create``) or resumed; refuses other settings."""
+               create: bool = False, predict: Callable[[ArchSpec], float] | None = None) -> optuna.Study:
+    """The study ``config`` names: created (``create``) or resumed; refuses other settings.
+    ``predict``: the objective's latency predictor, which screens the sampler's draws."""
     directions = ["maximize", "minimize"] if config.mode == "pareto" else ["maximize"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if create:
             study = optuna.create_study(
-                study_name=config.study, storage=storage, sampler=sampler_for(config, worker),
+                study_name=config.study, storage=storage, sampler=sampler_for(config, worker, predict),
                 pruner=pruner_for(config), directions=directions, load_if_exists=True,
             )
         else:
-            study = optuna.load_study(study_name=config.study, storage=storage, sampler=sampler_for(config, worker),
+            study = optuna.load_study(study_name=config.study, storage=storage, sampler=sampler_for(config, worker, predict),
                                       pruner=pruner_for(config))
     if study.trials:
         # A resumed or joined study: a sampler seeded as at the start would draw
         # the start's nets again (and its twin on another machine the same ones).
-        study.sampler = sampler_for(config, worker + len(study.trials))
+        study.sampler = sampler_for(config, worker + len(study.trials), predict)
     stored = study.user_attrs.get("reszoo")
     if stored is None:
         if study.trials:
@@ -404,7 +415,9 @@ def check_reachable(objective: Objective) -> None:
 def run_worker(config: SearchConfig, worker: int, trials: int | None, timeout: float | None) -> None:
     """Run ``trials`` trials (or until ``timeout`` seconds) of the study in this process."""
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # reszoo reports progress itself
-    _optimize(open_study(config, open_storage(config.storage), worker), make_objective(config), trials, timeout)
+    objective = make_objective(config)
+    study = open_study(config, open_storage(config.storage), worker, predict=objective.predicted_ms)
+    _optimize(study, objective, trials, timeout)
 
 
 def _worker_main(config: SearchConfig, worker: int, workers: int, trials: int | None, timeout: float | None) -> None:
@@ -452,7 +465,7 @@ def run(
     objective = objective or make_objective(config)
     check_reachable(objective)  # an impossible limit is refused in seconds, before any training
     storage = open_storage(config.storage)
-    study = open_study(config, storage, create=True)
+    study = open_study(config, storage, create=True, predict=objective.predicted_ms)
     fail_orphaned_trials(study)
     if not study.trials:
         limit = config.target.max_ms

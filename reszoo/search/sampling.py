@@ -1,0 +1,125 @@
+"""Sampling where the feasible nets are: the latency predictor screens each draw.
+
+Optuna's constrained TPE learns where the limit lies only from trials it has
+run. Started from nothing, its start-up draws are random, and on the default
+space under resnet20's limit most random nets are over it: the search spends
+its first trials (and the TPE model its data) on nets it will never train.
+
+:class:`ScreenedSampler` wraps the sampler (TPE stays the core; any Optuna
+sampler works) and asks it for a whole draw before any trial holds it. When
+the per-part predictor puts the draw over the limit by more than its own
+error, the draw is dropped and the sampler asked again, up to ``tries``
+times, then the space is drawn uniformly (TPE, once settled, proposes much
+the same net again; under a tight limit few of its proposals pass). A draw that passes is still timed by the objective: the measurement,
+not the prediction, decides feasibility and is what TPE's constraint learns
+from. So the screen changes which nets are tried, never what is reported.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.trial import FrozenTrial, TrialState
+
+from reszoo.errors import MeasurementError
+from reszoo.search.space import SearchSpace
+from reszoo.zoo.spec import ArchSpec
+
+#: Where a trial records how many draws the screen dropped before it (a system attribute).
+SCREENED_KEY = "reszoo:screened_draws"
+
+#: A draw passes when predicted at most this many times the limit. The CPU
+#: predictor errs by about 10% at the median (GPU: 14%), so 1.2x lets through
+#: nearly every net that would measure under the limit while dropping the
+#: many that are far over it.
+SCREEN_MARGIN = 1.2
+
+#: Draws asked of the inner sampler per trial before the screen turns to
+#: uniform draws of the space (TPE, once it has settled, proposes much the same
+#: net again and again; a tight limit may leave few of its proposals under it).
+SCREEN_TRIES = 20
+
+#: Uniform draws tried after that; if none passes either, the draw predicted
+#: fastest is handed on (and the objective measures it).
+FALLBACK_TRIES = 200
+
+
+class ScreenedSampler(optuna.samplers.BaseSampler):
+    """``inner``'s draws, with those predicted over ``margin`` x ``limit_ms`` redrawn.
+
+    Args:
+        inner: The sampler that proposes (reszoo's constrained TPE, or random).
+        space: The search space whose parameters the draws fill.
+        predict: Predicted latency of a spec in ms (the objective's predictor,
+            so parts measured here are not measured again there).
+        limit_ms: The latency limit.
+    """
+
+    def __init__(self, inner: optuna.samplers.BaseSampler, space: SearchSpace, predict: Callable[[ArchSpec], float],
+                 limit_ms: float, margin: float = SCREEN_MARGIN, tries: int = SCREEN_TRIES,
+                 seed: int | None = None) -> None:
+        self.inner, self.space, self.predict = inner, space, predict
+        self.limit_ms, self.margin, self.tries = limit_ms, margin, tries
+        self._rng = random.Random(seed)
+        self._distributions = space.distributions()
+        self._inner_space: dict[str, BaseDistribution] = {}
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        # The screen needs whole draws, so every parameter is sampled "relatively" here;
+        # the inner sampler's own joint space is kept for asking it.
+        self._inner_space = self.inner.infer_relative_search_space(study, trial)
+        return dict(self._distributions)
+
+    def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        if trial.system_attrs.get("fixed_params") or not search_space:
+            return {}  # an enqueued net (a reference preset) is tried as given
+        fastest: tuple[float, dict[str, Any]] | None = None
+        dropped = 0
+        draws = (self._draw(study, trial, search_space) for _ in range(self.tries))
+        uniform = (self.space.params_for(self.space.sample(self._rng)) for _ in range(FALLBACK_TRIES))
+        for params in itertools.chain(draws, uniform):
+            try:
+                predicted = self.predict(self.space.from_params(params))
+            except MeasurementError:
+                break  # a part that cannot be timed: let the objective measure the whole net
+            if predicted <= self.margin * self.limit_ms:
+                break
+            if fastest is None or predicted < fastest[0]:
+                fastest = (predicted, params)
+            dropped += 1
+        else:
+            assert fastest is not None
+            params = fastest[1]
+        # Optuna has no public call to annotate a trial from its sampler; the storage API does it.
+        study._storage.set_trial_system_attr(trial._trial_id, SCREENED_KEY, dropped)
+        return params
+
+    def _draw(self, study: optuna.Study, trial: FrozenTrial,
+              search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        """One whole draw of the inner sampler: its joint (relative) part, the rest one by one."""
+        params = dict(self.inner.sample_relative(study, trial, self._inner_space))
+        for name, distribution in search_space.items():
+            if name not in params:
+                params[name] = self.inner.sample_independent(study, trial, name, distribution)
+        return params
+
+    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        return self.inner.sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.inner.before_trial(study, trial)
+
+    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
+                    values: Any) -> None:
+        self.inner.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.inner.reseed_rng()
+
