@@ -45,7 +45,7 @@ runner = CliRunner()
 TINY_SPACE = SearchSpace(families=("residual", "plain"), blocks=("basic",), max_depth=2, base_widths=(4, 8, 16))
 TINY_CLI = ["--dataset", "synthetic:200", "--proxy-images", "100", "--val-images", "50", "--proxy-epochs", "1",
             "--proxy-batch-size", "50", "--families", "residual,plain", "--blocks", "basic", "--depth", "1-2",
-            "--widths", "4,8,16", "--reference", "none"]
+            "--widths", "4,8,16", "--reference", "none", "--workers", "1"]
 
 
 def config(tmp_path, *, storage="memory", study="s", max_ms=1e6, mode="constrained", seed=0, lr=None, space=TINY_SPACE):
@@ -65,6 +65,9 @@ def _fake_ms(spec) -> float:
 class _FakePredictor:
     def __init__(self, *_, **__):
         pass
+
+    def missing(self, specs):
+        return {}  # nothing to time: predictions are a formula
 
     def predict(self, spec):
         return _fake_ms(spec)
@@ -467,7 +470,7 @@ def test_the_python_api_runs_a_search_and_returns_its_result(tmp_path, fake_late
     import reszoo
 
     lines: list[str] = []
-    result = reszoo.search("synthetic:200", device="cpu", trials=3, space=TINY_SPACE, proxy_epochs=1,
+    result = reszoo.search("synthetic:200", device="cpu", trials=3, workers=1, space=TINY_SPACE, proxy_epochs=1,
                            proxy_images=100, val_images=50, proxy_batch_size=50, references=["resnet20"],
                            registry=str(tmp_path / "r.db"), log=lines.append)
     assert any("latency limit: resnet20's" in line for line in lines)  # the limit is the reference's latency
@@ -477,3 +480,53 @@ def test_the_python_api_runs_a_search_and_returns_its_result(tmp_path, fake_late
     assert result.study.study_name == result.config.study and result.summary()["trials"] == len(result.trials)
     with pytest.raises(reszoo.InputError, match="mode must be one of"):
         reszoo.search("synthetic:200", mode="best", registry=str(tmp_path / "r.db"))
+
+
+def _steps_beside(lock_path, stepping, stop, out):
+    import time as clock
+
+    from reszoo.latency.quiet import QuietLock
+
+    lock, spans = QuietLock(lock_path), []
+    while not stop.is_set():
+        with lock.step():
+            start = clock.monotonic()
+            clock.sleep(0.02)  # a training step
+            spans.append((start, clock.monotonic()))
+        stepping.set()
+    out.put(spans)
+
+
+def test_a_measurement_waits_for_the_step_in_flight_and_holds_the_next(tmp_path):
+    import multiprocessing
+    import time as clock
+
+    from reszoo.latency.quiet import QuietLock
+
+    context = multiprocessing.get_context("spawn")
+    stepping, stop, out = context.Event(), context.Event(), context.Queue()
+    worker = context.Process(target=_steps_beside, args=(tmp_path / "quiet", stepping, stop, out))
+    worker.start()
+    assert stepping.wait(timeout=60)
+    clock.sleep(0.2)
+    with QuietLock(tmp_path / "quiet").measuring():
+        start = clock.monotonic()
+        clock.sleep(0.4)  # a measurement
+        measured = (start, clock.monotonic())
+    clock.sleep(0.3)
+    stop.set()
+    spans = out.get(timeout=30)
+    worker.join(timeout=30)
+    assert not [s for s in spans if s[0] < measured[1] and s[1] > measured[0]], "a step ran during the measurement"
+    # Steps ran before and after it: the measurement neither starved nor stopped them.
+    assert any(s[1] <= measured[0] for s in spans) and any(s[0] >= measured[1] for s in spans)
+
+
+def test_a_cpu_search_runs_one_worker_per_core_by_default(monkeypatch):
+    import torch
+
+    from reszoo.search.api import default_workers
+
+    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: {0, 1}, raising=False)
+    assert default_workers(torch.device("cpu")) == 2
+    assert default_workers(torch.device("cuda")) == 1  # streams, not processes, share a GPU

@@ -129,9 +129,12 @@ def search_command(
     storage: Annotated[
         Optional[str],
         typer.Option(help="memory, journal:PATH (processes on one machine) or a database URL (many machines). "
-                     "Default: memory, or the journal $RESZOO_HOME/search/studies.log with --study or --workers."),
+                     "Default: memory for one worker and no --study, else the journal $RESZOO_HOME/search/studies.log."),
     ] = None,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes on this machine sharing the study.")] = 1,
+    workers: Annotated[Optional[int], typer.Option(
+        min=1, help="Worker processes on this machine sharing the study. Default: one per core (1 thread each) "
+                    "when the proxy trains on a CPU, one on a GPU; latency is timed with the others paused "
+                    "between two training steps.", show_default=False)] = None,
     seed: Annotated[int, typer.Option(help="Seed of the sampler (worker i: seed + i) and of every proxy run.")] = 0,
     space_file: Annotated[Optional[Path], typer.Option("--space", help="A JSON/TOML file of search-space bounds.")] = None,
     families: Annotated[Optional[str], typer.Option(help="Families to search, e.g. residual,plain,highway.")] = None,

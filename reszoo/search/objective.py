@@ -12,6 +12,7 @@ so a searched net's test accuracy stays an honest estimate.
 from __future__ import annotations
 
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,9 +22,10 @@ import torch
 from reszoo.errors import TrainingError
 from reszoo.latency.measure import LatencySetup, latency
 from reszoo.latency.predictor import LatencyPredictor
+from reszoo.latency.quiet import QuietLock
 from reszoo.search.space import SearchSpace
 from reszoo.train.data import Dataset, ImageSet
-from reszoo.train.loop import train
+from reszoo.train.loop import TrainingRun
 from reszoo.train.recipes import ONECYCLE, Recipe
 from reszoo.zoo.counting import count
 from reszoo.zoo.registry import Registry
@@ -116,6 +118,7 @@ class Objective:
     registry: Registry
     pareto: bool = False
     prune: bool = True
+    quiet: QuietLock | None = None  # shared with the other workers of this machine: timing waits for quiet
     _predictor: LatencyPredictor | None = field(default=None, init=False, repr=False)
 
     def latency_ms(self, spec: ArchSpec, *, measure: bool = False) -> tuple[float, str]:
@@ -125,13 +128,20 @@ class Objective:
             predicted = self.predicted_ms(spec)
             if predicted > target.predict_margin * target.max_ms:
                 return predicted, "predicted"
-        row = latency(spec, target.setup, registry=self.registry)
+        with self._measuring():
+            row = latency(spec, target.setup, registry=self.registry)
         return row.median_ms, "measured"
+
+    def _measuring(self) -> AbstractContextManager[None]:
+        return self.quiet.measuring() if self.quiet is not None else nullcontext()
 
     def predicted_ms(self, spec: ArchSpec) -> float:
         """The per-part predictor's latency for ``spec`` (one predictor, shared with the sampler's screen)."""
         if self._predictor is None:
             self._predictor = LatencyPredictor(self.registry, self.target.setup)
+        if self._predictor.missing([spec]):
+            with self._measuring():  # its parts are timed now: alone on the machine
+                self._predictor.fill([spec])
         return self._predictor.predict(spec)
 
     def score(self, spec: ArchSpec, trial: optuna.Trial | None = None) -> dict[str, Any]:
@@ -152,10 +162,15 @@ class Objective:
 
         started = time.perf_counter()
         try:
-            result = train(
-                spec, self.data, self.proxy.recipe, device=self.proxy.device, seed=self.proxy.seed,
-                runtime=self.proxy.runtime, on_epoch=report,
-            )
+            run = TrainingRun(spec, self.data, self.proxy.recipe, device=self.proxy.device, seed=self.proxy.seed,
+                              runtime=self.proxy.runtime, on_epoch=report)
+            steps = run.steps()
+            # Step by step, so that another worker's latency measurement waits for one step, not a whole run.
+            while True:
+                with self.quiet.step() if self.quiet is not None else nullcontext():
+                    if next(steps, None) is None:
+                        break
+            result = run.result()
         except torch.OutOfMemoryError:
             # One net too big for the device fails its trial, not the search.
             raise TrainingError(f"out of memory training {spec.summary()} at batch "

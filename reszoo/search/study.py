@@ -339,8 +339,10 @@ def make_objective(config: SearchConfig, dataset: Dataset | None = None) -> Obje
     """The trial objective of ``config``; ``dataset``: the loaded ``config.dataset``, if the caller has it."""
     dataset = dataset or load_dataset(config.dataset, root=config.data_root)
     data = proxy_data(dataset, config.proxy.train_images, config.proxy.val_images, config.proxy.seed)
+    from reszoo.latency.quiet import QuietLock
+
     return Objective(config.space, data, config.proxy, config.target, Registry(config.registry),
-                     pareto=config.mode == "pareto")
+                     pareto=config.mode == "pareto", quiet=QuietLock())
 
 
 #: Draws over the limit (never trained, so cheap) allowed per trained trial before a run stops.
