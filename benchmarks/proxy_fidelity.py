@@ -1,0 +1,112 @@
+"""Proxy fidelity: does the search's proxy rank nets as a full training does?
+
+The search optimises the proxy (a few epochs on a few thousand images, scored
+on held-out training images). This draws --nets distinct nets from the
+default space fitted to the data set, scores each with the search's own proxy
+and with a full short training (every training image, --full-epochs, top-1 on
+the test split), and prints Kendall's tau-b between the two rankings.
+
+Baseline, same run: the parameter count as a ranking (a zero-cost proxy);
+the figure is the proxy's tau beside it, as a ratio.
+
+Each net's figures are written to --out as they finish; a rerun with the same
+--out skips nets already done (the full run takes hours of a 2-core CPU).
+
+    python benchmarks/proxy_fidelity.py --dataset fashion-mnist --data-root ../shared/data --out fidelity.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from pathlib import Path
+
+import torch
+
+from reszoo.search.objective import PROXY_RECIPE, proxy_data
+from reszoo.search.space import SearchSpace
+from reszoo.train.data import load as load_dataset
+from reszoo.train.loop import train
+from reszoo.train.recipes import ONECYCLE
+from reszoo.zoo.counting import count
+
+
+def kendall_tau_b(x: list[float], y: list[float]) -> float:
+    """Kendall's tau-b (ties in either ranking counted as scipy.stats.kendalltau does)."""
+    concordant = discordant = ties_x = ties_y = 0
+    for i in range(len(x)):
+        for j in range(i + 1, len(x)):
+            dx, dy = x[i] - x[j], y[i] - y[j]
+            if dx == 0 and dy == 0:
+                continue
+            if dx == 0:
+                ties_x += 1
+            elif dy == 0:
+                ties_y += 1
+            elif (dx > 0) == (dy > 0):
+                concordant += 1
+            else:
+                discordant += 1
+    denominator = ((concordant + discordant + ties_x) * (concordant + discordant + ties_y)) ** 0.5
+    return (concordant - discordant) / denominator if denominator else 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="fashion-mnist")
+    parser.add_argument("--data-root", default=None)
+    parser.add_argument("--nets", type=int, default=12)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the draw and of every training")
+    parser.add_argument("--proxy-images", type=int, default=3000, help="as reszoo search's default")
+    parser.add_argument("--val-images", type=int, default=1000)
+    parser.add_argument("--proxy-epochs", type=int, default=3)
+    parser.add_argument("--full-epochs", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", default="proxy-fidelity.json")
+    args = parser.parse_args()
+    if args.nets < 3:
+        parser.error(f"--nets {args.nets}: a ranking needs at least 3 nets (the issue asks for 12)")
+    torch.set_num_threads(args.threads)
+
+    dataset = load_dataset(args.dataset, root=args.data_root)
+    space = SearchSpace().with_overrides(num_classes=dataset.num_classes, in_chans=dataset.in_chans,
+                                         input_size=dataset.input_size)
+    rng, specs = random.Random(args.seed), {}
+    while len(specs) < args.nets:  # distinct nets, drawn as the search's uniform start-up draws are
+        spec = space.sample(rng)
+        specs.setdefault(spec.digest, spec)
+    proxy = proxy_data(dataset, args.proxy_images, args.val_images, args.seed)
+    out = Path(args.out)
+    done = {row["digest"]: row for row in json.loads(out.read_text())["nets"]} if out.exists() else {}
+    print(f"{args.nets} nets of the default space on {dataset.name}; proxy {args.proxy_images} images x "
+          f"{args.proxy_epochs} epochs, full {len(dataset.train)} images x {args.full_epochs} epochs; "
+          f"{args.threads} thread(s)", flush=True)
+    rows = []
+    for index, spec in enumerate(specs.values(), 1):
+        row = done.get(spec.digest)
+        if row is None:
+            started = time.perf_counter()
+            scored = train(spec, proxy, PROXY_RECIPE.with_overrides(epochs=args.proxy_epochs), seed=args.seed)
+            proxy_seconds = time.perf_counter() - started
+            full = train(spec, dataset, ONECYCLE.with_overrides(epochs=args.full_epochs), seed=args.seed)
+            row = {"digest": spec.digest, "summary": spec.summary(), "params": count(spec).params,
+                   "proxy": scored.metrics["top1"], "full": full.metrics["top1"], "proxy_seconds": proxy_seconds,
+                   "full_seconds": time.perf_counter() - started - proxy_seconds}
+        rows.append(row)
+        out.write_text(json.dumps({"settings": vars(args), "nets": rows}, indent=2))
+        print(f"{index:>3}/{args.nets} proxy {100 * row['proxy']:6.2f}%  full {100 * row['full']:6.2f}%  "
+              f"{row['params'] / 1e6:5.2f}M  {row['proxy_seconds']:5.0f} s + {row['full_seconds']:5.0f} s  "
+              f"{row['summary']}", flush=True)
+
+    full = [r["full"] for r in rows]
+    tau_proxy = kendall_tau_b([r["proxy"] for r in rows], full)
+    tau_params = kendall_tau_b([float(r["params"]) for r in rows], full)
+    ratio = tau_proxy / tau_params if tau_params else float("inf")
+    print(f"Kendall tau-b against full training: proxy {tau_proxy:.3f}  parameter count {tau_params:.3f}  "
+          f"ratio {ratio:.2f}  (target: proxy >= 0.6)")
+
+
+if __name__ == "__main__":
+    main()
