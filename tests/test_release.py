@@ -127,7 +127,8 @@ def test_missing_or_broken_manifest_files(tmp_path):
 def test_durations():
     assert parse_duration("90s") == 90 and parse_duration("45m") == 2700 and parse_duration("1.5h") == 5400
     assert parse_duration("10") == 600  # a bare number is minutes
-    for bad in ("", "soon", "-5m", "0h", "nanm"):
+    assert parse_duration("2h30m") == 9000 and parse_duration("1m30s") == 90
+    for bad in ("", "soon", "-5m", "0h", "nanm", "h", "2h30", "inf"):
         with pytest.raises(ManifestError, match="not a duration"):
             parse_duration(bad)
 

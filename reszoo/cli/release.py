@@ -31,7 +31,7 @@ def release_command(
     ] = None,
     budget: Annotated[
         Optional[str],
-        typer.Option(help="Wall time for the whole run (90s, 45m, 2h): nets that cannot fit are not started; "
+        typer.Option(help="Wall time for the whole run (90s, 45m, 2h, 2h30m): nets that cannot fit are not started; "
                           "runs near the end stop at their last checkpoint and resume next time."),
     ] = None,
     only: Annotated[

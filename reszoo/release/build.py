@@ -18,6 +18,7 @@ Running it again adds nothing.
 from __future__ import annotations
 
 import math
+import re
 import os
 import subprocess
 import time
@@ -51,16 +52,20 @@ from reszoo.zoo.registry import Registry
 
 Log = Callable[[str], None]
 
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?")
+
+
 def parse_duration(text: str) -> float:
-    """Seconds in ``90s``, ``45m``, ``2h`` or ``1.5h`` (a bare number is minutes)."""
-    units = {"s": 1, "m": 60, "h": 3600}
-    value, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "m")
+    """Seconds in ``90s``, ``45m``, ``2h``, ``1.5h`` or ``2h30m`` (a bare number is minutes)."""
+    given, text = text, text.strip().lower()
     try:
-        seconds = float(value) * units[unit]
+        seconds = float(text) * 60
     except ValueError:
-        seconds = math.nan
+        match = _DURATION.fullmatch(text)
+        seconds = (sum(float(value or 0) * unit for value, unit in zip(match.groups(), (3600, 60, 1)))
+                   if match and any(match.groups()) else math.nan)
     if not math.isfinite(seconds) or seconds <= 0:
-        raise ManifestError(f"budget {text!r} is not a duration; give e.g. 90s, 45m or 2h")
+        raise ManifestError(f"budget {given!r} is not a duration; give e.g. 90s, 45m, 2h or 2h30m")
     return seconds
 
 
