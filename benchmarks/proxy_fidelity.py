@@ -79,7 +79,13 @@ def main() -> None:
         specs.setdefault(spec.digest, spec)
     proxy = proxy_data(dataset, args.proxy_images, args.val_images, args.seed)
     out = Path(args.out)
-    done = {row["digest"]: row for row in json.loads(out.read_text())["nets"]} if out.exists() else {}
+    settings = {key: value for key, value in vars(args).items() if key not in ("out", "threads", "nets")}
+    done = {}
+    if out.exists():  # a rerun resumes, but only a run of the same settings
+        stored = json.loads(out.read_text())
+        if stored["settings"] != settings:
+            parser.error(f"{out} holds a run with other settings ({stored['settings']}); give another --out")
+        done = {row["digest"]: row for row in stored["nets"]}
     print(f"{args.nets} nets of the default space on {dataset.name}; proxy {args.proxy_images} images x "
           f"{args.proxy_epochs} epochs, full {len(dataset.train)} images x {args.full_epochs} epochs; "
           f"{args.threads} thread(s)", flush=True)
@@ -95,7 +101,7 @@ def main() -> None:
                    "proxy": scored.metrics["top1"], "full": full.metrics["top1"], "proxy_seconds": proxy_seconds,
                    "full_seconds": time.perf_counter() - started - proxy_seconds}
         rows.append(row)
-        out.write_text(json.dumps({"settings": vars(args), "nets": rows}, indent=2))
+        out.write_text(json.dumps({"settings": settings, "nets": rows}, indent=2))
         print(f"{index:>3}/{args.nets} proxy {100 * row['proxy']:6.2f}%  full {100 * row['full']:6.2f}%  "
               f"{row['params'] / 1e6:5.2f}M  {row['proxy_seconds']:5.0f} s + {row['full_seconds']:5.0f} s  "
               f"{row['summary']}", flush=True)

@@ -1,14 +1,18 @@
 """Search quality: reszoo's TPE search against Optuna's RandomSampler.
 
-Same space, same proxy, same latency limit, same number of trials, several
-seeds. Latency rows are shared through one registry (cached by architecture
-digest), so both samplers see the same latency for the same net and the
-comparison measures the sampler, not the timer. The last arm of --samplers
-is the baseline. Each arm reports the share of its trials under the limit
-(``tpe-unscreened`` shows it before the latency screen of search/sampling.py). Both start from the same
-preset (resnet20 unless --start-from none), as `reszoo search` does. Prints, per seed and on
-average, the best feasible proxy accuracy and the hypervolume of the feasible
-front (accuracy x ms under the limit), and TPE's figure over random's.
+Same space, same proxy, same latency limit, same number of trained trials,
+several seeds. Latency rows are shared through one registry (cached by
+architecture digest), so every arm sees the same latency for the same net
+and the comparison measures the sampler, not the timer. Every arm starts from
+the same preset (resnet20 unless --start-from none), as `reszoo search` does.
+
+Arms (--samplers, the last one the baseline): ``tpe`` (screened by the
+latency predictor, as `reszoo search` runs), ``tpe-unscreened`` (before the
+screen of search/sampling.py) and ``random``. Prints, per seed and on
+average, the best feasible proxy accuracy, the hypervolume of the feasible
+front (accuracy x ms under the limit) and the share of trials under the
+limit, each arm's figure over the baseline's, and how many seeds each arm
+won on best accuracy.
 
     python benchmarks/search_quality.py --dataset fashion-mnist --data-root ../shared/data
     python benchmarks/search_quality.py --dataset ../shared/data/cifar10-jpeg.tar.gz --device cuda --runtime graph \

@@ -246,8 +246,8 @@ def _report(summary: dict[str, Any], results: list[TrialResult], references: dic
     else:
         fate = (f"{summary['feasible']} under the limit ({len(pareto_front(results))} on the front, "
                 f"{counts['PRUNED']} pruned), {sum(1 for r in results if r.feasible is False)} over it")
-    screened = (f"; {summary['screened_draws']} more draws predicted over the limit were dropped before they "
-                "became trials" if summary["screened_draws"] else "")
+    screened = (f"; {summary['screened_draws']} more draws, predicted over 1.2x the limit, were dropped before "
+                "they became trials" if summary["screened_draws"] else "")
     console.print(f"{summary['trials']} trials: {fate}, {counts['FAIL']} failed{screened}. Study {config.study} in "
                   f"{summary['storage']}", highlight=False)
 

@@ -100,6 +100,10 @@ class LatencyPredictor:
             self.device, self.label, self.local = device, device, False
         self.table = registry.part_latencies(self.label, runtime, batch_size, dtype)
 
+    def refresh(self) -> None:
+        """Read the table again: other processes sharing the registry add parts."""
+        self.table.update(self.registry.part_latencies(self.label, self.runtime, self.batch_size, self.dtype))
+
     def missing(self, specs: Iterable[ArchSpec]) -> dict[str, Part]:
         needed: dict[str, Part] = {}
         for spec in specs:

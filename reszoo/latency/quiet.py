@@ -47,6 +47,7 @@ class QuietLock:
         self.path = Path(path) if path is not None else default_lock_path()
         self._files: tuple[int, int] | None = None  # opened on first use, in the process that uses them
         self._pid = 0
+        self._held: str | None = None  # "step" or "measuring": flock does not nest on one descriptor
 
     def __getstate__(self) -> dict[str, object]:
         return {"path": self.path}  # descriptors stay with their process
@@ -54,13 +55,34 @@ class QuietLock:
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__init__(state["path"])  # type: ignore[misc, arg-type]
 
-    def _open(self) -> tuple[int, int]:
+    def _open(self, use: str) -> tuple[int, int]:
+        if self._held is not None:
+            # A measurement inside a step (or the reverse) would wait for itself, and an
+            # inner unlock would drop the outer lock: refuse instead.
+            raise RuntimeError(f"QuietLock: {use} inside {self._held} in one process")
         if self._files is None or self._pid != os.getpid():
+            if self._files is not None:  # a forked child's copies: the parent keeps its own
+                for fd in self._files:
+                    os.close(fd)
+            nofollow = getattr(os, "O_NOFOLLOW", 0)  # a shared temporary folder: never follow a planted link
             self._files = tuple(  # type: ignore[assignment]
-                os.open(f"{self.path}.{name}", os.O_RDWR | os.O_CREAT, 0o600) for name in ("gate", "intent")
+                os.open(f"{self.path}.{name}", os.O_RDWR | os.O_CREAT | nofollow, 0o600) for name in ("gate", "intent")
             )
             self._pid = os.getpid()
         return self._files  # type: ignore[return-value]
+
+    def close(self) -> None:
+        """Close the lock files (reopened on next use)."""
+        if self._files is not None and self._pid == os.getpid():
+            for fd in self._files:
+                os.close(fd)
+        self._files = None
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except OSError:
+            pass
 
     @contextmanager
     def measuring(self) -> Iterator[None]:
@@ -68,13 +90,15 @@ class QuietLock:
         if fcntl is None:
             yield
             return
-        gate, intent = self._open()
+        gate, intent = self._open("measuring")
         fcntl.flock(intent, fcntl.LOCK_EX)
         try:
             fcntl.flock(gate, fcntl.LOCK_EX)
+            self._held = "measuring"
             try:
                 yield
             finally:
+                self._held = None
                 fcntl.flock(gate, fcntl.LOCK_UN)
         finally:
             fcntl.flock(intent, fcntl.LOCK_UN)
@@ -85,13 +109,15 @@ class QuietLock:
         if fcntl is None:
             yield
             return
-        gate, intent = self._open()
+        gate, intent = self._open("step")
         fcntl.flock(intent, fcntl.LOCK_SH)  # waits while a measurement is waiting or running
         try:
             fcntl.flock(gate, fcntl.LOCK_SH)
         finally:
             fcntl.flock(intent, fcntl.LOCK_UN)
+        self._held = "step"
         try:
             yield
         finally:
+            self._held = None
             fcntl.flock(gate, fcntl.LOCK_UN)

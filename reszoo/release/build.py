@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import re
-import os
 import subprocess
 import time
 from collections.abc import Callable
@@ -38,7 +37,7 @@ from reszoo.release.worker import (
     final_weights,
     read_result,
 )
-from reszoo.devices import resolve_device
+from reszoo.devices import resolve_device, usable_cores
 from reszoo.latency.measure import DEFAULT_TIMING, Timing, latency
 from reszoo.train.data import Dataset, fit_spec
 from reszoo.train.data import load as load_dataset
@@ -272,7 +271,7 @@ def build_release(
     kind_recipe = manifest.kind(kind)
     runtime = kind_recipe.runtime if kind_recipe.runtime != "auto" else ("graph" if kind == "cuda" else "eager")
     precision = default_precision(torch_device) if kind_recipe.precision == "auto" else kind_recipe.precision
-    jobs = jobs or (4 if kind == "cuda" else (os.cpu_count() or 1))
+    jobs = jobs or (4 if kind == "cuda" else usable_cores())
     if jobs < 1:
         raise ManifestError(f"jobs must be at least 1, got {jobs}")
     threads = cpu_threads_per_worker(jobs) if kind == "cpu" else None

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -271,4 +270,6 @@ def cpu_threads_per_worker(workers: int) -> int:
     """Threads per process so that ``workers`` processes never oversubscribe the cores:
     on this 2-core machine two 2-thread runs collapsed to 2.5-7.7 s a step
     (CPU-CALIBRATION.md), while 1-thread runs kept their speed."""
-    return max(1, (os.cpu_count() or 1) // max(1, workers))
+    from reszoo.devices import usable_cores
+
+    return max(1, usable_cores() // max(1, workers))

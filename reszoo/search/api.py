@@ -10,6 +10,7 @@ renders the :class:`SearchResult`.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -135,7 +136,8 @@ def search(
         raise InputError(f"runtime must be auto or one of {', '.join(RUNTIMES)}, got {runtime!r}", field="runtime")
     if study is not None:
         check_name(study)
-    name = study or time.strftime("search-%Y%m%d-%H%M%S")
+    # An unnamed study gets the time and this process's id: two searches started in one second never join.
+    name = study or f"{time.strftime('search-%Y%m%d-%H%M%S')}-{os.getpid()}"
     storage_url = storage or (default_storage() if study or workers > 1 else "memory")
     journal_path(storage_url)  # a bad URL fails now, not after the data set is loaded
     dataset_path = dataset or local_dataset(data_root)
@@ -153,13 +155,16 @@ def search(
     # Every worker times with the threads this process has (workers train with fewer): one
     # device label, so the limit, the cache and the trials' rows compare.
     threads = None if cuda else torch.get_num_threads()
+    stored = (stored_settings(storage_url, name) or {}).get("target") or {} if study is not None else {}
+    if stored:
+        threads = stored.get("threads")  # a resumed study times as it started (its rows and limit compare)
     proxy = Proxy(recipe=PROXY_RECIPE.with_overrides(epochs=proxy_epochs, batch_size=proxy_batch_size),
                   train_images=proxy_images, val_images=val_images, seed=seed, device=str(torch_device),
                   runtime="graph" if cuda else "eager")
     references = list(references)
-    if max_latency_ms is None and study is not None:
+    if max_latency_ms is None:
         # A resumed study keeps the limit it started with (measured then, perhaps under other load).
-        max_latency_ms = ((stored_settings(storage_url, name) or {}).get("target") or {}).get("max_ms")
+        max_latency_ms = stored.get("max_ms")
     if max_latency_ms is None and mode == "constrained":
         if not references:
             raise InputError("constrained mode needs a latency limit (--max-latency-ms), or a reference preset "
@@ -177,7 +182,7 @@ def search(
         registry=registry_url, study=name, storage=storage_url, mode=mode, seed=seed,
         startup_trials=min(10, max(3, (trials or 30) // 3)),
     )
-    objective = make_objective(config, data)  # the data set is loaded once, here
+    objective = make_objective(config, data)  # this process's (spawned workers load the data set themselves)
     optuna_study = run(config, trials=trials, workers=workers, timeout=timeout, on_progress=on_progress,
                        start_from=[fitted_preset(r, space) for r in references], objective=objective)
     scored = score_references(optuna_study, objective, references) if references else {}
@@ -190,11 +195,10 @@ def search(
 def default_workers(device: Any) -> int:
     """Worker processes a search runs by default: one per core this process may use when
     the proxy trains on a CPU (one thread each: 2 one-thread processes ran 2.24x the
-    training steps of one on this 2-core machine), at most 8; one on a GPU (a process
-    per net only time-slices it)."""
-    import os
+    training steps of one on this 2-core machine); one on a GPU (a process per net
+    only time-slices it)."""
+    from reszoo.devices import usable_cores
 
     if getattr(device, "type", str(device)) != "cpu":
         return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(cores, 8))
+    return usable_cores()

@@ -135,12 +135,16 @@ class Objective:
     def _measuring(self) -> AbstractContextManager[None]:
         return self.quiet.measuring() if self.quiet is not None else nullcontext()
 
+    def _training(self) -> AbstractContextManager[None]:
+        return self.quiet.step() if self.quiet is not None else nullcontext()
+
     def predicted_ms(self, spec: ArchSpec) -> float:
         """The per-part predictor's latency for ``spec`` (one predictor, shared with the sampler's screen)."""
         if self._predictor is None:
             self._predictor = LatencyPredictor(self.registry, self.target.setup)
         if self._predictor.missing([spec]):
             with self._measuring():  # its parts are timed now: alone on the machine
+                self._predictor.refresh()  # another worker may have timed them meanwhile
                 self._predictor.fill([spec])
         return self._predictor.predict(spec)
 
@@ -162,15 +166,17 @@ class Objective:
 
         started = time.perf_counter()
         try:
-            run = TrainingRun(spec, self.data, self.proxy.recipe, device=self.proxy.device, seed=self.proxy.seed,
-                              runtime=self.proxy.runtime, on_epoch=report)
+            with self._training():
+                run = TrainingRun(spec, self.data, self.proxy.recipe, device=self.proxy.device, seed=self.proxy.seed,
+                                  runtime=self.proxy.runtime, on_epoch=report)
             steps = run.steps()
             # Step by step, so that another worker's latency measurement waits for one step, not a whole run.
             while True:
-                with self.quiet.step() if self.quiet is not None else nullcontext():
+                with self._training():
                     if next(steps, None) is None:
                         break
-            result = run.result()
+            with self._training():
+                result = run.result()
         except torch.OutOfMemoryError:
             # One net too big for the device fails its trial, not the search.
             raise TrainingError(f"out of memory training {spec.summary()} at batch "

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 import optuna
-from optuna.distributions import BaseDistribution
+from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from reszoo.errors import MeasurementError
@@ -82,7 +82,7 @@ class ScreenedSampler(optuna.samplers.BaseSampler):
         fastest: tuple[float, dict[str, Any]] | None = None
         dropped = 0
         draws = (self._draw(study, trial, search_space) for _ in range(self.tries))
-        uniform = (self.space.params_for(self.space.sample(self._rng)) for _ in range(FALLBACK_TRIES))
+        uniform = (self._uniform(search_space) for _ in range(FALLBACK_TRIES))
         for params in itertools.chain(draws, uniform):
             try:
                 predicted = self.predict(self.space.from_params(params))
@@ -95,7 +95,7 @@ class ScreenedSampler(optuna.samplers.BaseSampler):
             dropped += 1
         else:
             assert fastest is not None
-            params = fastest[1]
+            params, dropped = fastest[1], dropped - 1  # the fastest dropped draw goes on after all
         # Optuna has no public call to annotate a trial from its sampler; the storage API does it.
         study._storage.set_trial_system_attr(trial._trial_id, SCREENED_KEY, dropped)
         return params
@@ -108,6 +108,11 @@ class ScreenedSampler(optuna.samplers.BaseSampler):
             if name not in params:
                 params[name] = self.inner.sample_independent(study, trial, name, distribution)
         return params
+
+    def _uniform(self, search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        """One draw uniform along every axis of the space (every family's shortcut included)."""
+        return {name: self._rng.choice(d.choices) if isinstance(d, CategoricalDistribution)
+                else self._rng.randint(d.low, d.high) for name, d in search_space.items()}
 
     def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
@@ -122,4 +127,5 @@ class ScreenedSampler(optuna.samplers.BaseSampler):
 
     def reseed_rng(self) -> None:
         self.inner.reseed_rng()
+        self._rng.seed()
 

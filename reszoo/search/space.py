@@ -167,7 +167,8 @@ class SearchSpace:
         space cannot draw it (a search can then start from a known net)."""
         if len(spec.stage_depths) != self.num_stages or spec.family not in self.families:
             return None
-        base = spec.stage_widths[0]
+        first = self.width_multipliers[0]
+        base = spec.stage_widths[0] // first if spec.stage_widths[0] % first == 0 else None
         shortcuts = self.family_shortcuts(spec.family)
         if (
             spec.block not in self.blocks or spec.stem not in self.stems or base not in self.base_widths

@@ -426,7 +426,9 @@ def _worker_main(config: SearchConfig, worker: int, workers: int, trials: int | 
     import torch
 
     if config.proxy.device == "cpu":  # share the cores instead of oversubscribing them
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+        from reszoo.devices import usable_cores
+
+        torch.set_num_threads(max(1, usable_cores() // workers))
     run_worker(config, worker, trials, timeout)
 
 
@@ -453,7 +455,8 @@ def run(
     study's storage (a journal file or an RDB, not ``memory``). A new study's
     first trials are the nets of ``start_from`` the space can draw (the
     reference presets): the best it reports is then never worse than they are.
-    ``objective``: this process's, if the caller built it (else built from ``config``).
+    ``objective``: this process's, if the caller built it (else built from ``config``); with
+    several workers it only checks the limit and the start, and each spawned worker builds its own.
     """
     if workers < 1:
         raise InputError(f"workers must be at least 1, got {workers}", field="workers")
