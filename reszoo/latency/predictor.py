@@ -11,6 +11,7 @@ table fills as a search explores and is shared by everyone using the registry.
 from __future__ import annotations
 
 import statistics
+from contextlib import AbstractContextManager, nullcontext
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -114,7 +115,9 @@ class LatencyPredictor:
 
     def fill(self, specs: Iterable[ArchSpec], progress: Callable[[int, int], None] | None = None) -> int:
         """Measure and store every part of ``specs`` not in the table yet; returns how many."""
-        needed = self.missing(specs)
+        return self._measure(self.missing(specs), progress)
+
+    def _measure(self, needed: dict[str, Part], progress: Callable[[int, int], None] | None = None) -> int:
         if not needed:
             return 0
         if not self.local:
@@ -142,10 +145,17 @@ class LatencyPredictor:
         self.table.update({key: median for key, (median, _) in measured.items()})
         return len(measured)
 
-    def predict(self, spec: ArchSpec) -> float:
-        """Predicted median latency in ms: the sum of the net's parts, measuring missing ones first."""
-        self.fill([spec])
-        counts, _ = parts(spec)
+    def predict(self, spec: ArchSpec, measuring: Callable[[], AbstractContextManager[None]] = nullcontext) -> float:
+        """Predicted median latency in ms: the sum of the net's parts, measuring missing ones first.
+
+        ``measuring``: the context missing parts are timed in (a search's quiet lock); the
+        table is read again inside it, since another process may have timed them meanwhile.
+        """
+        counts, found = parts(spec)
+        if any(key not in self.table for key in counts):
+            with measuring():
+                self.refresh()
+                self._measure({key: part for key, part in found.items() if key not in self.table})
         return sum(self.table[key] * n for key, n in counts.items())
 
 

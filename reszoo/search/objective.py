@@ -142,11 +142,7 @@ class Objective:
         """The per-part predictor's latency for ``spec`` (one predictor, shared with the sampler's screen)."""
         if self._predictor is None:
             self._predictor = LatencyPredictor(self.registry, self.target.setup)
-        if self._predictor.missing([spec]):
-            with self._measuring():  # its parts are timed now: alone on the machine
-                self._predictor.refresh()  # another worker may have timed them meanwhile
-                self._predictor.fill([spec])
-        return self._predictor.predict(spec)
+        return self._predictor.predict(spec, measuring=self._measuring)  # parts are timed alone on the machine
 
     def score(self, spec: ArchSpec, trial: optuna.Trial | None = None) -> dict[str, Any]:
         """Proxy-train ``spec``: validation top-1 and how long it took."""
