@@ -499,6 +499,32 @@ def test_the_python_api_runs_a_search_and_returns_its_result(tmp_path, fake_late
         reszoo.search("synthetic:200", mode="best", registry=str(tmp_path / "r.db"))
 
 
+def test_the_reference_that_sets_the_limit_stays_under_it_on_a_busy_machine(tmp_path, fake_latency, monkeypatch):
+    # A busy machine: every measurement of resnet20 reads slower than the one before. The limit
+    # is resnet20's latency, so resnet20 must still be trained and reported at the limit.
+    import reszoo
+
+    calls = {"n": 0}
+    fake = latency_module.latency
+
+    def busier(spec, setup=None, **kw):
+        row = fake(spec, setup, **kw)
+        if tuple(spec.stage_depths) == (3, 3, 3):  # resnet20: the tiny space's depths stop at 2
+            calls["n"] += 1
+            return dataclasses.replace(row, median_ms=row.median_ms * (1 + calls["n"]))
+        return row
+
+    for module in (objective_module, latency_module):
+        monkeypatch.setattr(module, "latency", busier)
+    result = reszoo.search("synthetic:200", device="cpu", trials=2, workers=1, space=TINY_SPACE, proxy_epochs=1,
+                           proxy_images=100, val_images=50, proxy_batch_size=50, references=["resnet20"],
+                           registry=str(tmp_path / "r.db"))
+    reference = result.references["resnet20"]
+    assert calls["n"] == 1  # timed once, for the limit
+    assert reference["accuracy"] is not None and not reference["over_limit"]
+    assert reference["latency_ms"] == result.config.target.max_ms
+
+
 def _steps_beside(lock_path, stepping, stop, out):
     import time as clock
 

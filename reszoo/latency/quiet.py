@@ -71,11 +71,13 @@ class QuietLock:
             self._pid = os.getpid()
         return self._files  # type: ignore[return-value]
 
-    def close(self) -> None:
+    def close(self, _getpid=os.getpid, _close=os.close) -> None:  # noqa: B008
         """Close the lock files (reopened on next use)."""
-        if self._files is not None and self._pid == os.getpid():
+        # os's functions are bound as defaults: __del__ may run at interpreter exit, after
+        # the module's globals are gone.
+        if self._files is not None and self._pid == _getpid():
             for fd in self._files:
-                os.close(fd)
+                _close(fd)
         self._files = None
 
     def __del__(self) -> None:

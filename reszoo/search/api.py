@@ -162,6 +162,7 @@ def search(
                   train_images=proxy_images, val_images=val_images, seed=seed, device=str(torch_device),
                   runtime="graph" if cuda else "eager")
     references = list(references)
+    limit_from = None
     if max_latency_ms is None:
         # A resumed study keeps the limit it started with (measured then, perhaps under other load).
         max_latency_ms = stored.get("max_ms")
@@ -172,13 +173,13 @@ def search(
         with local_registry(registry) as rows:
             row = latency(fitted_preset(references[0], space), device=str(torch_device), batch_size=batch_size,
                           runtime=runtime, threads=threads, registry=rows)
-        max_latency_ms = row.median_ms
+        max_latency_ms, limit_from = row.median_ms, fitted_preset(references[0], space).digest
         say(f"latency limit: {references[0]}'s {max_latency_ms:.3f} ms on {row.device} (batch {batch_size}, "
             f"{runtime})")
     config = SearchConfig(
         dataset=dataset_path, data_root=data_root, space=space, proxy=proxy,
         target=LatencyTarget(device=str(torch_device), max_ms=max_latency_ms, batch_size=batch_size, runtime=runtime,
-                             threads=threads),
+                             threads=threads, limit_from=limit_from),
         registry=registry_url, study=name, storage=storage_url, mode=mode, seed=seed,
         startup_trials=min(10, max(3, (trials or 30) // 3)),
     )

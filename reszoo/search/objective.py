@@ -64,11 +64,16 @@ class LatencyTarget(LatencySetup):
         predict_margin: Reject without measuring when the predictor says more
             than this many times the limit (the predictor's median error on a
             CPU is about 10%, so 1.5x never rejects a feasible net in practice).
+        limit_from: Digest of the net whose measured latency is the limit (the
+            reference preset's, when no limit is given): its latency is the limit,
+            not timed again. Timed again on a busy machine, the net that defines
+            the limit could land over it and go untrained.
     """
 
     max_ms: float | None = None
     predict: bool = True
     predict_margin: float = 1.5
+    limit_from: str | None = None
 
     @property
     def setup(self) -> LatencySetup:
@@ -124,6 +129,8 @@ class Objective:
     def latency_ms(self, spec: ArchSpec, *, measure: bool = False) -> tuple[float, str]:
         """(median ms, "predicted" or "measured"); ``measure`` skips the predictor."""
         target = self.target
+        if target.limit_from is not None and spec.digest == target.limit_from and target.max_ms is not None:
+            return target.max_ms, "measured"
         if target.predict and target.max_ms is not None and not measure:
             predicted = self.predicted_ms(spec)
             if predicted > target.predict_margin * target.max_ms:

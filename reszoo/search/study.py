@@ -73,7 +73,8 @@ class SearchConfig:
         proxy = dataclasses.asdict(self.proxy)
         proxy["recipe"] = self.proxy.recipe.to_dict()
         target = dataclasses.asdict(self.target)
-        del target["predict"], target["predict_margin"]  # how latency is found, not what it means
+        # How latency is found, not what it means (limit_from: a resumed study keeps its limit in max_ms).
+        del target["predict"], target["predict_margin"], target["limit_from"]
         return {"dataset": self.dataset, "mode": self.mode, "space": self.space.to_dict(), "proxy": proxy,
                 "target": target}
 
