@@ -9,6 +9,13 @@ the test split), and prints Kendall's tau-b between the two rankings.
 Baseline, same run: the parameter count as a ranking (a zero-cost proxy);
 the figure is the proxy's tau beside it, as a ratio.
 
+By default the nets are drawn where the README's default search trains them:
+at most resnet20's multiply-accumulates (its latency limit is resnet20's
+latency, and the latency screen turns away the costlier draws before they are
+trained), so the proxy is judged on the nets it has to rank. `--within none`
+draws from the whole space. MACs, not measured latency, pick the nets so that
+the draw does not depend on how busy the machine is.
+
 Each net's figures are written to --out as they finish; a rerun with the same
 --out skips nets already done (the full run takes hours of a 2-core CPU).
 
@@ -26,6 +33,7 @@ from pathlib import Path
 import torch
 
 from reszoo.search.objective import PROXY_RECIPE, proxy_data
+from reszoo.search.results import fitted_preset
 from reszoo.search.space import SearchSpace
 from reszoo.train.data import load as load_dataset
 from reszoo.train.loop import train
@@ -63,6 +71,9 @@ def main() -> None:
     parser.add_argument("--val-images", type=int, default=1000)
     parser.add_argument("--proxy-epochs", type=int, default=3)
     parser.add_argument("--full-epochs", type=int, default=5)
+    parser.add_argument("--within", default="resnet20",
+                        help="draw only nets with at most this preset's MACs (the default search's region); "
+                             "'none': the whole space")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="proxy-fidelity.json")
     args = parser.parse_args()
@@ -73,10 +84,12 @@ def main() -> None:
     dataset = load_dataset(args.dataset, root=args.data_root)
     space = SearchSpace().with_overrides(num_classes=dataset.num_classes, in_chans=dataset.in_chans,
                                          input_size=dataset.input_size)
+    max_macs = None if args.within == "none" else count(fitted_preset(args.within, space)).macs
     rng, specs = random.Random(args.seed), {}
     while len(specs) < args.nets:  # distinct nets, drawn as the search's uniform start-up draws are
         spec = space.sample(rng)
-        specs.setdefault(spec.digest, spec)
+        if max_macs is None or count(spec).macs <= max_macs:
+            specs.setdefault(spec.digest, spec)
     proxy = proxy_data(dataset, args.proxy_images, args.val_images, args.seed)
     out = Path(args.out)
     settings = {key: value for key, value in vars(args).items() if key not in ("out", "threads", "nets")}
@@ -86,7 +99,8 @@ def main() -> None:
         if stored["settings"] != settings:
             parser.error(f"{out} holds a run with other settings ({stored['settings']}); give another --out")
         done = {row["digest"]: row for row in stored["nets"]}
-    print(f"{args.nets} nets of the default space on {dataset.name}; proxy {args.proxy_images} images x "
+    region = "the whole default space" if max_macs is None else f"the default space within {args.within}'s MACs"
+    print(f"{args.nets} nets of {region} on {dataset.name}; proxy {args.proxy_images} images x "
           f"{args.proxy_epochs} epochs, full {len(dataset.train)} images x {args.full_epochs} epochs; "
           f"{args.threads} thread(s)", flush=True)
     rows = []
