@@ -37,6 +37,19 @@ def test_pull_and_load_from_the_shipped_zoo_into_an_empty_home(shipped):
     assert model(torch.zeros(1, 3, 32, 32)).shape == (1, 10)
 
 
+def test_the_shipped_resnet34_loads_into_timms_resnet34_unchanged(shipped):
+    import timm
+
+    state = shipped.state_dict("resnet34")
+    model = timm.create_model("resnet34", num_classes=10, pretrained=False)
+    model.load_state_dict({k: v.float() for k, v in state.items()})  # strict: every key and shape matches
+    model.eval()
+    ours = shipped.load("resnet34").eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(model(x), ours(x), atol=1e-4)
+
+
 def test_a_loaded_zoo_model_carries_its_preprocessing_like_timms(shipped):
     import timm.data
     from PIL import Image
@@ -67,7 +80,8 @@ def test_every_zoo_entry_says_how_it_was_made(shipped):
             assert entry.dataset == "cifar10" and entry.data["classes"][0] == "airplane"
             assert len(entry.data["mean"]) == 3 and entry.device
             assert entry.recipe["train_seconds"] > 0 and entry.recipe["steps"] > 0
-            assert len(entry.history) >= 10 and 0.5 < entry.top1 <= 1
+            # Trained, well above chance (10%); not "good": plain34 shows degradation at 31%.
+            assert len(entry.history) >= 10 and 0.2 < entry.top1 <= 1
             assert entry.metrics["weights_dtype"] in ("float16", "float32")
 
 
