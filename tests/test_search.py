@@ -400,6 +400,23 @@ def test_the_screen_falls_back_to_uniform_draws_and_screens_tpe_too():
     assert sum(t.system_attrs[SCREENED_KEY] for t in study.trials) > 20
 
 
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_a_net_already_in_the_study_is_not_drawn_again():
+    from reszoo.search.sampling import REPEATED_KEY, ScreenedSampler
+
+    # TPE, once settled on the shallowest nets, proposes them again and again; each
+    # repeat would train the same seeded proxy to the same score.
+    space = SearchSpace(families=("residual", "plain"), blocks=("basic",), max_depth=3, base_widths=(8, 16))
+    inner = optuna.samplers.TPESampler(n_startup_trials=3, multivariate=True, group=True, seed=0)
+    study = optuna.create_study(direction="maximize",
+                                sampler=ScreenedSampler(inner, space, lambda s: 1.0, limit_ms=2.0, seed=0))
+    study.enqueue_trial(space.params_for(space.make_spec("residual", "basic", (1, 1, 1), 8, "A")))
+    study.optimize(lambda trial: -float(sum(space.suggest(trial).stage_depths)), n_trials=25)
+    digests = [space.from_params(t.params).digest for t in study.trials]
+    assert len(set(digests)) == len(digests)
+    assert sum(t.system_attrs.get(REPEATED_KEY, 0) for t in study.trials) > 0  # repeats were proposed, and dropped
+
+
 def _draws(tmp_path, screen):
     # Random draws (no model to learn from) with the score stubbed: the share of
     # feasible draws is then the screen's doing alone.

@@ -248,6 +248,8 @@ def _report(summary: dict[str, Any], results: list[TrialResult], references: dic
                 f"{counts['PRUNED']} pruned), {sum(1 for r in results if r.feasible is False)} over it")
     screened = (f"; {summary['screened_draws']} more draws, predicted over 1.2x the limit, were dropped before "
                 "they became trials" if summary["screened_draws"] else "")
+    if summary["repeated_draws"]:
+        screened += f"; {summary['repeated_draws']} draws of nets already tried were dropped (not trained twice)"
     console.print(f"{summary['trials']} trials: {fate}, {counts['FAIL']} failed{screened}. Study {config.study} in "
                   f"{summary['storage']}", highlight=False)
 

@@ -55,6 +55,7 @@ class SearchResult:
             "trials": len(self.trials), "feasible": sum(1 for r in self.trials if r.feasible),
             "complete": sum(1 for r in self.trials if r.state == "COMPLETE"),
             "screened_draws": sum(r.screened for r in self.trials),
+            "repeated_draws": sum(r.repeated for r in self.trials),
             "best": [r.to_dict() for r in self.best], "front": [r.to_dict() for r in self.front],
             "hypervolume": hypervolume([(r.latency_ms, r.accuracy) for r in self.front], hv_limit),
             "references": self.references,

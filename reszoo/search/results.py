@@ -13,7 +13,7 @@ from optuna.trial import FrozenTrial, TrialState
 from reszoo.devices import device_label
 from reszoo.train.publish import TrainedEntry, publish_trained
 from reszoo.search.objective import Objective
-from reszoo.search.sampling import SCREENED_KEY
+from reszoo.search.sampling import REPEATED_KEY, SCREENED_KEY
 from reszoo.search.space import SearchSpace
 from reszoo.search.study import SearchConfig, redact
 from reszoo.train.data import Dataset
@@ -40,6 +40,7 @@ class TrialResult:
     feasible: bool | None
     reason: str | None  # why it failed or was pruned
     screened: int = 0  # draws the latency screen dropped before this trial (search/sampling.py)
+    repeated: int = 0  # draws of nets already in the study, dropped before this trial
 
     @classmethod
     def from_trial(cls, trial: FrozenTrial) -> TrialResult:
@@ -59,6 +60,7 @@ class TrialResult:
             feasible=attrs.get("feasible"),
             reason=reason,
             screened=int(trial.system_attrs.get(SCREENED_KEY, 0)),
+            repeated=int(trial.system_attrs.get(REPEATED_KEY, 0)),
         )
 
     @property
@@ -72,7 +74,7 @@ class TrialResult:
             "latency_ms": self.latency_ms, "latency_source": self.latency_source, "params": self.params,
             "summary": self.spec.summary() if self.spec else None,
             "spec": self.spec.to_dict() if self.spec else None, "reason": self.reason,
-            "screened_draws": self.screened,
+            "screened_draws": self.screened, "repeated_draws": self.repeated,
         }
 
 
