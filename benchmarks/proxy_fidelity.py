@@ -18,14 +18,20 @@ the draw does not depend on how busy the machine is.
 
 Each net's figures are written to --out as they finish; a rerun with the same
 --out skips nets already done (the full run takes hours of a 2-core CPU).
+`--shard I/N` trains only every N-th net from the I-th, so N processes of one
+thread each share the work and one --out file (each merges its rows into the
+file under a lock); tau is printed once every net is in the file.
 
     python benchmarks/proxy_fidelity.py --dataset fashion-mnist --data-root ../shared/data --out fidelity.json
+    # both cores:  ... --shard 0/2 &  ... --shard 1/2
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
+import os
 import random
 import time
 from pathlib import Path
@@ -61,6 +67,22 @@ def kendall_tau_b(x: list[float], y: list[float]) -> float:
     return (concordant - discordant) / denominator if denominator else 0.0
 
 
+def merge_into(out: Path, settings: dict, row: dict) -> dict[str, dict]:
+    """Add one net's row to --out and return every row there, by digest.
+
+    Shards write the same file: the read-merge-write happens under an
+    exclusive lock, and the file is replaced atomically, so neither shard
+    loses the other's rows."""
+    with open(out.with_suffix(out.suffix + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        rows = {r["digest"]: r for r in json.loads(out.read_text())["nets"]} if out.exists() else {}
+        rows[row["digest"]] = row
+        partial = out.with_suffix(out.suffix + f".{os.getpid()}")
+        partial.write_text(json.dumps({"settings": settings, "nets": list(rows.values())}, indent=2))
+        partial.replace(out)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="fashion-mnist")
@@ -76,7 +98,13 @@ def main() -> None:
                              "'none': the whole space")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="proxy-fidelity.json")
+    parser.add_argument("--shard", default="0/1", help="I/N: train only nets I, I+N, I+2N, ... (0-based)")
     args = parser.parse_args()
+    try:
+        shard, shards = (int(part) for part in args.shard.split("/"))
+        assert 0 <= shard < shards
+    except (ValueError, AssertionError):
+        parser.error(f"--shard {args.shard!r}: expected I/N with 0 <= I < N, for example 0/2")
     if args.nets < 3:
         parser.error(f"--nets {args.nets}: a ranking needs at least 3 nets (the issue asks for 12)")
     torch.set_num_threads(args.threads)
@@ -92,7 +120,7 @@ def main() -> None:
             specs.setdefault(spec.digest, spec)
     proxy = proxy_data(dataset, args.proxy_images, args.val_images, args.seed)
     out = Path(args.out)
-    settings = {key: value for key, value in vars(args).items() if key not in ("out", "threads", "nets")}
+    settings = {key: value for key, value in vars(args).items() if key not in ("out", "threads", "nets", "shard")}
     done = {}
     if out.exists():  # a rerun resumes, but only a run of the same settings
         stored = json.loads(out.read_text())
@@ -103,8 +131,9 @@ def main() -> None:
     print(f"{args.nets} nets of {region} on {dataset.name}; proxy {args.proxy_images} images x "
           f"{args.proxy_epochs} epochs, full {len(dataset.train)} images x {args.full_epochs} epochs; "
           f"{args.threads} thread(s)", flush=True)
-    rows = []
     for index, spec in enumerate(specs.values(), 1):
+        if (index - 1) % shards != shard:
+            continue
         row = done.get(spec.digest)
         if row is None:
             started = time.perf_counter()
@@ -114,12 +143,16 @@ def main() -> None:
             row = {"digest": spec.digest, "summary": spec.summary(), "params": count(spec).params,
                    "proxy": scored.metrics["top1"], "full": full.metrics["top1"], "proxy_seconds": proxy_seconds,
                    "full_seconds": time.perf_counter() - started - proxy_seconds}
-        rows.append(row)
-        out.write_text(json.dumps({"settings": settings, "nets": rows}, indent=2))
+        done = merge_into(out, settings, row)
         print(f"{index:>3}/{args.nets} proxy {100 * row['proxy']:6.2f}%  full {100 * row['full']:6.2f}%  "
               f"{row['params'] / 1e6:5.2f}M  {row['proxy_seconds']:5.0f} s + {row['full_seconds']:5.0f} s  "
               f"{row['summary']}", flush=True)
 
+    done = {r["digest"]: r for r in json.loads(out.read_text())["nets"]} if out.exists() else {}
+    rows = [done[digest] for digest in specs if digest in done]
+    if len(rows) < len(specs):
+        print(f"{len(rows)} of {len(specs)} nets in {out}; tau once the other shards finish")
+        return
     full = [r["full"] for r in rows]
     tau_proxy = kendall_tau_b([r["proxy"] for r in rows], full)
     tau_params = kendall_tau_b([float(r["params"]) for r in rows], full)
