@@ -24,6 +24,8 @@ file under a lock); tau is printed once every net is in the file.
 
     python benchmarks/proxy_fidelity.py --dataset fashion-mnist --data-root ../shared/data --out fidelity.json
     # both cores:  ... --shard 0/2 &  ... --shard 1/2
+    # another proxy, judged against the full trainings of an earlier run (they do not depend on the proxy):
+    python benchmarks/proxy_fidelity.py ... --proxy-precision bfloat16 --full-from fidelity.json --out fidelity-bf16.json
 """
 
 from __future__ import annotations
@@ -92,12 +94,17 @@ def main() -> None:
     parser.add_argument("--proxy-images", type=int, default=3000, help="as reszoo search's default")
     parser.add_argument("--val-images", type=int, default=1000)
     parser.add_argument("--proxy-epochs", type=int, default=3)
+    parser.add_argument("--proxy-precision", default="float32", choices=("float32", "bfloat16"),
+                        help="the proxy's training precision (bfloat16: autocast)")
     parser.add_argument("--full-epochs", type=int, default=5)
     parser.add_argument("--within", default="resnet20",
                         help="draw only nets with at most this preset's MACs (the default search's region); "
                              "'none': the whole space")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="proxy-fidelity.json")
+    parser.add_argument("--full-from", default=None,
+                        help="take the full trainings from this earlier --out (same data set, seed, full epochs, nets); "
+                             "nets it lacks are skipped")
     parser.add_argument("--shard", default="0/1", help="I/N: train only nets I, I+N, I+2N, ... (0-based)")
     args = parser.parse_args()
     try:
@@ -120,7 +127,18 @@ def main() -> None:
             specs.setdefault(spec.digest, spec)
     proxy = proxy_data(dataset, args.proxy_images, args.val_images, args.seed)
     out = Path(args.out)
-    settings = {key: value for key, value in vars(args).items() if key not in ("out", "threads", "nets", "shard")}
+    settings = {key: value for key, value in vars(args).items()
+                if key not in ("out", "threads", "nets", "shard", "full_from", "proxy_precision")}
+    if args.proxy_precision != "float32":  # kept out of a float32 run's settings, so earlier runs still resume
+        settings["proxy_precision"] = args.proxy_precision
+    full_from: dict[str, dict] = {}
+    if args.full_from:
+        earlier = json.loads(Path(args.full_from).read_text())
+        same = ("dataset", "seed", "full_epochs", "within")
+        if any(earlier["settings"].get(key) != settings[key] for key in same):
+            parser.error(f"--full-from {args.full_from}: its full trainings had other settings "
+                         f"({ {key: earlier['settings'].get(key) for key in same} })")
+        full_from = {row["digest"]: row for row in earlier["nets"]}
     done = {}
     if out.exists():  # a rerun resumes, but only a run of the same settings
         stored = json.loads(out.read_text())
@@ -135,14 +153,23 @@ def main() -> None:
         if (index - 1) % shards != shard:
             continue
         row = done.get(spec.digest)
+        if row is None and full_from and spec.digest not in full_from:
+            print(f"{index:>3}/{args.nets} not in {args.full_from} yet: skipped (run again once it is)", flush=True)
+            continue
         if row is None:
             started = time.perf_counter()
-            scored = train(spec, proxy, PROXY_RECIPE.with_overrides(epochs=args.proxy_epochs), seed=args.seed)
+            scored = train(spec, proxy, PROXY_RECIPE.with_overrides(epochs=args.proxy_epochs), seed=args.seed,
+                           precision=args.proxy_precision)
             proxy_seconds = time.perf_counter() - started
-            full = train(spec, dataset, ONECYCLE.with_overrides(epochs=args.full_epochs), seed=args.seed)
+            if spec.digest in full_from:
+                full_top1, full_seconds = full_from[spec.digest]["full"], full_from[spec.digest]["full_seconds"]
+            else:
+                full_top1 = train(spec, dataset, ONECYCLE.with_overrides(epochs=args.full_epochs), seed=args.seed,
+                                  precision="float32").metrics["top1"]
+                full_seconds = time.perf_counter() - started - proxy_seconds
             row = {"digest": spec.digest, "summary": spec.summary(), "params": count(spec).params,
-                   "proxy": scored.metrics["top1"], "full": full.metrics["top1"], "proxy_seconds": proxy_seconds,
-                   "full_seconds": time.perf_counter() - started - proxy_seconds}
+                   "proxy": scored.metrics["top1"], "full": full_top1, "proxy_seconds": proxy_seconds,
+                   "full_seconds": full_seconds}
         done = merge_into(out, settings, row)
         print(f"{index:>3}/{args.nets} proxy {100 * row['proxy']:6.2f}%  full {100 * row['full']:6.2f}%  "
               f"{row['params'] / 1e6:5.2f}M  {row['proxy_seconds']:5.0f} s + {row['full_seconds']:5.0f} s  "

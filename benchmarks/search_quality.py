@@ -14,7 +14,13 @@ front (accuracy x ms under the limit) and the share of trials under the
 limit, each arm's figure over the baseline's, and how many seeds each arm
 won on best accuracy.
 
-    python benchmarks/search_quality.py --dataset fashion-mnist --data-root ../shared/data
+Each (seed, arm) search is one job; ``--jobs 2`` runs two at once, each one
+process of one thread, so a 2-core CPU is used fully. Latency is still timed
+alone: every reszoo process of a machine shares the quiet lock
+(latency/quiet.py), so a measurement holds the other job's training steps.
+Nothing else may run meanwhile.
+
+    python benchmarks/search_quality.py --dataset fashion-mnist --data-root ../shared/data --jobs 2
     python benchmarks/search_quality.py --dataset ../shared/data/cifar10-jpeg.tar.gz --device cuda --runtime graph \
         --max-latency-ms 0.3 --trials 40 --seeds 3
 """
@@ -23,13 +29,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import statistics
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from reszoo.devices import device_label
 from reszoo.latency.measure import cpu_threads, latency
+from reszoo.search.api import proxy_precision_for
 from reszoo.search.objective import PROXY_RECIPE, LatencyTarget, Proxy
 from reszoo.search.results import best, fitted_preset, hypervolume, pareto_front, trial_results
 from reszoo.search.space import SearchSpace
@@ -59,6 +69,8 @@ def main() -> None:
                         help="arms, comma-separated, the last one the baseline: tpe (screened by the latency "
                              "predictor, as reszoo search runs), tpe-unscreened (before the screen), random "
                              "(Optuna's RandomSampler, unscreened)")
+    parser.add_argument("--proxy-precision", default="auto", help="as reszoo search's --proxy-precision")
+    parser.add_argument("--jobs", type=int, default=1, help="searches run at once (one process of one thread each)")
     parser.add_argument("--out", default=None, help="write the per-seed figures as JSON")
     args = parser.parse_args()
     arms = args.samplers.split(",")
@@ -79,42 +91,15 @@ def main() -> None:
         label = device_label(args.device)
     print(f"{args.dataset} on {label}; limit {limit:.3f} ms (batch 1, {args.runtime}); "
           f"{args.trials} trials x {args.seeds} seeds; proxy {args.proxy_images} images x {args.proxy_epochs} epochs")
-    rows = []
-    for seed in range(args.seeds):
-        row = {"seed": seed}
-        for sampler in arms:
-            config = SearchConfig(
-                dataset=args.dataset, data_root=args.data_root, space=space,
-                proxy=Proxy(recipe=PROXY_RECIPE.with_overrides(epochs=args.proxy_epochs),
-                            train_images=args.proxy_images, val_images=args.val_images, seed=seed,
-                            device=args.device, runtime="graph" if args.device.startswith("cuda") else "eager"),
-                target=LatencyTarget(device=args.device, max_ms=limit, runtime=args.runtime, threads=args.threads),
-                registry=registry_url, study=f"{sampler}-{seed}", seed=seed, sampler=sampler.split("-")[0],
-                screen=sampler == "tpe",
-                startup_trials=min(10, max(3, args.trials // 3)),
-            )
-            started = time.perf_counter()
-            start = [] if args.start_from == "none" else [fitted_preset(args.start_from, space)]
-            results = trial_results(run(config, trials=args.trials, start_from=start))
-            top = best(results)
-            front = pareto_front(results)
-            row[sampler] = {
-                "best": top[0].accuracy if top else 0.0,
-                "hypervolume": hypervolume([(r.latency_ms, r.accuracy) for r in front], limit),
-                "feasible": sum(1 for r in results if r.feasible),
-                "trials": len(results),
-                # Share of the draws that became trials (each measured) that met the limit; the
-                # screen's dropped draws cost one prediction each and are counted apart.
-                "feasible_share": sum(1 for r in results if r.feasible) / len(results),
-                "screened": sum(r.screened for r in results),
-                "seconds": time.perf_counter() - started,
-            }
-            figures = row[sampler]
-            print(f"seed {seed} {sampler:>14}: best {100 * figures['best']:.2f}%  hypervolume "
-                  f"{figures['hypervolume']:.4f}  feasible {figures['feasible']}/{figures['trials']} trials "
-                  f"({100 * figures['feasible_share']:.0f}%), {figures['screened']} draws screened out  "
-                  f"{figures['seconds']:.0f} s", flush=True)
-        rows.append(row)
+    jobs = [(args, space, registry_url, limit, seed, sampler) for seed in range(args.seeds) for sampler in arms]
+    if args.jobs > 1:
+        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_one_thread) as pool:
+            done = list(pool.map(_search, *zip(*jobs)))
+    else:
+        done = [_search(*job) for job in jobs]
+    rows = [{"seed": seed, **{sampler: done[seed * len(arms) + i] for i, sampler in enumerate(arms)}}
+            for seed in range(args.seeds)]
 
     def mean(sampler: str, key: str) -> float:
         return statistics.mean(r[sampler][key] for r in rows)
@@ -131,6 +116,53 @@ def main() -> None:
         print(f"{arm} beat {baseline} on best accuracy in {wins} of {len(rows)} seeds")
     if args.out:
         Path(args.out).write_text(json.dumps({"limit_ms": limit, "rows": rows}, indent=2))
+
+
+def _one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)  # one job per core
+
+
+def _search(args: argparse.Namespace, space: SearchSpace, registry_url: str, limit: float, seed: int,
+            sampler: str) -> dict[str, Any]:
+    """One arm's search for one seed: its figures."""
+    cuda = args.device.startswith("cuda")
+    config = SearchConfig(
+        dataset=args.dataset, data_root=args.data_root, space=space,
+        # The proxy `reszoo search` trains by default (bfloat16 where it runs natively).
+        proxy=Proxy(recipe=PROXY_RECIPE.with_overrides(epochs=args.proxy_epochs),
+                    train_images=args.proxy_images, val_images=args.val_images, seed=seed,
+                    device=args.device, runtime="graph" if cuda else "eager",
+                    precision=proxy_precision_for(args.proxy_precision, args.device)),
+        target=LatencyTarget(device=args.device, max_ms=limit, runtime=args.runtime, threads=args.threads),
+        registry=registry_url, study=f"{sampler}-{seed}", seed=seed, sampler=sampler.split("-")[0],
+        screen=sampler == "tpe",
+        startup_trials=min(10, max(3, args.trials // 3)),
+    )
+    started = time.perf_counter()
+    start = [] if args.start_from == "none" else [fitted_preset(args.start_from, space)]
+    results = trial_results(run(config, trials=args.trials, start_from=start))
+    top = best(results)
+    front = pareto_front(results)
+    figures = {
+        "best": top[0].accuracy if top else 0.0,
+        "hypervolume": hypervolume([(r.latency_ms, r.accuracy) for r in front], limit),
+        "feasible": sum(1 for r in results if r.feasible),
+        "trials": len(results),
+        # Share of the draws that became trials (each measured) that met the limit; the
+        # screen's dropped draws cost one prediction each and are counted apart.
+        "feasible_share": sum(1 for r in results if r.feasible) / len(results),
+        "screened": sum(r.screened for r in results),
+        "repeated": sum(r.repeated for r in results),
+        "best_net": top[0].spec.summary() if top else None,
+        "seconds": time.perf_counter() - started,
+    }
+    print(f"seed {seed} {sampler:>14}: best {100 * figures['best']:.2f}%  hypervolume "
+          f"{figures['hypervolume']:.4f}  feasible {figures['feasible']}/{figures['trials']} trials "
+          f"({100 * figures['feasible_share']:.0f}%), {figures['screened']} draws screened out, "
+          f"{figures['repeated']} repeats dropped  {figures['seconds']:.0f} s", flush=True)
+    return figures
 
 
 if __name__ == "__main__":

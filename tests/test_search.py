@@ -83,6 +83,7 @@ def fake_latency(monkeypatch):
     for module in (objective_module, latency_module):
         monkeypatch.setattr(module, "latency", latency)
     monkeypatch.setattr(latency_module, "measure", latency)  # the impossible-limit check's rough timing too
+    monkeypatch.setattr(objective_module, "measure", latency)  # and a trial's
     monkeypatch.setattr(objective_module, "LatencyPredictor", _FakePredictor)
 
 
@@ -179,6 +180,34 @@ def test_trials_count_trained_nets_and_draws_over_the_limit_are_free(tmp_path, f
     trained = [r for r in results if r.feasible]
     assert len(trained) == 4 and len(results) >= 4
     assert all(r.latency_ms > 3.0 for r in results if r.feasible is False)
+
+
+def test_a_net_far_over_the_limit_is_not_timed_carefully(tmp_path, fake_latency, monkeypatch):
+    from reszoo.search.objective import ROUGH_MARGIN
+
+    # Rough timings put one net at twice the limit, the other just over it: only the
+    # second is worth a careful measurement (which holds the other workers meanwhile).
+    small = TINY_SPACE.make_spec("plain", "basic", (1, 1, 1), 4, "none")
+    big = TINY_SPACE.make_spec("plain", "basic", (2, 2, 2), 16, "none")
+    limit = 1.0
+    rough = {small.digest: 1.1 * limit, big.digest: 2.0 * limit}
+    careful = []
+
+    def fake_measure(spec, setup=None, **_):
+        return LatencyRecord(spec.digest, "cpu", 1, "float32", "eager", rough[spec.digest], rough[spec.digest], 5, {}, None)
+
+    def fake_latency(spec, setup=None, **_):
+        careful.append(spec.digest)
+        return LatencyRecord(spec.digest, "cpu", 1, "float32", "eager", 0.9 * limit, 0.9 * limit, 15, {}, None)
+
+    monkeypatch.setattr(objective_module, "measure", fake_measure)
+    monkeypatch.setattr(objective_module, "latency", fake_latency)
+    objective = make_objective(config(tmp_path, max_ms=limit))
+    assert objective.latency_ms(big) == (2.0 * limit, "rough") and 2.0 > ROUGH_MARGIN
+    assert objective.latency_ms(small) == (0.9 * limit, "measured")
+    assert careful == [small.digest]
+    # Asked for a careful figure (the impossible-limit check does), it is measured whatever the rough timing.
+    assert objective.latency_ms(big, measure=True) == (0.9 * limit, "measured")
 
 
 def test_a_reference_over_the_limit_is_reported_and_never_trained(tmp_path, fake_latency, monkeypatch):
@@ -602,3 +631,20 @@ def test_a_cpu_search_runs_one_worker_per_core_by_default(monkeypatch):
     monkeypatch.setattr("os.sched_getaffinity", lambda _pid: {0, 1}, raising=False)  # taskset -c 0,1 of many
     assert default_workers(torch.device("cpu")) == 2
     assert default_workers(torch.device("cuda")) == 1  # streams, not processes, share a GPU
+
+
+def test_the_proxy_trains_in_bfloat16_only_where_it_runs_natively(tmp_path, monkeypatch):
+    from reszoo.search import api
+    from reszoo.train import steps
+
+    monkeypatch.setattr(steps, "native_bfloat16", lambda device: False)
+    assert api.proxy_precision_for("auto", "cpu") is None  # the device's default: float32 on a CPU
+    monkeypatch.setattr(steps, "native_bfloat16", lambda device: True)
+    assert api.proxy_precision_for("auto", "cpu") == "bfloat16"
+    assert api.proxy_precision_for("float32", "cpu") == "float32"
+    with pytest.raises(InputError, match="'half'"):
+        api.proxy_precision_for("half", "cpu")
+    # A study started before the precision was a setting still resumes: the default adds no key.
+    assert "precision" not in config(tmp_path).settings()["proxy"]
+    bf16 = dataclasses.replace(config(tmp_path), proxy=dataclasses.replace(config(tmp_path).proxy, precision="bfloat16"))
+    assert bf16.settings()["proxy"]["precision"] == "bfloat16"

@@ -146,6 +146,9 @@ def search_command(
     proxy_images: Annotated[int, typer.Option(min=10, help="Training images of each proxy run.")] = 3000,
     val_images: Annotated[int, typer.Option(min=10, help="Training images held out to score trials on.")] = 1000,
     proxy_batch_size: Annotated[int, typer.Option(min=1, max=MAX_BATCH, help="Batch size of the proxy training.")] = 64,
+    proxy_precision: Annotated[str, typer.Option(
+        help="Precision of the proxy training: auto (bfloat16 autocast where it runs natively: a GPU, or a CPU "
+             "with AVX512-BF16 or AMX; else float32), float32, bfloat16.")] = "auto",
     reference: Annotated[
         str, typer.Option(help="Presets trained on the same proxy and shown beside the result; 'none' for none.")
     ] = "resnet20",
@@ -198,7 +201,8 @@ def search_command(
             dataset_name, data_root=data_root, device=device, max_latency_ms=max_latency_ms, batch_size=batch_size,
             runtime=runtime, trials=trials, timeout=timeout, mode=mode, study=study_name, storage=storage,
             workers=workers, seed=seed, space=space, proxy_epochs=proxy_epochs, proxy_images=proxy_images,
-            val_images=val_images, proxy_batch_size=proxy_batch_size, references=references,
+            val_images=val_images, proxy_batch_size=proxy_batch_size, proxy_precision=proxy_precision,
+            references=references,
             registry=state.registry_url, on_progress=on_progress,
             log=lambda message: progress.console.print(message, highlight=False),
         )

@@ -59,6 +59,10 @@ class Timing:
 
 DEFAULT_TIMING = Timing()
 
+#: One copy, one short round, no warm-up time beyond the first calls: about a
+#: tenth of a second. Enough to say a net is far over a limit, never stored.
+ROUGH_TIMING = Timing(warmup_s=0.0, rounds=1, instances=1, min_samples=5, min_time_s=0.02)
+
 #: Measurements taken again when the first says the machine was busy (see LatencyRecord.noisy).
 NOISY_RETRIES = 2
 

@@ -83,6 +83,7 @@ def search(
     proxy_images: int = 3000,
     val_images: int = 1000,
     proxy_batch_size: int = 64,
+    proxy_precision: str = "auto",
     references: Sequence[str] = ("resnet20",),
     registry: str | None = None,
     on_progress: Callable[[optuna.Study], None] | None = None,
@@ -102,6 +103,8 @@ def search(
         study, storage: Name and storage (``memory``, ``journal:PATH``, a database
             URL) of the Optuna study; a named study resumes.
         space: The search space (default :class:`SearchSpace`'s); fitted to the data.
+        proxy_precision: ``float32``, ``bfloat16`` (autocast) or ``auto``: bfloat16 where
+            it runs natively (a GPU; a CPU with AVX512-BF16 or AMX), else float32.
         references: Presets trained on the same proxy, beside the result.
         registry: Where latency rows are cached (default: the local registry).
         log: Told of decisions worth a line (the limit chosen, a proxy cut to fit).
@@ -161,7 +164,7 @@ def search(
         threads = stored.get("threads")  # a resumed study times as it started (its rows and limit compare)
     proxy = Proxy(recipe=PROXY_RECIPE.with_overrides(epochs=proxy_epochs, batch_size=proxy_batch_size),
                   train_images=proxy_images, val_images=val_images, seed=seed, device=str(torch_device),
-                  runtime="graph" if cuda else "eager")
+                  runtime="graph" if cuda else "eager", precision=proxy_precision_for(proxy_precision, torch_device))
     references = list(references)
     limit_from = None
     if max_latency_ms is None:
@@ -192,6 +195,18 @@ def search(
     front = pareto_front(results)
     return SearchResult(optuna_study, config, data, results, best(results, 5) if mode == "constrained" else front,
                         front, scored)
+
+
+def proxy_precision_for(precision: str, device: Any) -> str | None:
+    """The proxy's precision: ``auto`` is bfloat16 where it runs natively, else the
+    device's default (float32 on a CPU). On this project's CPU (AMX) bf16 autocast
+    trained resnet20's proxy 1.5x as fast at one thread; a proxy ranks nets, and
+    bf16 ranked the fidelity benchmark's nets as float32 did (benchmarks/README.md)."""
+    from reszoo.train.steps import check_precision, native_bfloat16
+
+    if precision != "auto":
+        return check_precision(precision)
+    return "bfloat16" if native_bfloat16(device) else None
 
 
 def default_workers(device: Any) -> int:

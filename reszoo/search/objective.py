@@ -20,7 +20,7 @@ import optuna
 import torch
 
 from reszoo.errors import TrainingError
-from reszoo.latency.measure import LatencySetup, latency
+from reszoo.latency.measure import ROUGH_TIMING, LatencySetup, latency, measure
 from reszoo.latency.predictor import LatencyPredictor
 from reszoo.latency.quiet import QuietLock
 from reszoo.search.space import SearchSpace
@@ -45,6 +45,8 @@ class Proxy:
         train_images: Training images drawn for the proxy (``None``: all but the held-out ones).
         val_images: Training images held out to score on.
         seed: Seed of the data split and of every trial's training (same init stream for all nets).
+        precision: ``float32`` or ``bfloat16`` (autocast); ``None``: the device's training
+            default (:func:`reszoo.train.steps.default_precision`).
     """
 
     recipe: Recipe = PROXY_RECIPE
@@ -53,6 +55,7 @@ class Proxy:
     seed: int = 0
     device: str = "cpu"
     runtime: str = "eager"
+    precision: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,14 @@ def proxy_data(dataset: Dataset, train_images: int | None, val_images: int, seed
     )
 
 
+#: A net whose rough timing (one copy, one short round: a tenth of a second) is over
+#: this many times the limit is over it, without the careful measurement (three
+#: copies, three rounds, a second or more, with the other workers held). Two copies
+#: of one net differ by up to 25% on a CPU, so one rough copy over 1.3x the limit
+#: is not a net under it. In a default search, 7 of 18 nets measured over the
+#: limit were over it by more than that.
+ROUGH_MARGIN = 1.3
+
 #: Trained trials needed at an epoch before the median pruner may stop a run there.
 PRUNE_AFTER = 5
 
@@ -127,7 +138,7 @@ class Objective:
     _predictor: LatencyPredictor | None = field(default=None, init=False, repr=False)
 
     def latency_ms(self, spec: ArchSpec, *, measure: bool = False) -> tuple[float, str]:
-        """(median ms, "predicted" or "measured"); ``measure`` skips the predictor."""
+        """(median ms, "predicted", "rough" or "measured"); ``measure`` skips the predictor and the rough timing."""
         target = self.target
         if target.limit_from is not None and spec.digest == target.limit_from and target.max_ms is not None:
             return target.max_ms, "measured"
@@ -136,8 +147,20 @@ class Objective:
             if predicted > target.predict_margin * target.max_ms:
                 return predicted, "predicted"
         with self._measuring():
+            if target.max_ms is not None and not measure:
+                rough = self._rough_ms(spec)
+                if rough is not None and rough > ROUGH_MARGIN * target.max_ms:
+                    return rough, "rough"  # not stored: a careful measurement may still be asked for
             row = latency(spec, target.setup, registry=self.registry)
         return row.median_ms, "measured"
+
+    def _rough_ms(self, spec: ArchSpec) -> float | None:
+        """A rough timing of ``spec``; ``None`` when the registry already holds a trusted row."""
+        setup = self.target.setup
+        cached = self.registry.latency_row(spec.digest, setup.label(), setup.batch_size, setup.dtype, setup.runtime)
+        if cached is not None and not cached.noisy:
+            return None
+        return measure(spec, setup, timing=ROUGH_TIMING).median_ms
 
     def _measuring(self) -> AbstractContextManager[None]:
         return self.quiet.measuring() if self.quiet is not None else nullcontext()
@@ -171,7 +194,7 @@ class Objective:
         try:
             with self._training():
                 run = TrainingRun(spec, self.data, self.proxy.recipe, device=self.proxy.device, seed=self.proxy.seed,
-                                  runtime=self.proxy.runtime, on_epoch=report)
+                                  runtime=self.proxy.runtime, precision=self.proxy.precision, on_epoch=report)
             steps = run.steps()
             # Step by step, so that another worker's latency measurement waits for one step, not a whole run.
             while True:

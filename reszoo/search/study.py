@@ -72,6 +72,8 @@ class SearchConfig:
         """What trials of one study must share to be comparable."""
         proxy = dataclasses.asdict(self.proxy)
         proxy["recipe"] = self.proxy.recipe.to_dict()
+        if proxy["precision"] is None:
+            del proxy["precision"]  # the device's default, as before the field existed: older studies resume
         target = dataclasses.asdict(self.target)
         # How latency is found, not what it means (limit_from: a resumed study keeps its limit in max_ms).
         del target["predict"], target["predict_margin"], target["limit_from"]
@@ -388,16 +390,15 @@ def _optimize(study: optuna.Study, objective: Objective, trials: int | None, tim
 def check_reachable(objective: Objective) -> None:
     """Refuse at once a limit no net of the space can meet: the fastest candidates
     are timed (fewest layers first) before anything is trained."""
-    from reszoo.latency.measure import Timing, measure
+    from reszoo.latency.measure import ROUGH_TIMING, measure
 
     limit, target = objective.target.max_ms, objective.target
     if limit is None:
         return
     # One rough sample round each (a tenth of a second): a net far over the limit needs no
     # careful figure to say no. Only one that comes near it is timed properly (and stored).
-    quick = Timing(warmup_s=0.0, rounds=1, instances=1, min_samples=5, min_time_s=0.02)
     rough = sorted(
-        (measure(spec, target.setup, timing=quick).median_ms, index, spec)
+        (measure(spec, target.setup, timing=ROUGH_TIMING).median_ms, index, spec)
         for index, spec in enumerate(objective.space.fastest_candidates()[:3])
     )
     ms, _, spec = rough[0]

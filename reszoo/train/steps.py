@@ -27,6 +27,15 @@ def default_precision(device: str | torch.device) -> str:
     return "bfloat16" if torch.device(device).type == "cuda" else "float32"
 
 
+def native_bfloat16(device: str | torch.device) -> bool:
+    """Whether bf16 matmuls and convolutions run natively here: a CUDA GPU, or a CPU
+    with AVX512-BF16 or AMX (oneDNN's own check). Elsewhere bf16 autocast on a CPU
+    is emulated and slower than float32."""
+    if torch.device(device).type == "cuda":
+        return True
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 def check_precision(precision: str) -> str:
     if precision not in PRECISIONS:
         raise InputError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}, got {precision!r}",
