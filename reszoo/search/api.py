@@ -202,11 +202,14 @@ def proxy_precision_for(precision: str, device: Any) -> str | None:
     device's default (float32 on a CPU). On this project's CPU (AMX) bf16 autocast
     trained resnet20's proxy 1.5x as fast at one thread; a proxy ranks nets, and
     bf16 ranked the fidelity benchmark's nets as float32 did (benchmarks/README.md)."""
-    from reszoo.train.steps import check_precision, native_bfloat16
+    from reszoo.train.steps import PRECISIONS, native_bfloat16
 
-    if precision != "auto":
-        return check_precision(precision)
-    return "bfloat16" if native_bfloat16(device) else None
+    if precision == "auto":
+        return "bfloat16" if native_bfloat16(device) else None
+    if precision not in PRECISIONS:
+        raise InputError(f"proxy precision must be auto, {', '.join(PRECISIONS)}, got {precision!r}",
+                         field="proxy_precision", value=precision)
+    return precision
 
 
 def default_workers(device: Any) -> int:
