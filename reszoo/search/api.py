@@ -200,8 +200,9 @@ def search(
 def proxy_precision_for(precision: str, device: Any) -> str | None:
     """The proxy's precision: ``auto`` is bfloat16 where it runs natively, else the
     device's default (float32 on a CPU). On this project's CPU (AMX) bf16 autocast
-    trained resnet20's proxy 1.5x as fast at one thread; a proxy ranks nets, and
-    bf16 ranked the fidelity benchmark's nets as float32 did (benchmarks/README.md)."""
+    trained resnet20's proxy 1.5x as fast at one thread. A proxy only ranks nets, and
+    on the fidelity benchmark's 12 nets bf16 ranked them about as (poorly) as float32
+    did: Kendall's tau 0.28 against 0.33, both far under the 0.6 sought (benchmarks/README.md)."""
     from reszoo.train.steps import PRECISIONS, native_bfloat16
 
     if precision == "auto":
