@@ -253,7 +253,9 @@ def _report(summary: dict[str, Any], results: list[TrialResult], references: dic
     screened = (f"; {summary['screened_draws']} more draws, predicted over 1.2x the limit, were dropped before "
                 "they became trials" if summary["screened_draws"] else "")
     if summary["repeated_draws"]:
-        screened += f"; {summary['repeated_draws']} draws of nets already tried were dropped (not trained twice)"
+        repeated = summary["repeated_draws"]
+        screened += (f"; {repeated} draw{'s' if repeated > 1 else ''} of {'nets' if repeated > 1 else 'a net'} "
+                     f"already tried {'were' if repeated > 1 else 'was'} dropped (not trained twice)")
     console.print(f"{summary['trials']} trials: {fate}, {counts['FAIL']} failed{screened}. Study {config.study} in "
                   f"{summary['storage']}", highlight=False)
 
