@@ -83,7 +83,7 @@ def fake_latency(monkeypatch):
     for module in (objective_module, latency_module):
         monkeypatch.setattr(module, "latency", latency)
     monkeypatch.setattr(latency_module, "measure", latency)  # the impossible-limit check's rough timing too
-    monkeypatch.setattr(objective_module, "measure", latency)  # and a trial's
+    monkeypatch.setattr(objective_module, "measure_net", latency)  # and a trial's
     monkeypatch.setattr(objective_module, "LatencyPredictor", _FakePredictor)
 
 
@@ -200,7 +200,7 @@ def test_a_net_far_over_the_limit_is_not_timed_carefully(tmp_path, fake_latency,
         careful.append(spec.digest)
         return LatencyRecord(spec.digest, "cpu", 1, "float32", "eager", 0.9 * limit, 0.9 * limit, 15, {}, None)
 
-    monkeypatch.setattr(objective_module, "measure", fake_measure)
+    monkeypatch.setattr(objective_module, "measure_net", fake_measure)
     monkeypatch.setattr(objective_module, "latency", fake_latency)
     objective = make_objective(config(tmp_path, max_ms=limit))
     assert objective.latency_ms(big) == (2.0 * limit, "rough") and 2.0 > ROUGH_MARGIN

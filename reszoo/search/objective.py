@@ -20,7 +20,8 @@ import optuna
 import torch
 
 from reszoo.errors import TrainingError
-from reszoo.latency.measure import ROUGH_TIMING, LatencySetup, latency, measure
+from reszoo.latency.measure import ROUGH_TIMING, LatencySetup, latency
+from reszoo.latency.measure import measure as measure_net  # `measure` is latency_ms's flag
 from reszoo.latency.predictor import LatencyPredictor
 from reszoo.latency.quiet import QuietLock
 from reszoo.search.space import SearchSpace
@@ -146,21 +147,17 @@ class Objective:
             predicted = self.predicted_ms(spec)
             if predicted > target.predict_margin * target.max_ms:
                 return predicted, "predicted"
-        with self._measuring():
-            if target.max_ms is not None and not measure:
-                rough = self._rough_ms(spec)
-                if rough is not None and rough > ROUGH_MARGIN * target.max_ms:
-                    return rough, "rough"  # not stored: a careful measurement may still be asked for
-            row = latency(spec, target.setup, registry=self.registry)
-        return row.median_ms, "measured"
-
-    def _rough_ms(self, spec: ArchSpec) -> float | None:
-        """A rough timing of ``spec``; ``None`` when the registry already holds a trusted row."""
-        setup = self.target.setup
+        setup = target.setup
         cached = self.registry.latency_row(spec.digest, setup.label(), setup.batch_size, setup.dtype, setup.runtime)
         if cached is not None and not cached.noisy:
-            return None
-        return measure(spec, setup, timing=ROUGH_TIMING).median_ms
+            return cached.median_ms, "measured"  # a trusted row: no timing at all
+        with self._measuring():
+            if target.max_ms is not None and not measure:
+                rough = measure_net(spec, setup, timing=ROUGH_TIMING).median_ms
+                if rough > ROUGH_MARGIN * target.max_ms:
+                    return rough, "rough"  # not stored: a careful measurement may still be asked for
+            row = latency(spec, setup, registry=self.registry)
+        return row.median_ms, "measured"
 
     def _measuring(self) -> AbstractContextManager[None]:
         return self.quiet.measuring() if self.quiet is not None else nullcontext()
