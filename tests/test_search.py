@@ -251,6 +251,7 @@ def test_resume_continues_numbering_and_keeps_trials(tmp_path, fake_latency):
     # Resuming with other settings would mix incomparable trials: refused.
     changed = runner.invoke(app, [*args, "--trials", "1", "--proxy-epochs", "2"])
     assert changed.exit_code == 1 and "started with other proxy settings" in changed.output
+    assert "proxy.recipe.epochs: 1 then, 2 now" in " ".join(changed.output.split())  # which option to give
     # Without --max-latency-ms a resumed study keeps the limit it started with.
     kept = runner.invoke(app, [a for a in args if a not in ("--max-latency-ms", "1000000")] + ["--trials", "1"])
     assert kept.exit_code == 0, kept.output

@@ -276,11 +276,22 @@ def open_study(config: SearchConfig, storage: optuna.storages.BaseStorage, worke
         study.set_user_attr("reszoo", config.settings())
     elif stored != config.settings():
         differ = sorted(key for key in stored if stored[key] != config.settings().get(key))
+        values = "; ".join(f"{key}: {then!r} then, {now!r} now"
+                           for key, then, now in _differences(stored, config.settings())[:4])
         raise SearchError(
-            f"study {config.study!r} was started with other {', '.join(differ)} settings: its trials would not "
-            f"compare with new ones. Use the same options to resume it, or another --study name"
+            f"study {config.study!r} was started with other {', '.join(differ)} settings ({values}): its trials "
+            f"would not compare with new ones. Use the same options to resume it, or another --study name"
         )
     return study
+
+
+def _differences(then: Any, now: Any, path: str = "") -> list[tuple[str, Any, Any]]:
+    """The leaves where two settings differ, as (dotted path, then, now): a changed default
+    (the proxy's batch size was 64 before it was 32) is named, so the user knows which option to give."""
+    if isinstance(then, dict) and isinstance(now, dict):
+        return [found for key in sorted(then.keys() | now.keys())
+                for found in _differences(then.get(key), now.get(key), f"{path}.{key}" if path else key)]
+    return [] if then == now else [(path, then, now)]
 
 
 def stored_settings(storage: str, study: str) -> dict[str, Any] | None:
