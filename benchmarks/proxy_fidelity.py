@@ -94,6 +94,11 @@ def main() -> None:
     parser.add_argument("--proxy-images", type=int, default=3000, help="as reszoo search's default")
     parser.add_argument("--val-images", type=int, default=1000)
     parser.add_argument("--proxy-epochs", type=int, default=3)
+    parser.add_argument("--proxy-batch-size", type=int, default=PROXY_RECIPE.batch_size,
+                        help=f"as reszoo search's default ({PROXY_RECIPE.batch_size})")
+    parser.add_argument("--proxy-seed", type=int, default=None,
+                        help="seed of the proxy's data split and training (default --seed): another one shows how "
+                             "much of tau is the proxy's own noise")
     parser.add_argument("--proxy-precision", default="float32", choices=("float32", "bfloat16"),
                         help="the proxy's training precision (bfloat16: autocast)")
     parser.add_argument("--full-epochs", type=int, default=5)
@@ -125,12 +130,15 @@ def main() -> None:
         spec = space.sample(rng)
         if max_macs is None or count(spec).macs <= max_macs:
             specs.setdefault(spec.digest, spec)
-    proxy = proxy_data(dataset, args.proxy_images, args.val_images, args.seed)
+    proxy_seed = args.seed if args.proxy_seed is None else args.proxy_seed
+    proxy = proxy_data(dataset, args.proxy_images, args.val_images, proxy_seed)
     out = Path(args.out)
     settings = {key: value for key, value in vars(args).items()
-                if key not in ("out", "threads", "nets", "shard", "full_from", "proxy_precision")}
+                if key not in ("out", "threads", "nets", "shard", "full_from", "proxy_precision", "proxy_seed")}
     if args.proxy_precision != "float32":  # kept out of a float32 run's settings, so earlier runs still resume
         settings["proxy_precision"] = args.proxy_precision
+    if args.proxy_seed is not None:
+        settings["proxy_seed"] = args.proxy_seed
     full_from: dict[str, dict] = {}
     if args.full_from:
         earlier = json.loads(Path(args.full_from).read_text())
@@ -158,8 +166,8 @@ def main() -> None:
             continue
         if row is None:
             started = time.perf_counter()
-            scored = train(spec, proxy, PROXY_RECIPE.with_overrides(epochs=args.proxy_epochs), seed=args.seed,
-                           precision=args.proxy_precision)
+            recipe = PROXY_RECIPE.with_overrides(epochs=args.proxy_epochs, batch_size=args.proxy_batch_size)
+            scored = train(spec, proxy, recipe, seed=proxy_seed, precision=args.proxy_precision)
             proxy_seconds = time.perf_counter() - started
             if spec.digest in full_from:
                 full_top1, full_seconds = full_from[spec.digest]["full"], full_from[spec.digest]["full_seconds"]
@@ -168,7 +176,9 @@ def main() -> None:
                                   precision="float32").metrics["top1"]
                 full_seconds = time.perf_counter() - started - proxy_seconds
             row = {"digest": spec.digest, "summary": spec.summary(), "params": count(spec).params,
-                   "proxy": scored.metrics["top1"], "full": full_top1, "proxy_seconds": proxy_seconds,
+                   "proxy": scored.metrics["top1"], "proxy_val_loss": scored.metrics["loss"],
+                   "proxy_train_loss": scored.history[-1]["train_loss"],  # the last epoch's mean
+                   "full": full_top1, "proxy_seconds": proxy_seconds,
                    "full_seconds": full_seconds}
         done = merge_into(out, settings, row)
         print(f"{index:>3}/{args.nets} proxy {100 * row['proxy']:6.2f}%  full {100 * row['full']:6.2f}%  "
@@ -186,6 +196,10 @@ def main() -> None:
     ratio = tau_proxy / tau_params if tau_params else float("inf")
     print(f"Kendall tau-b against full training: proxy {tau_proxy:.3f}  parameter count {tau_params:.3f}  "
           f"ratio {ratio:.2f}  (target: proxy >= 0.6)")
+    # Other scores of the same proxy runs (lower loss ranks higher), for choosing what the search optimises.
+    for key, name in (("proxy_val_loss", "validation loss"), ("proxy_train_loss", "last epoch's training loss")):
+        if all(key in r for r in rows):
+            print(f"  the proxy's {name} as the score: tau {kendall_tau_b([-r[key] for r in rows], full):.3f}")
 
 
 if __name__ == "__main__":
