@@ -34,7 +34,10 @@ from reszoo.zoo.spec import ArchSpec
 
 #: The proxy's default recipe: ONECYCLE shortened to 3 epochs at batch 64
 #: (scores rank nets, they are not the nets' final accuracy; at batch 128 a
-#: few thousand images give too few steps to rank anything).
+#: few thousand images give too few steps to rank anything). Batch 32 ranked the
+#: fidelity benchmark's 12 nets better still (Kendall's tau 0.50 against 0.28,
+#: benchmarks/README.md) but made the default search 1.26x as long, past its
+#: 4-minute target; it stays an option (--proxy-batch-size).
 PROXY_RECIPE = ONECYCLE.with_overrides(epochs=3, batch_size=64)
 
 
