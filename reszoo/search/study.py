@@ -286,8 +286,9 @@ def open_study(config: SearchConfig, storage: optuna.storages.BaseStorage, worke
 
 
 def _differences(then: Any, now: Any, path: str = "") -> list[tuple[str, Any, Any]]:
-    """The leaves where two settings differ, as (dotted path, then, now): a changed default
-    (the proxy's batch size was 64 before it was 32) is named, so the user knows which option to give."""
+    """The leaves where two settings differ, as (dotted path, then, now): the value a study
+    started with is named (a default changed since, an option given then), so the user knows
+    which option to give."""
     if isinstance(then, dict) and isinstance(now, dict):
         return [found for key in sorted(then.keys() | now.keys())
                 for found in _differences(then.get(key), now.get(key), f"{path}.{key}" if path else key)]
