@@ -274,10 +274,10 @@ def open_study(config: SearchConfig, storage: optuna.storages.BaseStorage, worke
         if study.trials:
             raise SearchError(f"study {config.study!r} was not started by reszoo search; choose another --study name")
         study.set_user_attr("reszoo", config.settings())
-    elif stored != config.settings():
-        differ = sorted(key for key in stored if stored[key] != config.settings().get(key))
-        values = "; ".join(f"{key}: {then!r} then, {now!r} now"
-                           for key, then, now in _differences(stored, config.settings())[:4])
+    elif stored != (settings := config.settings()):
+        differences = _differences(stored, settings)
+        differ = sorted({path.split(".")[0] for path, _, _ in differences})
+        values = "; ".join(f"{path}: {then!r} then, {now!r} now" for path, then, now in differences[:4])
         raise SearchError(
             f"study {config.study!r} was started with other {', '.join(differ)} settings ({values}): its trials "
             f"would not compare with new ones. Use the same options to resume it, or another --study name"
