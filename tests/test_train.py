@@ -265,6 +265,23 @@ def test_a_data_parallel_rank_trains_on_its_shard_only(monkeypatch, world):
     assert len(set(everything)) == len(everything) == world * (n // world)
 
 
+def test_a_run_without_per_epoch_tests_still_tests_once_at_the_end():
+    # A search proxy ranked by training loss skips the test pass after each epoch, not the final one.
+    from reszoo.train.loop import TrainingRun
+
+    data = synthetic(train=256, test=64)
+    recipe = ONECYCLE.with_overrides(epochs=2, batch_size=64, lr=0.05)
+    run = TrainingRun(SMALL, data, recipe, validate_epochs=False)
+    for _ in run.steps():
+        pass
+    result = run.result()
+    assert [sorted(r) for r in result.history] == [["epoch", "iteration", "lr", "seconds", "train_err",
+                                                    "train_loss"]] * 2
+    tested = train(SMALL, data, recipe)  # the same run, tested after each epoch: same weights, same result
+    assert [r["train_loss"] for r in result.history] == [r["train_loss"] for r in tested.history]
+    assert result.metrics["top1"] == tested.metrics["top1"] and "test_err" in tested.history[0]
+
+
 def test_a_non_finite_loss_stops_the_run_and_keeps_the_checkpoint(tmp_path):
     from dataclasses import dataclass
 

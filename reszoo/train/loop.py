@@ -215,7 +215,9 @@ class TrainingRun:
     then trains it, yielding after every optimisation step (so that
     :func:`train_many` can interleave several), and :meth:`result` gives the
     trained model and its metrics. Split as timm's ``train_one_epoch`` and
-    ``validate``: set-up, resume, one epoch, end of epoch.
+    ``validate``: set-up, resume, one epoch, end of epoch. ``validate_epochs=False``
+    skips the test pass after each epoch (its record has the training figures
+    only): a search proxy ranked by its training loss needs no per-epoch test.
     """
 
     def __init__(
@@ -235,6 +237,7 @@ class TrainingRun:
         on_step: Callable[[dict[str, Any]], None] | None = None,
         on_epoch: Callable[[dict[str, Any]], None] | None = None,
         report_every: int = 20,
+        validate_epochs: bool = True,
     ) -> None:
         self.device = device = torch.device(device)
         if (spec.num_classes, spec.in_chans, spec.input_size) != (dataset.num_classes, dataset.in_chans,
@@ -261,6 +264,7 @@ class TrainingRun:
             raise InputError("runtime 'graph' runs on one GPU; use eager or compile under torchrun", field="runtime")
         self.spec, self.dataset, self.recipe, self.seed, self.runtime = spec, dataset, recipe, seed, runtime
         self.on_step, self.on_epoch, self.report_every = on_step, on_epoch, report_every
+        self.validate_epochs = validate_epochs
         self.checkpoint_every = checkpoint_every
         self.path = Path(checkpoint) if checkpoint is not None else None
         if resume and self.path is None:
@@ -408,22 +412,22 @@ class TrainingRun:
         _check_finite(loss_sum.item(), f"epoch {epoch + 1}", self.path)
         if self.warming_up and train_err < self.recipe.warmup_until_error:
             self.warming_up = False  # the paper's resnet110: back to the schedule once training error < 80%
-        # Large batches on a GPU: each one synchronises, and the nets are launch-bound.
-        test = evaluate(self.model, self.dataset.test, self.dataset.mean, self.dataset.std, device=device,
-                        precision=self.precision, batch_size=2000 if self.cuda else 500)
-        # The last step's update can break the weights after a finite loss:
-        # never checkpoint a net whose test loss is not finite.
-        _check_finite(test["loss"], f"the end of epoch {epoch + 1} (test loss)", self.path)
         record = {
             "epoch": epoch + 1,
             "iteration": self.step,
             "lr": lr,
             "train_loss": loss_sum.item() / max(seen, 1),
             "train_err": train_err,
-            "test_loss": test["loss"],
-            "test_err": 1 - test["top1"],
-            "seconds": time.perf_counter() - self._started,
         }
+        if self.validate_epochs:
+            # Large batches on a GPU: each one synchronises, and the nets are launch-bound.
+            test = evaluate(self.model, self.dataset.test, self.dataset.mean, self.dataset.std, device=device,
+                            precision=self.precision, batch_size=2000 if self.cuda else 500)
+            # The last step's update can break the weights after a finite loss:
+            # never checkpoint a net whose test loss is not finite.
+            _check_finite(test["loss"], f"the end of epoch {epoch + 1} (test loss)", self.path)
+            record.update(test_loss=test["loss"], test_err=1 - test["top1"])
+        record["seconds"] = time.perf_counter() - self._started
         self.history.append(record)
         if self.on_epoch is not None:
             self.on_epoch(record)
@@ -440,6 +444,8 @@ class TrainingRun:
         with ``evaluate_at_end=False``)."""
         metrics = (evaluate(self.model, self.dataset.test, self.dataset.mean, self.dataset.std, device=self.device)
                    if evaluate_at_end else {})
+        if metrics:  # the only test pass of a run with validate_epochs=False
+            _check_finite(metrics["loss"], "the end of training (test loss)", self.path)
         self.model.eval()
         return TrainResult(
             model=self.model.to("cpu").to(memory_format=torch.contiguous_format),
