@@ -51,7 +51,7 @@ def main() -> None:
                                   registry=url, study=f"screen-{screen}-{seed}", seed=seed, sampler="random",
                                   screen=screen)
             objective = make_objective(config, dataset)
-            objective.score = lambda spec, trial=None: {"accuracy": 0.5, "train_err": 0.5, "train_seconds": 0.0}
+            objective.score = lambda spec, trial=None: {"score": 0.5, "accuracy": 0.5, "train_err": 0.5, "train_seconds": 0.0}
             started = time.perf_counter()
             results = trial_results(run(config, trials=args.trials, objective=objective))
             feasible = sum(1 for r in results if r.feasible)

@@ -323,6 +323,45 @@ def test_front_and_hypervolume():
     assert hypervolume([(6.0, 0.9)], 5.0) == 0.0
 
 
+def test_trials_rank_by_their_score_not_their_top1():
+    # Scored by training loss (negated: higher is better), the net with the lower loss is best
+    # even where its top-1 on 1,000 held-out images is lower; older trials without a score rank by top-1.
+    low_loss = dataclasses.replace(_result(0, 0.70, 1.0), score=-0.9, train_loss=0.9)
+    high_top1 = dataclasses.replace(_result(1, 0.72, 1.0), score=-1.1, train_loss=1.1)
+    assert [r.number for r in best([high_top1, low_loss], 2)] == [0, 1]
+    assert [r.number for r in pareto_front([high_top1, low_loss])] == [0]
+    assert [r.number for r in pareto_front([high_top1, low_loss], by="accuracy")] == [1]
+    assert [r.number for r in best([_result(2, 0.6, 1.0), _result(3, 0.8, 1.0)])] == [3]
+
+
+def test_the_proxy_is_scored_by_its_last_epochs_training_loss(tmp_path, fake_latency):
+    study = run(config(tmp_path), trials=3)
+    for trial in study.trials:
+        attrs = trial.user_attrs
+        assert trial.value == attrs["score"] == -attrs["train_loss"]  # what TPE and the pruner see
+        assert 0.0 <= attrs["accuracy"] <= 1.0  # top-1 is still measured and reported
+    top = best(trial_results(study))[0]
+    assert top.train_loss == min(t.user_attrs["train_loss"] for t in study.trials)
+    by_top1 = run(dataclasses.replace(config(tmp_path, study="t"), proxy=dataclasses.replace(
+        config(tmp_path).proxy, score="top1")), trials=2)
+    assert all(t.value == t.user_attrs["accuracy"] for t in by_top1.trials)
+    with pytest.raises(InputError, match="proxy score must be one of train-loss, top1, got 'top-1'"):
+        Proxy(score="top-1")
+
+
+def test_a_study_scored_by_top1_resumes_only_with_that_score(tmp_path, fake_latency):
+    # Studies started before the score existed were scored by top-1: their stored settings have no
+    # score, as --proxy-score top1's have none, so they resume with it and are refused without it.
+    args = ["--registry", str(tmp_path / "r.db"), "search", *TINY_CLI, "--max-latency-ms", "1000000",
+            "--study", "old", "--storage", f"journal:{tmp_path / 'studies.log'}", "--trials", "1"]
+    assert runner.invoke(app, [*args, "--proxy-score", "top1"]).exit_code == 0
+    stored = optuna.load_study(study_name="old", storage=open_storage(f"journal:{tmp_path / 'studies.log'}"))
+    assert "score" not in stored.user_attrs["reszoo"]["proxy"]
+    assert runner.invoke(app, [*args, "--proxy-score", "top1"]).exit_code == 0
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 1 and "proxy.score: None then, 'train-loss' now" in " ".join(refused.output.split())
+
+
 def test_pareto_mode_reports_the_feasible_front(tmp_path, fake_latency):
     study = run(config(tmp_path, mode="pareto", max_ms=3.0), trials=6)
     assert study.directions == [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
@@ -379,6 +418,7 @@ def test_search_finds_a_local_data_set_or_says_how_to_get_one(tmp_path, monkeypa
     (["--study", "bad name"], "entry name 'bad name' is not valid"),
     (["--storage", "nowhere"], "is not 'memory', 'journal:PATH'"),
     (["--reference", "none"], "constrained mode needs a latency limit (--max-latency-ms)"),
+    (["--proxy-score", "top5"], "proxy score must be one of train-loss, top1, got 'top5'"),
 ])
 def test_bad_search_options_are_named(tmp_path, args, message):
     result = runner.invoke(app, ["--registry", str(tmp_path / "r.db"), "search", "--dataset", "synthetic:200", *args])
@@ -456,7 +496,7 @@ def _draws(tmp_path, screen):
     cfg = dataclasses.replace(cfg, target=dataclasses.replace(cfg.target, predict=True), sampler="random",
                               screen=screen)
     objective = make_objective(cfg)
-    objective.score = lambda spec, trial=None: {"accuracy": 0.5, "train_err": 0.5, "train_seconds": 0.0}
+    objective.score = lambda spec, trial=None: {"score": 0.5, "accuracy": 0.5, "train_err": 0.5, "train_seconds": 0.0}
     return run(cfg, trials=8, objective=objective)
 
 

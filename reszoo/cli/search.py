@@ -67,7 +67,9 @@ def _progress_fields(study: optuna.Study, mode: str) -> dict[str, Any]:
     if mode == "pareto":
         best_text = f"front {len(pareto_front(results))}"
     else:
-        best_text = f"best {100 * top[0].accuracy:.2f}% @ {top[0].latency_ms:.3f} ms" if top else "best -"
+        by_loss = study.user_attrs.get("reszoo", {}).get("proxy", {}).get("score") == "train-loss"
+        figures = (f"loss {top[0].train_loss:.3f}, " if by_loss else "") + f"{100 * top[0].accuracy:.2f}%" if top else ""
+        best_text = f"best {figures} @ {top[0].latency_ms:.3f} ms" if top else "best -"
     return {"completed": len(done), "trained": feasible, "best": best_text, "feasible": f"{feasible}/{len(judged)} feasible"}
 
 
@@ -75,25 +77,33 @@ def _net(family: str, block: str, shortcut: str | None) -> str:
     return f"{family} {block}" + (f" {shortcut}" if shortcut and shortcut != "none" else "")
 
 
-def results_table(rows: list[TrialResult], references: dict[str, dict[str, Any]], title: str) -> Table:
-    """Trials and the reference presets (dimmed), narrow enough for an 80-column terminal."""
+def results_table(rows: list[TrialResult], references: dict[str, dict[str, Any]], title: str,
+                  with_loss: bool = False) -> Table:
+    """Trials and the reference presets (dimmed), narrow enough for an 80-column terminal;
+    ``with_loss``: a column of the proxy's last-epoch training loss (when it was the score)."""
     table = Table(title=title, title_justify="left")
     table.add_column("trial", no_wrap=True)
     table.add_column("net")
     table.add_column("depths")
     table.add_column("widths")
-    for column in ("params", "acc %", "ms"):
+    for column in ("params", *(("loss",) if with_loss else ()), "acc %", "ms"):
         table.add_column(column, justify="right", no_wrap=True)
+
+    def loss(value: float | None) -> tuple[str, ...]:
+        return (("-" if value is None else f"{value:.3f}"),) if with_loss else ()
+
     for r in rows:
         s = r.spec
         table.add_row(str(r.number), _net(s.family, s.block, s.shortcut), "-".join(map(str, s.stage_depths)),
-                      "-".join(map(str, s.stage_widths)), f"{r.params / 1e6:.2f}M", f"{100 * r.accuracy:.2f}",
-                      f"{r.latency_ms:.3f}")
+                      "-".join(map(str, s.stage_widths)), f"{r.params / 1e6:.2f}M", *loss(r.train_loss),
+                      f"{100 * r.accuracy:.2f}", f"{r.latency_ms:.3f}")
     for name, ref in references.items():
         s = ref["spec"]
+        trained = ref.get("accuracy") is not None
         table.add_row(name, _net(s["family"], s["block"], s.get("shortcut")), "-".join(map(str, s["stage_depths"])),
                       "-".join(map(str, s["stage_widths"])), f"{ref['params'] / 1e6:.2f}M",
-                      "over the limit" if ref.get("accuracy") is None else f"{100 * ref['accuracy']:.2f}",
+                      *loss(ref.get("train_loss") if trained else None),
+                      f"{100 * ref['accuracy']:.2f}" if trained else "over the limit",
                       f"{ref['latency_ms']:.3f}", style="dim")
     return table
 
@@ -122,7 +132,7 @@ def search_command(
                                  "limit with --timeout."),
     ] = None,
     timeout: Annotated[Optional[float], typer.Option(min=1.0, help="Stop starting trials after this many seconds.")] = None,
-    mode: Annotated[str, typer.Option(help="constrained: most accurate under the limit; pareto: accuracy and latency.")] = "constrained",
+    mode: Annotated[str, typer.Option(help="constrained: the best-scored net under the limit; pareto: score and latency.")] = "constrained",
     study_name: Annotated[
         Optional[str], typer.Option("--study", help="Study name; an existing study resumes (same settings required).")
     ] = None,
@@ -144,11 +154,15 @@ def search_command(
     shortcuts: Annotated[Optional[str], typer.Option(help="Shortcut styles allowed: A, B, C.")] = None,
     proxy_epochs: Annotated[int, typer.Option(min=1, help="Epochs of each trial's proxy training.")] = 3,
     proxy_images: Annotated[int, typer.Option(min=10, help="Training images of each proxy run.")] = 3000,
-    val_images: Annotated[int, typer.Option(min=10, help="Training images held out to score trials on.")] = 1000,
-    proxy_batch_size: Annotated[int, typer.Option(min=1, max=MAX_BATCH, help="Batch size of the proxy training.")] = 64,
+    val_images: Annotated[int, typer.Option(min=10, help="Training images held out to measure each proxy's top-1 on.")] = 1000,
+    proxy_batch_size: Annotated[int, typer.Option(min=1, max=MAX_BATCH, help="Batch size of the proxy training.")] = 32,
     proxy_precision: Annotated[str, typer.Option(
         help="Precision of the proxy training: auto (bfloat16 autocast where it runs natively: a GPU, or a CPU "
              "with AVX512-BF16 or AMX; else float32), float32, bfloat16.")] = "auto",
+    proxy_score: Annotated[str, typer.Option(
+        help="What ranks the nets: train-loss (the proxy's last epoch's training loss, which ranked nets closer "
+             "to a full training than top-1 did) or top1 (top-1 on the held-out images). Top-1 is shown either way."
+    )] = "train-loss",
     reference: Annotated[
         str, typer.Option(help="Presets trained on the same proxy and shown beside the result; 'none' for none.")
     ] = "resnet20",
@@ -160,11 +174,12 @@ def search_command(
     final_epochs: Annotated[Optional[int], typer.Option(min=1, help="Epochs of the --publish-best training.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON instead of a table.")] = False,
 ) -> None:
-    """Search residual, plain and highway nets for the most accurate one under a latency limit.
+    """Search residual, plain and highway nets for the best one under a latency limit.
 
     Each trial draws a net (Optuna's TPE), predicts then measures its latency
     on DEVICE (cached in the registry), and, if it is under the limit, trains
-    it briefly on a proxy and scores it on held-out training images. Nets
+    it briefly on a proxy, scored by its last epoch's training loss (see
+    --proxy-score), with its top-1 on held-out training images beside it. Nets
     over the limit are never trained and never reported best. With no options
     it runs a small search on a data set it finds here, under resnet20's
     latency. Exits 1 when no trial was feasible.
@@ -202,7 +217,7 @@ def search_command(
             runtime=runtime, trials=trials, timeout=timeout, mode=mode, study=study_name, storage=storage,
             workers=workers, seed=seed, space=space, proxy_epochs=proxy_epochs, proxy_images=proxy_images,
             val_images=val_images, proxy_batch_size=proxy_batch_size, proxy_precision=proxy_precision,
-            references=references,
+            proxy_score=proxy_score, references=references,
             registry=state.registry_url, on_progress=on_progress,
             log=lambda message: progress.console.print(message, highlight=False),
         )
@@ -240,10 +255,12 @@ def _report(summary: dict[str, Any], results: list[TrialResult], references: dic
         return
     rows = best(results, 5) if config.mode == "constrained" else pareto_front(results)
     limit = f" under {config.target.max_ms:.4g} ms" if config.target.max_ms is not None else ""
+    ranked = ("the proxy's last-epoch training loss; top-1 on held-out images" if config.proxy.score == "train-loss"
+              else "the proxy's top-1 on held-out images")
     title = ("best feasible nets" if config.mode == "constrained" else "Pareto front") + (
-        f"{limit} on {summary['device']} (proxy validation accuracy; presets dimmed)"
+        f"{limit} on {summary['device']} (ranked by {ranked}; presets dimmed)"
     )
-    console.print(results_table(rows, references, title))
+    console.print(results_table(rows, references, title, with_loss=config.proxy.score == "train-loss"))
     counts = {state: sum(1 for r in results if r.state == state) for state in ("PRUNED", "FAIL")}
     if config.target.max_ms is None:  # Pareto mode without a limit: nothing is "over" anything
         fate = f"{summary['feasible']} trained ({len(pareto_front(results))} on the front, {counts['PRUNED']} pruned)"

@@ -41,23 +41,25 @@ class SearchResult:
     references: dict[str, dict[str, Any]]
 
     def summary(self) -> dict[str, Any]:
-        """JSON-ready: settings, counts, best, front, hypervolume, references, every trial."""
+        """JSON-ready: settings, counts, best, front, hypervolume (of the top-1 front), references, every trial."""
         from reszoo.devices import device_label
-        from reszoo.search.results import hypervolume
+        from reszoo.search.results import hypervolume, pareto_front
         from reszoo.search.study import redact
 
         config, limit = self.config, self.config.target.max_ms
-        hv_limit = limit if limit is not None else max((r.latency_ms for r in self.front), default=0.0)
+        top1_front = pareto_front(self.trials, by="accuracy")  # the hypervolume is of accuracy x ms
+        hv_limit = limit if limit is not None else max((r.latency_ms for r in top1_front), default=0.0)
         return {
             "study": config.study, "storage": redact(config.storage), "mode": config.mode, "dataset": config.dataset,
             "device": device_label(config.target.device), "max_latency_ms": limit,
             "batch_size": config.target.batch_size, "runtime": config.target.runtime,
+            "proxy_score": config.proxy.score,
             "trials": len(self.trials), "feasible": sum(1 for r in self.trials if r.feasible),
             "complete": sum(1 for r in self.trials if r.state == "COMPLETE"),
             "screened_draws": sum(r.screened for r in self.trials),
             "repeated_draws": sum(r.repeated for r in self.trials),
             "best": [r.to_dict() for r in self.best], "front": [r.to_dict() for r in self.front],
-            "hypervolume": hypervolume([(r.latency_ms, r.accuracy) for r in self.front], hv_limit),
+            "hypervolume": hypervolume([(r.latency_ms, r.accuracy) for r in top1_front], hv_limit),
             "references": self.references,
             "all_trials": [r.to_dict() for r in self.trials],
         }
@@ -82,14 +84,15 @@ def search(
     proxy_epochs: int = 3,
     proxy_images: int = 3000,
     val_images: int = 1000,
-    proxy_batch_size: int = 64,
+    proxy_batch_size: int = 32,
     proxy_precision: str = "auto",
+    proxy_score: str = "train-loss",
     references: Sequence[str] = ("resnet20",),
     registry: str | None = None,
     on_progress: Callable[[optuna.Study], None] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> SearchResult:
-    """Search the space for the most accurate net under a latency limit (or the front).
+    """Search the space for the best-scored net under a latency limit (or the front).
 
     Args:
         dataset: ``fashion-mnist``, ``cifar10``, ``synthetic`` or a path; default the
@@ -105,6 +108,9 @@ def search(
         space: The search space (default :class:`SearchSpace`'s); fitted to the data.
         proxy_precision: ``float32``, ``bfloat16`` (autocast) or ``auto``: bfloat16 where
             it runs natively (a GPU; a CPU with AVX512-BF16 or AMX), else float32.
+        proxy_score: What ranks the nets: ``train-loss`` (the proxy's last epoch's
+            training loss, lower is better) or ``top1`` (its validation top-1); see
+            :data:`reszoo.search.objective.SCORES`. Top-1 is reported either way.
         references: Presets trained on the same proxy, beside the result.
         registry: Where latency rows are cached (default: the local registry).
         log: Told of decisions worth a line (the limit chosen, a proxy cut to fit).
@@ -114,7 +120,7 @@ def search(
     """
     from reszoo.devices import resolve_device
     from reszoo.latency.measure import RUNTIMES, latency
-    from reszoo.search.objective import PROXY_RECIPE, LatencyTarget, Proxy
+    from reszoo.search.objective import PROXY_RECIPE, LatencyTarget, Proxy, check_score
     from reszoo.search.results import best, fitted_preset, pareto_front, score_references, trial_results
     from reszoo.search.space import SearchSpace
     from reszoo.search.study import (
@@ -127,6 +133,7 @@ def search(
     say = log or (lambda message: None)
     if mode not in MODES:
         raise InputError(f"mode must be one of {', '.join(MODES)}, got {mode!r}", field="mode", value=mode)
+    check_score(proxy_score)  # before the data set is loaded
     if trials is None and timeout is None:
         trials = 20
     torch_device = resolve_device(device)
@@ -164,7 +171,8 @@ def search(
         threads = stored.get("threads")  # a resumed study times as it started (its rows and limit compare)
     proxy = Proxy(recipe=PROXY_RECIPE.with_overrides(epochs=proxy_epochs, batch_size=proxy_batch_size),
                   train_images=proxy_images, val_images=val_images, seed=seed, device=str(torch_device),
-                  runtime="graph" if cuda else "eager", precision=proxy_precision_for(proxy_precision, torch_device))
+                  runtime="graph" if cuda else "eager", precision=proxy_precision_for(proxy_precision, torch_device),
+                  score=proxy_score)
     references = list(references)
     limit_from = None
     if max_latency_ms is None:

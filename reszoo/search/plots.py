@@ -49,7 +49,7 @@ def plot_pareto(
             # Never trained, so no accuracy: a row along the bottom edge, where their latency still shows.
             axes.scatter([r.latency_ms for r in infeasible], [bottom + 0.5 * pad] * len(infeasible), marker="x",
                          s=18, color="tab:gray", label="over the limit (not trained)", zorder=2)
-        front = pareto_front(results)
+        front = pareto_front(results, by="accuracy")  # drawn on the accuracy axis
         if front:
             axes.step([r.latency_ms for r in front], [100 * r.accuracy for r in front], where="post",
                       color="tab:blue", linewidth=2, label="Pareto front", zorder=1)

@@ -28,7 +28,7 @@ from reszoo.zoo.spec import ArchSpec
 
 @dataclass(frozen=True)
 class TrialResult:
-    """One trial, as reported: its net, accuracy on the proxy, latency and fate."""
+    """One trial, as reported: its net, score and accuracy on the proxy, latency and fate."""
 
     number: int
     state: str  # COMPLETE, PRUNED, FAIL, RUNNING
@@ -41,10 +41,18 @@ class TrialResult:
     reason: str | None  # why it failed or was pruned
     screened: int = 0  # draws the latency screen dropped before this trial (search/sampling.py)
     repeated: int = 0  # draws of nets already in the study, dropped before this trial
+    score: float | None = None  # what the study ranks (objective.SCORES); None: the accuracy (older studies)
+    train_loss: float | None = None  # the proxy's last epoch's mean training loss
+
+    @property
+    def rank_score(self) -> float:
+        """The figure trials are ranked by: the proxy's score (the accuracy in studies scored by it)."""
+        return self.score if self.score is not None else self.accuracy
 
     @classmethod
     def from_trial(cls, trial: FrozenTrial) -> TrialResult:
         attrs = trial.user_attrs
+        complete = trial.state == TrialState.COMPLETE
         spec = ArchSpec.from_dict(attrs["spec"]) if "spec" in attrs else None
         reason = attrs.get("fail_reason") or trial.system_attrs.get("fail_reason")
         if trial.state == TrialState.PRUNED and reason is None:
@@ -54,13 +62,15 @@ class TrialResult:
             state=trial.state.name,
             spec=spec,
             params=attrs.get("params"),
-            accuracy=attrs.get("accuracy") if trial.state == TrialState.COMPLETE else None,
+            accuracy=attrs.get("accuracy") if complete else None,
             latency_ms=attrs.get("latency_ms"),
             latency_source=attrs.get("latency_source"),
             feasible=attrs.get("feasible"),
             reason=reason,
             screened=int(trial.system_attrs.get(SCREENED_KEY, 0)),
             repeated=int(trial.system_attrs.get(REPEATED_KEY, 0)),
+            score=attrs.get("score") if complete else None,
+            train_loss=attrs.get("train_loss") if complete else None,
         )
 
     @property
@@ -71,6 +81,7 @@ class TrialResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "trial": self.number, "state": self.state, "feasible": self.feasible, "accuracy": self.accuracy,
+            "score": self.score, "train_loss": self.train_loss,
             "latency_ms": self.latency_ms, "latency_source": self.latency_source, "params": self.params,
             "summary": self.spec.summary() if self.spec else None,
             "spec": self.spec.to_dict() if self.spec else None, "reason": self.reason,
@@ -83,16 +94,20 @@ def trial_results(study: optuna.Study) -> list[TrialResult]:
 
 
 def best(results: list[TrialResult], k: int = 1) -> list[TrialResult]:
-    """The ``k`` most accurate feasible trials (ties: the faster first). Infeasible ones never."""
+    """The ``k`` best-scored feasible trials (ties: the faster first). Infeasible ones never."""
     usable = [r for r in results if r.usable]
-    return sorted(usable, key=lambda r: (-r.accuracy, r.latency_ms, r.number))[:k]
+    return sorted(usable, key=lambda r: (-r.rank_score, r.latency_ms, r.number))[:k]
 
 
-def pareto_front(results: list[TrialResult]) -> list[TrialResult]:
-    """Feasible trials no other feasible trial beats on both accuracy and latency, fastest first."""
+def pareto_front(results: list[TrialResult], by: str = "score") -> list[TrialResult]:
+    """Feasible trials no other feasible trial beats on both score and latency, fastest first
+    (``by="accuracy"``: on proxy top-1 instead, as the picture draws it)."""
+    def figure(r: TrialResult) -> float:
+        return r.rank_score if by == "score" else r.accuracy
+
     front: list[TrialResult] = []
-    for result in sorted((r for r in results if r.usable), key=lambda r: (r.latency_ms, -r.accuracy, r.number)):
-        if not front or result.accuracy > front[-1].accuracy:
+    for result in sorted((r for r in results if r.usable), key=lambda r: (r.latency_ms, -figure(r), r.number)):
+        if not front or figure(result) > figure(front[-1]):
             front.append(result)
     return front
 
@@ -130,15 +145,18 @@ def score_references(
         spec = fitted_preset(name, objective.space)
         trained = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
                    if t.user_attrs.get("digest") == spec.digest and "accuracy" in t.user_attrs]
+        scored: dict[str, Any] = {"accuracy": None, "score": None, "train_loss": None}
         if trained:  # the search started from it (see study.run): same proxy, same seed, same score
-            ms, accuracy = trained[0].user_attrs["latency_ms"], trained[0].user_attrs["accuracy"]
+            ms = trained[0].user_attrs["latency_ms"]
+            scored.update({key: trained[0].user_attrs.get(key) for key in scored})
         else:
             ms = objective.latency_ms(spec, measure=True)[0]
             limit = objective.target.max_ms
             # A preset over the limit is reported as such, never trained: it is no rival here.
-            accuracy = None if limit is not None and ms > limit else objective.score(spec)["accuracy"]
-        stored[name] = {"summary": spec.summary(), "params": _params(spec), "latency_ms": ms,
-                        "accuracy": accuracy, "spec": spec.to_dict(),
+            if limit is None or ms <= limit:
+                scored.update({key: value for key, value in objective.score(spec).items() if key in scored})
+        stored[name] = {"summary": spec.summary(), "params": _params(spec), "latency_ms": ms, **scored,
+                        "spec": spec.to_dict(),
                         "over_limit": objective.target.max_ms is not None and ms > objective.target.max_ms}
         study.set_user_attr("references", stored)
     return {name: stored[name] for name in names if name in stored}
@@ -158,7 +176,7 @@ def lineage(config: SearchConfig) -> str:
 def winners(study: optuna.Study, mode: str, k: int) -> list[TrialResult]:
     results = trial_results(study)
     if mode == "pareto":
-        return sorted(pareto_front(results), key=lambda r: (-r.accuracy, r.latency_ms))[:k]
+        return sorted(pareto_front(results), key=lambda r: (-r.rank_score, r.latency_ms))[:k]
     return best(results, k)
 
 

@@ -74,6 +74,8 @@ class SearchConfig:
         proxy["recipe"] = self.proxy.recipe.to_dict()
         if proxy["precision"] is None:
             del proxy["precision"]  # the device's default, as before the field existed: older studies resume
+        if proxy["score"] == "top1":
+            del proxy["score"]  # how studies were scored before the field existed: they resume with --proxy-score top1
         target = dataclasses.asdict(self.target)
         # How latency is found, not what it means (limit_from: a resumed study keeps its limit in max_ms).
         del target["predict"], target["predict_margin"], target["limit_from"]
@@ -245,8 +247,9 @@ def sampler_for(config: SearchConfig, worker: int = 0,
 def pruner_for(config: SearchConfig) -> optuna.pruners.BasePruner:
     if config.mode == "pareto":
         return optuna.pruners.NopPruner()
-    # Stop a proxy run whose validation accuracy after an epoch is below the
-    # median of earlier trials at that epoch (never at the last: see Objective.score).
+    # Stop a proxy run whose score after an epoch (its training loss, or its validation
+    # top-1) is below the median of earlier trials at that epoch (never at the last:
+    # see Objective.score).
     return optuna.pruners.MedianPruner(n_startup_trials=0)  # Objective.score waits for PRUNE_AFTER trained trials
 
 
