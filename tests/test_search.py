@@ -419,6 +419,7 @@ def test_search_finds_a_local_data_set_or_says_how_to_get_one(tmp_path, monkeypa
     (["--storage", "nowhere"], "is not 'memory', 'journal:PATH'"),
     (["--reference", "none"], "constrained mode needs a latency limit (--max-latency-ms)"),
     (["--proxy-score", "top5"], "proxy score must be one of train-loss, top1, got 'top5'"),
+    (["--threads", "0"], "Invalid value for '--threads': Input should be greater than or equal to 1"),
 ])
 def test_bad_search_options_are_named(tmp_path, args, message):
     result = runner.invoke(app, ["--registry", str(tmp_path / "r.db"), "search", "--dataset", "synthetic:200", *args])
@@ -581,6 +582,11 @@ def test_the_python_api_runs_a_search_and_returns_its_result(tmp_path, fake_late
     assert sum(1 for r in result.trials if r.feasible) == 3  # three trained trials
     assert result.best and all(r.feasible for r in result.best)
     assert result.config.target.max_ms == result.references["resnet20"]["latency_ms"]
+    pinned = reszoo.search("synthetic:200", device="cpu", trials=1, workers=1, space=TINY_SPACE, proxy_epochs=1,
+                           proxy_images=100, val_images=50, proxy_batch_size=50, max_latency_ms=1e6, references=[],
+                           threads=1, registry=str(tmp_path / "r.db"))
+    assert pinned.config.target.threads == 1  # --threads: latency timed with that many, whatever torch's
+    assert pinned.summary()["device"].endswith("(1 thread)")  # and labelled so
     assert result.study.study_name == result.config.study and result.summary()["trials"] == len(result.trials)
     with pytest.raises(reszoo.InputError, match="mode must be one of"):
         reszoo.search("synthetic:200", mode="best", registry=str(tmp_path / "r.db"))

@@ -122,6 +122,9 @@ def search_command(
         typer.Option(min=0.0, help="Latency limit (median, ms). Default: the first --reference preset's latency here."),
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=MAX_BATCH, help="Batch size the latency is measured at.")] = 1,
+    threads: Annotated[Optional[int], typer.Option(
+        min=1, help="CPU threads the latency is measured with (1 is the steadiest). Default: torch's, or "
+                    "what a resumed study started with.", show_default=False)] = None,
     runtime: Annotated[
         str, typer.Option(help="Runtime the latency is measured in: auto (graph on a GPU, eager on a CPU), eager, graph, compile.")
     ] = "auto",
@@ -217,7 +220,7 @@ def search_command(
             runtime=runtime, trials=trials, timeout=timeout, mode=mode, study=study_name, storage=storage,
             workers=workers, seed=seed, space=space, proxy_epochs=proxy_epochs, proxy_images=proxy_images,
             val_images=val_images, proxy_batch_size=proxy_batch_size, proxy_precision=proxy_precision,
-            proxy_score=proxy_score, references=references,
+            proxy_score=proxy_score, threads=threads, references=references,
             registry=state.registry_url, on_progress=on_progress,
             log=lambda message: progress.console.print(message, highlight=False),
         )

@@ -42,7 +42,6 @@ class SearchResult:
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready: settings, counts, best, front, hypervolume (of the top-1 front), references, every trial."""
-        from reszoo.devices import device_label
         from reszoo.search.results import hypervolume, pareto_front
         from reszoo.search.study import redact
 
@@ -51,7 +50,7 @@ class SearchResult:
         hv_limit = limit if limit is not None else max((r.latency_ms for r in top1_front), default=0.0)
         return {
             "study": config.study, "storage": redact(config.storage), "mode": config.mode, "dataset": config.dataset,
-            "device": device_label(config.target.device), "max_latency_ms": limit,
+            "device": config.target.setup.label(), "max_latency_ms": limit,  # with the threads it timed at
             "batch_size": config.target.batch_size, "runtime": config.target.runtime,
             "proxy_score": config.proxy.score,
             "trials": len(self.trials), "feasible": sum(1 for r in self.trials if r.feasible),
@@ -87,6 +86,7 @@ def search(
     proxy_batch_size: int = 32,
     proxy_precision: str = "auto",
     proxy_score: str = "train-loss",
+    threads: int | None = None,
     references: Sequence[str] = ("resnet20",),
     registry: str | None = None,
     on_progress: Callable[[optuna.Study], None] | None = None,
@@ -111,6 +111,8 @@ def search(
         proxy_score: What ranks the nets: ``train-loss`` (the proxy's last epoch's
             training loss, lower is better) or ``top1`` (its validation top-1); see
             :data:`reszoo.search.objective.SCORES`. Top-1 is reported either way.
+        threads: CPU threads latency is timed with (default: the threads this process
+            has, or what a resumed study started with; 1 is the steadiest).
         references: Presets trained on the same proxy, beside the result.
         registry: Where latency rows are cached (default: the local registry).
         log: Told of decisions worth a line (the limit chosen, a proxy cut to fit).
@@ -163,12 +165,14 @@ def search(
     registry_url = registry or local_url()
     import torch
 
-    # Every worker times with the threads this process has (workers train with fewer): one
-    # device label, so the limit, the cache and the trials' rows compare.
-    threads = None if cuda else torch.get_num_threads()
+    # Every worker times with the same threads (by default the threads this process has; workers
+    # train with fewer): one device label, so the limit, the cache and the trials' rows compare.
     stored = (stored_settings(storage_url, name) or {}).get("target") or {} if study is not None else {}
-    if stored:
-        threads = stored.get("threads")  # a resumed study times as it started (its rows and limit compare)
+    if cuda:
+        threads = None
+    elif threads is None:
+        # A resumed study times as it started (its rows and limit compare).
+        threads = stored.get("threads") if stored else torch.get_num_threads()
     proxy = Proxy(recipe=PROXY_RECIPE.with_overrides(epochs=proxy_epochs, batch_size=proxy_batch_size),
                   train_images=proxy_images, val_images=val_images, seed=seed, device=str(torch_device),
                   runtime="graph" if cuda else "eager", precision=proxy_precision_for(proxy_precision, torch_device),
