@@ -131,7 +131,7 @@ def search_command(
     trials: Annotated[
         Optional[int],
         typer.Option(min=1, help="Trained trials to run now (more on a resumed study); draws over the latency limit "
-                                 "are recorded but not counted (at most 50 per trained trial). Default: 20, or no "
+                                 "are recorded but not counted (at most 50 per trained trial). Default: 16, or no "
                                  "limit with --timeout."),
     ] = None,
     timeout: Annotated[Optional[float], typer.Option(min=1.0, help="Stop starting trials after this many seconds.")] = None,
@@ -187,7 +187,7 @@ def search_command(
     it runs a small search on a data set it finds here, under resnet20's
     latency. Exits 1 when no trial was feasible.
     """
-    from reszoo.search.api import search
+    from reszoo.search.api import DEFAULT_TRIALS, search
     from reszoo.search.results import publish_best
     from reszoo.search.study import redact
 
@@ -203,7 +203,7 @@ def search_command(
     ) as progress:
         task = progress.add_task("search", total=None, best="best -", feasible="")
         start_count = None
-        budget = trials if trials is not None or timeout is not None else 20
+        budget = trials if trials is not None or timeout is not None else DEFAULT_TRIALS
 
         def on_progress(study: optuna.Study) -> None:
             nonlocal start_count

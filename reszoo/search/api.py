@@ -27,6 +27,14 @@ if TYPE_CHECKING:
     from reszoo.train.data import Dataset
 
 
+#: Trained trials of a search given neither ``trials`` nor ``timeout``: the README's
+#: first search, which should take a few minutes on a 2-core CPU. At 20 the search
+#: ranked by training loss at batch 32 took 209 s on average over five seeds but
+#: 269 s at the slowest, past the 4-minute target; at 16 it still beat resnet20 in
+#: every seed on the same proxy (benchmarks/README.md).
+DEFAULT_TRIALS = 16
+
+
 @dataclass
 class SearchResult:
     """What a search found: the study (Optuna's, to dig further), every trial, the
@@ -99,7 +107,7 @@ def search(
             first of Fashion-MNIST and CIFAR-10 found here.
         max_latency_ms: The limit; default the first reference preset's latency
             here (a resumed study: the limit it started with).
-        trials: Trained trials to run now (default 20, or none with ``timeout``).
+        trials: Trained trials to run now (default :data:`DEFAULT_TRIALS`, or none with ``timeout``).
         workers: Processes sharing the trials (default: one per core when the proxy
             trains on a CPU, each with one thread; one on a GPU). Latency is then
             timed with the other workers held between two training steps.
@@ -137,7 +145,7 @@ def search(
         raise InputError(f"mode must be one of {', '.join(MODES)}, got {mode!r}", field="mode", value=mode)
     check_score(proxy_score)  # before the data set is loaded
     if trials is None and timeout is None:
-        trials = 20
+        trials = DEFAULT_TRIALS
     torch_device = resolve_device(device)
     cuda = torch_device.type == "cuda"
     if workers is None:
