@@ -9,10 +9,12 @@ the same preset (resnet20 unless --start-from none), as `reszoo search` does.
 Arms (--samplers, the last one the baseline): ``tpe`` (screened by the
 latency predictor, as `reszoo search` runs), ``tpe-unscreened`` (before the
 screen of search/sampling.py) and ``random``. Prints, per seed and on
-average, the best feasible proxy accuracy, the hypervolume of the feasible
-front (accuracy x ms under the limit) and the share of trials under the
-limit, each arm's figure over the baseline's, and how many seeds each arm
-won on best accuracy.
+average: the best feasible score (what the search ranks by: the proxy's
+last-epoch training loss, negated, by default) and that net's proxy top-1,
+the hypervolume of the feasible top-1 front (accuracy x ms under the limit)
+and the share of trials under the limit, each arm's figure over the
+baseline's, and how many seeds each arm won on the best score and on the
+best net's top-1.
 
 Each (seed, arm) search is one job; ``--jobs 2`` runs two at once, each one
 process of one thread, so a 2-core CPU is used fully. Latency is still timed
@@ -70,6 +72,8 @@ def main() -> None:
                              "predictor, as reszoo search runs), tpe-unscreened (before the screen), random "
                              "(Optuna's RandomSampler, unscreened)")
     parser.add_argument("--proxy-precision", default="auto", help="as reszoo search's --proxy-precision")
+    parser.add_argument("--proxy-batch-size", type=int, default=PROXY_RECIPE.batch_size)
+    parser.add_argument("--proxy-score", default="train-loss", help="as reszoo search's --proxy-score")
     parser.add_argument("--jobs", type=int, default=1, help="searches run at once (one process of one thread each)")
     parser.add_argument("--out", default=None, help="write the per-seed figures as JSON")
     args = parser.parse_args()
@@ -105,15 +109,19 @@ def main() -> None:
         return statistics.mean(r[sampler][key] for r in rows)
 
     baseline = arms[-1]
-    for key in ("best", "hypervolume", "feasible_share"):
+    for key in ("best_score", "best", "hypervolume", "feasible_share"):
         base = mean(baseline, key)
         for arm in arms[:-1]:
             figure = mean(arm, key)
-            print(f"{key:>14}: {arm} {figure:.4f}  {baseline} {base:.4f}  ratio "
-                  f"{figure / base if base else float('inf'):.3f}")
+            # A score may be negative (a negated loss): its ratio would mislead, the difference does not.
+            versus = (f"difference {figure - base:+.4f}" if key == "best_score"
+                      else f"ratio {figure / base if base else float('inf'):.3f}")
+            print(f"{key:>14}: {arm} {figure:.4f}  {baseline} {base:.4f}  {versus}")
     for arm in arms[:-1]:
-        wins = sum(r[arm]["best"] > r[baseline]["best"] for r in rows)
-        print(f"{arm} beat {baseline} on best accuracy in {wins} of {len(rows)} seeds")
+        for key, what in (("best_score", "the best score"), ("best", "the best-scored net's proxy top-1")):
+            wins = sum(r[arm][key] > r[baseline][key] for r in rows)
+            ties = sum(r[arm][key] == r[baseline][key] for r in rows)
+            print(f"{arm} beat {baseline} on {what} in {wins} of {len(rows)} seeds ({ties} tied)")
     if args.out:
         Path(args.out).write_text(json.dumps({"limit_ms": limit, "rows": rows}, indent=2))
 
@@ -131,10 +139,10 @@ def _search(args: argparse.Namespace, space: SearchSpace, registry_url: str, lim
     config = SearchConfig(
         dataset=args.dataset, data_root=args.data_root, space=space,
         # The proxy `reszoo search` trains by default (bfloat16 where it runs natively).
-        proxy=Proxy(recipe=PROXY_RECIPE.with_overrides(epochs=args.proxy_epochs),
+        proxy=Proxy(recipe=PROXY_RECIPE.with_overrides(epochs=args.proxy_epochs, batch_size=args.proxy_batch_size),
                     train_images=args.proxy_images, val_images=args.val_images, seed=seed,
                     device=args.device, runtime="graph" if cuda else "eager",
-                    precision=proxy_precision_for(args.proxy_precision, args.device)),
+                    precision=proxy_precision_for(args.proxy_precision, args.device), score=args.proxy_score),
         target=LatencyTarget(device=args.device, max_ms=limit, runtime=args.runtime, threads=args.threads),
         registry=registry_url, study=f"{sampler}-{seed}", seed=seed, sampler=sampler.split("-")[0],
         screen=sampler == "tpe",
@@ -144,9 +152,11 @@ def _search(args: argparse.Namespace, space: SearchSpace, registry_url: str, lim
     start = [] if args.start_from == "none" else [fitted_preset(args.start_from, space)]
     results = trial_results(run(config, trials=args.trials, start_from=start))
     top = best(results)
-    front = pareto_front(results)
+    front = pareto_front(results, by="accuracy")
     figures = {
-        "best": top[0].accuracy if top else 0.0,
+        "best_score": top[0].rank_score if top else float("-inf"),
+        "best": top[0].accuracy if top else 0.0,  # the best-scored net's proxy top-1
+        "best_top1": max((r.accuracy for r in results if r.usable), default=0.0),  # the highest top-1 of any net
         "hypervolume": hypervolume([(r.latency_ms, r.accuracy) for r in front], limit),
         "feasible": sum(1 for r in results if r.feasible),
         "trials": len(results),
@@ -158,7 +168,7 @@ def _search(args: argparse.Namespace, space: SearchSpace, registry_url: str, lim
         "best_net": top[0].spec.summary() if top else None,
         "seconds": time.perf_counter() - started,
     }
-    print(f"seed {seed} {sampler:>14}: best {100 * figures['best']:.2f}%  hypervolume "
+    print(f"seed {seed} {sampler:>14}: best score {figures['best_score']:.4f} ({100 * figures['best']:.2f}%)  hypervolume "
           f"{figures['hypervolume']:.4f}  feasible {figures['feasible']}/{figures['trials']} trials "
           f"({100 * figures['feasible_share']:.0f}%), {figures['screened']} draws screened out, "
           f"{figures['repeated']} repeats dropped  {figures['seconds']:.0f} s", flush=True)
