@@ -331,6 +331,8 @@ def test_trials_rank_by_their_score_not_their_top1():
     assert [r.number for r in best([high_top1, low_loss], 2)] == [0, 1]
     assert [r.number for r in pareto_front([high_top1, low_loss])] == [0]
     assert [r.number for r in pareto_front([high_top1, low_loss], by="accuracy")] == [1]
+    with pytest.raises(ValueError, match="by must be 'score' or 'accuracy', got 'top1'"):
+        pareto_front([low_loss], by="top1")
     assert [r.number for r in best([_result(2, 0.6, 1.0), _result(3, 0.8, 1.0)])] == [3]
 
 

@@ -102,6 +102,9 @@ def best(results: list[TrialResult], k: int = 1) -> list[TrialResult]:
 def pareto_front(results: list[TrialResult], by: str = "score") -> list[TrialResult]:
     """Feasible trials no other feasible trial beats on both score and latency, fastest first
     (``by="accuracy"``: on proxy top-1 instead, as the picture draws it)."""
+    if by not in ("score", "accuracy"):
+        raise ValueError(f"pareto_front by must be 'score' or 'accuracy', got {by!r}")
+
     def figure(r: TrialResult) -> float:
         return r.rank_score if by == "score" else r.accuracy
 
