@@ -56,7 +56,7 @@ def build_space(space_file: Path | None, **bounds: Any) -> SearchSpace:
     return space.with_overrides(**changes) if changes else space
 
 
-def _progress_fields(study: optuna.Study, mode: str) -> dict[str, Any]:
+def _progress_fields(study: optuna.Study, mode: str, by_loss: bool) -> dict[str, Any]:
     from reszoo.search.results import best, pareto_front, trial_results
 
     results = trial_results(study)
@@ -67,7 +67,6 @@ def _progress_fields(study: optuna.Study, mode: str) -> dict[str, Any]:
     if mode == "pareto":
         best_text = f"front {len(pareto_front(results))}"
     else:
-        by_loss = study.user_attrs.get("reszoo", {}).get("proxy", {}).get("score") == "train-loss"
         figures = (f"loss {top[0].train_loss:.3f}, " if by_loss else "") + f"{100 * top[0].accuracy:.2f}%" if top else ""
         best_text = f"best {figures} @ {top[0].latency_ms:.3f} ms" if top else "best -"
     return {"completed": len(done), "trained": feasible, "best": best_text, "feasible": f"{feasible}/{len(judged)} feasible"}
@@ -207,7 +206,7 @@ def search_command(
 
         def on_progress(study: optuna.Study) -> None:
             nonlocal start_count
-            fields = _progress_fields(study, mode)
+            fields = _progress_fields(study, mode, by_loss=proxy_score == "train-loss")
             if start_count is None:  # the first call comes before any new trial
                 start_count = fields["trained"]
                 err_console.print(f"study {study.study_name}: {mode}, {len(study.trials)} trials so far",

@@ -34,14 +34,12 @@ from reszoo.zoo.registry import Registry
 from reszoo.zoo.spec import ArchSpec
 
 #: The proxy's default recipe: ONECYCLE shortened to 3 epochs at batch 32 (scores
-#: rank nets, they are not the nets' final accuracy). What ranks nets is the number
-#: of optimiser steps: at batch 128 a few thousand images give too few to rank
-#: anything, and on the fidelity benchmark's 12 nets batch 32 over 3,000 images
-#: ranked them better than batch 64 over twice the images (the same 282 steps at
-#: twice the cost). Scored by training loss, batch 32 ranked them as full training
-#: does with Kendall's tau 0.58 (mean of four proxy seeds) against 0.32 at batch 64
-#: (benchmarks/README.md). It costs about as much: twice the steps, but no test pass
-#: after each epoch.
+#: rank nets, they are not the nets' final accuracy; at batch 128 a few thousand
+#: images give too few steps to rank anything). On the fidelity benchmark's 12
+#: nets, over four proxy seeds, batch 32 ranked by training loss agreed with full
+#: training with Kendall's tau 0.58 on average; batch 64 by training loss 0.32, and
+#: batch 32 or 64 by top-1 0.28 (benchmarks/README.md). Per net it cost 1.09x the
+#: batch-64 proxy: twice the steps, but no test pass after each epoch.
 PROXY_RECIPE = ONECYCLE.with_overrides(epochs=3, batch_size=32)
 
 #: What ranks the proxy runs. ``train-loss``: the mean training loss of the last
@@ -152,7 +150,7 @@ def proxy_data(dataset: Dataset, train_images: int | None, val_images: int, seed
 ROUGH_MARGIN = 1.3
 
 #: The value an untrained (infeasible) trial returns: below any score a trained net
-#: gets (top-1 >= 0; a negated training loss above this one has not diverged).
+#: gets (top-1 is at least 0, and a training loss of 1,000 would have diverged).
 UNTRAINED = -1e3
 
 #: Trained trials needed at an epoch before the median pruner may stop a run there.
