@@ -18,6 +18,13 @@ trained), so the proxy is judged on the nets it has to rank. `--within none`
 draws from the whole space. MACs, not measured latency, pick the nets so that
 the draw does not depend on how busy the machine is.
 
+The full trainings are the judge, and one seed of them is noisy too:
+`--full-seeds 0,1,2` trains each net once per seed and judges by the mean
+top-1, and prints how well the seeds' rankings agree with each other (the
+ceiling any proxy can reach against one seed). `--full-only` trains the judge
+alone, on any `--full-device` (a GPU trains the 12 nets x 3 seeds in minutes);
+its file then serves `--full-from` for proxies scored on this machine.
+
 Each net's figures are written to --out as they finish; a rerun with the same
 --out skips nets already done (the full run takes hours of a 2-core CPU).
 `--shard I/N` trains only every N-th net from the I-th, so N processes of one
@@ -28,6 +35,9 @@ file under a lock); tau is printed once every net is in the file.
     # both cores:  ... --shard 0/2 &  ... --shard 1/2
     # another proxy, judged against the full trainings of an earlier run (they do not depend on the proxy):
     python benchmarks/proxy_fidelity.py ... --proxy-precision bfloat16 --full-from fidelity.json --out fidelity-bf16.json
+    # the judge alone, three seeds, on a GPU (one process per net: eager steps are bound by the launching CPU):
+    for i in $(seq 0 11); do python benchmarks/proxy_fidelity.py ... --full-only --full-device cuda \
+        --full-seeds 0,1,2 --shard $i/12 --out judge.json & done; wait
 """
 
 from __future__ import annotations
@@ -37,7 +47,9 @@ import fcntl
 import json
 import os
 import random
+import statistics
 import time
+from itertools import combinations
 from pathlib import Path
 
 import torch
@@ -104,6 +116,12 @@ def main() -> None:
     parser.add_argument("--proxy-precision", default="float32", choices=("float32", "bfloat16"),
                         help="the proxy's training precision (bfloat16: autocast)")
     parser.add_argument("--full-epochs", type=int, default=5)
+    parser.add_argument("--full-seeds", default=None,
+                        help="seeds of the full trainings, e.g. 0,1,2: each net is judged by their mean top-1 "
+                             "(default: --seed alone)")
+    parser.add_argument("--full-device", default="cpu", help="device of the full trainings (cpu, cuda, cuda:N)")
+    parser.add_argument("--full-only", action="store_true",
+                        help="train the full trainings alone (no proxy): a judge for --full-from")
     parser.add_argument("--within", default="resnet20",
                         help="draw only nets with at most this preset's MACs (the default search's region); "
                              "'none': the whole space")
@@ -121,6 +139,13 @@ def main() -> None:
         parser.error(f"--shard {args.shard!r}: expected I/N with 0 <= I < N, for example 0/2")
     if args.nets < 3:
         parser.error(f"--nets {args.nets}: a ranking needs at least 3 nets (the issue asks for 12)")
+    try:
+        full_seeds = [args.seed] if args.full_seeds is None else [int(s) for s in args.full_seeds.split(",")]
+        assert full_seeds and len(set(full_seeds)) == len(full_seeds)
+    except (ValueError, AssertionError):
+        parser.error(f"--full-seeds {args.full_seeds!r}: expected distinct integers separated by commas, e.g. 0,1,2")
+    if args.full_only and args.full_from:
+        parser.error("--full-only trains the full trainings, --full-from takes them from a file: give one of them")
     torch.set_num_threads(args.threads)
 
     dataset = load_dataset(args.dataset, root=args.data_root)
@@ -133,22 +158,38 @@ def main() -> None:
         if max_macs is None or count(spec).macs <= max_macs:
             specs.setdefault(spec.digest, spec)
     proxy_seed = args.seed if args.proxy_seed is None else args.proxy_seed
-    proxy = proxy_data(dataset, args.proxy_images, args.val_images, proxy_seed)
+    proxy = None if args.full_only else proxy_data(dataset, args.proxy_images, args.val_images, proxy_seed)
     out = Path(args.out)
     settings = {key: value for key, value in vars(args).items()
-                if key not in ("out", "threads", "nets", "shard", "full_from", "proxy_precision", "proxy_seed")}
+                if key not in ("out", "threads", "nets", "shard", "full_from", "proxy_precision", "proxy_seed",
+                               "full_seeds", "full_device", "full_only")}
     if args.proxy_precision != "float32":  # kept out of a float32 run's settings, so earlier runs still resume
         settings["proxy_precision"] = args.proxy_precision
     if args.proxy_seed is not None:
         settings["proxy_seed"] = args.proxy_seed
+    # Like the two above, the judge's new settings are recorded only when given, so earlier files still resume.
+    if args.full_seeds is not None:
+        settings["full_seeds"] = full_seeds
+    if args.full_device != "cpu":
+        settings["full_device"] = args.full_device
+    if args.full_only:
+        settings["full_only"] = True
     full_from: dict[str, dict] = {}
     if args.full_from:
+        if not Path(args.full_from).is_file():
+            parser.error(f"--full-from {args.full_from}: no such file; give the --out of an earlier run")
         earlier = json.loads(Path(args.full_from).read_text())
         same = ("dataset", "seed", "full_epochs", "within")
         if any(earlier["settings"].get(key) != settings[key] for key in same):
             parser.error(f"--full-from {args.full_from}: its full trainings had other settings "
                          f"({ {key: earlier['settings'].get(key) for key in same} })")
-        full_from = {row["digest"]: row for row in earlier["nets"]}
+        if args.full_seeds is not None or args.full_device != "cpu":
+            parser.error(f"--full-from {args.full_from} takes its full trainings' seeds and device from that file; "
+                         f"drop --full-seeds and --full-device")
+        for key in ("full_seeds", "full_device"):  # the judge this run is scored against
+            if key in earlier["settings"]:
+                settings[key] = earlier["settings"][key]
+        full_from = {row["digest"]: row for row in earlier["nets"] if "full" in row}  # not nets short of a seed
     done = {}
     if out.exists():  # a rerun resumes, but only a run of the same settings
         stored = json.loads(out.read_text())
@@ -156,9 +197,11 @@ def main() -> None:
             parser.error(f"{out} holds a run with other settings ({stored['settings']}); give another --out")
         done = {row["digest"]: row for row in stored["nets"]}
     region = "the whole default space" if max_macs is None else f"the default space within {args.within}'s MACs"
-    print(f"{args.nets} nets of {region} on {dataset.name}; proxy {args.proxy_images} images x "
-          f"{args.proxy_epochs} epochs, full {len(dataset.train)} images x {args.full_epochs} epochs; "
-          f"{args.threads} thread(s)", flush=True)
+    judge = settings.get("full_seeds", [args.seed])
+    print(f"{args.nets} nets of {region} on {dataset.name}; "
+          + ("" if args.full_only else f"proxy {args.proxy_images} images x {args.proxy_epochs} epochs, ")
+          + f"full {len(dataset.train)} images x {args.full_epochs} epochs, seed(s) {judge} on "
+          f"{settings.get('full_device', 'cpu')}; {args.threads} thread(s)", flush=True)
     for index, spec in enumerate(specs.values(), 1):
         if (index - 1) % shards != shard:
             continue
@@ -166,33 +209,57 @@ def main() -> None:
         if row is None and full_from and spec.digest not in full_from:
             print(f"{index:>3}/{args.nets} not in {args.full_from} yet: skipped (run again once it is)", flush=True)
             continue
-        if row is None:
-            started = time.perf_counter()
-            recipe = PROXY_RECIPE.with_overrides(epochs=args.proxy_epochs, batch_size=args.proxy_batch_size)
-            scored = train(spec, proxy, recipe, seed=proxy_seed, precision=args.proxy_precision)
-            proxy_seconds = time.perf_counter() - started
+        if row is None or "full" not in row:  # new, or stopped between two full-training seeds
+            row = row or {"digest": spec.digest, "summary": spec.summary(), "params": count(spec).params}
+            if not args.full_only and "proxy" not in row:
+                started = time.perf_counter()
+                recipe = PROXY_RECIPE.with_overrides(epochs=args.proxy_epochs, batch_size=args.proxy_batch_size)
+                scored = train(spec, proxy, recipe, seed=proxy_seed, precision=args.proxy_precision)
+                row.update(proxy=scored.metrics["top1"], proxy_val_loss=scored.metrics["loss"],
+                           proxy_train_loss=scored.history[-1]["train_loss"],  # the last epoch's mean
+                           proxy_train_losses=[epoch["train_loss"] for epoch in scored.history],
+                           proxy_seconds=time.perf_counter() - started)
             if spec.digest in full_from:
-                full_top1, full_seconds = full_from[spec.digest]["full"], full_from[spec.digest]["full_seconds"]
+                row.update({key: value for key, value in full_from[spec.digest].items()
+                            if key in ("full", "full_by_seed", "full_seconds")})
             else:
-                full_top1 = train(spec, dataset, ONECYCLE.with_overrides(epochs=args.full_epochs), seed=args.seed,
-                                  precision="float32").metrics["top1"]
-                full_seconds = time.perf_counter() - started - proxy_seconds
-            row = {"digest": spec.digest, "summary": spec.summary(), "params": count(spec).params,
-                   "proxy": scored.metrics["top1"], "proxy_val_loss": scored.metrics["loss"],
-                   "proxy_train_loss": scored.history[-1]["train_loss"],  # the last epoch's mean
-                   "full": full_top1, "proxy_seconds": proxy_seconds,
-                   "full_seconds": full_seconds}
+                by_seed = dict(row.get("full_by_seed", {}))
+                for seed in (s for s in full_seeds if str(s) not in by_seed):
+                    started = time.perf_counter()
+                    by_seed[str(seed)] = train(spec, dataset, ONECYCLE.with_overrides(epochs=args.full_epochs),
+                                               seed=seed, device=args.full_device,
+                                               precision="float32").metrics["top1"]
+                    row["full_seconds"] = row.get("full_seconds", 0.0) + time.perf_counter() - started
+                    if args.full_seeds is not None:
+                        row["full_by_seed"] = by_seed
+                        if len(by_seed) < len(full_seeds):  # kept per seed: a stopped run loses one training
+                            done = merge_into(out, settings, row)
+                            print(f"{index:>3}/{args.nets} full-training seed {seed}: {100 * by_seed[str(seed)]:6.2f}% "
+                                  f"({row['full_seconds']:.0f} s so far)", flush=True)
+                row["full"] = statistics.fmean(by_seed.values())
         done = merge_into(out, settings, row)
-        print(f"{index:>3}/{args.nets} proxy {100 * row['proxy']:6.2f}%  full {100 * row['full']:6.2f}%  "
-              f"{row['params'] / 1e6:5.2f}M  {row['proxy_seconds']:5.0f} s + {row['full_seconds']:5.0f} s  "
-              f"{row['summary']}", flush=True)
+        proxy_part = "" if "proxy" not in row else f"proxy {100 * row['proxy']:6.2f}%  "
+        seconds = ("" if "proxy" not in row else f"{row['proxy_seconds']:5.0f} s + ") + f"{row['full_seconds']:5.0f} s"
+        print(f"{index:>3}/{args.nets} {proxy_part}full {100 * row['full']:6.2f}%  "
+              f"{row['params'] / 1e6:5.2f}M  {seconds}  {row['summary']}", flush=True)
 
     done = {r["digest"]: r for r in json.loads(out.read_text())["nets"]} if out.exists() else {}
-    rows = [done[digest] for digest in specs if digest in done]
+    rows = [done[digest] for digest in specs if "full" in done.get(digest, {})]
     if len(rows) < len(specs):
         print(f"{len(rows)} of {len(specs)} nets in {out}; tau once the other shards finish")
         return
     full = [r["full"] for r in rows]
+    tau_params = kendall_tau_b([float(r["params"]) for r in rows], full)
+    seeds = sorted(rows[0].get("full_by_seed", {}), key=int)
+    if len(seeds) > 1:  # how far one seed's ranking is from another's: the ceiling against one seed
+        pairs = [kendall_tau_b([r["full_by_seed"][a] for r in rows], [r["full_by_seed"][b] for r in rows])
+                 for a, b in combinations(seeds, 2)]
+        print(f"the judge: mean top-1 of {len(seeds)} full-training seeds; seed against seed: tau "
+              f"{', '.join(f'{t:.3f}' for t in pairs)} (mean {statistics.fmean(pairs):.3f})")
+    if args.full_only:
+        print(f"{len(rows)} nets judged; the parameter count ranks them with tau {tau_params:.3f}. "
+              f"Score proxies against this file with --full-from {out}")
+        return
     # Each score of the same proxy runs, higher is better (so a loss is negated); files
     # written before the losses were recorded lack them.
     def ranking(key: str, sign: float) -> list[float] | None:
@@ -201,7 +268,6 @@ def main() -> None:
     scores = {"train-loss": ("last epoch's training loss", ranking("proxy_train_loss", -1)),
               "top1": ("validation top-1", ranking("proxy", 1)),
               "val-loss": ("validation loss", ranking("proxy_val_loss", -1))}
-    tau_params = kendall_tau_b([float(r["params"]) for r in rows], full)
     for key, (name, ranked) in sorted(scores.items(), key=lambda item: item[0] != Proxy().score):
         tau = kendall_tau_b(ranked, full) if ranked is not None else None
         figure = "not recorded in this file" if tau is None else f"{tau:.3f}"
@@ -211,6 +277,10 @@ def main() -> None:
                   f"parameter count {tau_params:.3f}  {ratio}  (target: >= 0.6)")
         else:
             print(f"  the proxy's {name} as the score: tau {figure}")
+    if len(seeds) > 1 and scores[Proxy().score][1] is not None:
+        against = [kendall_tau_b(scores[Proxy().score][1], [r["full_by_seed"][seed] for r in rows]) for seed in seeds]
+        print(f"  the search's score against each full-training seed alone: tau "
+              f"{', '.join(f'{t:.3f}' for t in against)}")
 
 
 if __name__ == "__main__":
