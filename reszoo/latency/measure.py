@@ -55,9 +55,24 @@ class Timing:
     min_samples: int = 15  # per round
     min_time_s: float = 0.1  # per round
     max_samples: int = 1000  # per round
+    #: Whole measurements taken one after another, the quickest kept (see LIMIT_TIMING).
+    attempts: int = 1
 
 
 DEFAULT_TIMING = Timing()
+
+#: For the one figure a search's every verdict hangs on, its limit: three whole
+#: measurements, about 4 s on a CPU, the quickest kept. This project's 2-core VM has
+#: spells of a few seconds in which everything runs 1.3-1.8x slower, evenly, with
+#: nothing else running on it (another tenant of the host; no steal time shows):
+#: resnet20 then reads 3.0-3.6 ms instead of 1.9-2.1, with a p90 as close to its
+#: median as a quiet row's, so neither the rounds nor the spread check see it. Such
+#: a spell only adds time, so the quickest of measurements seconds apart is the one
+#: taken outside it. It helps, but spells can outlast it: in a spell-heavy hour, 6 of
+#: 20 fresh processes still read over 1.25x the quickest, against 10 of 20 with one
+#: measurement (benchmarks/latency_limit.py). Candidates keep one measurement: three
+#: for each would cost the default search about a minute.
+LIMIT_TIMING = Timing(attempts=3)
 
 #: One copy, one short round, no warm-up time beyond the first calls: about a
 #: tenth of a second. Enough to say a net is far over a limit, never stored.
@@ -279,7 +294,8 @@ def measure(spec: SpecLike, setup: LatencySetup | None = None, *, timing: Timing
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or not 1 <= batch_size <= MAX_BATCH:
         raise InputError(f"batch_size must be a whole number from 1 to {MAX_BATCH:,}, got {batch_size!r}")
     torch_device = resolve_device(device)
-    with cpu_threads(threads):
+
+    def steadiest() -> Measurement:
         result = None
         for _attempt in range(1 + NOISY_RETRIES):  # a busy spell passes: try again, keep the steadiest
             attempt = measure_module(
@@ -294,6 +310,17 @@ def measure(spec: SpecLike, setup: LatencySetup | None = None, *, timing: Timing
                 result = attempt
             if result.p90_ms <= NOISY_P90_RATIO * result.median_ms:
                 break
+        return result
+
+    def noisy(m: Measurement) -> bool:
+        return m.p90_ms > NOISY_P90_RATIO * m.median_ms
+
+    with cpu_threads(threads):
+        result = None
+        for _ in range(max(1, timing.attempts)):  # the quickest steady one: a slowed spell only adds time
+            attempt = steadiest()
+            if result is None or (noisy(attempt), attempt.median_ms) < (noisy(result), result.median_ms):
+                result = attempt
         label = device_label(torch_device)
     return LatencyRecord(
         arch_digest=spec.digest,

@@ -129,7 +129,7 @@ def search(
         The result; ``best`` is empty when no trial was feasible.
     """
     from reszoo.devices import resolve_device
-    from reszoo.latency.measure import RUNTIMES, latency
+    from reszoo.latency.measure import LIMIT_TIMING, RUNTIMES, latency
     from reszoo.search.objective import PROXY_RECIPE, LatencyTarget, Proxy, check_score
     from reszoo.search.results import best, fitted_preset, pareto_front, score_references, trial_results
     from reszoo.search.space import SearchSpace
@@ -196,7 +196,7 @@ def search(
                              "whose latency sets it (--reference)", field="max_latency_ms")
         with local_registry(registry) as rows:
             row = latency(fitted_preset(references[0], space), device=str(torch_device), batch_size=batch_size,
-                          runtime=runtime, threads=threads, registry=rows)
+                          runtime=runtime, threads=threads, registry=rows, timing=LIMIT_TIMING)
         max_latency_ms, limit_from = row.median_ms, fitted_preset(references[0], space).digest
         say(f"latency limit: {references[0]}'s {max_latency_ms:.3f} ms on {row.device} (batch {batch_size}, "
             f"{runtime})")
