@@ -7,15 +7,23 @@
 #      whether a GPU judges as the CPU does before its multi-seed judge is trusted.
 # One process per net: eager steps of nets this small are bound by the CPU thread that launches them
 # (GPU-CALIBRATION.md: 4 processes 3.9x one), and the machine has 16 cores. Part 1 stops after LIMIT_S,
-# part 2 after CHECK_LIMIT_S;
-# a net keeps each finished seed, so a stopped part still leaves the seeds it trained.
+# part 2 after CHECK_LIMIT_S; a net keeps each finished seed, so a stopped part still leaves a judge of
+# fewer seeds. Sized from GPU-CALIBRATION.md (84k steps at 300-450 steps/s in all), not yet run on a GPU.
+# Before the call, on the development machine (the data set and the wheels travel as carried paths; the
+# tracked registry.db, 88 MB, is over the 64 MiB a call carries, so it is untracked for the call):
+#   mkdir -p .gpu-data/fashion-mnist .whl && cp ../shared/data/fashion-mnist/* .gpu-data/fashion-mnist/
+#   cp ../shared/wheels-gpu/*.whl .whl/      # optuna, sqlalchemy, alembic (reszoo.search imports optuna)
+#   git rm -q --cached registry.db && echo /registry.db >> .git/info/exclude
+#   device run: bash benchmarks/gpu_fidelity_judge.sh   carry: .gpu-data, .whl
+#   afterwards: git reset -q registry.db && sed -i '/^\/registry.db$/d' .git/info/exclude
 # Back on the development machine, the proxy (trained there, as the search trains it) is scored against it:
 #   python benchmarks/proxy_fidelity.py --dataset fashion-mnist --data-root ../shared/data --full-epochs 5 \
 #     --full-from OUT/judge-5ep-s012.json --proxy-precision bfloat16 --out fidelity-gpu-judge.json
 # Tried on the CPU first, tiny:
 #   DEVICE=cpu DATASET=synthetic:1000 NETS=3 EPOCHS=1 CHECK_EPOCHS=1 SEEDS=0,1 OUT=/tmp/out bash benchmarks/gpu_fidelity_judge.sh
+# (DATA_ROOT=../shared/data for Fashion-MNIST on this machine)
 set -uo pipefail
-DEVICE=${DEVICE:-cuda} DATASET=${DATASET:-fashion-mnist} DATA_ROOT=${DATA_ROOT:-../shared/data}
+DEVICE=${DEVICE:-cuda} DATASET=${DATASET:-fashion-mnist} DATA_ROOT=${DATA_ROOT:-.gpu-data}
 NETS=${NETS:-12} EPOCHS=${EPOCHS:-5} CHECK_EPOCHS=${CHECK_EPOCHS:-3} SEEDS=${SEEDS:-0,1,2} LIMIT_S=${LIMIT_S:-300}
 CHECK_LIMIT_S=${CHECK_LIMIT_S:-120}
 WORK=${WORK:-/tmp/judge-work}
@@ -34,10 +42,8 @@ judge() {  # judge EPOCHS SEEDS SECONDS: one process per net, SECONDS at most
   wait
   echo "== $name: $((SECONDS - began)) s for $NETS nets x seeds $2 on $DEVICE"
   cat "$WORK/$name".*.log
-  # Once every net is in the file, this prints the judge's figures (it trains nothing more).
-  # (timeout: were a net short of a seed, this would train it)
-  timeout 60 python3 benchmarks/proxy_fidelity.py --dataset "$DATASET" --data-root "$DATA_ROOT" --nets "$NETS" --full-only \
-    --full-device "$DEVICE" --full-epochs "$1" --full-seeds "$2" --out "$WORK/$name.json" --shard "0/$NETS" | tail -n 2
+  python3 benchmarks/proxy_fidelity.py --dataset "$DATASET" --data-root "$DATA_ROOT" --nets "$NETS" --full-only \
+    --full-device "$DEVICE" --full-epochs "$1" --full-seeds "$2" --out "$WORK/$name.json" --report-only | tail -n 3
   cp "$WORK/$name.json" "$OUT/"
 }
 { judge "$EPOCHS" "$SEEDS" "$LIMIT_S"; judge "$CHECK_EPOCHS" 0 "$CHECK_LIMIT_S"; } 2>&1 | tee "$OUT/judge.log"

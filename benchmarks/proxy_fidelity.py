@@ -22,8 +22,9 @@ The full trainings are the judge, and one seed of them is noisy too:
 `--full-seeds 0,1,2` trains each net once per seed and judges by the mean
 top-1, and prints how well the seeds' rankings agree with each other (the
 ceiling any proxy can reach against one seed). `--full-only` trains the judge
-alone, on any `--full-device` (a GPU trains the 12 nets x 3 seeds in minutes);
-its file then serves `--full-from` for proxies scored on this machine.
+alone, on any `--full-device` (gpu_fidelity_judge.sh: 12 nets x 3 seeds on a GPU
+in one call); its file then serves `--full-from` for proxies scored on this
+machine. A run stopped between seeds leaves each net judged by the seeds it has.
 
 Each net's figures are written to --out as they finish; a rerun with the same
 --out skips nets already done (the full run takes hours of a 2-core CPU).
@@ -131,6 +132,8 @@ def main() -> None:
                         help="take the full trainings from this earlier --out (same data set, seed, full epochs, nets); "
                              "nets it lacks are skipped")
     parser.add_argument("--shard", default="0/1", help="I/N: train only nets I, I+N, I+2N, ... (0-based)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="train nothing: print the figures of what --out holds")
     args = parser.parse_args()
     try:
         shard, shards = (int(part) for part in args.shard.split("/"))
@@ -162,7 +165,7 @@ def main() -> None:
     out = Path(args.out)
     settings = {key: value for key, value in vars(args).items()
                 if key not in ("out", "threads", "nets", "shard", "full_from", "proxy_precision", "proxy_seed",
-                               "full_seeds", "full_device", "full_only")}
+                               "full_seeds", "full_device", "full_only", "report_only")}
     if args.proxy_precision != "float32":  # kept out of a float32 run's settings, so earlier runs still resume
         settings["proxy_precision"] = args.proxy_precision
     if args.proxy_seed is not None:
@@ -189,7 +192,7 @@ def main() -> None:
         for key in ("full_seeds", "full_device"):  # the judge this run is scored against
             if key in earlier["settings"]:
                 settings[key] = earlier["settings"][key]
-        full_from = {row["digest"]: row for row in earlier["nets"] if "full" in row}  # not nets short of a seed
+        full_from = {row["digest"]: row for row in earlier["nets"] if "full" in row}
     done = {}
     if out.exists():  # a rerun resumes, but only a run of the same settings
         stored = json.loads(out.read_text())
@@ -202,14 +205,20 @@ def main() -> None:
           + ("" if args.full_only else f"proxy {args.proxy_images} images x {args.proxy_epochs} epochs, ")
           + f"full {len(dataset.train)} images x {args.full_epochs} epochs, seed(s) {judge} on "
           f"{settings.get('full_device', 'cpu')}; {args.threads} thread(s)", flush=True)
+    def unfinished(row: dict | None) -> bool:
+        """Still to train here: the proxy, or a full-training seed (a net's row is kept per seed)."""
+        if row is None or (not args.full_only and "proxy" not in row) or "full" not in row:
+            return True
+        return not args.full_from and args.full_seeds is not None and len(row.get("full_by_seed", {})) < len(full_seeds)
+
     for index, spec in enumerate(specs.values(), 1):
-        if (index - 1) % shards != shard:
+        if args.report_only or (index - 1) % shards != shard:
             continue
         row = done.get(spec.digest)
-        if row is None and full_from and spec.digest not in full_from:
+        if unfinished(row) and args.full_from and spec.digest not in full_from:
             print(f"{index:>3}/{args.nets} not in {args.full_from} yet: skipped (run again once it is)", flush=True)
             continue
-        if row is None or "full" not in row:  # new, or stopped between two full-training seeds
+        if unfinished(row):
             row = row or {"digest": spec.digest, "summary": spec.summary(), "params": count(spec).params}
             if not args.full_only and "proxy" not in row:
                 started = time.perf_counter()
@@ -219,6 +228,7 @@ def main() -> None:
                            proxy_train_loss=scored.history[-1]["train_loss"],  # the last epoch's mean
                            proxy_train_losses=[epoch["train_loss"] for epoch in scored.history],
                            proxy_seconds=time.perf_counter() - started)
+                done = merge_into(out, settings, row)  # kept before the (long) full trainings
             if spec.digest in full_from:
                 row.update({key: value for key, value in full_from[spec.digest].items()
                             if key in ("full", "full_by_seed", "full_seconds")})
@@ -229,14 +239,16 @@ def main() -> None:
                     by_seed[str(seed)] = train(spec, dataset, ONECYCLE.with_overrides(epochs=args.full_epochs),
                                                seed=seed, device=args.full_device,
                                                precision="float32").metrics["top1"]
+                    # Kept per seed, the mean of the seeds so far: a run stopped by a time limit
+                    # still leaves a judge (of fewer seeds), and loses one training at most.
+                    row["full"] = statistics.fmean(by_seed.values())
                     row["full_seconds"] = row.get("full_seconds", 0.0) + time.perf_counter() - started
                     if args.full_seeds is not None:
                         row["full_by_seed"] = by_seed
-                        if len(by_seed) < len(full_seeds):  # kept per seed: a stopped run loses one training
+                        if len(by_seed) < len(full_seeds):
                             done = merge_into(out, settings, row)
                             print(f"{index:>3}/{args.nets} full-training seed {seed}: {100 * by_seed[str(seed)]:6.2f}% "
                                   f"({row['full_seconds']:.0f} s so far)", flush=True)
-                row["full"] = statistics.fmean(by_seed.values())
         done = merge_into(out, settings, row)
         proxy_part = "" if "proxy" not in row else f"proxy {100 * row['proxy']:6.2f}%  "
         seconds = ("" if "proxy" not in row else f"{row['proxy_seconds']:5.0f} s + ") + f"{row['full_seconds']:5.0f} s"
@@ -244,13 +256,18 @@ def main() -> None:
               f"{row['params'] / 1e6:5.2f}M  {seconds}  {row['summary']}", flush=True)
 
     done = {r["digest"]: r for r in json.loads(out.read_text())["nets"]} if out.exists() else {}
-    rows = [done[digest] for digest in specs if "full" in done.get(digest, {})]
+    rows = [done[digest] for digest in specs if "full" in done.get(digest, {})
+            and (args.full_only or "proxy" in done[digest])]
     if len(rows) < len(specs):
         print(f"{len(rows)} of {len(specs)} nets in {out}; tau once the other shards finish")
         return
+    counts = sorted({len(r.get("full_by_seed", {0: 0})) for r in rows})
+    if counts[0] < len(settings.get("full_seeds", [args.seed])):
+        print(f"the judge is short of seeds (a run stopped early): nets have {'/'.join(map(str, counts))} of "
+              f"{len(settings['full_seeds'])}; each is judged by the mean of its own")
     full = [r["full"] for r in rows]
     tau_params = kendall_tau_b([float(r["params"]) for r in rows], full)
-    seeds = sorted(rows[0].get("full_by_seed", {}), key=int)
+    seeds = sorted(set.intersection(*(set(r.get("full_by_seed", {})) for r in rows)), key=int)  # every net's
     if len(seeds) > 1:  # how far one seed's ranking is from another's: the ceiling against one seed
         pairs = [kendall_tau_b([r["full_by_seed"][a] for r in rows], [r["full_by_seed"][b] for r in rows])
                  for a, b in combinations(seeds, 2)]

@@ -118,8 +118,8 @@ def search_command(
     device: Annotated[str, typer.Option(help="Where nets are timed and trained: auto (cuda if present), cpu, cuda[:N].")] = "auto",
     max_latency_ms: Annotated[
         Optional[float],
-        typer.Option(min=0.0, help="Latency limit (median, ms). Default: the first --reference preset's latency here "
-                              "(the quickest of three measurements)."),
+        typer.Option(min=0.0, help="Latency limit (median, ms). Default: the first --reference preset's latency here, "
+                              "measured afresh (the quickest of three measurements and the stored row)."),
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=MAX_BATCH, help="Batch size the latency is measured at.")] = 1,
     threads: Annotated[Optional[int], typer.Option(
