@@ -82,6 +82,7 @@ def fake_latency(monkeypatch):
 
     for module in (objective_module, latency_module):
         monkeypatch.setattr(module, "latency", latency)
+    monkeypatch.setattr(latency_module, "quickest_latency", latency)  # the limit's
     monkeypatch.setattr(latency_module, "measure", latency)  # the impossible-limit check's rough timing too
     monkeypatch.setattr(objective_module, "measure_net", latency)  # and a trial's
     monkeypatch.setattr(objective_module, "LatencyPredictor", _FakePredictor)
@@ -611,6 +612,7 @@ def test_the_reference_that_sets_the_limit_stays_under_it_on_a_busy_machine(tmp_
 
     for module in (objective_module, latency_module):
         monkeypatch.setattr(module, "latency", busier)
+    monkeypatch.setattr(latency_module, "quickest_latency", busier)
     result = reszoo.search("synthetic:200", device="cpu", trials=2, workers=1, space=TINY_SPACE, proxy_epochs=1,
                            proxy_images=100, val_images=50, proxy_batch_size=50, references=["resnet20"],
                            registry=str(tmp_path / "r.db"))
