@@ -2,6 +2,7 @@
 the size cap, the float16 rule, shipping from another registry, and the
 scheduler's pieces (nets on streams together, the group monitor)."""
 
+import dataclasses
 import json
 import time
 from datetime import datetime, timezone
@@ -169,8 +170,14 @@ def test_a_release_trains_publishes_and_a_second_run_adds_nothing(tmp_path, monk
     again = build_release(manifest, target, device="cpu", jobs=2, log=quiet)
     assert [n.status for n in again.nets] == ["held", "held"]
     assert [e.ref for e in target.list(all_versions=True)] == before
-    write_report(manifest, "cpu", target, manifest.docs)
+    write_report(manifest, "cpu", target, manifest.docs, again)  # a run that only held: the summary stays
     assert (tmp_path / "docs" / "zoo.md").read_text() == table
+    assert json.loads((tmp_path / "docs" / "zoo-release-cpu.json").read_text()) == summary
+    # One net timed at another label (a bench at other threads) does not take the latency column over.
+    other = dataclasses.replace(target.latency_row(entry.arch_digest, report.latency["resnet8"]["eager"]["device"],
+                                                   1, "float32", "eager"), device="cpu Aaa (9 threads)")
+    target.add_latency(other)
+    assert zoo_table(manifest, target) == table
 
 
 @pytest.mark.slow
