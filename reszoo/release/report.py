@@ -155,5 +155,6 @@ def write_report(manifest: Manifest, kind: str, target: Registry, folder: Path |
         summary: dict[str, Any] = {**report.to_dict(), "checks": degradation_checks(manifest, target, kind)}
         atomic_write_text(folder / f"zoo-release-{kind}.json", json.dumps(summary, indent=1) + "\n")
         written.append(str(folder / f"zoo-release-{kind}.json"))
+    if report is not None:
         report.files = written
     return written
