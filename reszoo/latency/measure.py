@@ -31,6 +31,7 @@ from reszoo.zoo.factory import SpecLike, resolve_arch, resolve_spec
 from reszoo.zoo.network import build
 from reszoo.zoo.records import NOISY_P90_RATIO, LatencyRecord
 from reszoo.zoo.registry import Registry
+from reszoo.zoo.spec import ArchSpec
 
 RUNTIMES = ("eager", "graph", "compile")
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -178,6 +179,11 @@ class Measurement:
     samples: int
     times_ms: tuple[float, ...]
 
+    @property
+    def noisy(self) -> bool:
+        """Taken while the machine was busy, by the rule stored rows are flagged with (LatencyRecord.noisy)."""
+        return self.p90_ms > NOISY_P90_RATIO * self.median_ms
+
 
 def time_callable(run: Callable[[], Any], device: torch.device, timing: Timing = DEFAULT_TIMING) -> Measurement:
     """Median and p90 of ``run()`` after a warm-up, synchronised on a GPU (see :class:`Timing`)."""
@@ -310,18 +316,15 @@ def measure(spec: SpecLike, setup: LatencySetup | None = None, *, timing: Timing
             )
             if result is None or attempt.p90_ms / attempt.median_ms < result.p90_ms / result.median_ms:
                 result = attempt
-            if result.p90_ms <= NOISY_P90_RATIO * result.median_ms:
+            if not result.noisy:
                 break
         return result
-
-    def noisy(m: Measurement) -> bool:
-        return m.p90_ms > NOISY_P90_RATIO * m.median_ms
 
     with cpu_threads(threads):
         result = None
         for _ in range(max(1, timing.attempts)):  # the quickest steady one: a slowed spell only adds time
             attempt = steadiest()
-            if result is None or (noisy(attempt), attempt.median_ms) < (noisy(result), result.median_ms):
+            if result is None or (attempt.noisy, attempt.median_ms) < (result.noisy, result.median_ms):
                 result = attempt
         label = device_label(torch_device)
     return LatencyRecord(
@@ -338,6 +341,18 @@ def measure(spec: SpecLike, setup: LatencySetup | None = None, *, timing: Timing
     )
 
 
+def _stored_row(ref: SpecLike, setup: LatencySetup,
+                registry: Registry | None) -> tuple[Registry, ArchSpec, LatencyRecord | None]:
+    """The registry (default: the local one), the architecture ``ref`` names, and its stored row for ``setup``."""
+    if registry is None:
+        from reszoo.zoo.hub import local_registry
+
+        registry = local_registry()
+    spec = resolve_arch(ref, registry)
+    return registry, spec, registry.latency_row(spec.digest, setup.label(), setup.batch_size, setup.dtype,
+                                                setup.runtime)
+
+
 def quickest_latency(ref: SpecLike, setup: LatencySetup | None = None, *, registry: Registry | None = None,
                      timing: Timing = LIMIT_TIMING, **fields: Any) -> LatencyRecord:
     """The latency a figure as weighty as a search's limit rests on: measured now with
@@ -346,12 +361,7 @@ def quickest_latency(ref: SpecLike, setup: LatencySetup | None = None, *, regist
     settles on the machine's quiet figure, not on whichever run measured it first, as
     :func:`latency`'s cached rows would. Arguments as :func:`latency`'s."""
     setup = _setup(setup, fields)
-    if registry is None:
-        from reszoo.zoo.hub import local_registry
-
-        registry = local_registry()
-    spec = resolve_arch(ref, registry)
-    stored = registry.latency_row(spec.digest, setup.label(), setup.batch_size, setup.dtype, setup.runtime)
+    registry, spec, stored = _stored_row(ref, setup, registry)
     record = measure(spec, setup, timing=timing)
     if stored is not None and (stored.noisy, stored.median_ms) <= (record.noisy, record.median_ms):
         return stored
@@ -380,13 +390,9 @@ def latency(
         registry: Where rows are read and stored (default: the local registry).
     """
     setup = _setup(setup, fields)
-    if registry is None:
-        from reszoo.zoo.hub import local_registry
-
-        registry = local_registry()
-    spec = resolve_arch(ref, registry)
-    cached = None if remeasure else registry.latency_row(spec.digest, setup.label(), setup.batch_size, setup.dtype,
-                                                         setup.runtime)
+    registry, spec, cached = _stored_row(ref, setup, registry)
+    if remeasure:
+        cached = None
     if cached is not None and not cached.noisy:
         return cached
     record = measure(spec, setup, timing=timing)
