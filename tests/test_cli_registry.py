@@ -303,3 +303,25 @@ def test_a_safetensors_header_with_an_absurd_offset_is_refused_in_one_line(tmp_p
     path.write_bytes(len(header).to_bytes(8, "little") + header)
     with pytest.raises(reszoo.WeightsError, match="not a valid safetensors file"):
         read_weights_file(path)
+
+
+def test_a_constraint_failure_is_reported_at_once_as_a_bug_not_as_busy(tmp_path):
+    """Only a lost race (a unique key taken meanwhile) is worth another attempt: a NOT NULL
+    failure is the same every time, and "stayed busy; try again" would send the user waiting."""
+    import sqlalchemy as sa
+
+    from reszoo.zoo.schema import Latency
+
+    registry = Registry(tmp_path / "r.db")
+    attempts = []
+
+    def incomplete(session):
+        attempts.append(1)
+        session.add(Latency())  # every required column missing
+        session.flush()
+
+    with pytest.raises(reszoo.RegistryError, match="refused the write: NOT NULL constraint failed.*bug in reszoo") as err:
+        registry._write(incomplete)
+    assert "busy" not in str(err.value) and len(attempts) == 1
+    with registry.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(Latency)).scalar() == 0
