@@ -100,6 +100,49 @@ def merge_into(out: Path, settings: dict, row: dict) -> dict[str, dict]:
     return rows
 
 
+def merged_judge(paths: list[str], settings: dict, full_from: dict[str, dict], error) -> dict:
+    """Fill full_from (digest -> the judge's row) from one or more earlier --out files, and return the
+    settings that say which judge this is.
+
+    Several files are several seeds of one judge, trained apart (on another day, device or precision):
+    each net is judged by the mean top-1 over every file's seeds, so only nets all of them hold count.
+    A file without full_by_seed holds one training, of its --seed."""
+    same = ("dataset", "seed", "full_epochs", "within")
+    per_seed: dict[str, dict] = {}  # seed -> that training's settings (device, precision)
+    rows_by_file = []
+    for path in paths:
+        if not Path(path).is_file():
+            error(f"--full-from {path}: no such file; give the --out of an earlier run")
+        earlier = json.loads(Path(path).read_text())
+        if any(earlier["settings"].get(key) != settings[key] for key in same):
+            error(f"--full-from {path}: its full trainings had other settings "
+                  f"({ {key: earlier['settings'].get(key) for key in same} }, this run: "
+                  f"{ {key: settings[key] for key in same} })")
+        seeds = [str(seed) for seed in earlier["settings"].get("full_seeds", [earlier["settings"]["seed"]])]
+        for seed in seeds:
+            if seed in per_seed:
+                error(f"--full-from {path}: full-training seed {seed} is also in {per_seed[seed]['file']}; "
+                      f"give each seed once")
+            per_seed[seed] = {"file": path, "full_device": earlier["settings"].get("full_device", "cpu"),
+                              "full_precision": earlier["settings"].get("full_precision", "float32")}
+        rows_by_file.append({row["digest"]: {**row, "full_by_seed": row.get("full_by_seed", {seeds[0]: row["full"]})}
+                             for row in earlier["nets"] if "full" in row})
+    for digest in set.intersection(*(set(rows) for rows in rows_by_file)):
+        by_seed = {seed: top1 for rows in rows_by_file for seed, top1 in rows[digest]["full_by_seed"].items()}
+        full_from[digest] = {"full": statistics.fmean(by_seed.values()), "full_by_seed": by_seed,
+                             "full_seconds": sum(rows[digest].get("full_seconds", 0.0) for rows in rows_by_file)}
+    judge = {"full_seeds": sorted((int(seed) for seed in per_seed))}
+    if len(per_seed) == 1 and "full_seeds" not in json.loads(Path(paths[0]).read_text())["settings"]:
+        judge = {}  # one judge of --seed alone: recorded as before, so earlier runs still resume
+        for row in full_from.values():
+            del row["full_by_seed"]
+    for key, default in (("full_device", "cpu"), ("full_precision", "float32")):
+        values = {seed: trained[key] for seed, trained in sorted(per_seed.items(), key=lambda item: int(item[0]))}
+        if set(values.values()) != {default}:  # one value, or which seed had which when they differ
+            judge[key] = next(iter(values.values())) if len(set(values.values())) == 1 else values
+    return judge
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="fashion-mnist")
@@ -121,6 +164,9 @@ def main() -> None:
                         help="seeds of the full trainings, e.g. 0,1,2: each net is judged by their mean top-1 "
                              "(default: --seed alone)")
     parser.add_argument("--full-device", default="cpu", help="device of the full trainings (cpu, cuda, cuda:N)")
+    parser.add_argument("--full-precision", default="float32", choices=("float32", "bfloat16"),
+                        help="the full trainings' precision (bfloat16: autocast; on a CPU with AMX about 1.5x "
+                             "quicker, which makes another judge seed affordable there)")
     parser.add_argument("--full-only", action="store_true",
                         help="train the full trainings alone (no proxy): a judge for --full-from")
     parser.add_argument("--within", default="resnet20",
@@ -130,7 +176,11 @@ def main() -> None:
     parser.add_argument("--out", default="proxy-fidelity.json")
     parser.add_argument("--full-from", default=None,
                         help="take the full trainings from this earlier --out (same data set, seed, full epochs, nets); "
-                             "nets it lacks are skipped")
+                             "nets it lacks are skipped. Several files, comma-separated, each of other full-training "
+                             "seeds, judge each net by the mean of all their seeds")
+    parser.add_argument("--proxy-from", default=None,
+                        help="take the proxy trainings from this earlier --out (same data set, seed and proxy "
+                             "settings): a proxy scored against another judge without training it again")
     parser.add_argument("--shard", default="0/1", help="I/N: train only nets I, I+N, I+2N, ... (0-based)")
     parser.add_argument("--report-only", action="store_true",
                         help="train nothing: print the figures of what --out holds")
@@ -164,8 +214,9 @@ def main() -> None:
     proxy = None if args.full_only else proxy_data(dataset, args.proxy_images, args.val_images, proxy_seed)
     out = Path(args.out)
     settings = {key: value for key, value in vars(args).items()
-                if key not in ("out", "threads", "nets", "shard", "full_from", "proxy_precision", "proxy_seed",
-                               "full_seeds", "full_device", "full_only", "report_only")}
+                if key not in ("out", "threads", "nets", "shard", "full_from", "proxy_from", "proxy_precision",
+                               "proxy_seed",
+                               "full_seeds", "full_device", "full_precision", "full_only", "report_only")}
     if args.proxy_precision != "float32":  # kept out of a float32 run's settings, so earlier runs still resume
         settings["proxy_precision"] = args.proxy_precision
     if args.proxy_seed is not None:
@@ -175,24 +226,35 @@ def main() -> None:
         settings["full_seeds"] = full_seeds
     if args.full_device != "cpu":
         settings["full_device"] = args.full_device
+    if args.full_precision != "float32":
+        settings["full_precision"] = args.full_precision
     if args.full_only:
         settings["full_only"] = True
     full_from: dict[str, dict] = {}
     if args.full_from:
-        if not Path(args.full_from).is_file():
-            parser.error(f"--full-from {args.full_from}: no such file; give the --out of an earlier run")
-        earlier = json.loads(Path(args.full_from).read_text())
-        same = ("dataset", "seed", "full_epochs", "within")
-        if any(earlier["settings"].get(key) != settings[key] for key in same):
-            parser.error(f"--full-from {args.full_from}: its full trainings had other settings "
-                         f"({ {key: earlier['settings'].get(key) for key in same} })")
-        if args.full_seeds is not None or args.full_device != "cpu":
-            parser.error(f"--full-from {args.full_from} takes its full trainings' seeds and device from that file; "
-                         f"drop --full-seeds and --full-device")
-        for key in ("full_seeds", "full_device"):  # the judge this run is scored against
-            if key in earlier["settings"]:
-                settings[key] = earlier["settings"][key]
-        full_from = {row["digest"]: row for row in earlier["nets"] if "full" in row}
+        if args.full_seeds is not None or args.full_device != "cpu" or args.full_precision != "float32":
+            parser.error(f"--full-from {args.full_from} takes its full trainings' seeds, device and precision from "
+                         f"the file(s); drop --full-seeds, --full-device and --full-precision")
+        settings.update(merged_judge(args.full_from.split(","), settings, full_from, parser.error))
+    proxy_from: dict[str, dict] = {}
+    if args.proxy_from:
+        if args.full_only:
+            parser.error("--full-only trains no proxy: drop --proxy-from")
+        if not Path(args.proxy_from).is_file():
+            parser.error(f"--proxy-from {args.proxy_from}: no such file; give the --out of an earlier run")
+        earlier = json.loads(Path(args.proxy_from).read_text())
+        # Absent keys had their defaults then (they are recorded only when given).
+        defaults = {"proxy_precision": "float32", "proxy_seed": earlier["settings"].get("seed")}
+        same = ("dataset", "seed", "within", "proxy_images", "val_images", "proxy_epochs", "proxy_batch_size",
+                "proxy_precision", "proxy_seed")
+        then = {key: earlier["settings"].get(key, defaults.get(key)) for key in same}
+        now = {key: settings.get(key, {"proxy_precision": "float32", "proxy_seed": args.seed}.get(key)) for key in same}
+        if then != now:
+            parser.error(f"--proxy-from {args.proxy_from}: its proxy had other settings "
+                         f"({ {k: v for k, v in then.items() if now[k] != v} }, this run: "
+                         f"{ {k: v for k, v in now.items() if then[k] != v} })")
+        proxy_from = {row["digest"]: {key: value for key, value in row.items() if key.startswith("proxy")}
+                      for row in earlier["nets"] if "proxy" in row}
     done = {}
     if out.exists():  # a rerun resumes, but only a run of the same settings
         stored = json.loads(out.read_text())
@@ -204,7 +266,8 @@ def main() -> None:
     print(f"{args.nets} nets of {region} on {dataset.name}; "
           + ("" if args.full_only else f"proxy {args.proxy_images} images x {args.proxy_epochs} epochs, ")
           + f"full {len(dataset.train)} images x {args.full_epochs} epochs, seed(s) {judge} on "
-          f"{settings.get('full_device', 'cpu')}; {args.threads} thread(s)", flush=True)
+          f"{settings.get('full_device', 'cpu')} in {settings.get('full_precision', 'float32')}; "
+          f"{args.threads} thread(s)", flush=True)
     def unfinished(row: dict | None) -> bool:
         """Still to train here: the proxy, or a full-training seed (a net's row is kept per seed)."""
         if row is None or (not args.full_only and "proxy" not in row) or "full" not in row:
@@ -220,6 +283,8 @@ def main() -> None:
             continue
         if unfinished(row):
             row = row or {"digest": spec.digest, "summary": spec.summary(), "params": count(spec).params}
+            if not args.full_only and "proxy" not in row and spec.digest in proxy_from:
+                row.update(proxy_from[spec.digest])
             if not args.full_only and "proxy" not in row:
                 started = time.perf_counter()
                 recipe = PROXY_RECIPE.with_overrides(epochs=args.proxy_epochs, batch_size=args.proxy_batch_size)
@@ -238,7 +303,7 @@ def main() -> None:
                     started = time.perf_counter()
                     by_seed[str(seed)] = train(spec, dataset, ONECYCLE.with_overrides(epochs=args.full_epochs),
                                                seed=seed, device=args.full_device,
-                                               precision="float32").metrics["top1"]
+                                               precision=args.full_precision).metrics["top1"]
                     # Kept per seed, the mean of the seeds so far: a run stopped by a time limit
                     # still leaves a judge (of fewer seeds), and loses one training at most.
                     row["full"] = statistics.fmean(by_seed.values())
