@@ -57,6 +57,7 @@ import torch
 
 from reszoo.search.objective import PROXY_RECIPE, Proxy, proxy_data
 from reszoo.search.results import fitted_preset
+from reszoo.errors import InputError
 from reszoo.search.space import SearchSpace
 from reszoo.train.data import load as load_dataset
 from reszoo.train.loop import train
@@ -159,6 +160,9 @@ def main() -> None:
                              "much of tau is the proxy's own noise")
     parser.add_argument("--proxy-precision", default="float32", choices=("float32", "bfloat16"),
                         help="the proxy's training precision (bfloat16: autocast)")
+    parser.add_argument("--proxy-set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="change one field of the proxy's recipe, e.g. lr=0.05 or pct_start=0.4 (repeatable): "
+                             "a proxy variant to judge before the search adopts it")
     parser.add_argument("--full-epochs", type=int, default=5)
     parser.add_argument("--full-seeds", default=None,
                         help="seeds of the full trainings, e.g. 0,1,2: each net is judged by their mean top-1 "
@@ -210,17 +214,31 @@ def main() -> None:
         spec = space.sample(rng)
         if max_macs is None or count(spec).macs <= max_macs:
             specs.setdefault(spec.digest, spec)
+    proxy_changes = {}
+    for change in args.proxy_set:
+        field, _, value = change.partition("=")
+        try:
+            proxy_changes[field] = json.loads(value)
+        except json.JSONDecodeError:
+            proxy_changes[field] = value  # a word, e.g. schedule=cosine
+    try:
+        proxy_recipe = PROXY_RECIPE.with_overrides(epochs=args.proxy_epochs, batch_size=args.proxy_batch_size,
+                                                   **proxy_changes)
+    except InputError as exc:
+        parser.error(f"--proxy-set {' '.join(args.proxy_set)}: {exc}")
     proxy_seed = args.seed if args.proxy_seed is None else args.proxy_seed
     proxy = None if args.full_only else proxy_data(dataset, args.proxy_images, args.val_images, proxy_seed)
     out = Path(args.out)
     settings = {key: value for key, value in vars(args).items()
-                if key not in ("out", "threads", "nets", "shard", "full_from", "proxy_from", "proxy_precision",
+                if key not in ("out", "threads", "nets", "shard", "full_from", "proxy_from", "proxy_precision", "proxy_set",
                                "proxy_seed",
                                "full_seeds", "full_device", "full_precision", "full_only", "report_only")}
     if args.proxy_precision != "float32":  # kept out of a float32 run's settings, so earlier runs still resume
         settings["proxy_precision"] = args.proxy_precision
     if args.proxy_seed is not None:
         settings["proxy_seed"] = args.proxy_seed
+    if proxy_changes:
+        settings["proxy_recipe_changes"] = proxy_changes
     # Like the two above, the judge's new settings are recorded only when given, so earlier files still resume.
     if args.full_seeds is not None:
         settings["full_seeds"] = full_seeds
@@ -246,7 +264,7 @@ def main() -> None:
         # Absent keys had their defaults then (they are recorded only when given).
         defaults = {"proxy_precision": "float32", "proxy_seed": earlier["settings"].get("seed")}
         same = ("dataset", "seed", "within", "proxy_images", "val_images", "proxy_epochs", "proxy_batch_size",
-                "proxy_precision", "proxy_seed")
+                "proxy_precision", "proxy_seed", "proxy_recipe_changes")
         then = {key: earlier["settings"].get(key, defaults.get(key)) for key in same}
         now = {key: settings.get(key, {"proxy_precision": "float32", "proxy_seed": args.seed}.get(key)) for key in same}
         if then != now:
@@ -287,8 +305,7 @@ def main() -> None:
                 row.update(proxy_from[spec.digest])
             if not args.full_only and "proxy" not in row:
                 started = time.perf_counter()
-                recipe = PROXY_RECIPE.with_overrides(epochs=args.proxy_epochs, batch_size=args.proxy_batch_size)
-                scored = train(spec, proxy, recipe, seed=proxy_seed, precision=args.proxy_precision)
+                scored = train(spec, proxy, proxy_recipe, seed=proxy_seed, precision=args.proxy_precision)
                 row.update(proxy=scored.metrics["top1"], proxy_val_loss=scored.metrics["loss"],
                            proxy_train_loss=scored.history[-1]["train_loss"],  # the last epoch's mean
                            proxy_train_losses=[epoch["train_loss"] for epoch in scored.history],
