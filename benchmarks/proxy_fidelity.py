@@ -25,6 +25,9 @@ ceiling any proxy can reach against one seed). `--full-only` trains the judge
 alone, on any `--full-device` (gpu_fidelity_judge.sh: 12 nets x 3 seeds on a GPU
 in one call); its file then serves `--full-from` for proxies scored on this
 machine. A run stopped between seeds leaves each net judged by the seeds it has.
+Seeds trained apart (another day, device or `--full-precision`) make one judge:
+`--full-from a.json,b.json` judges each net by the mean of all their seeds, and
+`--proxy-from` scores an earlier run's proxy against it without training it again.
 
 Each net's figures are written to --out as they finish; a rerun with the same
 --out skips nets already done (the full run takes hours of a 2-core CPU).
@@ -36,6 +39,10 @@ file under a lock); tau is printed once every net is in the file.
     # both cores:  ... --shard 0/2 &  ... --shard 1/2
     # another proxy, judged against the full trainings of an earlier run (they do not depend on the proxy):
     python benchmarks/proxy_fidelity.py ... --proxy-precision bfloat16 --full-from fidelity.json --out fidelity-bf16.json
+    # another judge seed on this CPU (bfloat16: 1.1-2x quicker per net), then the same proxy against both seeds:
+    python benchmarks/proxy_fidelity.py ... --full-only --full-seeds 1 --full-precision bfloat16 --out judge-s1.json
+    python benchmarks/proxy_fidelity.py ... --proxy-precision bfloat16 --full-from fidelity.json,judge-s1.json \
+        --proxy-from fidelity-bf16.json --out fidelity-bf16-judge2.json
     # the judge alone, three seeds, on a GPU (one process per net: eager steps are bound by the launching CPU):
     for i in $(seq 0 11); do python benchmarks/proxy_fidelity.py ... --full-only --full-device cuda \
         --full-seeds 0,1,2 --shard $i/12 --out judge.json & done; wait
