@@ -39,7 +39,11 @@ from reszoo.zoo.spec import ArchSpec
 #: nets, over four proxy seeds, batch 32 ranked by training loss agreed with full
 #: training with Kendall's tau 0.58 on average; batch 64 by training loss 0.32, and
 #: batch 32 or 64 by top-1 0.28 (benchmarks/README.md). Per net it cost 1.09x the
-#: batch-64 proxy: twice the steps, but no test pass after each epoch.
+#: batch-64 proxy: twice the steps, but no test pass after each epoch. Against a
+#: judge of three full trainings per net (one alone is noisy) it reaches only 0.46:
+#: the short proxy underrates deep bottleneck nets. 6000 images reach 0.61, at twice
+#: the steps, which the default search's few minutes on a 2-core CPU cannot pay;
+#: learning rates 0.05 and 0.4 ranked worse than 0.2.
 PROXY_RECIPE = ONECYCLE.with_overrides(epochs=3, batch_size=32)
 
 #: What ranks the proxy runs. ``train-loss``: the mean training loss of the last
