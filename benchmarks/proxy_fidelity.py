@@ -139,13 +139,13 @@ def merged_judge(paths: list[str], settings: dict, full_from: dict[str, dict], e
         by_seed = {seed: top1 for rows in rows_by_file for seed, top1 in rows[digest]["full_by_seed"].items()}
         full_from[digest] = {"full": statistics.fmean(by_seed.values()), "full_by_seed": by_seed,
                              "full_seconds": sum(rows[digest].get("full_seconds", 0.0) for rows in rows_by_file)}
-    judge = {"full_seeds": sorted((int(seed) for seed in per_seed))}
+    judge = {"full_seeds": [int(seed) for seed in per_seed]}  # in the files' order, as one file's were kept
     if len(per_seed) == 1 and "full_seeds" not in json.loads(Path(paths[0]).read_text())["settings"]:
         judge = {}  # one judge of --seed alone: recorded as before, so earlier runs still resume
         for row in full_from.values():
             del row["full_by_seed"]
     for key, default in (("full_device", "cpu"), ("full_precision", "float32")):
-        values = {seed: trained[key] for seed, trained in sorted(per_seed.items(), key=lambda item: int(item[0]))}
+        values = {seed: trained[key] for seed, trained in per_seed.items()}
         if set(values.values()) != {default}:  # one value, or which seed had which when they differ
             judge[key] = next(iter(values.values())) if len(set(values.values())) == 1 else values
     return judge
@@ -176,8 +176,8 @@ def main() -> None:
                              "(default: --seed alone)")
     parser.add_argument("--full-device", default="cpu", help="device of the full trainings (cpu, cuda, cuda:N)")
     parser.add_argument("--full-precision", default="float32", choices=("float32", "bfloat16"),
-                        help="the full trainings' precision (bfloat16: autocast; on a CPU with AMX about 1.5x "
-                             "quicker, which makes another judge seed affordable there)")
+                        help="the full trainings' precision (bfloat16: autocast; on a CPU with AMX 1.1-2x "
+                             "quicker per net, which makes another judge seed affordable there)")
     parser.add_argument("--full-only", action="store_true",
                         help="train the full trainings alone (no proxy): a judge for --full-from")
     parser.add_argument("--within", default="resnet20",
@@ -223,7 +223,10 @@ def main() -> None:
             specs.setdefault(spec.digest, spec)
     proxy_changes = {}
     for change in args.proxy_set:
-        field, _, value = change.partition("=")
+        field, equals, value = change.partition("=")
+        if not equals or not value or field in ("epochs", "batch_size"):
+            parser.error(f"--proxy-set {change!r}: expected FIELD=VALUE of the proxy's recipe, e.g. lr=0.05 "
+                         f"(epochs and batch size have --proxy-epochs and --proxy-batch-size)")
         try:
             proxy_changes[field] = json.loads(value)
         except json.JSONDecodeError:
@@ -231,7 +234,7 @@ def main() -> None:
     try:
         proxy_recipe = PROXY_RECIPE.with_overrides(epochs=args.proxy_epochs, batch_size=args.proxy_batch_size,
                                                    **proxy_changes)
-    except InputError as exc:
+    except (InputError, TypeError) as exc:
         parser.error(f"--proxy-set {' '.join(args.proxy_set)}: {exc}")
     proxy_seed = args.seed if args.proxy_seed is None else args.proxy_seed
     proxy = None if args.full_only else proxy_data(dataset, args.proxy_images, args.val_images, proxy_seed)
@@ -280,6 +283,9 @@ def main() -> None:
                          f"{ {k: v for k, v in now.items() if then[k] != v} })")
         proxy_from = {row["digest"]: {key: value for key, value in row.items() if key.startswith("proxy")}
                       for row in earlier["nets"] if "proxy" in row}
+        if not proxy_from:
+            parser.error(f"--proxy-from {args.proxy_from}: it holds no proxy runs (a --full-only judge?); give the "
+                         f"--out of a run that trained the proxy")
     done = {}
     if out.exists():  # a rerun resumes, but only a run of the same settings
         stored = json.loads(out.read_text())
@@ -310,6 +316,8 @@ def main() -> None:
             row = row or {"digest": spec.digest, "summary": spec.summary(), "params": count(spec).params}
             if not args.full_only and "proxy" not in row and spec.digest in proxy_from:
                 row.update(proxy_from[spec.digest])
+            elif args.proxy_from and "proxy" not in row:
+                print(f"{index:>3}/{args.nets} not in {args.proxy_from}: its proxy is trained here", flush=True)
             if not args.full_only and "proxy" not in row:
                 started = time.perf_counter()
                 scored = train(spec, proxy, proxy_recipe, seed=proxy_seed, precision=args.proxy_precision)

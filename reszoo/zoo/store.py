@@ -42,13 +42,16 @@ _WRITE_ATTEMPTS = 8
 
 def _lost_race(exc: sa_exc.IntegrityError) -> bool:
     """An integrity failure that another attempt can cure: a unique key taken by a
-    concurrent writer (PostgreSQL's SQLSTATE 23505), or weights removed by one
-    between our read and our insert (a foreign key, 23503; read committed lets
-    PostgreSQL see it). NOT NULL and CHECK failures are never a race."""
+    concurrent writer (PostgreSQL's SQLSTATE 23505, SQLite's "UNIQUE constraint
+    failed"), or, on PostgreSQL, weights removed by one between our read and our
+    insert (a foreign key, 23503: read committed lets it happen). SQLite writes one
+    transaction at a time (BEGIN IMMEDIATE), so a foreign key failure there, like
+    NOT NULL or CHECK anywhere, is never a race."""
     code = getattr(exc.orig, "pgcode", None) or getattr(exc.orig, "sqlstate", None)
+    if code:
+        return code in ("23505", "23503")
     reason = str(exc.orig or exc).lower()
-    return code in ("23505", "23503") or any(
-        words in reason for words in ("unique constraint", "duplicate key", "foreign key constraint"))
+    return any(words in reason for words in ("unique constraint", "duplicate key", "violates foreign key constraint"))
 
 
 def _readonly_sqlite_url(path: Path) -> str:
@@ -291,8 +294,8 @@ class SqlStore:
                 # A read-only file or a full disk will not change by waiting.
                 reason = str(exc.orig or exc).lower()
                 if isinstance(exc, sa_exc.IntegrityError) and not _lost_race(exc):
-                    # NOT NULL, CHECK or a foreign key: the same write fails the same way
-                    # every time, so retrying would only disguise it as a busy registry.
+                    # NOT NULL, CHECK, or a foreign key no race explains: the same write fails
+                    # the same way every time, so retrying would disguise it as a busy registry.
                     raise RegistryError(f"registry {self.display_url} refused the write: {exc.orig or exc}. Nothing "
                                         "was changed. This is a bug in reszoo; please report it with this "
                                         "message") from None
