@@ -305,9 +305,17 @@ def test_a_safetensors_header_with_an_absurd_offset_is_refused_in_one_line(tmp_p
         read_weights_file(path)
 
 
-def test_a_constraint_failure_is_reported_at_once_as_a_bug_not_as_busy(tmp_path):
+@pytest.mark.parametrize("row, message", [
+    ({}, "NOT NULL constraint failed"),  # every required column missing
+    # SQLite writes one transaction at a time, so no concurrent writer explains a dangling reference.
+    ({"arch_digest": "no-such-architecture", "device": "cpu", "batch_size": 1, "dtype": "float32",
+      "runtime": "eager", "median_ms": 1.0, "p90_ms": 1.0, "samples": 1}, "FOREIGN KEY constraint failed"),
+])
+def test_a_constraint_failure_is_reported_at_once_as_a_bug_not_as_busy(tmp_path, row, message):
     """Only a lost race (a unique key taken meanwhile) is worth another attempt: a NOT NULL
     failure is the same every time, and "stayed busy; try again" would send the user waiting."""
+    from datetime import datetime, timezone
+
     import sqlalchemy as sa
 
     from reszoo.zoo.schema import Latency
@@ -317,10 +325,10 @@ def test_a_constraint_failure_is_reported_at_once_as_a_bug_not_as_busy(tmp_path)
 
     def incomplete(session):
         attempts.append(1)
-        session.add(Latency())  # every required column missing
+        session.add(Latency(**row, **({"measured_at": datetime.now(timezone.utc)} if row else {})))
         session.flush()
 
-    with pytest.raises(reszoo.RegistryError, match="refused the write: NOT NULL constraint failed.*bug in reszoo") as err:
+    with pytest.raises(reszoo.RegistryError, match=f"refused the write: {message}.*bug in reszoo") as err:
         registry._write(incomplete)
     assert "busy" not in str(err.value) and len(attempts) == 1
     with registry.engine.connect() as conn:
