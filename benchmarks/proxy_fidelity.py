@@ -140,7 +140,7 @@ def merged_judge(paths: list[str], settings: dict, full_from: dict[str, dict], e
         full_from[digest] = {"full": statistics.fmean(by_seed.values()), "full_by_seed": by_seed,
                              "full_seconds": sum(rows[digest].get("full_seconds", 0.0) for rows in rows_by_file)}
     judge = {"full_seeds": [int(seed) for seed in per_seed]}  # in the files' order, as one file's were kept
-    if len(per_seed) == 1 and "full_seeds" not in json.loads(Path(paths[0]).read_text())["settings"]:
+    if len(paths) == 1 and "full_seeds" not in earlier["settings"]:
         judge = {}  # one judge of --seed alone: recorded as before, so earlier runs still resume
         for row in full_from.values():
             del row["full_by_seed"]
@@ -271,12 +271,14 @@ def main() -> None:
         if not Path(args.proxy_from).is_file():
             parser.error(f"--proxy-from {args.proxy_from}: no such file; give the --out of an earlier run")
         earlier = json.loads(Path(args.proxy_from).read_text())
-        # Absent keys had their defaults then (they are recorded only when given).
-        defaults = {"proxy_precision": "float32", "proxy_seed": earlier["settings"].get("seed")}
         same = ("dataset", "seed", "within", "proxy_images", "val_images", "proxy_epochs", "proxy_batch_size",
                 "proxy_precision", "proxy_seed", "proxy_recipe_changes")
-        then = {key: earlier["settings"].get(key, defaults.get(key)) for key in same}
-        now = {key: settings.get(key, {"proxy_precision": "float32", "proxy_seed": args.seed}.get(key)) for key in same}
+
+        def proxy_settings(given: dict) -> dict:  # absent keys had their defaults (recorded only when given)
+            defaults = {"proxy_precision": "float32", "proxy_seed": given.get("seed")}
+            return {key: given.get(key, defaults.get(key)) for key in same}
+
+        then, now = proxy_settings(earlier["settings"]), proxy_settings(settings)
         if then != now:
             parser.error(f"--proxy-from {args.proxy_from}: its proxy had other settings "
                          f"({ {k: v for k, v in then.items() if now[k] != v} }, this run: "
