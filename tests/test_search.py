@@ -2,7 +2,9 @@
 
 import dataclasses
 import json
+import math
 import random
+import re
 import uuid
 
 import optuna
@@ -15,7 +17,7 @@ from reszoo.cli.app import app
 from reszoo.errors import DatasetError, SpecFileError
 from reszoo.latency import measure as latency_module
 from reszoo.search import objective as objective_module
-from reszoo.search.objective import PROXY_RECIPE, LatencyTarget, Proxy
+from reszoo.search.objective import CAPACITY_WEIGHT, PROXY_RECIPE, LatencyTarget, Proxy, epoch_score
 from reszoo.search.results import (
     TrialResult,
     best,
@@ -337,19 +339,35 @@ def test_trials_rank_by_their_score_not_their_top1():
     assert [r.number for r in best([_result(2, 0.6, 1.0), _result(3, 0.8, 1.0)])] == [3]
 
 
-def test_the_proxy_is_scored_by_its_last_epochs_training_loss(tmp_path, fake_latency):
+def test_the_proxy_is_scored_by_its_last_epochs_training_loss_and_its_size(tmp_path, fake_latency):
     study = run(config(tmp_path), trials=3)
     for trial in study.trials:
         attrs = trial.user_attrs
-        assert trial.value == attrs["score"] == -attrs["train_loss"]  # what TPE and the pruner see
+        score = -attrs["train_loss"] + CAPACITY_WEIGHT * math.log(attrs["params"])
+        # What TPE ranks, and what the pruner compares after the last epoch, as after the others.
+        assert trial.value == attrs["score"] == pytest.approx(score, abs=1e-12)
+        assert trial.intermediate_values[max(trial.intermediate_values)] == pytest.approx(score, abs=1e-12)
         assert 0.0 <= attrs["accuracy"] <= 1.0  # top-1 is still measured and reported
-    top = best(trial_results(study))[0]
-    assert top.train_loss == min(t.user_attrs["train_loss"] for t in study.trials)
+    by_loss = run(dataclasses.replace(config(tmp_path, study="l"), proxy=dataclasses.replace(
+        config(tmp_path).proxy, score="train-loss")), trials=3)
+    assert all(t.value == -t.user_attrs["train_loss"] for t in by_loss.trials)
+    top = best(trial_results(by_loss))[0]
+    assert top.train_loss == min(t.user_attrs["train_loss"] for t in by_loss.trials)
     by_top1 = run(dataclasses.replace(config(tmp_path, study="t"), proxy=dataclasses.replace(
         config(tmp_path).proxy, score="top1")), trials=2)
     assert all(t.value == t.user_attrs["accuracy"] for t in by_top1.trials)
-    with pytest.raises(InputError, match="proxy score must be one of train-loss, top1, got 'top-1'"):
+    with pytest.raises(InputError, match=re.escape("proxy score must be one of train-loss+params, train-loss, top1, "
+                                                   "got 'top-1'")):
         Proxy(score="top-1")
+
+
+def test_of_two_nets_with_one_training_loss_the_larger_scores_higher():
+    # A doubling of the parameters is worth CAPACITY_WEIGHT * ln 2 of training loss; the other scores ignore size.
+    record = {"train_loss": 1.0, "test_err": 0.2}
+    small, large = (epoch_score(record, "train-loss+params", params) for params in (100_000, 200_000))
+    assert large - small == pytest.approx(CAPACITY_WEIGHT * math.log(2))
+    assert epoch_score(record, "train-loss", 100_000) == epoch_score(record, "train-loss", 200_000) == -1.0
+    assert epoch_score(record, "top1", 100_000) == pytest.approx(0.8)
 
 
 def test_a_study_scored_by_top1_resumes_only_with_that_score(tmp_path, fake_latency):
@@ -362,7 +380,8 @@ def test_a_study_scored_by_top1_resumes_only_with_that_score(tmp_path, fake_late
     assert "score" not in stored.user_attrs["reszoo"]["proxy"]
     assert runner.invoke(app, [*args, "--proxy-score", "top1"]).exit_code == 0
     refused = runner.invoke(app, args)
-    assert refused.exit_code == 1 and "proxy.score: None then, 'train-loss' now" in " ".join(refused.output.split())
+    said = " ".join(refused.output.split())
+    assert refused.exit_code == 1 and "proxy.score: None then, 'train-loss+params' now" in said
 
 
 def test_pareto_mode_reports_the_feasible_front(tmp_path, fake_latency):
@@ -421,7 +440,7 @@ def test_search_finds_a_local_data_set_or_says_how_to_get_one(tmp_path, monkeypa
     (["--study", "bad name"], "entry name 'bad name' is not valid"),
     (["--storage", "nowhere"], "is not 'memory', 'journal:PATH'"),
     (["--reference", "none"], "constrained mode needs a latency limit (--max-latency-ms)"),
-    (["--proxy-score", "top5"], "proxy score must be one of train-loss, top1, got 'top5'"),
+    (["--proxy-score", "top5"], "proxy score must be one of train-loss+params, train-loss, top1, got 'top5'"),
     (["--threads", "0"], "Invalid value for '--threads': Input should be greater than or equal to 1"),
 ])
 def test_bad_search_options_are_named(tmp_path, args, message):

@@ -93,7 +93,7 @@ def search(
     val_images: int = 1000,
     proxy_batch_size: int = 32,
     proxy_precision: str = "auto",
-    proxy_score: str = "train-loss",
+    proxy_score: str = "train-loss+params",
     threads: int | None = None,
     references: Sequence[str] = ("resnet20",),
     registry: str | None = None,
@@ -117,9 +117,11 @@ def search(
         space: The search space (default :class:`SearchSpace`'s); fitted to the data.
         proxy_precision: ``float32``, ``bfloat16`` (autocast) or ``auto``: bfloat16 where
             it runs natively (a GPU; a CPU with AVX512-BF16 or AMX), else float32.
-        proxy_score: What ranks the nets: ``train-loss`` (the proxy's last epoch's
-            training loss, lower is better) or ``top1`` (its validation top-1); see
-            :data:`reszoo.search.objective.SCORES`. Top-1 is reported either way.
+        proxy_score: What ranks the nets: ``train-loss+params`` (the proxy's last
+            epoch's training loss, less :data:`~reszoo.search.objective.CAPACITY_WEIGHT`
+            times ln(parameters); higher is better), ``train-loss`` (the loss alone) or
+            ``top1`` (its validation top-1); see :data:`reszoo.search.objective.SCORES`.
+            Top-1 is reported either way.
         threads: CPU threads latency is timed with (default: the threads this process
             has, or what a resumed study started with; 1 is the steadiest).
         references: Presets trained on the same proxy, beside the result.

@@ -12,6 +12,7 @@ accuracy stays an honest estimate.
 
 from __future__ import annotations
 
+import math
 import time
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -40,13 +41,15 @@ from reszoo.zoo.spec import ArchSpec
 #: training with Kendall's tau 0.58 on average; batch 64 by training loss 0.32, and
 #: batch 32 or 64 by top-1 0.28 (benchmarks/README.md). Per net it cost 1.09x the
 #: batch-64 proxy: twice the steps, but no test pass after each epoch. Against a
-#: judge of three full trainings per net (one alone is noisy) it reaches only 0.46:
-#: the short proxy underrates deep bottleneck nets. 6000 images reach 0.61, at twice
-#: the steps, which the default search's few minutes on a 2-core CPU cannot pay;
-#: learning rates 0.05 and 0.4 ranked worse than 0.2.
+#: judge of three full trainings per net (one alone is noisy) the loss reaches only
+#: 0.46: the short proxy underrates deep and large nets, which the default score's
+#: capacity term corrects (0.76; see CAPACITY_WEIGHT). 6000 images, at twice the
+#: steps, reach 0.61 by the loss alone but no more than 3000 with the capacity term
+#: (0.74); learning rates 0.05 and 0.4 ranked worse than 0.2.
 PROXY_RECIPE = ONECYCLE.with_overrides(epochs=3, batch_size=32)
 
-#: What ranks the proxy runs. ``train-loss``: the mean training loss of the last
+#: What ranks the proxy runs. ``train-loss+params`` (the default): the training loss
+#: below, corrected for capacity (see :data:`CAPACITY_WEIGHT`). ``train-loss``: the mean training loss of the last
 #: epoch, negated so that higher is better (Ru et al. 2021, "Speedy performance
 #: estimation for neural architecture search": the sum of training losses over the
 #: last epochs, TSE-E). ``top1``: validation top-1 on the held-out images. On the
@@ -55,7 +58,17 @@ PROXY_RECIPE = ONECYCLE.with_overrides(epochs=3, batch_size=32)
 #: the whole last epoch (3,000 images, a continuous loss) where top-1 counts right
 #: answers on 1,000, whose own standard error (1.3 points) is as large as the gaps
 #: between the nets being ranked.
-SCORES = ("train-loss", "top1")
+SCORES = ("train-loss+params", "train-loss", "top1")
+
+#: The weight of ``train-loss+params``'s capacity term: the score is the negated
+#: training loss plus this times ln(parameters), so a net twice as large is worth a
+#: training loss 0.035 higher. Three proxy epochs reward the nets that learn
+#: quickest, and those are the small and shallow ones; a full training rewards
+#: capacity. On the fidelity benchmark's 12 nets (three-seed judge, four proxy
+#: seeds) the loss alone ranked with tau 0.46 and the parameter count alone 0.61;
+#: together, weights 0.02 to 0.3 all reached 0.66 to 0.76, 0.05 the most. Chosen on
+#: those nets and then checked on a second draw of 12 (benchmarks/README.md).
+CAPACITY_WEIGHT = 0.05
 
 
 @dataclass(frozen=True)
@@ -79,7 +92,7 @@ class Proxy:
     device: str = "cpu"
     runtime: str = "eager"
     precision: str | None = None
-    score: str = "train-loss"
+    score: str = "train-loss+params"
 
     def __post_init__(self) -> None:
         check_score(self.score)
@@ -93,9 +106,11 @@ def check_score(score: str) -> str:
     return score
 
 
-def epoch_score(record: dict[str, Any], score: str) -> float:
-    """One epoch's score (higher is better) from its training record."""
-    return -record["train_loss"] if score == "train-loss" else 1 - record["test_err"]
+def epoch_score(record: dict[str, Any], score: str, params: int) -> float:
+    """One epoch's score (higher is better) from its training record and the net's parameter count."""
+    if score == "top1":
+        return 1 - record["test_err"]
+    return -record["train_loss"] + (CAPACITY_WEIGHT * math.log(params) if score == "train-loss+params" else 0.0)
 
 
 @dataclass(frozen=True)
@@ -220,17 +235,18 @@ class Objective:
 
         last_epoch = self.proxy.recipe.epochs  # None when the recipe counts iterations
         by = self.proxy.score
+        params = count(spec).params
 
         def report(record: dict[str, Any]) -> None:
             if trial is None or self.pareto:  # Optuna prunes single-objective studies only
                 return
             epoch = record["epoch"]
-            trial.report(epoch_score(record, by), epoch)
+            trial.report(epoch_score(record, by, params), epoch)
             # Stopping at the last epoch saves nothing and loses the score, and a
             # median of fewer than PRUNE_AFTER trained trials is noise.
             if (self.prune and epoch != last_epoch and _trained_to(trial.study, epoch) >= PRUNE_AFTER
                     and trial.should_prune()):
-                figure = (f"training loss {record['train_loss']:.4f}" if by == "train-loss"
+                figure = (f"training loss {record['train_loss']:.4f}" if by != "top1"
                           else f"validation top-1 {1 - record['test_err']:.4f}")
                 raise optuna.TrialPruned(f"{figure} after epoch {epoch}")
 
@@ -256,7 +272,7 @@ class Objective:
         last = result.history[-1]
         accuracy = result.metrics["top1"]
         return {
-            "score": -last["train_loss"] if by == "train-loss" else accuracy,
+            "score": accuracy if by == "top1" else epoch_score(last, by, params),
             "accuracy": accuracy,
             "train_loss": last["train_loss"],
             "train_err": last["train_err"],
