@@ -79,7 +79,7 @@ def _net(family: str, block: str, shortcut: str | None) -> str:
 def results_table(rows: list[TrialResult], references: dict[str, dict[str, Any]], title: str,
                   with_loss: bool = False) -> Table:
     """Trials and the reference presets (dimmed), narrow enough for an 80-column terminal;
-    ``with_loss``: a column of the proxy's last-epoch training loss (when it was the score)."""
+    ``with_loss``: a column of the proxy's last-epoch training loss (when the score uses it)."""
     table = Table(title=title, title_justify="left")
     table.add_column("trial", no_wrap=True)
     table.add_column("net")
@@ -157,9 +157,10 @@ def search_command(
     shortcuts: Annotated[Optional[str], typer.Option(help="Shortcut styles allowed: A, B, C.")] = None,
     proxy_epochs: Annotated[int, typer.Option(min=1, help="Epochs of each trial's proxy training.")] = 3,
     proxy_images: Annotated[int, typer.Option(
-        min=10, help="Training images of each proxy run. More cost time and, with the default score, rank nets "
-                     "no better: 6000 ranked 12 Fashion-MNIST nets with Kendall's tau 0.74 against 3000's 0.76 (by "
-                     "the training loss alone 0.61 against 0.46; benchmarks/README.md).")] = 3000,
+        min=10, help="Training images of each proxy run. More cost time; by the training loss alone they rank "
+                     "nets closer to a full training (6000: Kendall's tau 0.61 against 3000's 0.46 over 12 "
+                     "Fashion-MNIST nets), with the default score no closer on those nets (0.73 against 0.76; "
+                     "benchmarks/README.md).")] = 3000,
     val_images: Annotated[int, typer.Option(min=10, help="Training images held out to measure each proxy's top-1 on.")] = 1000,
     proxy_batch_size: Annotated[int, typer.Option(min=1, max=MAX_BATCH, help="Batch size of the proxy training.")] = 32,
     proxy_precision: Annotated[str, typer.Option(

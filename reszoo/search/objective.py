@@ -5,8 +5,8 @@ per-part predictor rejects nets far over the limit without building them,
 the rest are measured (and cached in the registry by architecture digest, so
 no architecture is timed twice on one device). Only feasible nets are
 trained, on a proxy: a short recipe on a subset of the training images,
-scored by its last epoch's training loss (or its top-1 on held-out training
-images). The test split is never used to choose, so a searched net's test
+scored by its last epoch's training loss and its size (or by the loss alone,
+or its top-1 on held-out training images). The test split is never used to choose, so a searched net's test
 accuracy stays an honest estimate.
 """
 
@@ -42,10 +42,11 @@ from reszoo.zoo.spec import ArchSpec
 #: batch 32 or 64 by top-1 0.28 (benchmarks/README.md). Per net it cost 1.09x the
 #: batch-64 proxy: twice the steps, but no test pass after each epoch. Against a
 #: judge of three full trainings per net (one alone is noisy) the loss reaches only
-#: 0.46: the short proxy underrates deep and large nets, which the default score's
-#: capacity term corrects (0.76; see CAPACITY_WEIGHT). 6000 images, at twice the
-#: steps, reach 0.61 by the loss alone but no more than 3000 with the capacity term
-#: (0.74); learning rates 0.05 and 0.4 ranked worse than 0.2.
+#: 0.46: the short proxy underrates deep and large nets; the default score's
+#: capacity term corrects for size, not depth (0.76; see CAPACITY_WEIGHT). On those
+#: nets 6000 images, at twice the steps, reach 0.61 by the loss alone, but with the
+#: capacity term no more than 3000 (0.735); learning rates 0.05 and 0.4 ranked
+#: worse than 0.2.
 PROXY_RECIPE = ONECYCLE.with_overrides(epochs=3, batch_size=32)
 
 #: What ranks the proxy runs. ``train-loss+params`` (the default): the training loss
@@ -67,7 +68,9 @@ SCORES = ("train-loss+params", "train-loss", "top1")
 #: capacity. On the fidelity benchmark's 12 nets (three-seed judge, four proxy
 #: seeds) the loss alone ranked with tau 0.46 and the parameter count alone 0.61;
 #: together, weights 0.02 to 0.3 all reached 0.66 to 0.76, 0.05 the most. Chosen on
-#: those nets and then checked on a second draw of 12 (benchmarks/README.md).
+#: those nets, then checked on a second draw of 12 (two-seed judge): 0.55 there,
+#: against 0.34 for the loss alone and 0.32 for the parameter count; deep nets are
+#: still underrated (benchmarks/README.md).
 CAPACITY_WEIGHT = 0.05
 
 
@@ -246,8 +249,10 @@ class Objective:
             # median of fewer than PRUNE_AFTER trained trials is noise.
             if (self.prune and epoch != last_epoch and _trained_to(trial.study, epoch) >= PRUNE_AFTER
                     and trial.should_prune()):
-                figure = (f"training loss {record['train_loss']:.4f}" if by != "top1"
-                          else f"validation top-1 {1 - record['test_err']:.4f}")
+                figure = {"train-loss+params": f"score {epoch_score(record, by, params):.4f} (training loss "
+                                               f"{record['train_loss']:.4f}, {params} parameters)",
+                          "train-loss": f"training loss {record['train_loss']:.4f}",
+                          "top1": f"validation top-1 {1 - record['test_err']:.4f}"}[by]
                 raise optuna.TrialPruned(f"{figure} after epoch {epoch}")
 
         started = time.perf_counter()

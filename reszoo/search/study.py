@@ -247,8 +247,8 @@ def sampler_for(config: SearchConfig, worker: int = 0,
 def pruner_for(config: SearchConfig) -> optuna.pruners.BasePruner:
     if config.mode == "pareto":
         return optuna.pruners.NopPruner()
-    # Stop a proxy run whose score after an epoch (its training loss, or its validation
-    # top-1) is below the median of earlier trials at that epoch (never at the last:
+    # Stop a proxy run whose score after an epoch (its training loss and size, its loss
+    # alone, or its validation top-1) is below the median of earlier trials at that epoch (never at the last:
     # see Objective.score).
     return optuna.pruners.MedianPruner(n_startup_trials=0)  # Objective.score waits for PRUNE_AFTER trained trials
 
