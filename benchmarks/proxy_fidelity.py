@@ -5,11 +5,13 @@ on held-out training images). This draws --nets distinct nets from the
 default space fitted to the data set, scores each with the search's own proxy
 and with a full short training (every training image, --full-epochs, top-1 on
 the test split), and prints Kendall's tau-b between the two rankings: for the
-search's score (the proxy's last epoch's training loss) and for the others
-(validation top-1, validation loss).
+search's score (the proxy's last epoch's training loss less 0.05 ln(parameters))
+and for the others (the training loss alone, validation top-1, validation loss).
 
 Baseline, same run: the parameter count as a ranking (a zero-cost proxy);
-the figure is the proxy's tau beside it, as a ratio.
+the figure is the proxy's tau beside it, as a ratio. The search's score has the
+parameter count in it, so its ratio says what the training adds to the count;
+the training loss alone is printed beside it too.
 
 By default the nets are drawn where the README's default search trains them:
 at most resnet20's multiply-accumulates (its latency limit is resnet20's
@@ -53,6 +55,7 @@ from __future__ import annotations
 import argparse
 import fcntl
 import json
+import math
 import os
 import random
 import statistics
@@ -62,7 +65,7 @@ from pathlib import Path
 
 import torch
 
-from reszoo.search.objective import PROXY_RECIPE, Proxy, proxy_data
+from reszoo.search.objective import CAPACITY_WEIGHT, PROXY_RECIPE, Proxy, proxy_data
 from reszoo.search.results import fitted_preset
 from reszoo.errors import InputError
 from reszoo.search.space import SearchSpace
@@ -381,7 +384,13 @@ def main() -> None:
     def ranking(key: str, sign: float) -> list[float] | None:
         return [sign * r[key] for r in rows] if all(key in r for r in rows) else None
 
-    scores = {"train-loss": ("last epoch's training loss", ranking("proxy_train_loss", -1)),
+    def with_capacity(weight: float) -> list[float] | None:  # objective.epoch_score's train-loss+params
+        loss = ranking("proxy_train_loss", -1)
+        return None if loss is None else [s + weight * math.log(r["params"]) for s, r in zip(loss, rows)]
+
+    scores = {"train-loss+params": (f"last epoch's training loss less {CAPACITY_WEIGHT} ln(params)",
+                                    with_capacity(CAPACITY_WEIGHT)),
+              "train-loss": ("last epoch's training loss", ranking("proxy_train_loss", -1)),
               "top1": ("validation top-1", ranking("proxy", 1)),
               "val-loss": ("validation loss", ranking("proxy_val_loss", -1))}
     for key, (name, ranked) in sorted(scores.items(), key=lambda item: item[0] != Proxy().score):
@@ -393,6 +402,9 @@ def main() -> None:
                   f"parameter count {tau_params:.3f}  {ratio}  (target: >= 0.6)")
         else:
             print(f"  the proxy's {name} as the score: tau {figure}")
+    if scores["train-loss"][1] is not None:  # how much the capacity term's weight matters
+        print("  training loss less WEIGHT ln(params), by weight: " + ", ".join(
+            f"{weight}: {kendall_tau_b(with_capacity(weight), full):.3f}" for weight in (0.02, 0.05, 0.1, 0.2, 0.3)))
     if len(seeds) > 1 and scores[Proxy().score][1] is not None:
         against = [kendall_tau_b(scores[Proxy().score][1], [r["full_by_seed"][seed] for r in rows]) for seed in seeds]
         print(f"  the search's score against each full-training seed alone: tau "

@@ -10,7 +10,8 @@ Arms (--samplers, the last one the baseline): ``tpe`` (screened by the
 latency predictor, as `reszoo search` runs), ``tpe-unscreened`` (before the
 screen of search/sampling.py) and ``random``. Prints, per seed and on
 average: the best feasible score (what the search ranks by: the proxy's
-last-epoch training loss, negated, by default) and that net's proxy top-1,
+last-epoch training loss, negated, plus 0.05 ln(params), by default) and that
+net's proxy top-1,
 the hypervolume of the feasible top-1 front (accuracy x ms under the limit)
 and the share of trials under the limit, each arm's figure over the
 baseline's, and how many seeds each arm won on the best score and on the
@@ -73,7 +74,7 @@ def main() -> None:
                              "(Optuna's RandomSampler, unscreened)")
     parser.add_argument("--proxy-precision", default="auto", help="as reszoo search's --proxy-precision")
     parser.add_argument("--proxy-batch-size", type=int, default=PROXY_RECIPE.batch_size)
-    parser.add_argument("--proxy-score", default="train-loss", help="as reszoo search's --proxy-score")
+    parser.add_argument("--proxy-score", default=Proxy().score, help="as reszoo search's --proxy-score")
     parser.add_argument("--jobs", type=int, default=1, help="searches run at once (one process of one thread each)")
     parser.add_argument("--out", default=None, help="write the per-seed figures as JSON")
     args = parser.parse_args()
