@@ -361,6 +361,34 @@ def test_the_proxy_is_scored_by_its_last_epochs_training_loss_and_its_size(tmp_p
         Proxy(score="top-1")
 
 
+@pytest.mark.parametrize("score, reason", [
+    ("train-loss+params", r"score -?\d\.\d{4} \(training loss \d\.\d{4}, \d+ parameters\) after epoch 1"),
+    ("train-loss", r"training loss \d\.\d{4} after epoch 1"),
+    ("top1", r"validation top-1 \d\.\d{4} after epoch 1"),
+])
+def test_a_pruned_proxy_run_says_what_it_was_pruned_on(tmp_path, monkeypatch, score, reason):
+    # Under every score (the loss-ranked runs have no per-epoch test error to quote).
+    base = config(tmp_path)
+    cfg = dataclasses.replace(base, proxy=dataclasses.replace(
+        base.proxy, score=score, recipe=base.proxy.recipe.with_overrides(epochs=2)))
+    objective = make_objective(cfg)
+    monkeypatch.setattr(objective_module, "_trained_to", lambda study, epoch: objective_module.PRUNE_AFTER)
+
+    class PruningTrial:  # what Objective.score asks of an Optuna trial, its pruner saying stop
+        study = None
+
+        def report(self, value: float, step: int) -> None:
+            self.reported = (value, step)
+
+        def should_prune(self) -> bool:
+            return True
+
+    trial = PruningTrial()
+    with pytest.raises(optuna.TrialPruned, match=reason):
+        objective.score(TINY_SPACE.sample(random.Random(0)), trial)
+    assert trial.reported[1] == 1
+
+
 def test_of_two_nets_with_one_training_loss_the_larger_scores_higher():
     # A doubling of the parameters is worth CAPACITY_WEIGHT * ln 2 of training loss; the other scores ignore size.
     record = {"train_loss": 1.0, "test_err": 0.2}

@@ -249,10 +249,14 @@ class Objective:
             # median of fewer than PRUNE_AFTER trained trials is noise.
             if (self.prune and epoch != last_epoch and _trained_to(trial.study, epoch) >= PRUNE_AFTER
                     and trial.should_prune()):
-                figure = {"train-loss+params": f"score {epoch_score(record, by, params):.4f} (training loss "
-                                               f"{record['train_loss']:.4f}, {params} parameters)",
-                          "train-loss": f"training loss {record['train_loss']:.4f}",
-                          "top1": f"validation top-1 {1 - record['test_err']:.4f}"}[by]
+                # Only the score in use: a run ranked by its loss has no per-epoch test error.
+                if by == "top1":
+                    figure = f"validation top-1 {1 - record['test_err']:.4f}"
+                elif by == "train-loss":
+                    figure = f"training loss {record['train_loss']:.4f}"
+                else:
+                    figure = (f"score {epoch_score(record, by, params):.4f} (training loss "
+                              f"{record['train_loss']:.4f}, {params} parameters)")
                 raise optuna.TrialPruned(f"{figure} after epoch {epoch}")
 
         started = time.perf_counter()
