@@ -159,7 +159,7 @@ def search_command(
     proxy_images: Annotated[int, typer.Option(
         min=10, help="Training images of each proxy run. More cost time; by the training loss alone they rank "
                      "nets closer to a full training (6000: Kendall's tau 0.61 against 3000's 0.46 over 12 "
-                     "Fashion-MNIST nets), with the default score no closer on those nets (0.73 against 0.76; "
+                     "Fashion-MNIST nets), with the default score no closer on those nets (0.735 against 0.758; "
                      "benchmarks/README.md).")] = 3000,
     val_images: Annotated[int, typer.Option(min=10, help="Training images held out to measure each proxy's top-1 on.")] = 1000,
     proxy_batch_size: Annotated[int, typer.Option(min=1, max=MAX_BATCH, help="Batch size of the proxy training.")] = 32,
