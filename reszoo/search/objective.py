@@ -6,8 +6,8 @@ the rest are measured (and cached in the registry by architecture digest, so
 no architecture is timed twice on one device). Only feasible nets are
 trained, on a proxy: a short recipe on a subset of the training images,
 scored by its last epoch's training loss and its size (or by the loss alone,
-or its top-1 on held-out training images). The test split is never used to choose, so a searched net's test
-accuracy stays an honest estimate.
+or its top-1 on held-out training images). The test split is never used to
+choose, so a searched net's test accuracy stays an honest estimate.
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ from reszoo.zoo.spec import ArchSpec
 PROXY_RECIPE = ONECYCLE.with_overrides(epochs=3, batch_size=32)
 
 #: What ranks the proxy runs. ``train-loss+params`` (the default): the training loss
-#: below, corrected for capacity (see :data:`CAPACITY_WEIGHT`). ``train-loss``: the mean training loss of the last
-#: epoch, negated so that higher is better (Ru et al. 2021, "Speedy performance
+#: below, corrected for capacity (see :data:`CAPACITY_WEIGHT`). ``train-loss``: the
+#: mean training loss of the last epoch, negated so that higher is better (Ru et al. 2021, "Speedy performance
 #: estimation for neural architecture search": the sum of training losses over the
 #: last epochs, TSE-E). ``top1``: validation top-1 on the held-out images. On the
 #: fidelity benchmark's 12 nets the training loss ranked them as full training does
