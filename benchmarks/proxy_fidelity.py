@@ -55,7 +55,6 @@ from __future__ import annotations
 import argparse
 import fcntl
 import json
-import math
 import os
 import random
 import statistics
@@ -65,7 +64,7 @@ from pathlib import Path
 
 import torch
 
-from reszoo.search.objective import CAPACITY_WEIGHT, PROXY_RECIPE, Proxy, proxy_data
+from reszoo.search.objective import CAPACITY_WEIGHT, PROXY_RECIPE, Proxy, epoch_score, proxy_data
 from reszoo.search.results import fitted_preset
 from reszoo.errors import InputError
 from reszoo.search.space import SearchSpace
@@ -384,9 +383,11 @@ def main() -> None:
     def ranking(key: str, sign: float) -> list[float] | None:
         return [sign * r[key] for r in rows] if all(key in r for r in rows) else None
 
-    def with_capacity(weight: float) -> list[float] | None:  # objective.epoch_score's train-loss+params
-        loss = ranking("proxy_train_loss", -1)
-        return None if loss is None else [s + weight * math.log(r["params"]) for s, r in zip(loss, rows)]
+    def with_capacity(weight: float) -> list[float] | None:  # the search's train-loss+params at another weight
+        if not all("proxy_train_loss" in r for r in rows):
+            return None
+        return [epoch_score({"train_loss": r["proxy_train_loss"]}, "train-loss+params", r["params"], weight)
+                for r in rows]
 
     scores = {"train-loss+params": (f"last epoch's training loss less {CAPACITY_WEIGHT} ln(params)",
                                     with_capacity(CAPACITY_WEIGHT)),

@@ -109,11 +109,12 @@ def check_score(score: str) -> str:
     return score
 
 
-def epoch_score(record: dict[str, Any], score: str, params: int) -> float:
-    """One epoch's score (higher is better) from its training record and the net's parameter count."""
+def epoch_score(record: dict[str, Any], score: str, params: int, capacity_weight: float = CAPACITY_WEIGHT) -> float:
+    """One epoch's score (higher is better) from its training record and the net's parameter count
+    (``capacity_weight``: another weight of the size term, for the fidelity benchmark's sweep)."""
     if score == "top1":
         return 1 - record["test_err"]
-    return -record["train_loss"] + (CAPACITY_WEIGHT * math.log(params) if score == "train-loss+params" else 0.0)
+    return -record["train_loss"] + (capacity_weight * math.log(params) if score == "train-loss+params" else 0.0)
 
 
 @dataclass(frozen=True)
