@@ -49,7 +49,7 @@ def main() -> None:
             config = SearchConfig(dataset=args.dataset, data_root=args.data_root, space=space, proxy=Proxy(),
                                   target=LatencyTarget(device="cpu", max_ms=limit, threads=args.threads),
                                   registry=url, study=f"screen-{screen}-{seed}", seed=seed, sampler="random",
-                                  screen=screen)
+                                  screen=screen, prefer=False)  # the screen alone, without the size preference
             objective = make_objective(config, dataset)
             objective.score = lambda spec, trial=None: {"score": 0.5, "accuracy": 0.5, "train_err": 0.5, "train_seconds": 0.0}
             started = time.perf_counter()

@@ -30,6 +30,7 @@ from reszoo.search.results import (
 from reszoo.search.space import SearchSpace, load_space_file
 from reszoo.search.study import (
     SearchConfig,
+    known_score,
     local_dataset,
     make_objective,
     open_storage,
@@ -538,6 +539,112 @@ def test_a_net_already_in_the_study_is_not_drawn_again():
     assert sum(t.system_attrs.get(REPEATED_KEY, 0) for t in study.trials) > 0  # repeats were proposed, and dropped
 
 
+def test_the_screen_hands_on_the_passing_draw_the_known_score_ranks_highest():
+    from reszoo.search.sampling import PREFER_AMONG, ScreenedSampler
+
+    # The default score's size term is known before training: of the draws predicted
+    # under the limit, the screen hands on the largest, never one over the limit.
+    space = SearchSpace(families=("residual",), blocks=("basic",), max_depth=4)
+    seen = []
+
+    def prefer(spec):
+        seen.append(spec)
+        return spec.stage_widths[0]
+
+    over = lambda spec: 10.0 if spec.stage_widths[0] >= 48 else 1.0  # noqa: E731
+    study = optuna.create_study(sampler=ScreenedSampler(optuna.samplers.RandomSampler(seed=0), space, over,
+                                                        limit_ms=2.0, seed=0, prefer=prefer))
+    for _ in range(10):
+        seen.clear()
+        trial = study.ask()
+        spec = space.suggest(trial)
+        assert len({s.digest for s in seen}) == PREFER_AMONG  # distinct passing draws, all ranked
+        assert spec.stage_widths[0] == max(s.stage_widths[0] for s in seen) < 48
+        study.tell(trial, 0.0)
+    chosen = [space.from_params(t.params).stage_widths[0] for t in study.trials]
+    plain = optuna.create_study(sampler=ScreenedSampler(optuna.samplers.RandomSampler(seed=0), space, over,
+                                                        limit_ms=2.0, seed=0))
+    plain.optimize(lambda trial: float(space.suggest(trial).depth), n_trials=10)
+    assert sum(chosen) > sum(space.from_params(t.params).stage_widths[0] for t in plain.trials)
+
+
+def test_the_preference_trusts_the_prediction_only_as_far_as_the_study_measured_it():
+    from reszoo.search.sampling import CALIBRATE_AFTER, ScreenedSampler
+
+    # The predictor errs by block type. When the study's own measurements say it reads half the
+    # truth, a draw predicted at 0.8x the limit is likely over it, and a smaller one is preferred.
+    space = SearchSpace(families=("residual",), blocks=("basic",), max_depth=3, base_widths=(8, 16, 32))
+    predict = lambda spec: {8: 0.4, 16: 0.9, 32: 1.6}[spec.stage_widths[0]]  # noqa: E731 (limit 2.0: all pass)
+    seen = []
+
+    def prefer(spec):
+        seen.append(spec.stage_widths[0])
+        return spec.stage_widths[0]
+
+    def chosen(study):
+        seen.clear()
+        trial = study.ask()
+        width = space.suggest(trial).stage_widths[0]
+        study.tell(trial, 0.0)
+        return width
+
+    def sampler():
+        return ScreenedSampler(optuna.samplers.RandomSampler(seed=1), space, predict, limit_ms=2.0, seed=1,
+                               prefer=prefer)
+
+    trusting = optuna.create_study(sampler=sampler())
+    assert chosen(trusting) == 32  # nothing measured yet: the prediction is taken as it is
+    measured = optuna.create_study(sampler=sampler())
+    distributions = space.distributions()
+    for depths in [(1, 1, 1), (1, 1, 2), (1, 2, 1)][:CALIBRATE_AFTER]:
+        spec = space.make_spec("residual", "basic", depths, 8, "A")
+        params = space.params_for(spec)
+        measured.add_trial(optuna.trial.create_trial(
+            params=params, distributions={name: distributions[name] for name in params}, value=0.0,
+            user_attrs={"spec": spec.to_dict(), "latency_ms": 2 * predict(spec), "latency_source": "measured"}))
+    assert chosen(measured) == 16 and seen and max(seen) == 16  # 32 (1.6 ms predicted, 3.2 likely) is not ranked
+
+
+def test_the_correction_comes_from_careful_measurements_pooled_until_a_block_type_has_its_own():
+    from reszoo.search.sampling import CALIBRATE_AFTER, ScreenedSampler
+
+    assert CALIBRATE_AFTER == 3  # the counts below
+    space = SearchSpace(families=("residual",), max_depth=3, base_widths=(8, 16))
+    predict = lambda spec: 1.0  # noqa: E731
+    distributions = space.distributions()
+    study = optuna.create_study()
+    sampler = ScreenedSampler(optuna.samplers.RandomSampler(seed=0), space, predict, limit_ms=2.0,
+                              prefer=lambda spec: 0.0)
+
+    def add(block, depths, ms, source):
+        spec = space.make_spec("residual", block, depths, 8, "A")
+        params = space.params_for(spec)
+        study.add_trial(optuna.trial.create_trial(
+            params=params, distributions={name: distributions[name] for name in params}, value=0.0,
+            user_attrs={"spec": spec.to_dict(), "latency_ms": ms, "latency_source": source}))
+
+    add("basic", (1, 1, 1), 2.0, "measured")
+    add("bottleneck", (1, 1, 1), 0.5, "measured")
+    assert sampler._corrections(study) == {"": 1.0}  # two measurements: the prediction as it is
+    add("basic", (1, 1, 2), 2.0, "measured")
+    add("basic", (1, 2, 1), 9.0, "rough")  # far over the limit by a rough timing: not a careful ratio
+    add("basic", (2, 1, 1), 9.0, "predicted")
+    assert sampler._corrections(study) == {"": 2.0}  # pooled: median of 2, 0.5, 2
+    add("basic", (2, 2, 2), 2.0, "measured")
+    assert sampler._corrections(study) == {"": 2.0, "basic": 2.0}  # bottleneck nets still take the pooled 2.0
+
+
+def test_only_a_single_score_with_a_size_term_prefers_large_draws(tmp_path):
+    spec = resolve_spec("resnet20")
+    default = config(tmp_path)
+    assert default.proxy.score == "train-loss+params"
+    assert known_score(default)(spec) == pytest.approx(CAPACITY_WEIGHT * math.log(count(spec).params))
+    for other in ("train-loss", "top1"):
+        assert known_score(dataclasses.replace(default, proxy=dataclasses.replace(default.proxy, score=other))) is None
+    assert known_score(dataclasses.replace(default, prefer=False)) is None  # search_quality.py's tpe-unpreferred
+    assert known_score(config(tmp_path, mode="pareto")) is None  # a front wants the fast nets as well
+
+
 def _draws(tmp_path, screen):
     # Random draws (no model to learn from) with the score stubbed: the share of
     # feasible draws is then the screen's doing alone.
@@ -545,7 +652,7 @@ def _draws(tmp_path, screen):
     folder.mkdir()
     cfg = config(folder, max_ms=1.5, seed=3)
     cfg = dataclasses.replace(cfg, target=dataclasses.replace(cfg.target, predict=True), sampler="random",
-                              screen=screen)
+                              screen=screen, prefer=False)
     objective = make_objective(cfg)
     objective.score = lambda spec, trial=None: {"score": 0.5, "accuracy": 0.5, "train_err": 0.5, "train_seconds": 0.0}
     return run(cfg, trials=8, objective=objective)

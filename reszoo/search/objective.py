@@ -114,7 +114,13 @@ def epoch_score(record: dict[str, Any], score: str, params: int, capacity_weight
     (``capacity_weight``: another weight of the size term, for the fidelity benchmark's sweep)."""
     if score == "top1":
         return 1 - record["test_err"]
-    return -record["train_loss"] + (capacity_weight * math.log(params) if score == "train-loss+params" else 0.0)
+    return -record["train_loss"] + known_part(score, params, capacity_weight)
+
+
+def known_part(score: str, params: int, capacity_weight: float = CAPACITY_WEIGHT) -> float:
+    """The part of ``score`` known before any training: the size term of ``train-loss+params``
+    (``capacity_weight`` x ln(params)), 0 for the others."""
+    return capacity_weight * math.log(params) if score == "train-loss+params" else 0.0
 
 
 @dataclass(frozen=True)

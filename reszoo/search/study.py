@@ -32,7 +32,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from reszoo.errors import InputError, MeasurementError, SearchError, TrainingError
-from reszoo.search.objective import LatencyTarget, Objective, Proxy, proxy_data
+from reszoo.search.objective import LatencyTarget, Objective, Proxy, known_part, proxy_data
 from reszoo.search.space import SearchSpace
 from reszoo.train.data import Dataset
 from reszoo.train.data import load as load_dataset
@@ -59,6 +59,7 @@ class SearchConfig:
     startup_trials: int = 10  # random trials before TPE models the space
     sampler: str = "tpe"  # or "random": the baseline of benchmarks/search_quality.py
     screen: bool = True  # drop draws the latency predictor puts over the limit (search/sampling.py)
+    prefer: bool = True  # of the screen's passing draws, hand on the one the score's known part ranks highest
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -240,8 +241,20 @@ def sampler_for(config: SearchConfig, worker: int = 0,
     if config.screen and predict is not None and config.target.max_ms is not None and config.target.predict:
         from reszoo.search.sampling import ScreenedSampler
 
-        sampler = ScreenedSampler(sampler, config.space, predict, config.target.max_ms, seed=seed)
+        sampler = ScreenedSampler(sampler, config.space, predict, config.target.max_ms, seed=seed,
+                                  prefer=known_score(config))
     return sampler
+
+
+def known_score(config: SearchConfig) -> Callable[[ArchSpec], float] | None:
+    """The part of the trials' score known before training, where there is one worth
+    preferring: the default score's size term, in a single-score search (a Pareto
+    search wants the fast end as well as the large one)."""
+    if not config.prefer or config.mode == "pareto" or config.proxy.score != "train-loss+params":
+        return None
+    from reszoo.zoo.counting import count
+
+    return lambda spec: known_part(config.proxy.score, count(spec).params)
 
 
 def pruner_for(config: SearchConfig) -> optuna.pruners.BasePruner:
