@@ -7,8 +7,10 @@ and the comparison measures the sampler, not the timer. Every arm starts from
 the same preset (resnet20 unless --start-from none), as `reszoo search` does.
 
 Arms (--samplers, the last one the baseline): ``tpe`` (screened by the
-latency predictor, as `reszoo search` runs), ``tpe-unscreened`` (before the
-screen of search/sampling.py) and ``random``. Prints, per seed and on
+latency predictor, the screen handing on the largest of its passing draws
+under the default score, as `reszoo search` runs), ``tpe-unpreferred`` (the
+screen without that preference), ``tpe-unscreened`` (no screen, as before
+search/sampling.py) and ``random``. Prints, per seed and on
 average: the best feasible score (what the search ranks by: the proxy's
 last-epoch training loss, negated, plus 0.05 ln(params), by default) and that
 net's proxy top-1,
@@ -70,7 +72,8 @@ def main() -> None:
     parser.add_argument("--registry", default=None, help="registry caching latency (default: a temporary one)")
     parser.add_argument("--samplers", default="tpe,random",
                         help="arms, comma-separated, the last one the baseline: tpe (screened by the latency "
-                             "predictor, as reszoo search runs), tpe-unscreened (before the screen), random "
+                             "predictor and preferring the larger passing draws, as reszoo search runs), "
+                             "tpe-unpreferred (screened only), tpe-unscreened (neither), random "
                              "(Optuna's RandomSampler, unscreened)")
     parser.add_argument("--proxy-precision", default="auto", help="as reszoo search's --proxy-precision")
     parser.add_argument("--proxy-batch-size", type=int, default=PROXY_RECIPE.batch_size)
@@ -79,9 +82,10 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="write the per-seed figures as JSON")
     args = parser.parse_args()
     arms = args.samplers.split(",")
-    unknown = [a for a in arms if a not in ("tpe", "tpe-unscreened", "random")]
+    unknown = [a for a in arms if a not in ("tpe", "tpe-unpreferred", "tpe-unscreened", "random")]
     if unknown or len(arms) < 2:
-        parser.error(f"--samplers {args.samplers!r}: give two or more of tpe, tpe-unscreened, random")
+        parser.error(f"--samplers {args.samplers!r}: give two or more of tpe, tpe-unpreferred, tpe-unscreened, "
+                     "random")
 
     work = Path(tempfile.mkdtemp(prefix="reszoo-search-quality-"))
     registry_url = args.registry or f"sqlite:///{work / 'registry.db'}"
@@ -146,7 +150,7 @@ def _search(args: argparse.Namespace, space: SearchSpace, registry_url: str, lim
                     precision=proxy_precision_for(args.proxy_precision, args.device), score=args.proxy_score),
         target=LatencyTarget(device=args.device, max_ms=limit, runtime=args.runtime, threads=args.threads),
         registry=registry_url, study=f"{sampler}-{seed}", seed=seed, sampler=sampler.split("-")[0],
-        screen=sampler == "tpe",
+        screen=sampler in ("tpe", "tpe-unpreferred"), prefer=sampler == "tpe",
         startup_trials=min(10, max(3, args.trials // 3)),
     )
     started = time.perf_counter()
