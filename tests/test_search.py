@@ -634,6 +634,37 @@ def test_the_correction_comes_from_careful_measurements_pooled_until_a_block_typ
     assert sampler._corrections(study) == {"": 2.0, "basic": 2.0}  # bottleneck nets still take the pooled 2.0
 
 
+def test_the_preference_stops_at_a_training_cost_set_by_the_nets_the_study_started_from():
+    from reszoo.search.sampling import PREFER_MACS_RATIO, ScreenedSampler
+
+    # Under a loose limit the largest passing draws are the widest nets: cheap at batch 1, dear to
+    # train. The preference ranks only draws within PREFER_MACS_RATIO x the start's MACs.
+    space = SearchSpace(families=("residual",), blocks=("basic",), max_depth=3, base_widths=(8, 16, 32))
+    start = space.make_spec("residual", "basic", (2, 2, 2), 16, "A")
+    budget = PREFER_MACS_RATIO * count(start).macs
+
+    def study_from(start_nets, **options):
+        study = optuna.create_study(sampler=ScreenedSampler(
+            optuna.samplers.RandomSampler(seed=0), space, lambda spec: 1.0, limit_ms=2.0, seed=0,
+            prefer=lambda spec: count(spec).params, **options))
+        for net in start_nets:
+            study.enqueue_trial(space.params_for(net))
+        study.optimize(lambda trial: float(space.suggest(trial).depth), n_trials=8)
+        return [space.from_params(t.params) for t in study.trials[len(start_nets):]]
+
+    unbounded = study_from([])  # nothing to set a budget: the largest passing draws, 32 wide
+    assert max(count(spec).macs for spec in unbounded) > budget
+    bounded = study_from([start])
+    assert all(count(spec).macs <= budget for spec in bounded)
+    assert max(count(spec).params for spec in bounded) > count(start).params  # still the larger of those within it
+    # No passing draw within the budget: the inner sampler's first goes on, as without a preference.
+    first = optuna.create_study(sampler=ScreenedSampler(optuna.samplers.RandomSampler(seed=0), space,
+                                                        lambda spec: 1.0, limit_ms=2.0, seed=0))
+    first.enqueue_trial(space.params_for(start))
+    first.optimize(lambda trial: float(space.suggest(trial).depth), n_trials=2)
+    assert study_from([start], macs_ratio=1e-3)[0] == space.from_params(first.trials[1].params)
+
+
 def test_only_a_single_score_with_a_size_term_prefers_large_draws(tmp_path):
     spec = resolve_spec("resnet20")
     default = config(tmp_path)

@@ -30,6 +30,16 @@ term it could have been told: under that score TPE lost to random draws in 3
 of 5 seeds (search_quality.py), and the best nets were the largest under the
 limit, which random draws, measuring every net, found more often.
 
+The preference stops at a training cost: of the passing draws it ranks only
+those within ``PREFER_MACS_RATIO`` times the MACs of the nets the study
+started from (the reference presets, enqueued with fixed parameters). Under a
+loose limit the largest draws under it are the widest nets, which on a CPU at
+batch 1 cost little latency but much training: in five default searches
+under limits of 4.7-5.2 ms (a slow spell of the host) the preference picked
+nets of 2.6-5x resnet20's MACs and the searches took 285-351 s, against 184
+and 212 s under limits of 1.9 and 2.1 ms. When no passing draw is within the
+budget, the inner sampler's first goes on, as without a preference.
+
 "Likely under the limit" is the prediction corrected by the study's own
 measurements: the per-part predictor errs by block type (on a 2-core AMD EPYC,
 40 nets timed whole: basic-block nets 1.12x slower than predicted, bottleneck
@@ -57,6 +67,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from reszoo.errors import MeasurementError
 from reszoo.search.space import SearchSpace
+from reszoo.zoo.counting import count
 from reszoo.zoo.spec import ArchSpec
 
 #: Where a trial records how many draws the screen dropped before it (a system attribute).
@@ -82,6 +93,13 @@ SCREEN_TRIES = 20
 #: the limit (56% against 61%); benchmarks/search_sim.py has the shipped figures.
 PREFER_AMONG = 5
 
+#: The preference ranks only draws of at most this many times the MACs of the
+#: largest net the study started from. At resnet20's limit on the AMD EPYC the
+#: best nets TPE found with the preference were 1.21x resnet20's MACs (12-layer,
+#: 24-48-96 wide); under loose limits it picked 2.6-5x. 43% of the default
+#: Fashion-MNIST space is within 1.5x (35% within 1x).
+PREFER_MACS_RATIO = 1.5
+
 #: Measured trials of a block type needed before its own correction is used.
 CALIBRATE_AFTER = 3
 
@@ -101,16 +119,21 @@ class ScreenedSampler(optuna.samplers.BaseSampler):
         limit_ms: The latency limit.
         prefer: The part of the score known before training (higher is
             better); of up to ``pick`` passing draws, the one it ranks highest
-            among those likely under the limit goes on (of them all if none is).
+            among those likely under the limit goes on (of them all if none is),
+            of those within ``macs_ratio`` times the MACs of the largest net the
+            study started from (an enqueued trial's): a training-cost budget.
     """
 
     def __init__(self, inner: optuna.samplers.BaseSampler, space: SearchSpace, predict: Callable[[ArchSpec], float],
                  limit_ms: float, margin: float = SCREEN_MARGIN, tries: int = SCREEN_TRIES,
                  seed: int | None = None, prefer: Callable[[ArchSpec], float] | None = None,
-                 pick: int = PREFER_AMONG) -> None:
+                 pick: int = PREFER_AMONG, macs_ratio: float = PREFER_MACS_RATIO) -> None:
         self.inner, self.space, self.predict = inner, space, predict
         self.limit_ms, self.margin, self.tries = limit_ms, margin, tries
         self.prefer, self.pick = prefer, pick if prefer is not None else 1
+        self.macs_ratio = macs_ratio
+        self._max_macs: float | None = None  # the preference's budget, once the study's start is known
+        self._budget_known = False
         self._rng = random.Random(seed)
         self._distributions = space.distributions()
         self._inner_space: dict[str, BaseDistribution] = {}
@@ -159,10 +182,12 @@ class ScreenedSampler(optuna.samplers.BaseSampler):
         if passing:
             candidates = list(passing.values())  # in the order drawn
             if self.prefer is not None:
-                correct = self._corrections(study)
-                likely = [(spec, params, ms) for spec, params, ms in candidates
+                correct, budget = self._corrections(study), self._budget(study)
+                affordable = [draw for draw in candidates if budget is None or count(draw[0]).macs <= budget]
+                likely = [(spec, params, ms) for spec, params, ms in affordable
                           if ms is not None and ms * correct.get(spec.block, correct[""]) <= self.limit_ms]
-                candidates = [max(likely or candidates, key=lambda draw: self.prefer(draw[0]))]
+                if affordable:  # else the first passing draw goes on: the preference never pushes past the budget
+                    candidates = [max(likely or affordable, key=lambda draw: self.prefer(draw[0]))]
             params = candidates[0][1]
         elif fastest is not None:
             params, dropped = fastest[1], dropped - 1  # the fastest dropped draw goes on after all
@@ -189,6 +214,23 @@ class ScreenedSampler(optuna.samplers.BaseSampler):
             else:
                 running.add(digest)
         return running | set(self._digests.values())
+
+    def _budget(self, study: optuna.Study) -> float | None:
+        """``macs_ratio`` x the MACs of the largest net the study was started from (its trials enqueued
+        with fixed parameters: the reference presets); None (no budget) when it was started from none.
+        Known from the first draw on: the start is enqueued before any trial is sampled."""
+        if not self._budget_known:
+            start = [t.system_attrs["fixed_params"] for t in study.get_trials(deepcopy=False)
+                     if t.system_attrs.get("fixed_params")]
+            macs = []
+            for params in start:
+                try:
+                    macs.append(count(self.space.from_params(params)).macs)
+                except KeyError:  # enqueued by hand with parameters of another space: not a start the budget knows
+                    continue
+            self._max_macs = self.macs_ratio * max(macs) if macs else None
+            self._budget_known = True
+        return self._max_macs
 
     def _corrections(self, study: optuna.Study) -> dict[str, float]:
         """Median measured / predicted latency per block type with ``CALIBRATE_AFTER`` or more
