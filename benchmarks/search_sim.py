@@ -110,9 +110,10 @@ def predictor_error(specs: list, predicted: dict[str, float], setup: LatencySetu
 
 
 def search(arm: str, seed: int, trials: int, space: SearchSpace, predicted: dict[str, float], limit: float,
-           model: dict, limit_from_reference: bool) -> tuple[float, float]:
-    """One simulated search: the best feasible score it observed, and the share of its trials under the limit
-    (``limit_from_reference``: the limit is resnet20's latency, so resnet20 takes exactly that, as in a search)."""
+           model: dict, limit_from_reference: bool) -> tuple[float, float, float]:
+    """One simulated search: the best feasible score it observed, the share of its trials under the limit
+    and its trained nets' mean MACs over resnet20's (what the search's training time follows;
+    ``limit_from_reference``: the limit is resnet20's latency, so resnet20 takes exactly that, as in a search)."""
     coef, residual, seed_sd, error = model["coef"], model["residual"], model["seed_sd"], model["error"]
     landscape: dict[str, tuple[float, float]] = {}
 
@@ -158,8 +159,9 @@ def search(arm: str, seed: int, trials: int, space: SearchSpace, predicted: dict
         return score if taken <= limit else UNTRAINED
 
     study.optimize(objective, n_trials=None, callbacks=[TrainedBudget(trials)])
-    feasible = [t.value for t in study.trials if t.user_attrs["feasible"]]
-    return max(feasible), len(feasible) / len(study.trials)
+    feasible = [t for t in study.trials if t.user_attrs["feasible"]]
+    cost = statistics.mean(count(space.from_params(t.params)).macs for t in feasible) / count(reference).macs
+    return max(t.value for t in feasible), len(feasible) / len(study.trials), cost
 
 
 def main() -> None:
@@ -198,14 +200,13 @@ def main() -> None:
     runs = {arm: [search(arm, seed, args.trials, space, predicted, limit, model, args.max_latency_ms is None)
                   for seed in range(args.seeds)] for arm in arms}
     baseline = arms[-1]
-    base_best = statistics.mean(best for best, _ in runs[baseline])
-    base_share = statistics.mean(share for _, share in runs[baseline])
+    base_best, base_share, base_cost = (statistics.mean(run[i] for run in runs[baseline]) for i in range(3))
     for arm in arms:
-        best = statistics.mean(b for b, _ in runs[arm])
-        share = statistics.mean(s for _, s in runs[arm])
+        best, share, cost = (statistics.mean(run[i] for run in runs[arm]) for i in range(3))
         wins = sum(a[0] > b[0] for a, b in zip(runs[arm], runs[baseline]))
         print(f"{arm:>16}: mean best score {best:.4f} (difference to {baseline} {best - base_best:+.4f}), wins "
-              f"{wins} of {args.seeds}; feasible share {share:.2f} (ratio {share / base_share:.2f})")
+              f"{wins} of {args.seeds}; feasible share {share:.2f} (ratio {share / base_share:.2f}); trained "
+              f"nets' MACs {cost:.2f}x resnet20's (ratio {cost / base_cost:.2f})")
 
 if __name__ == "__main__":
     main()
