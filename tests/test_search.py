@@ -212,6 +212,42 @@ def test_a_net_far_over_the_limit_is_not_timed_carefully(tmp_path, fake_latency,
     assert careful == [small.digest]
     # Asked for a careful figure (the impossible-limit check does), it is measured whatever the rough timing.
     assert objective.latency_ms(big, measure=True) == (0.9 * limit, "measured")
+    # A rough reading the predictor contradicts (a slow spell of the host) is checked carefully.
+    cfg = config(tmp_path, max_ms=limit)
+    predicting = make_objective(dataclasses.replace(cfg, target=dataclasses.replace(cfg.target, predict=True)))
+    predicted = {big.digest: 0.8 * limit}
+    monkeypatch.setattr(predicting, "predicted_ms", lambda spec: predicted[spec.digest])
+    assert predicting.latency_ms(big) == (0.9 * limit, "measured")
+    predicted[big.digest] = 1.2 * limit  # both say over: the rough reading stands
+    assert predicting.latency_ms(big) == (2.0 * limit, "rough")
+
+
+def test_a_net_over_the_limit_is_judged_against_the_reference_timed_again(tmp_path, monkeypatch):
+    from reszoo.search.objective import SLOWER_HOST
+
+    # The limit is the reference's latency when it was taken. If the host has slowed since (a shared
+    # VM's slow spell), a net that reads over the limit is compared with the reference read now.
+    reference = TINY_SPACE.make_spec("plain", "basic", (1, 1, 1), 4, "none")
+    net = TINY_SPACE.make_spec("plain", "basic", (2, 2, 2), 16, "none")
+    limit, now = 1.0, {}
+
+    def reading(spec, ms):
+        return LatencyRecord(spec.digest, "cpu", 1, "float32", "eager", ms, ms, 15, {}, None)
+
+    monkeypatch.setattr(objective_module, "measure_net", lambda spec, setup=None, **_: reading(spec, now[spec.digest]))
+    monkeypatch.setattr(objective_module, "latency", lambda spec, setup=None, **_: reading(spec, now[spec.digest]))
+    cfg = config(tmp_path, max_ms=limit)
+    objective = make_objective(dataclasses.replace(cfg, target=dataclasses.replace(cfg.target, limit_from=reference)))
+    now.update({net.digest: 1.2, reference.digest: 2.0})  # everything reads twice as slow as when the limit was taken
+    assert objective.latency_ms(net) == (pytest.approx(0.6), "relative")
+    assert objective.latency_ms(reference) == (limit, "measured")  # the limit's own net is never timed again
+    now[reference.digest] = 0.98 * SLOWER_HOST * limit  # the reference's own noise: not a slower host
+    assert objective.latency_ms(net) == (1.2, "measured")
+    now.update({net.digest: 0.9})  # under the limit: the reference is not timed
+    del now[reference.digest]
+    assert objective.latency_ms(net) == (0.9, "measured")
+    # Without a reference (a limit given in ms) there is nothing to compare with.
+    assert make_objective(config(tmp_path, max_ms=0.8)).latency_ms(net) == (0.9, "measured")
 
 
 def test_a_reference_over_the_limit_is_reported_and_never_trained(tmp_path, fake_latency, monkeypatch):

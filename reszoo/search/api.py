@@ -202,7 +202,7 @@ def search(
             # Measured afresh each time (about 4 s on a CPU), the quicker of now and the stored row kept.
             row = quickest_latency(fitted_preset(references[0], space), device=str(torch_device),
                                    batch_size=batch_size, runtime=runtime, threads=threads, registry=rows)
-        max_latency_ms, limit_from = row.median_ms, fitted_preset(references[0], space).digest
+        max_latency_ms, limit_from = row.median_ms, fitted_preset(references[0], space)
         say(f"latency limit: {references[0]}'s {max_latency_ms:.3f} ms on {row.device} (batch {batch_size}, "
             f"{runtime})")
     config = SearchConfig(

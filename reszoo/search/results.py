@@ -36,7 +36,7 @@ class TrialResult:
     params: int | None
     accuracy: float | None  # validation top-1 of the proxy run; None if not trained to the end
     latency_ms: float | None
-    latency_source: str | None  # measured, rough (timed briefly, far over the limit) or predicted
+    latency_source: str | None  # measured, relative (scaled: the host was slower), rough (timed briefly, far over the limit) or predicted
     feasible: bool | None
     reason: str | None  # why it failed or was pruned
     screened: int = 0  # draws the latency screen dropped before this trial (search/sampling.py)
