@@ -6,6 +6,7 @@ import math
 import random
 import re
 import uuid
+from datetime import datetime, timezone
 
 import optuna
 import pytest
@@ -210,6 +211,7 @@ def test_a_net_far_over_the_limit_is_not_timed_carefully(tmp_path, fake_latency,
     assert objective.latency_ms(big) == (2.0 * limit, "rough") and 2.0 > ROUGH_MARGIN
     assert objective.latency_ms(small) == (0.9 * limit, "measured")
     assert careful == [small.digest]
+    careful.clear()
     # Asked for a careful figure (the impossible-limit check does), it is measured whatever the rough timing.
     assert objective.latency_ms(big, measure=True) == (0.9 * limit, "measured")
     # A rough reading the predictor contradicts (a slow spell of the host) is checked carefully.
@@ -217,9 +219,9 @@ def test_a_net_far_over_the_limit_is_not_timed_carefully(tmp_path, fake_latency,
     predicting = make_objective(dataclasses.replace(cfg, target=dataclasses.replace(cfg.target, predict=True)))
     predicted = {big.digest: 0.8 * limit}
     monkeypatch.setattr(predicting, "predicted_ms", lambda spec: predicted[spec.digest])
-    assert predicting.latency_ms(big) == (0.9 * limit, "measured")
+    assert predicting.latency_ms(big) == (0.9 * limit, "measured") and careful == [big.digest, big.digest]
     predicted[big.digest] = 1.2 * limit  # both say over: the rough reading stands
-    assert predicting.latency_ms(big) == (2.0 * limit, "rough")
+    assert predicting.latency_ms(big) == (2.0 * limit, "rough") and len(careful) == 2
 
 
 def test_a_net_over_the_limit_is_judged_against_the_reference_timed_again(tmp_path, monkeypatch):
@@ -237,17 +239,29 @@ def test_a_net_over_the_limit_is_judged_against_the_reference_timed_again(tmp_pa
     monkeypatch.setattr(objective_module, "measure_net", lambda spec, setup=None, **_: reading(spec, now[spec.digest]))
     monkeypatch.setattr(objective_module, "latency", lambda spec, setup=None, **_: reading(spec, now[spec.digest]))
     cfg = config(tmp_path, max_ms=limit)
-    objective = make_objective(dataclasses.replace(cfg, target=dataclasses.replace(cfg.target, limit_from=reference)))
+    objective = make_objective(dataclasses.replace(cfg, target=dataclasses.replace(cfg.target, limit_from=reference,
+                                                                                   predict=True)))
+    monkeypatch.setattr(objective, "predicted_ms", lambda spec: 0.9 * limit)  # timed quiet: under the limit
     now.update({net.digest: 1.2, reference.digest: 2.0})  # everything reads twice as slow as when the limit was taken
     assert objective.latency_ms(net) == (pytest.approx(0.6), "relative")
     assert objective.latency_ms(reference) == (limit, "measured")  # the limit's own net is never timed again
-    now[reference.digest] = 0.98 * SLOWER_HOST * limit  # the reference's own noise: not a slower host
+    now[net.digest] = 2.4  # slower than the reference now too (its rough reading checked: the predictor disagrees)
+    assert objective.latency_ms(net) == (pytest.approx(1.2), "relative")
+    now.update({net.digest: 1.2, reference.digest: 0.98 * SLOWER_HOST * limit})  # the reference's noise: not a slower host
     assert objective.latency_ms(net) == (1.2, "measured")
     now.update({net.digest: 0.9})  # under the limit: the reference is not timed
     del now[reference.digest]
     assert objective.latency_ms(net) == (0.9, "measured")
     # Without a reference (a limit given in ms) there is nothing to compare with.
     assert make_objective(config(tmp_path, max_ms=0.8)).latency_ms(net) == (0.9, "measured")
+    # A stored row over the limit (read in a slow spell, by an earlier search) is read again beside the reference.
+    setup = objective.target.setup
+    objective.registry.add_architecture(net)
+    objective.registry.add_latency(LatencyRecord(net.digest, setup.label(), setup.batch_size, setup.dtype,
+                                                 setup.runtime, 2.4, 2.4, 15, {}, datetime.now(timezone.utc)))
+    assert objective.registry.latency_row(net.digest, setup.label(), 1, "float32", "eager").median_ms == 2.4
+    now.update({net.digest: 1.2, reference.digest: 2.0})
+    assert objective.latency_ms(net) == (pytest.approx(0.6), "relative")
 
 
 def test_a_reference_over_the_limit_is_reported_and_never_trained(tmp_path, fake_latency, monkeypatch):

@@ -183,15 +183,18 @@ def proxy_data(dataset: Dataset, train_images: int | None, val_images: int, seed
 #: prediction roughly and were dropped without a careful measurement.
 ROUGH_MARGIN = 1.3
 
-#: A net measured over a limit taken from a reference net is judged against the
-#: reference timed again in the same quiet window: when the reference now reads over
-#: this many times the limit, the host has slowed since the limit was taken, and the
-#: net's latency is scaled by limit / reference-now (it is feasible when no slower than
-#: the reference is now; source "relative"; the registry keeps the reading as measured).
-#: On the 2-vCPU VM, resnet20 read 2.0-2.4 ms in quiet spells and 4.2-5.3 ms in a slow
-#: one, when nets rejected over a 2.36 ms limit read 0.55-0.8x of it. Quiet readings of
-#: one net vary by about 10%, so less is not a slower host.
-SLOWER_HOST = 1.1
+#: A net measured over a limit taken from a reference net (a stored row over it is
+#: read again) is judged against the reference timed again, the same way, in the same
+#: quiet window: when the reference now reads over this many times the limit, the host
+#: has slowed since the limit was taken, and the net's latency is scaled by limit /
+#: reference-now (it is feasible when no slower than the reference is now; source
+#: "relative"; the registry keeps the reading as measured). On the 2-vCPU VM, resnet20
+#: read 2.0-2.4 ms in quiet spells and 4.2-5.3 ms in a slow one, in which 5 of 8 nets
+#: dropped over a 2.36 ms limit read 0.55-0.76x of it. Two readings of one net differ
+#: by up to 25% on a quiet CPU, and the limit is the quickest of three: a reference
+#: reading under 1.25x is not a slower host, and only nets over the limit get this
+#: second look, so a lower threshold would loosen the limit.
+SLOWER_HOST = 1.25
 
 #: The value an untrained (infeasible) trial returns: below any score a trained net
 #: gets (top-1 is at least 0, and a training loss of 1,000 would have diverged).
@@ -234,16 +237,19 @@ class Objective:
                 return predicted, "predicted"
         setup = target.setup
         cached = self.registry.latency_row(spec.digest, setup.label(), setup.batch_size, setup.dtype, setup.runtime)
+        recheck = False
         if cached is not None and not cached.noisy:
-            return cached.median_ms, "measured"  # a trusted row: no timing at all
+            if target.limit_from is None or target.max_ms is None or cached.median_ms <= target.max_ms:
+                return cached.median_ms, "measured"  # a trusted row: no timing at all
+            recheck = True  # over a reference's limit, perhaps read in a slow spell: read again beside the reference
         with self._measuring():
-            if target.max_ms is not None and not measure:
+            if target.max_ms is not None and not measure and not recheck:
                 rough = measure_net(spec, setup, timing=ROUGH_TIMING).median_ms
                 # Believed only when the predictor does not put the net under the limit: a tenth
                 # of a second can land in a slow spell of a shared host (see ROUGH_MARGIN).
                 if rough > ROUGH_MARGIN * target.max_ms and (predicted is None or predicted > target.max_ms):
                     return rough, "rough"  # not stored: a careful measurement may still be asked for
-            row = latency(spec, setup, registry=self.registry)
+            row = latency(spec, setup, registry=self.registry, remeasure=recheck)
             if target.limit_from is not None and target.max_ms is not None and row.median_ms > target.max_ms:
                 now = measure_net(target.limit_from, setup).median_ms
                 if now > SLOWER_HOST * target.max_ms:

@@ -48,9 +48,9 @@ it. Preferring it as predicted made 58% of one seed's trials infeasible,
 against 65% for random draws; the correction is the median ratio of measured
 to predicted latency over the study's trials of the block type whose whole
 net was timed carefully (all block types while it has fewer than
-``CALIBRATE_AFTER``). Nets a tenth of a second of timing put far over the
-limit are left out: that rough figure is not stored, and the median needs no
-outliers.
+``CALIBRATE_AFTER``; a reading scaled for a slow spell of the host counts, as
+scaled). Nets a tenth of a second of timing put far over the limit are left
+out: that rough figure is not stored, and the median needs no outliers.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from reszoo.errors import MeasurementError
+from reszoo.errors import InputError, MeasurementError
 from reszoo.search.space import SearchSpace
 from reszoo.zoo.counting import count
 from reszoo.zoo.spec import ArchSpec
@@ -226,7 +226,7 @@ class ScreenedSampler(optuna.samplers.BaseSampler):
             for params in start:
                 try:
                     macs.append(count(self.space.from_params(params)).macs)
-                except KeyError:  # enqueued by hand with parameters of another space: not a start the budget knows
+                except (KeyError, InputError):  # enqueued by hand, parameters of another space: not a start it knows
                     continue
             self._max_macs = self.macs_ratio * max(macs) if macs else None
             self._budget_known = True
@@ -238,7 +238,8 @@ class ScreenedSampler(optuna.samplers.BaseSampler):
         whole net was timed."""
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
             attrs = t.user_attrs
-            if t.number in self._errors or attrs.get("latency_source") != "measured" or "spec" not in attrs:
+            if (t.number in self._errors or attrs.get("latency_source") not in ("measured", "relative")
+                    or "spec" not in attrs):
                 continue
             spec = ArchSpec.from_dict(attrs["spec"])
             try:
