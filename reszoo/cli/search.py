@@ -174,7 +174,9 @@ def search_command(
              "(top-1 on the held-out images). Top-1 is shown either way."
     )] = "train-loss+params",
     reference: Annotated[
-        str, typer.Option(help="Presets trained on the same proxy and shown beside the result; 'none' for none.")
+        str, typer.Option(help="Presets trained on the same proxy and shown beside the result; the first sets the "
+                               "default limit, and the size preference ranks only draws within 1.5x the MACs of the "
+                               "largest that meets the limit (none: no bound). 'none' for none.")
     ] = "resnet20",
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write every trial and the result as JSON here.")] = None,
     publish_best_k: Annotated[

@@ -125,7 +125,10 @@ def search(
             Top-1 is reported either way.
         threads: CPU threads latency is timed with (default: the threads this process
             has, or what a resumed study started with; 1 is the steadiest).
-        references: Presets trained on the same proxy, beside the result.
+        references: Presets trained on the same proxy, beside the result (those under the limit
+            start the study, and the size preference ranks only draws within 1.5x the largest
+            one's MACs; none under it: no bound). The first, when it sets the limit, is timed
+            again to judge a net measured over it (a resumed study's limit is not).
         registry: Where latency rows are cached (default: the local registry).
         log: Told of decisions worth a line (the limit chosen, a proxy cut to fit).
 
