@@ -179,8 +179,8 @@ def proxy_data(dataset: Dataset, train_images: int | None, val_images: int, seed
 #: limit were over it by more than that. A rough reading the predictor contradicts
 #: (it puts the net under the limit) is checked carefully: on a 2-vCPU VM, rough
 #: readings of resnet20 at two threads ranged 2.05-6.3 ms within 20 s, and in one
-#: default search 8 of 26 nets, all predicted under the limit, read 1.4-4.4x their
-#: prediction roughly and were dropped without a careful measurement.
+#: default search 8 of 26 nets (7 of them predicted under the limit) read 1.9-4.4x
+#: their prediction roughly and were dropped without a careful measurement.
 ROUGH_MARGIN = 1.3
 
 #: A net measured over a limit taken from a reference net (a stored row over it is

@@ -34,7 +34,7 @@ The preference stops at a training cost: of the passing draws it ranks only
 those within ``PREFER_MACS_RATIO`` times the MACs of the nets the study
 started from (the reference presets, enqueued with fixed parameters). Under a
 loose limit the largest draws under it are the widest nets, which on a CPU at
-batch 1 cost little latency but much training: in five default searches
+batch 1 cost little latency but much training: in three default searches
 under limits of 4.7-5.2 ms (a slow spell of the host) the preference picked
 nets of 2.6-5x resnet20's MACs and the searches took 285-351 s, against 184
 and 212 s under limits of 1.9 and 2.1 ms. When no passing draw is within the
