@@ -228,7 +228,8 @@ class Objective:
         """(median ms, "predicted", "rough", "measured" or "relative" (scaled to the limit's conditions: see
         :data:`SLOWER_HOST`)); ``measure`` skips the predictor and the rough timing."""
         target = self.target
-        if target.limit_from is not None and spec.digest == target.limit_from.digest and target.max_ms is not None:
+        reference = target.limit_from if target.max_ms is not None else None  # the net the limit was timed from
+        if reference is not None and spec.digest == reference.digest:
             return target.max_ms, "measured"
         predicted = None
         if target.predict and target.max_ms is not None and not measure:
@@ -239,7 +240,7 @@ class Objective:
         cached = self.registry.latency_row(spec.digest, setup.label(), setup.batch_size, setup.dtype, setup.runtime)
         recheck = False
         if cached is not None and not cached.noisy:
-            if target.limit_from is None or target.max_ms is None or cached.median_ms <= target.max_ms:
+            if reference is None or cached.median_ms <= target.max_ms:
                 return cached.median_ms, "measured"  # a trusted row: no timing at all
             recheck = True  # over a reference's limit, perhaps read in a slow spell: read again beside the reference
         with self._measuring():
@@ -250,8 +251,8 @@ class Objective:
                 if rough > ROUGH_MARGIN * target.max_ms and (predicted is None or predicted > target.max_ms):
                     return rough, "rough"  # not stored: a careful measurement may still be asked for
             row = latency(spec, setup, registry=self.registry, remeasure=recheck)
-            if target.limit_from is not None and target.max_ms is not None and row.median_ms > target.max_ms:
-                now = measure_net(target.limit_from, setup).median_ms
+            if reference is not None and row.median_ms > target.max_ms:
+                now = measure_net(reference, setup).median_ms
                 if now > SLOWER_HOST * target.max_ms:
                     return row.median_ms * target.max_ms / now, "relative"
         return row.median_ms, "measured"
