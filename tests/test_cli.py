@@ -159,3 +159,27 @@ def test_big_or_deep_input_gives_one_line_not_a_traceback(tmp_path, argv, messag
     result = CliRunner().invoke(app, [a.replace("{tmp}", str(tmp_path)) for a in argv])
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
+
+
+def test_search_table_marks_a_latency_scaled_for_a_slow_host():
+    from rich.console import Console
+
+    from reszoo.cli.search import results_table
+    from reszoo.search.results import TrialResult
+    from reszoo.zoo.presets import get_spec
+
+    spec = get_spec("resnet20")
+
+    def trial(number, ms, source):
+        return TrialResult(number=number, state="COMPLETE", spec=spec, params=272474, accuracy=0.8, latency_ms=ms,
+                           latency_source=source, feasible=True, reason=None)
+
+    def rendered(rows):
+        console = Console(width=120, record=True)
+        console.print(results_table(rows, {}, "best"))
+        return console.export_text()
+
+    text = rendered([trial(0, 1.5, "measured"), trial(1, 1.75, "relative")])
+    assert "1.500 " in text and "1.750*" in text  # only the scaled reading is marked
+    assert "ran slow" in text and "raw reading" in text
+    assert "*" not in rendered([trial(0, 1.5, "measured")])

@@ -93,9 +93,11 @@ def results_table(rows: list[TrialResult], references: dict[str, dict[str, Any]]
 
     for r in rows:
         s = r.spec
+        # A scaled reading is not what the clock said: mark it, and say why under the table.
+        ms = f"{r.latency_ms:.3f}" + ("*" if r.latency_source == "relative" else "")
         table.add_row(str(r.number), _net(s.family, s.block, s.shortcut), "-".join(map(str, s.stage_depths)),
                       "-".join(map(str, s.stage_widths)), f"{r.params / 1e6:.2f}M", *loss(r.train_loss),
-                      f"{100 * r.accuracy:.2f}", f"{r.latency_ms:.3f}")
+                      f"{100 * r.accuracy:.2f}", ms)
     for name, ref in references.items():
         s = ref["spec"]
         trained = ref.get("accuracy") is not None
@@ -104,6 +106,10 @@ def results_table(rows: list[TrialResult], references: dict[str, dict[str, Any]]
                       *loss(ref.get("train_loss") if trained else None),
                       f"{100 * ref['accuracy']:.2f}" if trained else "over the limit",
                       f"{ref['latency_ms']:.3f}", style="dim")
+    if any(r.latency_source == "relative" for r in rows):
+        table.caption = ("* timed while the host ran slow, then scaled by the limit / the reference's latency timed "
+                         "beside it (the registry keeps the raw reading)")
+        table.caption_justify = "left"
     return table
 
 
