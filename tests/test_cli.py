@@ -175,8 +175,8 @@ def test_search_table_marks_a_latency_scaled_for_a_slow_host():
                            latency_source=source, feasible=True, reason=None)
 
     def rendered(rows):
-        console = Console(width=120, record=True)
-        console.print(results_table(rows, {}, "best"))
+        console = Console(width=80, record=True)  # the table is meant to fit an 80-column terminal
+        console.print(results_table(rows, {}, "best", with_loss=True))
         return console.export_text()
 
     text = rendered([trial(0, 1.5, "measured"), trial(1, 1.75, "relative")])

@@ -68,7 +68,8 @@ def _progress_fields(study: optuna.Study, mode: str, by_loss: bool) -> dict[str,
         best_text = f"front {len(pareto_front(results))}"
     else:
         figures = (f"loss {top[0].train_loss:.3f}, " if by_loss else "") + f"{100 * top[0].accuracy:.2f}%" if top else ""
-        best_text = f"best {figures} @ {top[0].latency_ms:.3f} ms" if top else "best -"
+        scaled = "*" if top and top[0].latency_source == "relative" else ""  # as in the results table
+        best_text = f"best {figures} @ {top[0].latency_ms:.3f}{scaled} ms" if top else "best -"
     return {"completed": len(done), "trained": feasible, "best": best_text, "feasible": f"{feasible}/{len(judged)} feasible"}
 
 
