@@ -25,11 +25,15 @@ from pathlib import Path
 
 from proxy_fidelity import kendall_tau_b
 
-from reszoo.search.objective import CAPACITY_WEIGHT, Proxy, epoch_score
+from reszoo.search.objective import CAPACITY_WEIGHT, epoch_score
 
-#: What must match across the files: one proxy, one judge's recipe, one region of the space.
+#: What must match across the files: one proxy, one judge's recipe, one region of the space (nets
+#: of different draws are compared with each other in the pool, so their judges must be alike).
 SAME = ("dataset", "within", "proxy_images", "val_images", "proxy_epochs", "proxy_batch_size", "proxy_precision",
-        "proxy_recipe_changes", "full_epochs")
+        "proxy_recipe_changes", "full_epochs", "full_precision", "full_device")
+
+#: The score pooled: the search's (proxy_fidelity.py prints the others per draw).
+SCORE = "train-loss+params"
 
 
 def main() -> None:
@@ -41,11 +45,15 @@ def main() -> None:
     for path in args.files:
         if not Path(path).is_file():
             parser.error(f"{path}: no such file; give proxy_fidelity.py --out files")
-        stored = json.loads(Path(path).read_text())
-        settings, rows = stored["settings"], stored["nets"]
+        try:
+            stored = json.loads(Path(path).read_text())
+            settings, rows = stored["settings"], stored["nets"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            parser.error(f"{path}: not a proxy_fidelity.py --out file (no settings and nets)")
         if settings.get("full_only"):
             parser.error(f"{path} is a judge alone (--full-only): give the file of a proxy scored against it")
         mine = {key: settings.get(key) for key in SAME}
+        mine["judge seeds"] = len(settings.get("full_seeds", [settings.get("seed")]))
         if first is None:
             first = (path, mine)
         elif mine != first[1]:
@@ -53,7 +61,8 @@ def main() -> None:
                          f"({ {k: v for k, v in mine.items() if v != first[1][k]} } against "
                          f"{ {k: v for k, v in first[1].items() if v != mine[k]} }); pool one proxy and one judge")
         if not all("full" in r and "proxy_train_loss" in r for r in rows):
-            parser.error(f"{path}: some nets lack a proxy or a full training (a run not finished?)")
+            parser.error(f"{path}: some nets lack a proxy or a full training (a run not finished, or one written "
+                         f"before the training loss was recorded)")
         draw, proxy_seed = settings["seed"], settings.get("proxy_seed", settings["seed"])
         if draw in by_proxy_seed[proxy_seed]:
             parser.error(f"{path}: draw {draw} with proxy seed {proxy_seed} is given twice")
@@ -63,28 +72,42 @@ def main() -> None:
                   if set(per_draw) != set(draws)}
     if incomplete:
         parser.error(f"proxy seeds lacking a draw: {incomplete}; give every draw for each proxy seed")
+    for draw in draws:  # every proxy seed must rank the same nets against the same judge
+        judged = {seed: {r["digest"]: r["full"] for r in per_draw[draw]} for seed, per_draw in by_proxy_seed.items()}
+        first_seed = min(judged)
+        for seed, nets in judged.items():
+            if nets != judged[first_seed]:
+                parser.error(f"draw {draw}: proxy seed {seed}'s file holds other nets or judge figures than proxy "
+                             f"seed {first_seed}'s ({len(nets)} against {len(judged[first_seed])} nets); give "
+                             f"files scored against one judge (--full-from) over every net of the draw")
+    digests = [r["digest"] for draw in draws for r in by_proxy_seed[min(by_proxy_seed)][draw]]
+    if len(set(digests)) < len(digests):
+        parser.error("a net is in more than one draw: pool distinct draws (proxy_fidelity.py --seed)")
 
-    def score(rows: list[dict]) -> list[float]:
-        return [epoch_score({"train_loss": r["proxy_train_loss"]}, Proxy().score, r["params"]) for r in rows]
-
-    def taus(rows: list[dict]) -> tuple[float, float]:
+    def taus(rows: list[dict]) -> tuple[float, float, float]:
+        """tau of the search's score, of the training loss alone, of the parameter count"""
         full = [r["full"] for r in rows]
-        return kendall_tau_b(score(rows), full), kendall_tau_b([float(r["params"]) for r in rows], full)
+        return (kendall_tau_b([epoch_score({"train_loss": r["proxy_train_loss"]}, SCORE, r["params"]) for r in rows],
+                              full),
+                kendall_tau_b([-r["proxy_train_loss"] for r in rows], full),
+                kendall_tau_b([float(r["params"]) for r in rows], full))
 
     nets = {draw: len(by_proxy_seed[min(by_proxy_seed)][draw]) for draw in draws}
     print(f"the search's score (last epoch's training loss less {CAPACITY_WEIGHT} ln(params)) against full "
           f"training; draws {', '.join(f'{d} ({nets[d]} nets)' for d in draws)}; baseline: the parameter count")
-    pooled_scores, pooled_params = [], []
+    pooled, per_draw_means = [], []
     for seed in sorted(by_proxy_seed):
         per_draw = by_proxy_seed[seed]
-        figures = [f"draw {draw} {taus(per_draw[draw])[0]:.3f}" for draw in draws]
-        pooled, params = taus([row for draw in draws for row in per_draw[draw]])
-        pooled_scores.append(pooled)
-        pooled_params.append(params)
-        print(f"proxy seed {seed}: {', '.join(figures)}; pooled {pooled:.3f}  parameter count {params:.3f}")
-    mean, params = statistics.fmean(pooled_scores), statistics.fmean(pooled_params)
-    print(f"pooled over {sum(nets.values())} nets, mean of {len(pooled_scores)} proxy seeds: tau {mean:.3f}  "
-          f"parameter count {params:.3f}  ratio {mean / params if params else float('nan'):.2f}  (target: >= 0.6)")
+        draw_taus = [taus(per_draw[draw])[0] for draw in draws]
+        per_draw_means.append(statistics.fmean(draw_taus))
+        pooled.append(taus([row for draw in draws for row in per_draw[draw]]))
+        print(f"proxy seed {seed}: {', '.join(f'draw {d} {t:.3f}' for d, t in zip(draws, draw_taus))}; pooled "
+              f"{pooled[-1][0]:.3f}  (the loss alone {pooled[-1][1]:.3f}, parameter count {pooled[-1][2]:.3f})")
+    score, loss, params = (statistics.fmean(figures) for figures in zip(*pooled))
+    print(f"pooled over {sum(nets.values())} nets, mean of {len(pooled)} proxy seeds: tau {score:.3f}  parameter "
+          f"count {params:.3f}  ratio {score / params if params else float('nan'):.2f}  (target: >= 0.6); the loss "
+          f"alone {loss:.3f}; the mean of the draws' own taus {statistics.fmean(per_draw_means):.3f} (the pool also "
+          f"ranks nets of one draw against another's)")
 
 
 if __name__ == "__main__":
