@@ -48,8 +48,9 @@ def main() -> None:
         try:
             stored = json.loads(Path(path).read_text())
             settings, rows = stored["settings"], stored["nets"]
-        except (json.JSONDecodeError, KeyError, TypeError):
-            parser.error(f"{path}: not a proxy_fidelity.py --out file (no settings and nets)")
+            assert isinstance(settings, dict) and "seed" in settings and isinstance(rows, list)
+        except (ValueError, KeyError, TypeError, AssertionError):  # ValueError: bad JSON or not UTF-8
+            parser.error(f"{path}: not a proxy_fidelity.py --out file (no settings with a seed, and nets)")
         if settings.get("full_only"):
             parser.error(f"{path} is a judge alone (--full-only): give the file of a proxy scored against it")
         mine = {key: settings.get(key) for key in SAME}
@@ -71,15 +72,19 @@ def main() -> None:
     incomplete = {seed: sorted(set(draws) - set(per_draw)) for seed, per_draw in by_proxy_seed.items()
                   if set(per_draw) != set(draws)}
     if incomplete:
-        parser.error(f"proxy seeds lacking a draw: {incomplete}; give every draw for each proxy seed")
+        parser.error(f"proxy seeds lacking a draw: {incomplete}; give every draw for each proxy seed (a file "
+                     f"written without --proxy-seed took its draw's seed as its proxy seed)")
     for draw in draws:  # every proxy seed must rank the same nets against the same judge
         judged = {seed: {r["digest"]: r["full"] for r in per_draw[draw]} for seed, per_draw in by_proxy_seed.items()}
         first_seed = min(judged)
         for seed, nets in judged.items():
-            if nets != judged[first_seed]:
-                parser.error(f"draw {draw}: proxy seed {seed}'s file holds other nets or judge figures than proxy "
-                             f"seed {first_seed}'s ({len(nets)} against {len(judged[first_seed])} nets); give "
-                             f"files scored against one judge (--full-from) over every net of the draw")
+            ref = judged[first_seed]
+            if nets != ref:
+                judged_apart = sum(nets[d] != ref[d] for d in set(nets) & set(ref))
+                parser.error(f"draw {draw}: proxy seed {seed}'s file differs from proxy seed {first_seed}'s: "
+                             f"{len(set(ref) - set(nets))} nets missing, {len(set(nets) - set(ref))} extra, "
+                             f"{judged_apart} with other judge figures; give files scored against one judge "
+                             f"(--full-from) over every net of the draw")
     digests = [r["digest"] for draw in draws for r in by_proxy_seed[min(by_proxy_seed)][draw]]
     if len(set(digests)) < len(digests):
         parser.error("a net is in more than one draw: pool distinct draws (proxy_fidelity.py --seed)")

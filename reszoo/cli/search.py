@@ -175,7 +175,7 @@ def search_command(
              "with AVX512-BF16 or AMX; else float32), float32, bfloat16.")] = "auto",
     proxy_score: Annotated[str, typer.Option(
         help="What ranks the nets: train-loss+params (the proxy's last epoch's training loss, less 0.05 x "
-             "ln(parameters): short proxies underrate larger nets; on two draws of 12 Fashion-MNIST nets it ranked "
+             "ln(parameters): short proxies underrate larger nets; on three draws of 12 Fashion-MNIST nets it ranked "
              "them closer to a full training than the loss alone or top-1 did; the latency screen then hands on the "
              "largest of up to five passing draws likely under the limit), train-loss (the loss alone) or top1 "
              "(top-1 on the held-out images). Top-1 is shown either way."
