@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -77,8 +76,8 @@ def main() -> None:
     for draw in draws:  # every proxy seed must rank the same nets against the same judge
         judged = {seed: {r["digest"]: r["full"] for r in per_draw[draw]} for seed, per_draw in by_proxy_seed.items()}
         first_seed = min(judged)
+        ref = judged[first_seed]
         for seed, nets in judged.items():
-            ref = judged[first_seed]
             if nets != ref:
                 judged_apart = sum(nets[d] != ref[d] for d in set(nets) & set(ref))
                 parser.error(f"draw {draw}: proxy seed {seed}'s file differs from proxy seed {first_seed}'s: "
@@ -92,9 +91,9 @@ def main() -> None:
     def taus(rows: list[dict]) -> tuple[float, float, float]:
         """tau of the search's score, of the training loss alone, of the parameter count"""
         full = [r["full"] for r in rows]
-        return (kendall_tau_b([epoch_score({"train_loss": r["proxy_train_loss"]}, SCORE, r["params"]) for r in rows],
-                              full),
-                kendall_tau_b([-r["proxy_train_loss"] for r in rows], full),
+        scored = [[epoch_score({"train_loss": r["proxy_train_loss"]}, score, r["params"]) for r in rows]
+                  for score in (SCORE, "train-loss")]
+        return (*(kendall_tau_b(ranking, full) for ranking in scored),
                 kendall_tau_b([float(r["params"]) for r in rows], full))
 
     nets = {draw: len(by_proxy_seed[min(by_proxy_seed)][draw]) for draw in draws}
@@ -116,4 +115,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -68,9 +68,13 @@ def _progress_fields(study: optuna.Study, mode: str, by_loss: bool) -> dict[str,
         best_text = f"front {len(pareto_front(results))}"
     else:
         figures = (f"loss {top[0].train_loss:.3f}, " if by_loss else "") + f"{100 * top[0].accuracy:.2f}%" if top else ""
-        scaled = "*" if top and top[0].latency_source == "relative" else ""  # as in the results table
-        best_text = f"best {figures} @ {top[0].latency_ms:.3f}{scaled} ms" if top else "best -"
+        best_text = f"best {figures} @ {_latency_text(top[0])} ms" if top else "best -"
     return {"completed": len(done), "trained": feasible, "best": best_text, "feasible": f"{feasible}/{len(judged)} feasible"}
+
+
+def _latency_text(r: TrialResult) -> str:
+    """A trial's latency, marked * when it was scaled for a slow host (results_table's caption says so)."""
+    return f"{r.latency_ms:.3f}" + ("*" if r.latency_source == "relative" else "")
 
 
 def _net(family: str, block: str, shortcut: str | None) -> str:
@@ -94,11 +98,9 @@ def results_table(rows: list[TrialResult], references: dict[str, dict[str, Any]]
 
     for r in rows:
         s = r.spec
-        # A scaled reading is not what the clock said: mark it, and say why under the table.
-        ms = f"{r.latency_ms:.3f}" + ("*" if r.latency_source == "relative" else "")
         table.add_row(str(r.number), _net(s.family, s.block, s.shortcut), "-".join(map(str, s.stage_depths)),
                       "-".join(map(str, s.stage_widths)), f"{r.params / 1e6:.2f}M", *loss(r.train_loss),
-                      f"{100 * r.accuracy:.2f}", ms)
+                      f"{100 * r.accuracy:.2f}", _latency_text(r))
     for name, ref in references.items():
         s = ref["spec"]
         trained = ref.get("accuracy") is not None
@@ -107,7 +109,7 @@ def results_table(rows: list[TrialResult], references: dict[str, dict[str, Any]]
                       *loss(ref.get("train_loss") if trained else None),
                       f"{100 * ref['accuracy']:.2f}" if trained else "over the limit",
                       f"{ref['latency_ms']:.3f}", style="dim")
-    if any(r.latency_source == "relative" for r in rows):
+    if any(r.latency_source == "relative" for r in rows):  # a scaled reading is not what the clock said
         table.caption = ("* timed while the host ran slow, then scaled by the limit / the reference's latency timed "
                          "beside it (the registry keeps the raw reading)")
         table.caption_justify = "left"
