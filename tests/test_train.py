@@ -523,3 +523,32 @@ def test_train_publishes_into_a_registry_file_not_yet_created(tmp_path):
                                  "--publish", "fresh"])
     assert result.exit_code == 0, result.output
     assert Registry(url).get("fresh").recipe["steps"] > 0
+
+
+def test_bfloat16_norm32_keeps_batchnorm_and_the_residual_stream_in_float32():
+    """Only the convolutions and the classifier run in bf16; BatchNorm, its ReLU and the
+    residual add stay float32, and the weights' names and dtypes are those of any net."""
+    from reszoo.train.precision import apply_precision, autocast
+
+    model = apply_precision(reszoo.create_model("resnet20"), "bfloat16-norm32")
+    seen = {}
+    block = model.layer1[0]
+    for name in ("conv1", "bn1", "conv2", "bn2"):
+        getattr(block, name).register_forward_hook(lambda m, a, out, name=name: seen.__setitem__(name, out.dtype))
+    block.register_forward_hook(lambda m, a, out: seen.__setitem__("block", out.dtype))
+    with autocast("cpu", "bfloat16-norm32"):
+        logits = model(torch.randn(2, 3, 32, 32))
+    assert seen == {"conv1": torch.bfloat16, "bn1": torch.float32, "conv2": torch.bfloat16,
+                    "bn2": torch.float32, "block": torch.float32}
+    assert logits.dtype == torch.bfloat16  # the classifier is a matmul: bf16, upcast for the loss
+    assert model.state_dict().keys() == reszoo.create_model("resnet20").state_dict().keys()
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+
+
+def test_training_in_bfloat16_norm32_learns_and_evaluates_in_float32():
+    data = synthetic(train=1000, test=300)
+    result = train(SMALL, data, ONECYCLE.with_overrides(epochs=4, batch_size=64, lr=0.05), seed=0,
+                   precision="bfloat16-norm32")
+    assert result.metrics["top1"] > 0.5 and result.extra["precision"] == "bfloat16-norm32"
+    with pytest.raises(reszoo.InputError, match="precision must be one of 'float32', 'bfloat16', 'bfloat16-norm32'"):
+        train(SMALL, data, ONECYCLE, precision="float16")

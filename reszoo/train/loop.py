@@ -28,7 +28,8 @@ from reszoo.train.augment import AugmentParams, _generator, augment, normalize, 
 from reszoo.train.checkpoints import check_checkpoint_path, load_checkpoint, save_checkpoint
 from reszoo.train.data import Dataset, ImageSet
 from reszoo.train.recipes import Recipe
-from reszoo.train.steps import _EagerStep, _GraphStep, check_precision
+from reszoo.train.precision import apply_precision, autocast, check_precision
+from reszoo.train.steps import _EagerStep, _GraphStep
 from reszoo.zoo.network import build
 from reszoo.zoo.spec import ArchSpec
 
@@ -55,8 +56,9 @@ def evaluate(
 ) -> dict[str, Any]:
     """Top-1, top-5 (fractions), mean cross-entropy and per-class top-1 of ``model`` on ``data``.
 
-    ``precision="bfloat16"`` runs the forward under autocast: the per-epoch
-    test error of a bf16 run, at its speed. Stored metrics use float32.
+    ``precision="bfloat16"`` (or ``bfloat16-norm32``) runs the forward under
+    autocast: the per-epoch test error of a bf16 run, at its speed. Stored
+    metrics use float32.
     """
     device = torch.device(device)
     if len(data) == 0:
@@ -72,7 +74,7 @@ def evaluate(
     for start in range(0, len(data), batch_size):
         x = normalize(data.images[start : start + batch_size].to(device), mean_t, std_t)
         y = data.labels[start : start + batch_size].to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bfloat16"):
+        with autocast(device.type, precision):
             logits = model(x).float()
         if num_classes is None:
             num_classes = logits.shape[1]
@@ -288,7 +290,7 @@ class TrainingRun:
         model = build(self.spec).to(self.device)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
-        self.model = model
+        self.model = apply_precision(model, self.precision)
         self.optimizer = torch.optim.SGD(
             _param_groups(model, self.recipe),
             lr=self.recipe.lr,

@@ -1,5 +1,5 @@
-"""One optimisation step, three ways: eager (the reference), and the whole step
-captured in one CUDA graph; and the precision each runs in.
+"""One optimisation step, two ways: eager (the reference), and the whole step
+captured in one CUDA graph, each in the precision it is given (reszoo.train.precision).
 """
 
 from __future__ import annotations
@@ -8,39 +8,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reszoo.errors import InputError
+from reszoo.train.precision import PRECISIONS, autocast, check_precision, default_precision, native_bfloat16
 from reszoo.train.recipes import Recipe
 
-
-PRECISIONS = ("float32", "bfloat16")
-
-
-def default_precision(device: str | torch.device) -> str:
-    """bf16 autocast on a GPU; float32 on a CPU.
-
-    On this project's CPU (AVX512-BF16 and AMX) bf16 autocast halves a resnet20
-    step, but it did not learn as well: after 3 epochs of CIFAR-10 (JPEG q75)
-    its top-1 was 0.55 to 1.24 points under float32's in each of 3 seeds (mean
-    0.86; benchmarks/README.md). ``precision="bfloat16"`` stays available for
-    runs that value speed over the last point.
-    """
-    return "bfloat16" if torch.device(device).type == "cuda" else "float32"
-
-
-def native_bfloat16(device: str | torch.device) -> bool:
-    """Whether bf16 matmuls and convolutions run natively here: a CUDA GPU, or a CPU
-    with AVX512-BF16 or AMX (oneDNN's own check). Elsewhere bf16 autocast on a CPU
-    is emulated and slower than float32."""
-    if torch.device(device).type == "cuda":
-        return True
-    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
-def check_precision(precision: str) -> str:
-    if precision not in PRECISIONS:
-        raise InputError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}, got {precision!r}",
-                        field="precision", value=precision)
-    return precision
+__all__ = ["PRECISIONS", "check_precision", "default_precision", "native_bfloat16"]  # their home is train.precision
 
 
 class _EagerStep:
@@ -49,13 +20,13 @@ class _EagerStep:
     def __init__(self, forward: nn.Module, optimizer: torch.optim.Optimizer, recipe: Recipe, device: torch.device,
                  precision: str = "float32"):
         self.forward, self.optimizer, self.recipe = forward, optimizer, recipe
-        self.autocast = precision == "bfloat16"
+        self.precision = precision
         self.device_type = device.type
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        with torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.autocast):
+        with autocast(self.device_type, self.precision):
             logits = self.forward(x)
             loss = F.cross_entropy(logits.float(), y, label_smoothing=self.recipe.label_smoothing)
         self.optimizer.zero_grad(set_to_none=True)
@@ -89,7 +60,7 @@ class _GraphStep:
 
         def step() -> tuple[torch.Tensor, torch.Tensor]:
             # cache_enabled=False: autocast's weight-cast cache must not outlive a capture.
-            with torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False, enabled=precision == "bfloat16"):
+            with autocast("cuda", precision, cache_enabled=False):
                 logits = model(self.static_x)
                 loss = F.cross_entropy(logits.float(), self.static_y, label_smoothing=recipe.label_smoothing)
             loss.backward()
