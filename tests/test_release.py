@@ -335,3 +335,55 @@ def test_checks_and_table_say_what_is_not_trained_yet(tmp_path):
     target = Registry(tmp_path / "empty.db")
     assert set(degradation_checks(manifest, target, "cpu").values()) == {None}
     assert "| net | version |" in zoo_table(manifest, target)
+
+
+def test_an_entry_may_train_in_its_own_precision_and_a_figure_mixes_only_interchangeable_ones(tmp_path, monkeypatch):
+    from reszoo.latency import measure as latency_module
+
+    monkeypatch.setattr(latency_module, "measure_module",
+                        lambda *a, **k: latency_module.Measurement(1.0, 1.1, 50, []))
+    text = TINY.replace("version = 1", 'version = 1\nprecision = "float32"').replace(
+        'preset = "plain20"', 'preset = "plain20"\ncpu = { precision = "bfloat16-norm32" }')
+    manifest = read_manifest(write_manifest(tmp_path, text))
+    assert manifest.precision_for("plain8", "cpu") == "bfloat16-norm32"
+    assert manifest.precision_for("resnet8", "cpu") == "float32"
+    assert manifest.recipe_key("plain8", "cpu") != manifest.recipe_key("resnet8", "cpu")
+    target = Registry(tmp_path / "zoo.db")
+    build_release(manifest, target, device="cpu", jobs=2, log=quiet, measure_latency=False)
+    assert target.get("plain8").recipe["precision"] == "bfloat16-norm32"
+    assert target.get("resnet8").recipe["precision"] == "float32"
+    said: list[str] = []
+    write_report(manifest, "cpu", target, manifest.docs, log=said.append)
+    assert not (tmp_path / "docs" / "pair.png").exists()
+    assert said == ["pair.png: not drawn: it mixes precisions bfloat16-norm32, float32, not all listed in "
+                    "[release] interchangeable_precisions"]
+    alike = read_manifest(write_manifest(tmp_path, text.replace(
+        "[release]", '[release]\ninterchangeable_precisions = ["float32", "bfloat16-norm32"]')))
+    assert build_release(alike, target, device="cpu", jobs=2, log=quiet, measure_latency=False).trained_now == []
+    write_report(alike, "cpu", target, alike.docs, log=said.append)
+    assert (tmp_path / "docs" / "pair.png").stat().st_size > 10_000 and len(said) == 1
+    with pytest.raises(ManifestError, match="precision must be auto or one of float32, bfloat16, bfloat16-norm32"):
+        read_manifest(write_manifest(tmp_path, text.replace('"bfloat16-norm32"', '"float8"')))
+
+
+def test_a_figure_of_two_recipes_is_refused(tmp_path):
+    import shutil
+
+    from reszoo.release.report import mixed_recipes
+
+    manifest = read_manifest(REPO / "zoo.toml")
+    shipped = Registry(shutil.copy(REPO / "registry.db", tmp_path / "zoo.db"))
+    cpu, gpu = shipped.get("resnet20@1"), shipped.get("plain20@2")
+    assert mixed_recipes([cpu, shipped.get("plain20@1")], manifest) is None
+    assert "different versions" in mixed_recipes([cpu, gpu], manifest)
+
+
+def test_table6_says_whether_each_ordering_holds_and_which_pair_breaks_it():
+    from reszoo.release.report import _ordering
+
+    falling = [(20, "resnet20@1", 0.146), (32, "resnet32@1", 0.135), (56, "resnet56@1", 0.132)]
+    assert _ordering(falling, rising=False, what="test error").startswith("holds (test error %: resnet20@1 14.60")
+    broken = [(20, "resnet20@1", 0.146), (32, "resnet32@1", 0.150), (56, "resnet56@1", 0.132)]
+    assert _ordering(broken, rising=False, what="test error").startswith(
+        "does not hold: resnet32@1 15.00 vs resnet20@1 14.60")
+    assert _ordering(falling[:1], rising=False, what="x") == "not enough depths trained yet"

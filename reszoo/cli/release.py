@@ -80,13 +80,13 @@ def release_command(
             copied = copy_release(manifest, source, target, log=log)
         kinds = {(e.recipe.get("release") or {}).get("kind") for e in map(target.get, copied)}
         for kind in sorted(k for k in kinds if k):
-            write_report(manifest, kind, target, folder)
+            write_report(manifest, kind, target, folder, log=log)
         _settle(target, log)
         console.print(f"{len(copied)} entries of {manifest.name} in {target.display_url}", highlight=False)
         return
     report = build_release(manifest, target, device=device, jobs=jobs, budget_s=budget_s, data_root=data_root,
                            only=only, measure_latency=not no_latency, log=log)
-    files = write_report(manifest, report.kind, target, folder, report)
+    files = write_report(manifest, report.kind, target, folder, report, log=log)
     _settle(target, log)
     if as_json:
         print_json(report.to_dict())

@@ -41,7 +41,7 @@ from reszoo.devices import resolve_device, usable_cores
 from reszoo.latency.measure import DEFAULT_TIMING, Timing, latency
 from reszoo.train.data import Dataset, fit_spec
 from reszoo.train.data import load as load_dataset
-from reszoo.train.steps import default_precision
+from reszoo.train.precision import default_precision
 from reszoo.train.publish import TrainedEntry, publish_trained
 from reszoo.train.recipes import Recipe
 from reszoo.zoo import weights as W
@@ -144,6 +144,8 @@ def run_folder(manifest: Manifest, kind: str) -> Path:
 
 def plan_nets(manifest: Manifest, kind: str, dataset: Dataset, target: Registry, runtime: str, precision: str,
               only: list[str] | None = None) -> list[NetRun]:
+    """Each entry's run (in priority order) and its state in ``target``; ``precision`` is the
+    kind's, resolved for the device, which an entry's own ``precision`` replaces."""
     kind_recipe = manifest.kind(kind)
     folder = run_folder(manifest, kind)
     for name in only or []:
@@ -154,8 +156,9 @@ def plan_nets(manifest: Manifest, kind: str, dataset: Dataset, target: Registry,
             continue
         spec = fit_spec(entry.spec, dataset)
         key = manifest.recipe_key(entry.name, kind)
+        own = entry.precisions.get(kind, "auto")
         job = Job(name=f"{entry.name}-{key}", spec=spec, recipe=manifest.recipe_for(entry.name, kind),
-                  runtime=runtime, precision=precision, seed=manifest.seed, folder=folder,
+                  runtime=runtime, precision=precision if own == "auto" else own, seed=manifest.seed, folder=folder,
                   float16_tolerance=manifest.float16_tolerance)
         net = NetRun(entry.name, spec, key, job)
         versions = target.list(entry.name, all_versions=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from reszoo.errors import ManifestError, ReszooError
+from reszoo.train.precision import PRECISIONS
 from reszoo.train.recipes import Recipe, get_recipe
 from reszoo.zoo.factory import resolve_spec
 from reszoo.zoo.records import check_name
@@ -37,7 +38,7 @@ class KindRecipe:
     kind: str
     recipe: Recipe
     runtime: str  # training runtime: auto, eager, graph, compile
-    precision: str  # auto (bfloat16 where the hardware runs it natively), bfloat16, float32
+    precision: str  # auto (the device's default: reszoo.train.precision), or one of PRECISIONS
     version: int | None  # the entry version this kind publishes (None: the next free one)
 
 
@@ -48,6 +49,7 @@ class ManifestEntry:
     spec: ArchSpec  # before fitting to the data set
     changes: dict[str, dict[str, Any]]  # per kind: recipe fields this net changes
     paper_error: float | None  # He et al. (2015) Table 6, CIFAR-10 test error in %, where the paper has it
+    precisions: dict[str, str] = dataclasses.field(default_factory=dict)  # per kind: this net's own precision
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,9 @@ class Manifest:
     seed: int
     float16_tolerance: float  # largest top-1 drop (a fraction) that float16 storage may cost
     max_registry_mb: float | None
+    # Precisions shown to learn alike (benchmarks/README.md), so that one figure may hold
+    # curves of several of them; any other mix of precisions in a figure is refused.
+    interchangeable_precisions: tuple[str, ...]
     docs: Path | None
     recipes: dict[str, KindRecipe]
     entries: tuple[ManifestEntry, ...]  # in priority order
@@ -93,14 +98,19 @@ class Manifest:
                 f"add a [recipes.{kind}] table or pick another --device"
             ) from None
 
+    def precision_for(self, name: str, kind: str) -> str:
+        """The precision ``name`` trains in on ``kind``: its own, else the kind's (``auto`` possibly)."""
+        return self.entry(name).precisions.get(kind, self.kind(kind).precision)
+
     def recipe_key(self, name: str, kind: str) -> str:
-        """A short digest of everything that decides a trained entry: recipe, runtime, seed, data set.
-        An entry in the target carrying this key is 'held' and never trained again."""
+        """A short digest of everything that decides a trained entry: recipe, runtime, seed, data set,
+        precision. An entry in the target carrying this key is 'held' and never trained again."""
         kind_recipe = self.kind(kind)
         body = {"recipe": self.recipe_for(name, kind).to_dict(), "runtime": kind_recipe.runtime,
                 "seed": self.seed, "dataset": self.dataset, "kind": kind}
-        if kind_recipe.precision != "auto":  # keys made before precision could be chosen stay valid
-            body["precision"] = kind_recipe.precision
+        precision = self.precision_for(name, kind)
+        if precision != "auto":  # keys made before precision could be chosen stay valid
+            body["precision"] = precision
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -149,6 +159,12 @@ def _recipe_changes(table: dict[str, Any], where: str) -> dict[str, Any]:
     return changes
 
 
+def _precision(value: Any, where: str) -> str:
+    if value != "auto" and value not in PRECISIONS:
+        raise ManifestError(f"{where}: precision must be auto or one of {', '.join(PRECISIONS)}, got {value!r}")
+    return str(value)
+
+
 def _kind_recipe(kind: str, table: dict[str, Any], where: str) -> KindRecipe:
     _unknown(table, RECIPE_FIELDS | {"base", "runtime", "precision", "version"}, where)
     fields = {k: v for k, v in table.items() if k not in ("base", "runtime", "precision", "version")}
@@ -162,9 +178,7 @@ def _kind_recipe(kind: str, table: dict[str, Any], where: str) -> KindRecipe:
         raise ManifestError(f"{where}: runtime must be auto, eager, graph or compile, got {runtime!r}")
     if runtime == "graph" and kind != "cuda":
         raise ManifestError(f"{where}: runtime 'graph' needs CUDA; use auto or eager for {kind}")
-    precision = table.get("precision", "auto")
-    if precision not in ("auto", "bfloat16", "float32"):
-        raise ManifestError(f"{where}: precision must be auto, bfloat16 or float32, got {precision!r}")
+    precision = _precision(table.get("precision", "auto"), where)
     version = table.get("version")
     if version is not None and (not isinstance(version, int) or isinstance(version, bool) or version < 1):
         raise ManifestError(f"{where}: version must be a whole number of at least 1, got {version!r}")
@@ -190,8 +204,8 @@ def read_manifest(path: str | Path) -> Manifest:
     where = str(path)
     _unknown(data, {"release", "recipes", "entries", "pairs", "figures"}, where)
     release = _table(data, "release", where)
-    _unknown(release, {"name", "dataset", "dataset_label", "seed", "float16_tolerance", "max_registry_mb", "docs"},
-             f"{where} [release]")
+    _unknown(release, {"name", "dataset", "dataset_label", "seed", "float16_tolerance", "max_registry_mb", "docs",
+                       "interchangeable_precisions"}, f"{where} [release]")
     try:
         name = check_name(str(release.get("name", "")))
     except ReszooError as exc:
@@ -206,6 +220,10 @@ def read_manifest(path: str | Path) -> Manifest:
     max_mb = release.get("max_registry_mb")
     if max_mb is not None and (not isinstance(max_mb, (int, float)) or max_mb <= 0):
         raise ManifestError(f"{where} [release]: max_registry_mb must be a positive number, got {max_mb!r}")
+    alike = release.get("interchangeable_precisions", [])
+    if not isinstance(alike, list) or not all(isinstance(p, str) and p in PRECISIONS for p in alike):
+        raise ManifestError(f"{where} [release]: interchangeable_precisions lists precisions shown to learn alike "
+                            f"(of {', '.join(PRECISIONS)}), got {alike!r}")
     seed = release.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ManifestError(f"{where} [release]: seed must be a whole number, got {seed!r}")
@@ -240,16 +258,20 @@ def read_manifest(path: str | Path) -> Manifest:
             spec = resolve_spec(source, **_table(raw, "overrides", at))
         except ReszooError as exc:
             raise ManifestError(f"{at} ({entry_name}): {exc}") from None
-        changes = {kind: _recipe_changes(_table(raw, kind, at), f"{at} [{kind}]") for kind in KINDS if kind in raw}
+        per_kind = {kind: dict(_table(raw, kind, at)) for kind in KINDS if kind in raw}
+        precisions = {kind: _precision(table.pop("precision"), f"{at} [{kind}]")
+                      for kind, table in per_kind.items() if "precision" in table}
+        changes = {kind: _recipe_changes(table, f"{at} [{kind}]") for kind, table in per_kind.items() if table}
         paper = raw.get("paper_error")
         if paper is not None and not isinstance(paper, (int, float)):
             raise ManifestError(f"{at} ({entry_name}): paper_error is a test error in %, got {paper!r}")
-        entries.append(ManifestEntry(entry_name, str(raw.get("preset", raw.get("spec"))), spec, changes, paper))
+        entries.append(ManifestEntry(entry_name, str(raw.get("preset", raw.get("spec"))), spec, changes, paper,
+                                     precisions))
 
     manifest = Manifest(
         path=path, name=name, dataset=dataset, dataset_label=str(release.get("dataset_label", dataset)), seed=seed,
         float16_tolerance=float(tolerance), max_registry_mb=None if max_mb is None else float(max_mb),
-        docs=None if docs is None else (path.parent / str(docs)), recipes=recipes, entries=tuple(entries),
+        interchangeable_precisions=tuple(alike), docs=None if docs is None else (path.parent / str(docs)), recipes=recipes, entries=tuple(entries),
         pairs=(), figures=(),
     )
     pairs = _pairs(data.get("pairs", []), manifest, where)

@@ -28,8 +28,34 @@ def figure_file(name: str, kind: str) -> str:
     return f"{path.stem}-{kind}{path.suffix}"
 
 
+#: Recipe keys that record how a run went, not how it was asked to train: they differ
+#: between any two nets and never make two curves incomparable.
+_RUN_RECORD = {"release", "steps", "train_seconds", "precision"}
+
+
+def mixed_recipes(entries: list[EntryRecord], manifest: Manifest) -> str | None:
+    """Why ``entries`` cannot share one figure (``None`` if they can): every curve comes
+    from one recipe and version; precisions may differ only among the manifest's
+    ``interchangeable_precisions`` (those shown to learn alike)."""
+    first = entries[0]
+    asked = {k: v for k, v in first.recipe.items() if k not in _RUN_RECORD}
+    for entry in entries[1:]:
+        if entry.version != first.version:
+            return f"{first.ref} and {entry.ref} are different versions"
+        other = {k: v for k, v in entry.recipe.items() if k not in _RUN_RECORD}
+        differ = sorted(k for k in asked.keys() | other.keys() if asked.get(k) != other.get(k))
+        if differ:
+            return f"{first.ref} and {entry.ref} were trained differently ({', '.join(differ)})"
+    precisions = {e.recipe.get("precision", "float32") for e in entries}
+    if len(precisions) > 1 and not precisions <= set(manifest.interchangeable_precisions):
+        return (f"it mixes precisions {', '.join(sorted(precisions))}, not all listed in [release] "
+                f"interchangeable_precisions")
+    return None
+
+
 def draw_figures(manifest: Manifest, target: Registry, kind: str, folder: Path) -> dict[str, str]:
-    """The manifest's figures from the latest ``kind`` version of each entry."""
+    """The manifest's figures from the latest ``kind`` version of each entry; a figure
+    whose curves came from different recipes is not drawn (its status says why)."""
     from reszoo.train.plots import plot_curves
 
     held = release_entries(manifest, target, kind)
@@ -42,10 +68,20 @@ def draw_figures(manifest: Manifest, target: Registry, kind: str, folder: Path) 
         if not entries:
             status[file] = "not drawn: none of its entries are trained yet"
             continue
+        mixed = mixed_recipes(entries, manifest)
+        if mixed:
+            status[file] = f"not drawn: {mixed}"
+            continue
         recipe = entries[0].recipe
         length = f"{recipe['epochs']} epochs" if recipe.get("epochs") else f"{recipe.get('iterations')} iterations"
-        title = f"{figure.title}\n{manifest.dataset_label}, {recipe.get('name')} recipe, {length}, {entries[0].device}"
-        plot_curves(entries, folder / file, title=title)
+        precisions = [e.recipe.get("precision", "float32") for e in entries]
+        devices = ", ".join(dict.fromkeys(e.device or "unknown device" for e in entries))
+        title = f"{figure.title}\n{manifest.dataset_label}, {recipe.get('name')} recipe, {length}"
+        title += f", {precisions[0]}" if len(set(precisions)) == 1 else ""
+        title += f"\ntrained on {devices}" + (f"\nnot yet trained: {', '.join(missing)}" if missing else "")
+        # Several precisions in one figure: the legend says which curve is which.
+        labels = [e.name if len(set(precisions)) == 1 else f"{e.name} ({p})" for e, p in zip(entries, precisions)]
+        plot_curves(entries, folder / file, title=title, labels=labels)
         status[file] = "drawn: " + ", ".join(e.ref for e in entries) + (
             f" (not yet trained: {', '.join(missing)})" if missing else "")
     return status
@@ -75,6 +111,68 @@ def degradation_checks(manifest: Manifest, target: Registry, kind: str) -> dict[
         "resnet56's test error is below plain56's": compare("plain56", "resnet56", test_err),
         "resnet34 beats plain34 on test accuracy": compare("plain34", "resnet34", test_err),
     }
+
+
+def _ordering(points: list[tuple[int, str, float]], rising: bool, what: str) -> str:
+    """Whether ``what`` (``(depth, ref, value)`` in depth order) rises (or falls) with every
+    step of depth; where it does not, the pair that breaks it."""
+    if len(points) < 2:
+        return "not enough depths trained yet"
+    broken = [(a, b) for a, b in zip(points, points[1:]) if (b[2] > a[2]) != rising or b[2] == a[2]]
+    shown = ", ".join(f"{ref} {100 * value:.2f}" for _, ref, value in points)
+    if not broken:
+        return f"holds ({what} %: {shown})"
+    pairs = "; ".join(f"{b[1]} {100 * b[2]:.2f} vs {a[1]} {100 * a[2]:.2f}" for a, b in broken)
+    return f"does not hold: {pairs} ({what} %: {shown})"
+
+
+def table6(manifest: Manifest, target: Registry) -> list[str]:
+    """The paper's Table 6 beside ours, one row per CIFAR depth, and the orderings of its
+    Figure 6 checked on each build's stored histories."""
+    held = release_entries(manifest, target)
+    cifar = [e for e in manifest.entries if e.spec.stem == "cifar" and e.name in held]
+    families = [f for f in ("residual", "plain", "highway") if any(e.spec.family == f for e in cifar)]
+    versions = sorted({r.version for e in cifar for r in held[e.name]})
+    columns = [(f, v) for f in families for v in versions
+               if any(e.spec.family == f and any(r.version == v for r in held[e.name]) for e in cifar)]
+    lines = ["", "## Table 6: CIFAR-10 test error by depth", "",
+             "Test error % on the whole test split (top-1 evaluated in float32); `@1` is the CPU recipe "
+             "(one-cycle, 15 epochs), `@2` the paper's schedule on a GPU. The paper's column is its ResNet "
+             "on the original CIFAR-10 after 64k iterations.", "",
+             "| depth | params | paper (ResNet) | " + " | ".join(f"{f} @{v}" for f, v in columns) + " |",
+             "|---|---|---|" + "---|" * len(columns)]
+    for depth in sorted({e.spec.depth for e in cifar}):
+        at_depth = [e for e in cifar if e.spec.depth == depth]
+        paper = next((e.paper_error for e in at_depth if e.paper_error is not None), None)
+        cells = []
+        for family, version in columns:
+            record = next((r for e in at_depth if e.spec.family == family for r in held[e.name]
+                           if r.version == version), None)
+            cells.append("—" if record is None or record.top1 is None else
+                         f"{100 * (1 - record.top1):.2f} ({record.name}"
+                         f"{', ' + record.recipe['precision'] if record.recipe.get('precision', 'float32') != 'float32' else ''})")
+        params = held[at_depth[0].name][-1].params
+        lines.append(f"| {depth} | {params / 1e6:.2f}M | {'—' if paper is None else f'{paper:.2f}'} | "
+                     + " | ".join(cells) + " |")
+    lines += ["", "The orderings of the paper's Figure 6, from the stored histories (nothing was tuned to make "
+              "them hold):", ""]
+    for version in versions:
+        def points(family: str, value: Callable[[EntryRecord], float | None]) -> list[tuple[int, str, float]]:
+            out = []
+            for entry in sorted((e for e in cifar if e.spec.family == family), key=lambda e: e.spec.depth):
+                record = next((r for r in held[entry.name] if r.version == version), None)
+                v = value(record) if record is not None else None
+                if v is not None:
+                    out.append((entry.spec.depth, record.ref, v))
+            return out
+
+        test_err = points("residual", lambda r: None if r.top1 is None else 1 - r.top1)
+        train_err = points("plain", final_train_err)
+        lines.append(f"- @{version}, residual nets, test error falls with depth: "
+                     f"{_ordering(test_err, rising=False, what='test error')}")
+        lines.append(f"- @{version}, plain nets, training error rises with depth: "
+                     f"{_ordering(train_err, rising=True, what='final training error')}")
+    return lines
 
 
 def _fmt(value: float | None, digits: int = 2, scale: float = 100.0) -> str:
@@ -126,6 +224,7 @@ def zoo_table(manifest: Manifest, target: Registry, cpu_device: str | None = Non
                 f"{'—' if minutes is None else f'{minutes / 60:.1f}'} | {record.metrics.get('weights_dtype', '—')} | "
                 f"{'—' if row is None else f'{row.median_ms:.2f}'} |"
             )
+    lines += table6(manifest, target)
     for kind in manifest.recipes:
         checks = degradation_checks(manifest, target, kind)
         if all(v is None for v in checks.values()):
@@ -137,9 +236,10 @@ def zoo_table(manifest: Manifest, target: Registry, cpu_device: str | None = Non
 
 
 def write_report(manifest: Manifest, kind: str, target: Registry, folder: Path | None,
-                 report: ReleaseReport | None = None) -> list[str]:
+                 report: ReleaseReport | None = None, log: Callable[[str], None] | None = None) -> list[str]:
     """Figures and ``zoo.md`` into ``folder``; with a run's ``report``, also its summary
-    (``zoo-release-KIND.json``, which keeps the history of nets trained but not published)."""
+    (``zoo-release-KIND.json``, which keeps the history of nets trained but not published).
+    ``log`` hears of every figure that was not drawn, and why."""
     if folder is None:
         return []
     folder.mkdir(parents=True, exist_ok=True)
@@ -147,6 +247,8 @@ def write_report(manifest: Manifest, kind: str, target: Registry, folder: Path |
     for file, status in draw_figures(manifest, target, kind, folder).items():
         if status.startswith("drawn"):
             written.append(str(folder / file))
+        elif log is not None:
+            log(f"{file}: {status}")
     atomic_write_text(folder / "zoo.md", zoo_table(manifest, target))
     written.append(str(folder / "zoo.md"))
     # A run that found every net already held only redraws: the summary of the last run that did

@@ -36,7 +36,7 @@ Log = Callable[[str], None]
 # GPU (GPU-CALIBRATION.md, H100, one CUDA graph a step): about 0.1 ms a layer
 # at batch 128 (resnet20 2.1 ms, resnet56 5.7 ms, resnet110 11.1 ms);
 # several nets on streams overlap, 1.9x for 4.
-CPU_FLOPS_PER_THREAD = {"bfloat16": 133e9, "float32": 66e9}
+CPU_FLOPS_PER_THREAD = {"bfloat16": 133e9, "bfloat16-norm32": 100e9, "float32": 66e9}
 GPU_GRAPH_S_PER_LAYER = 0.1e-3
 GPU_EAGER_S_PER_LAYER = 0.5e-3
 GPU_TRAIN_FLOPS = 150e12  # bf16 arithmetic an H100 sustains on these convolutions (estimate)
@@ -123,7 +123,7 @@ class Scheduler:
 
     def step_s(self, net: NetRun) -> float:
         p = self.plan
-        return step_seconds(net.spec, net.job.recipe.batch_size, p["kind"], p["runtime"], p["precision"],
+        return step_seconds(net.spec, net.job.recipe.batch_size, p["kind"], p["runtime"], net.job.precision,
                             p["threads"] or 1)
 
     def remaining_s(self, net: NetRun) -> float:

@@ -11,8 +11,10 @@ from reszoo.errors import ReszooError
 from reszoo.zoo.records import EntryRecord
 
 
-def plot_curves(entries: Sequence[EntryRecord], out: str | os.PathLike, *, title: str | None = None) -> Path:
-    """Draw every entry's per-epoch history into one PNG (or any format matplotlib knows by suffix)."""
+def plot_curves(entries: Sequence[EntryRecord], out: str | os.PathLike, *, title: str | None = None,
+                labels: Sequence[str] | None = None) -> Path:
+    """Draw every entry's per-epoch history into one PNG (or any format matplotlib knows by suffix),
+    one colour per entry; ``labels`` name the curves in the legend (default: the entries' names)."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only, never a window
@@ -23,12 +25,13 @@ def plot_curves(entries: Sequence[EntryRecord], out: str | os.PathLike, *, title
         raise ReszooError(f"no training history stored for {', '.join(missing)}; only trained entries have curves")
     figure, axes = plt.subplots(figsize=(7, 4.5), dpi=120)
     try:
-        return _draw(figure, axes, plt, entries, out, title)
+        return _draw(figure, axes, plt, entries, out, title, labels)
     finally:
         plt.close(figure)
 
 
-def _draw(figure, axes, plt, entries: Sequence[EntryRecord], out: str | os.PathLike, title: str | None) -> Path:
+def _draw(figure, axes, plt, entries: Sequence[EntryRecord], out: str | os.PathLike, title: str | None,
+          labels: Sequence[str] | None) -> Path:
     import textwrap
 
     from matplotlib.lines import Line2D
@@ -39,7 +42,7 @@ def _draw(figure, axes, plt, entries: Sequence[EntryRecord], out: str | os.PathL
         steps = [h["iteration"] for h in entry.history]
         axes.plot(steps, [100 * h["train_err"] for h in entry.history], "--", linewidth=0.9, color=colour)
         axes.plot(steps, [100 * h["test_err"] for h in entry.history], "-", linewidth=2.2, color=colour,
-                  label=f"{entry.name} ({entry.spec.family}-{entry.spec.depth})")
+                  label=labels[index] if labels else f"{entry.name} ({entry.spec.family}-{entry.spec.depth})")
     from matplotlib.ticker import MaxNLocator
 
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole: no "2.5" ticks on short runs
