@@ -42,3 +42,15 @@ def outputs(model: torch.nn.Module, seed: int = 1) -> torch.Tensor:
     x = torch.randn(4, spec.in_chans, spec.input_size, spec.input_size, generator=generator)
     with torch.no_grad():
         return model.eval()(x)
+
+
+def need_onnx() -> None:
+    """The optional ONNX extra: skipped where it is not installed, a failure in CI (which installs it)."""
+    import importlib.util
+
+    missing = [m for m in ("onnx", "onnxscript", "onnxruntime") if importlib.util.find_spec(m) is None]
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must install the onnx extra (pip install -e '.[dev,onnx]'); missing {', '.join(missing)}")
+        pytest.skip(f"{', '.join(missing)} not installed: pip install 'reszoo[onnx]'")
+

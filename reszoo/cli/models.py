@@ -62,7 +62,9 @@ def list_command(
         typer.Option(help="Device whose stored latency to show and filter on: cpu, cuda, or part of a stored name (h100)."),
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=MAX_BATCH, help="Batch size of the latency to use.")] = 1,
-    runtime: Annotated[Optional[str], typer.Option(help="Runtime of the latency (eager, graph, compile); default any.")] = None,
+    runtime: Annotated[
+        Optional[str], typer.Option(help="Runtime of the latency (eager, graph, compile, onnxruntime); default any.")
+    ] = None,
     all_versions: Annotated[bool, typer.Option("--all-versions", help="Every version, not only the latest.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
