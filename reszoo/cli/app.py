@@ -133,7 +133,7 @@ def root(
 
 
 # Commands register themselves on `app` when their module is imported.
-import reszoo.cli.bench, reszoo.cli.models, reszoo.cli.registry, reszoo.cli.release, reszoo.cli.search, reszoo.cli.train  # noqa: E402,F401,I001
+import reszoo.cli.bench, reszoo.cli.models, reszoo.cli.registry, reszoo.cli.release, reszoo.cli.search, reszoo.cli.site, reszoo.cli.train  # noqa: E402,F401,I001
 
 
 def main() -> None:
