@@ -23,9 +23,11 @@ def site_command(
     from reszoo.errors import RegistryError
     from reszoo.site import write_site
 
-    registry = open_registry(must_exist=True)
+    registry = open_registry(must_exist=True, readonly=True)  # the site only reads: a shipped file stays as it is
     if registry is None:
         raise RegistryError("the local registry does not exist yet: nothing to show (pull an entry first, or give "
                             "--registry registry.db for the shipped zoo)")
-    files = write_site(registry, out)
+    with registry:
+        files = write_site(registry, out)
     console.print(f"wrote {len(files)} files to {out}; open {out / 'index.html'}", highlight=False, soft_wrap=True)
+
