@@ -5,6 +5,7 @@
 ['resnet20']
 >>> model = reszoo.create_model("resnet56")
 >>> trained = reszoo.load("resnet56")  # from the registry, pulled on first use
+>>> hub = reszoo.from_pretrained("user/repo")  # a folder or Hub repository reszoo export --format hf wrote
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -43,6 +44,7 @@ _WHERE = {
     "count": "reszoo.zoo.counting",
     "create_model": "reszoo.zoo.factory",
     "data_transform": "reszoo.zoo.hub",
+    "from_pretrained": "reszoo.export.hf",
     "get_spec": "reszoo.zoo.presets",
     "list_models": "reszoo.zoo.hub",
     "load": "reszoo.zoo.hub",
@@ -84,6 +86,7 @@ __all__ = [
     "count",
     "create_model",
     "data_transform",
+    "from_pretrained",
     "get_spec",
     "latency",
     "list_models",

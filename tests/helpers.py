@@ -42,3 +42,38 @@ def outputs(model: torch.nn.Module, seed: int = 1) -> torch.Tensor:
     x = torch.randn(4, spec.in_chans, spec.input_size, spec.input_size, generator=generator)
     with torch.no_grad():
         return model.eval()(x)
+
+
+def need_onnx() -> None:
+    """The optional ONNX extra: skipped where it is not installed, a failure in CI (which installs it)."""
+    import importlib.util
+
+    missing = [m for m in ("onnx", "onnxscript", "onnxruntime") if importlib.util.find_spec(m) is None]
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must install the onnx extra (pip install -e '.[dev,onnx]'); missing {', '.join(missing)}")
+        pytest.skip(f"{', '.join(missing)} not installed: pip install 'reszoo[onnx]'")
+
+
+def tiny_zoo(path: Path):
+    """A registry of three tiny trained-looking entries (a residual net in two versions, one
+    the parent of a plain net) with histories, recipes and a batch-1 latency row each."""
+    from datetime import datetime, timezone
+
+    from reszoo.zoo.records import LatencyRecord
+
+    registry = reszoo.Registry(path)
+    plain = TINY.with_overrides(family="plain")
+    history = [{"epoch": e, "iteration": 10 * e, "train_err": 0.5 / e, "test_err": 0.6 / e, "lr": 0.1}
+               for e in (1, 2, 3)]
+    recipe = {"name": "short", "epochs": 3, "batch_size": 32, "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4}
+    registry.add("tiny", tiny_model(0), dataset="synthetic", metrics={"top1": 0.5}, history=history, recipe=recipe,
+                 device="cpu Test CPU (1 thread)")
+    registry.add("tiny", tiny_model(1), dataset="synthetic", metrics={"top1": 0.625}, history=history,
+                 recipe=recipe, device="cpu Test CPU (1 thread)")
+    registry.add("tiny-plain", tiny_model(2, plain), dataset="synthetic", metrics={"top1": 0.375}, history=history,
+                 recipe=recipe, parent="tiny@2", device="cpu Test CPU (1 thread)")
+    for spec, ms in ((TINY, 0.25), (plain, 0.125)):
+        registry.add_latency(LatencyRecord(spec.digest, "cpu Test CPU (1 thread)", 1, "float32", "eager", ms,
+                                           1.1 * ms, 100, {}, datetime.now(timezone.utc)))
+    return registry

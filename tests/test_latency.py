@@ -15,10 +15,11 @@ from reszoo.latency.measure import Timing, latency, measure
 from reszoo.latency.predictor import LatencyPredictor, PredictionCheck, parts, summarize
 from reszoo.search.space import SearchSpace
 
-from .helpers import TINY, tiny_model
+from .helpers import TINY, need_onnx, tiny_model
 
 # One thread: the steadiest CPU figures on a shared 2-core machine.
 STEADY = dict(threads=1, timing=Timing(warmup_s=0.2, rounds=3, min_samples=15, min_time_s=0.2))
+ROUGH = Timing(warmup_s=0.0, rounds=1, min_samples=5, min_time_s=0.01)
 runner = CliRunner()
 
 
@@ -271,3 +272,45 @@ def test_the_search_limit_settles_on_the_quickest_figure_over_runs(tmp_path, mon
     assert stored() == 2.0  # quicker now: replaced
     medians[:] = [2.6, 2.7, 2.5]
     assert stored() == 2.0 and latency_module.latency("resnet20", registry=registry).median_ms == 2.0
+
+
+def test_onnxruntime_is_a_runtime_of_bench_latency_list_and_the_predictor(tmp_path, monkeypatch):
+    need_onnx()
+    import reszoo.latency.ort as ort
+
+    exports = []
+    real = ort.onnx_bytes
+    monkeypatch.setattr(ort, "_exports", type(ort._exports)())  # nothing exported earlier in this process
+    monkeypatch.setattr(ort, "onnx_bytes", lambda module, shape: exports.append(tuple(shape)) or real(module, shape))
+    registry = Registry(tmp_path / "r.db")
+    registry.add("tiny", tiny_model(0), dataset="synthetic")
+    bench = runner.invoke(app, ["--registry", registry.url, "bench", "tiny", "--runtime", "onnxruntime", "--threads",
+                                "1", "--json"])
+    assert bench.exit_code == 0, bench.output
+    row = json.loads(bench.stdout)["rows"][0]
+    assert row["runtime"] == "onnxruntime" and row["median_ms"] > 0 and "(1 thread)" in row["device"]
+    stored = reszoo.latency("tiny", runtime="onnxruntime", threads=1, registry=registry)
+    assert stored.median_ms == row["median_ms"] and stored.runtime == "onnxruntime"  # the row, read back
+
+    def listed(runtime):
+        return json.loads(runner.invoke(app, ["--registry", registry.url, "list", "--device", row["device"],
+                                              "--runtime", runtime, "--max-latency-ms", "1000", "--json"]).stdout)
+
+    assert [(r["ref"], r["latency_ms"]) for r in listed("onnxruntime")] == [("tiny@1", row["median_ms"])]
+    assert listed("eager") == []
+
+    measure(TINY, runtime="onnxruntime", threads=1, timing=ROUGH)
+    assert exports == [(3, 8, 8)]  # one export for bench's three sessions and this measurement's
+    predictor = LatencyPredictor(registry, runtime="onnxruntime", threads=1, timing=ROUGH)
+    assert predictor.fill([TINY]) == len(parts(TINY)[1])
+    assert set(registry.part_latencies(predictor.label, "onnxruntime", 1, "float32")) == set(parts(TINY)[1])
+    assert predictor.predict(TINY) > 0
+
+
+def test_onnxruntime_measures_float32_on_the_cpu_only():
+    from reszoo.latency.measure import check_runtime
+
+    with pytest.raises(DeviceError, match="CPU provider"):
+        check_runtime("onnxruntime", torch.device("cuda", 0), "float32")
+    with pytest.raises(InputError, match="float32 models, not float16"):
+        check_runtime("onnxruntime", torch.device("cpu"), "float16")

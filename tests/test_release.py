@@ -164,7 +164,8 @@ def test_a_release_trains_publishes_and_a_second_run_adds_nothing(tmp_path, monk
     table = (tmp_path / "docs" / "zoo.md").read_text()
     assert "| resnet8 | @1 |" in table and "| 8.75 |" in table
     summary = json.loads((tmp_path / "docs" / "zoo-release-cpu.json").read_text())
-    assert [n["status"] for n in summary["nets"]] == ["published", "published"] and len(files) == 3
+    assert [n["status"] for n in summary["nets"]] == ["published", "published"] and len(files) == 4
+    assert "resnet8-v1.html" in (tmp_path / "docs" / "site" / "index.html").read_text()  # the zoo site, redrawn
 
     before = [e.ref for e in target.list(all_versions=True)]
     again = build_release(manifest, target, device="cpu", jobs=2, log=quiet)

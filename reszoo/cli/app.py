@@ -90,11 +90,12 @@ class _State:
 state = _State()
 
 
-def open_registry(*, must_exist: bool = False) -> Optional[Registry]:
+def open_registry(*, must_exist: bool = False, readonly: bool = False) -> Optional[Registry]:
     """The registry commands act on: --registry, else the local one.
 
     With ``must_exist``, ``None`` when the local SQLite file is not there yet,
-    so that read-only commands never create it.
+    so that read-only commands never create it; with ``readonly``, opened so
+    that nothing is written to it (a shipped file stays byte for byte).
     """
     from reszoo.zoo.hub import local_registry, local_url
 
@@ -105,6 +106,10 @@ def open_registry(*, must_exist: bool = False) -> Optional[Registry]:
         if state.registry_url:
             raise RegistryError(f"registry {url} does not exist")
         return None
+    if readonly:
+        from reszoo.zoo.registry import Registry
+
+        return Registry(url, readonly=True)
     return local_registry(state.registry_url)
 
 
@@ -133,7 +138,7 @@ def root(
 
 
 # Commands register themselves on `app` when their module is imported.
-import reszoo.cli.bench, reszoo.cli.models, reszoo.cli.registry, reszoo.cli.release, reszoo.cli.search, reszoo.cli.train  # noqa: E402,F401,I001
+import reszoo.cli.bench, reszoo.cli.models, reszoo.cli.registry, reszoo.cli.release, reszoo.cli.search, reszoo.cli.site, reszoo.cli.train  # noqa: E402,F401,I001
 
 
 def main() -> None:

@@ -25,7 +25,8 @@ def bench_command(
     batch_size: Annotated[int, typer.Option(min=1, max=MAX_BATCH, help="Images per forward pass.")] = 1,
     dtype: Annotated[str, typer.Option(help="float32, float16 or bfloat16.")] = "float32",
     runtime: Annotated[
-        str, typer.Option(help="eager, graph (one CUDA graph; CUDA only) or compile (torch.compile).")
+        str, typer.Option(help="eager, graph (one CUDA graph; CUDA only), compile (torch.compile) or onnxruntime "
+                               "(ONNX Runtime on the CPU, float32; pip install 'reszoo[onnx]').")
     ] = "eager",
     threads: Annotated[
         Optional[int], typer.Option(min=1, help="CPU threads to measure with (default: torch's; 1 is steadiest).")

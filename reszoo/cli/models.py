@@ -16,6 +16,7 @@ from reszoo.cli.app import app, console, err_console, open_registry
 from reszoo.cli.render import NOISY_NOTE, latency_row, print_json
 from reszoo.errors import EntryNotFoundError, InputError, SpecError
 from reszoo.limits import MAX_BATCH
+from reszoo.zoo.facts import entry_facts, history_cell, human_count, shown_history
 from reszoo.zoo.presets import get_spec, list_presets, natural_key
 from reszoo.zoo.records import EntryRecord, LatencyRecord
 from reszoo.zoo.spec import STEM_STRIDE, ArchSpec, write_spec_file
@@ -25,14 +26,6 @@ if TYPE_CHECKING:
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")]
 ModelRef = Annotated[str, typer.Argument(help="A preset name (see `reszoo list`) or a spec .json file.", show_default=False)]
-
-
-def human_count(n: int) -> str:
-    """0.27M, 19.4M, 1.81G: millions from 10K up, as the paper's Table 6 writes them."""
-    if n < 10_000:
-        return f"{n:,}"
-    value, unit = (n / 1e9, "G") if n >= 1e9 else (n / 1e6, "M")
-    return f"{value:.2f}{unit}" if value < 10 else f"{value:.1f}{unit}"
 
 
 def looks_like_spec_file(ref: str) -> bool:
@@ -69,7 +62,9 @@ def list_command(
         typer.Option(help="Device whose stored latency to show and filter on: cpu, cuda, or part of a stored name (h100)."),
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=MAX_BATCH, help="Batch size of the latency to use.")] = 1,
-    runtime: Annotated[Optional[str], typer.Option(help="Runtime of the latency (eager, graph, compile); default any.")] = None,
+    runtime: Annotated[
+        Optional[str], typer.Option(help="Runtime of the latency (eager, graph, compile, onnxruntime); default any.")
+    ] = None,
     all_versions: Annotated[bool, typer.Option("--all-versions", help="Every version, not only the latest.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
@@ -253,24 +248,8 @@ def show_entry(registry: Registry, record: EntryRecord, as_json: bool) -> None:
     facts = Table(box=None, show_header=False, padding=(0, 2))
     facts.add_column(style="bold")
     facts.add_column()
-    release = (record.recipe or {}).get("release") or {}
-    for label, value in (
-        ("data set", record.dataset),
-        ("metrics", metrics_text(record)),
-        ("per class", per_class_text(record)),
-        ("trained on", record.device),
-        ("recipe", recipe_text(record.recipe) if record.recipe else None),
-        ("release", (f"{release.get('name')} ({release.get('kind')} recipe), commit {str(release.get('commit'))[:12]}"
-                     + (" (uncommitted changes)" if release.get("dirty") else "")) if release else None),
-        ("parent", record.parent),
-        ("study", f"{record.study} trial {record.trial}" if record.study else None),
-        ("created", f"{record.created_at:%Y-%m-%d %H:%M} UTC" + (f" by {record.created_by}" if record.created_by else "")),
-        ("params / MACs", f"{human_count(record.params)} / {human_count(record.macs)}"),
-        ("weights", f"{record.blob_size:,} bytes, {record.dtypes}"),
-        ("notes", record.notes),
-    ):
-        if value:
-            facts.add_row(label, str(value))
+    for label, value in entry_facts(record):
+        facts.add_row(label, value)
     console.print(facts)
     # Digests on lines of their own, never wrapped: people copy them.
     console.print(f"weights sha256 {record.blob_sha256}", highlight=False, soft_wrap=True)
@@ -280,73 +259,11 @@ def show_entry(registry: Registry, record: EntryRecord, as_json: bool) -> None:
         keys = list(dict.fromkeys(k for epoch in record.history for k in epoch))
         for key in keys:
             history.add_column(key, justify="right")
-        shown = record.history if len(record.history) <= 12 else record.history[:3] + record.history[-9:]
-        for epoch in shown:
-            history.add_row(*(_cell(epoch.get(k)) for k in keys))
+        for epoch in shown_history(record.history):
+            history.add_row(*(history_cell(epoch.get(k)) for k in keys))
         console.print(history)
     if latency:
         console.print(latency_table(latency))
-
-
-def metrics_text(record: EntryRecord) -> str:
-    """``top-1 87.61% on 10,000 test images, top-5 99.52%, loss 0.5302``, then any other metric, rounded."""
-    metrics = dict(record.metrics)
-    metrics.pop("per_class_top1", None)
-    parts = []
-    images = metrics.pop("test_images", None) or (record.data or {}).get("test_subset")
-    images = images if isinstance(images, int) and not isinstance(images, bool) else None
-    for key in ("top1", "top5"):
-        if isinstance(metrics.get(key), (int, float)):
-            parts.append(f"{key[:3]}-{key[3:]} {100 * metrics.pop(key):.2f}%"
-                         + (f" on {images:,} test images" if key == "top1" and images else ""))
-    for key, value in metrics.items():
-        if key.startswith("top1_") and isinstance(value, float):
-            parts.append(f"{key.replace('_', ' ')} {100 * value:.2f}%")
-        else:
-            parts.append(f"{key.replace('_', ' ')} {value:.4g}" if isinstance(value, float)
-                         else f"{key.replace('_', ' ')} {value}")
-    return ", ".join(parts)
-
-
-def per_class_text(record: EntryRecord) -> str | None:
-    values = record.metrics.get("per_class_top1")
-    if not isinstance(values, list) or not values:
-        return None
-    names = (record.data or {}).get("classes") or [str(i) for i in range(len(values))]
-    return ", ".join(f"{name} {100 * v:.1f}" for name, v in zip(names, values))
-
-
-def recipe_text(recipe: dict[str, Any]) -> str:
-    """A recipe as a reader wants it: optimiser, schedule, length, augmentation, how it ran.
-    A recipe not written by reszoo's trainer (an import's free-form dict) is shown as JSON."""
-    numeric = ("lr", "momentum", "weight_decay", "batch_size")
-    if not all(isinstance(recipe.get(k), (int, float)) and not isinstance(recipe.get(k), bool) for k in numeric) or \
-            not all(isinstance(m, (int, float)) for m in recipe.get("milestones") or []):
-        return json.dumps(recipe)
-    length = (f"{recipe['iterations']:,} iterations" if recipe.get("iterations")
-              else f"{recipe.get('epochs')} epochs")
-    schedule = ("one-cycle" if recipe.get("schedule") == "onecycle" else
-                f"x{recipe.get('gamma')} at {', '.join(f'{m:.0%}' for m in recipe.get('milestones', []))}")
-    warmup = f", warm-up lr {recipe['warmup_lr']:g}" if recipe.get("warmup_lr") else ""
-    lines = [
-        f"{recipe.get('name')}: SGD lr {recipe['lr']:g}{' Nesterov' if recipe.get('nesterov') else ''}, momentum "
-        f"{recipe.get('momentum'):g}, weight decay {recipe.get('weight_decay'):g}, batch {recipe.get('batch_size')}, "
-        f"{schedule}, {length}{warmup}",
-        f"augmentation: {recipe.get('crop_padding')}-px pad and crop{', flips' if recipe.get('flip') else ''}"
-        + (f"; label smoothing {recipe['label_smoothing']:g}" if recipe.get("label_smoothing") else ""),
-    ]
-    ran = [f"{key} {recipe[key]}" for key in ("runtime", "precision", "seed") if recipe.get(key) is not None]
-    if recipe.get("train_seconds"):
-        ran.append(f"{recipe['train_seconds'] / 60:.1f} min, {recipe.get('steps', 0):,} steps")
-    if ran:
-        lines.append("ran: " + ", ".join(ran))
-    return "\n".join(lines)
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return "" if value is None else str(value)
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:

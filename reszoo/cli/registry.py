@@ -150,10 +150,20 @@ def import_command(
 @app.command("export")
 def export_command(
     ref: Ref,
-    out: Annotated[Path, typer.Option("--out", "-o", help="The .safetensors file to write.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The .safetensors file, hf folder or .onnx file to write.",
+                                      show_default=False)],
     force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="safetensors, hf (a Hugging Face Hub folder: weights, "
+                                                      "config.json, model card) or onnx (dynamic batch size, "
+                                                      "checked against eager; needs reszoo[onnx]).")] = "safetensors",
 ) -> None:
-    """Write an entry's weights to a safetensors file, byte for byte as stored."""
+    """Write an entry's weights to a safetensors file, byte for byte as stored; or the
+    entry as a Hugging Face model folder or an ONNX file."""
+    if fmt != "safetensors":
+        from reszoo.cli.export import export_as
+
+        export_as(ref, out, fmt, force=force)
+        return
     registry = open_registry()
     record = registry.get(ref)
     registry.export(record.ref, out, overwrite=force)

@@ -7,7 +7,9 @@ runtime) and reused unless a remeasure is asked for: nobody measures the same
 architecture on the same device twice.
 
 Runtimes: ``eager`` (plain PyTorch), ``graph`` (the forward captured in one
-CUDA graph and replayed; CUDA only) and ``compile`` (``torch.compile``).
+CUDA graph and replayed; CUDA only), ``compile`` (``torch.compile``) and
+``onnxruntime`` (the net exported to ONNX and run by ONNX Runtime on the CPU,
+float32; the optional extra ``reszoo[onnx]``: see reszoo.latency.ort).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from reszoo.zoo.records import NOISY_P90_RATIO, LatencyRecord
 from reszoo.zoo.registry import Registry
 from reszoo.zoo.spec import ArchSpec
 
-RUNTIMES = ("eager", "graph", "compile")
+RUNTIMES = ("eager", "graph", "compile", "onnxruntime")
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
@@ -230,19 +232,50 @@ def measure_module(
     dtype: str = "float32",
     runtime: str = "eager",
     timing: Timing = DEFAULT_TIMING,
+    key: str | None = None,
 ) -> Measurement:
     """Time a module on a random input of ``input_shape`` (batch included).
 
     ``make`` builds the module; it is called ``timing.instances`` times and the
     copy with the median latency is reported (a module instead of a factory
-    is timed as it is, once).
+    is timed as it is, once). ``key`` names what ``make`` builds (an
+    architecture digest, a part's key), so that runtime ``onnxruntime`` reuses
+    its export of it.
     """
     torch_device = resolve_device(device)
+    check_runtime(runtime, torch_device, dtype)
+    factories = [lambda: make] if isinstance(make, nn.Module) else [make] * max(1, timing.instances)
+    if runtime == "onnxruntime":
+        from reszoo.latency.ort import exported, session_runner
+
+        data = exported(factories[0], input_shape[1:], key)  # exported once; each session is a fresh copy
+        results = [time_callable(session_runner(data, input_shape), torch_device, timing) for _ in factories]
+    else:
+        results = _time_copies(factories, input_shape, torch_device, dtype, runtime, timing)
+    results.sort(key=lambda r: r.median_ms)
+    middle = results[len(results) // 2]
+    return Measurement(middle.median_ms, middle.p90_ms, sum(r.samples for r in results), middle.times_ms)
+
+
+def check_runtime(runtime: str, device: torch.device, dtype: str) -> None:
+    """Refuse a runtime, device and dtype that cannot be measured together, before any work."""
     if dtype not in DTYPES:
         raise InputError(f"dtype must be one of {', '.join(repr(d) for d in DTYPES)}, got {dtype!r}", field="dtype")
     if runtime not in RUNTIMES:
         raise InputError(f"runtime must be one of {', '.join(repr(r) for r in RUNTIMES)}, got {runtime!r}", field="runtime")
-    factories = [lambda: make] if isinstance(make, nn.Module) else [make] * max(1, timing.instances)
+    if runtime == "onnxruntime":
+        if device.type != "cpu":
+            raise DeviceError(f"runtime 'onnxruntime' times ONNX Runtime's CPU provider, not {device}; use device cpu")
+        if dtype != "float32":
+            raise InputError(f"runtime 'onnxruntime' measures float32 models, not {dtype}", field="dtype")
+        from reszoo.export.onnx import require_onnx
+
+        require_onnx("runtime 'onnxruntime'")
+
+
+def _time_copies(factories: Sequence[Callable[[], nn.Module]], input_shape: Sequence[int], torch_device: torch.device,
+                 dtype: str, runtime: str, timing: Timing) -> list[Measurement]:
+    """One measurement per freshly built copy, in PyTorch (eager, graph or compile)."""
     results = []
     with (
         _out_of_memory_as(f"batch size {input_shape[0]} (input {tuple(input_shape)}) on {torch_device}"),
@@ -254,9 +287,7 @@ def measure_module(
             x = torch.randn(*input_shape, device=torch_device, dtype=DTYPES[dtype])
             results.append(time_callable(_runner(module, x, runtime, torch_device), torch_device, timing))
             del module, x
-    results.sort(key=lambda r: r.median_ms)
-    middle = results[len(results) // 2]
-    return Measurement(middle.median_ms, middle.p90_ms, sum(r.samples for r in results), middle.times_ms)
+    return results
 
 
 @dataclass(frozen=True)
@@ -313,6 +344,7 @@ def measure(spec: SpecLike, setup: LatencySetup | None = None, *, timing: Timing
                 dtype=dtype,
                 runtime=runtime,
                 timing=timing,
+                key=spec.digest,
             )
             if result is None or attempt.p90_ms / attempt.median_ms < result.p90_ms / result.median_ms:
                 result = attempt

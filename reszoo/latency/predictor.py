@@ -135,6 +135,7 @@ class LatencyPredictor:
                     dtype=self.dtype,
                     runtime=self.runtime,
                     timing=self.timing,
+                    key=key,
                 )
                 measured[key] = (result.median_ms, result.samples)
                 if progress is not None:

@@ -237,9 +237,9 @@ def zoo_table(manifest: Manifest, target: Registry, cpu_device: str | None = Non
 
 def write_report(manifest: Manifest, kind: str, target: Registry, folder: Path | None,
                  report: ReleaseReport | None = None, log: Callable[[str], None] | None = None) -> list[str]:
-    """Figures and ``zoo.md`` into ``folder``; with a run's ``report``, also its summary
-    (``zoo-release-KIND.json``, which keeps the history of nets trained but not published).
-    ``log`` hears of every figure that was not drawn, and why."""
+    """Figures, ``zoo.md`` and the zoo site (``site/``, reszoo.site) into ``folder``; with a
+    run's ``report``, also its summary (``zoo-release-KIND.json``, which keeps the history of
+    nets trained but not published). ``log`` hears of every figure that was not drawn, and why."""
     if folder is None:
         return []
     folder.mkdir(parents=True, exist_ok=True)
@@ -251,6 +251,10 @@ def write_report(manifest: Manifest, kind: str, target: Registry, folder: Path |
             log(f"{file}: {status}")
     atomic_write_text(folder / "zoo.md", zoo_table(manifest, target))
     written.append(str(folder / "zoo.md"))
+    from reszoo.site import write_site
+
+    write_site(target, folder / "site")
+    written.append(str(folder / "site"))
     # A run that found every net already held only redraws: the summary of the last run that did
     # something (its histories, its timings) is kept rather than replaced by an empty one.
     if report is not None and any(net.status != "held" for net in report.nets):

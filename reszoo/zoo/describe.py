@@ -61,9 +61,12 @@ def pretrained_cfg(spec: ArchSpec, data: Mapping[str, Any], *, ref: str, dataset
     Images are fed at the size trained on (no resize or crop for CIFAR's 32x32:
     ``crop_pct`` 1.0) and normalised with the training set's own mean and std,
     which the entry recorded; without them (an imported entry), timm's ImageNet
-    defaults would be wrong, so none are claimed.
+    defaults would be wrong, so none are claimed. ``architecture`` is the
+    entry's name, as timm names the model a config belongs to (its
+    ``save_for_hf`` writes it at the top of ``config.json``).
     """
     cfg: dict[str, Any] = {
+        "architecture": ref.partition("@")[0],
         "input_size": (spec.in_chans, spec.input_size, spec.input_size),
         "interpolation": "bilinear",
         "crop_pct": 1.0,

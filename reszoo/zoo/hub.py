@@ -56,19 +56,33 @@ def remote_url(url: str | None = None) -> str:
     )
 
 
-def load(ref: str, *, registry: Registry | str | None = None, remote: Registry | str | None = None,
-         num_classes: int | None = None) -> nn.Module:
-    """A trained model from the local registry, pulled from the remote on first use.
+def load(ref: str | os.PathLike[str], *, registry: Registry | str | None = None,
+         remote: Registry | str | None = None, num_classes: int | None = None) -> nn.Module:
+    """A trained model from the local registry, pulled from the remote on first use;
+    or from a model folder that ``reszoo export --format hf`` wrote.
 
     Works offline once pulled, like ``timm.create_model(name, pretrained=True)``.
 
     Args:
-        ref: ``resnet56``, ``resnet56@2`` or ``resnet56:best``.
+        ref: ``resnet56``, ``resnet56@2`` or ``resnet56:best``; a folder (a ``Path``,
+            or a string with a ``/``); or ``hf-hub:user/repo``, a Hub repository
+            (:func:`reszoo.export.hf.from_pretrained`).
         registry: The local registry (default :func:`local_registry`).
         remote: Where to pull from when it is not local (default :func:`remote_url`).
         num_classes: For fine-tuning: a fresh classifier of this many classes on
             the trained trunk (every other weight as trained).
     """
+    if isinstance(ref, os.PathLike) or "/" in ref or os.sep in ref:
+        from reszoo.export.hf import HUB_PREFIX, from_pretrained, load_folder
+
+        if str(ref).startswith(HUB_PREFIX):
+            model = from_pretrained(ref)
+        elif Path(ref).is_dir():
+            model = load_folder(ref)
+        else:
+            raise EntryNotFoundError(f"no model folder {str(ref)!r}; for a Hub repository write "
+                                     f"'{HUB_PREFIX}{ref}'")
+        return model if num_classes is None else with_new_head(model, num_classes)
     model = _load(ref, registry, remote)
     return model if num_classes is None else with_new_head(model, num_classes)
 
