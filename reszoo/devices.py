@@ -6,13 +6,13 @@ CPU model with the thread count torch uses).
 from __future__ import annotations
 
 import functools
-import os
 import platform
 from collections.abc import Sequence
 
 import torch
 
 from reszoo.errors import DeviceError, InputError
+from reszoo.limits import usable_cores  # noqa: F401  (imported from here by release and search)
 
 
 def available_devices() -> list[str]:
@@ -53,13 +53,6 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine() or "unknown CPU"
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on (its affinity: taskset and cpusets count)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
 
 
 def device_label(device: torch.device | str) -> str:

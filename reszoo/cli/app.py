@@ -7,6 +7,8 @@ only ever means a bug.
 
 from __future__ import annotations
 
+import shlex
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -27,6 +29,12 @@ if TYPE_CHECKING:
 #: Tables and results go to stdout, diagnostics to stderr.
 console = Console()
 err_console = Console(stderr=True)
+
+
+# Typer raises click's usage errors, from its own copy of click since 0.26: the classes
+# come from whichever click the running Typer uses.
+_UsageError: type[Exception] = typer.BadParameter.__mro__[1]
+_NoArgsIsHelp = getattr(sys.modules[_UsageError.__module__], "NoArgsIsHelpError", ())
 
 
 class _ReszooGroup(TyperGroup):
@@ -56,6 +64,16 @@ class _ReszooGroup(TyperGroup):
             return super().invoke(ctx)
         except ReszooError as exc:
             err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+        except _UsageError as exc:
+            if isinstance(exc, _NoArgsIsHelp):
+                raise  # Typer prints the help
+            # One line, as reszoo's own errors, instead of Typer's five-line box.
+            context = getattr(exc, "ctx", None)
+            path = context.command_path.split()[1:] if context is not None else []
+            listed = "commands" if context is not None and hasattr(context.command, "commands") else "options"
+            err_console.print(f"[bold red]error:[/] {escape(exc.format_message())} ({shlex.join(['reszoo', *path])} "
+                              f"-h lists the {listed})", soft_wrap=True, highlight=False)
             raise typer.Exit(exc.exit_code) from None
 
 

@@ -9,7 +9,9 @@ from typing import Annotated, Optional
 import typer
 
 from reszoo.cli.app import app, console, err_console
+from reszoo.cli.options import number_option
 from reszoo.cli.render import print_json
+from reszoo.limits import JOBS
 
 
 @app.command("release")
@@ -26,7 +28,7 @@ def release_command(
                                              "picks the manifest's recipe.")] = "auto",
     jobs: Annotated[
         Optional[int],
-        typer.Option("--jobs", "-j", min=1, help="Nets at once: processes on a CPU (default one per core, "
+        number_option(JOBS, "--jobs", "-j", help="Nets at once: processes on a CPU (default one per core, "
                                                  "threads split evenly), CUDA streams on a GPU (default 4)."),
     ] = None,
     budget: Annotated[

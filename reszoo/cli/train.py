@@ -11,10 +11,11 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from reszoo.cli.app import app, console, err_console, open_registry
+from reszoo.cli.options import number_option
 from reszoo.cli.render import print_json
 from reszoo.errors import UnknownModelError
 from reszoo.files import FIGURE_SUFFIXES, check_output_file
-from reszoo.limits import MAX_BATCH
+from reszoo.limits import BATCH, EPOCHS, ITERATIONS, LR, SEED, SUBSET, THREADS
 from reszoo.train.recipes import RECIPES, get_recipe
 
 DatasetOption = Annotated[
@@ -33,16 +34,29 @@ def train_command(
     ],
     dataset_name: DatasetOption,
     recipe_name: Annotated[str, typer.Option("--recipe", help=f"One of: {', '.join(RECIPES)}.")] = "onecycle",
-    epochs: Annotated[Optional[int], typer.Option(min=1, help="Train this many epochs (overrides the recipe).")] = None,
-    iterations: Annotated[Optional[int], typer.Option(min=1, help="Train this many steps (overrides the recipe).")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(min=1, max=MAX_BATCH, help="Images per step (overrides the recipe).")] = None,
-    lr: Annotated[Optional[float], typer.Option(min=0.0, help="Peak learning rate (overrides the recipe).")] = None,
+    epochs: Annotated[
+        Optional[int], number_option(EPOCHS, "--epochs", help="Train this many epochs (overrides the recipe).")
+    ] = None,
+    iterations: Annotated[
+        Optional[int], number_option(ITERATIONS, "--iterations", help="Train this many steps (overrides the recipe).")
+    ] = None,
+    batch_size: Annotated[
+        Optional[int], number_option(BATCH, "--batch-size", help="Images per step (overrides the recipe).")
+    ] = None,
+    lr: Annotated[
+        Optional[float], number_option(LR, "--lr", help="Peak learning rate (overrides the recipe).")
+    ] = None,
     warmup_lr: Annotated[
         Optional[float],
-        typer.Option(min=0.0, help="Start at this lr until training error < 80% (the paper's resnet110: 0.01)."),
+        number_option(LR, "--warmup-lr",
+                     help="Start at this lr until training error < 80% (the paper's resnet110: 0.01)."),
     ] = None,
-    subset: Annotated[Optional[int], typer.Option(min=10, help="Train on this many training images.")] = None,
-    test_subset: Annotated[Optional[int], typer.Option(min=10, help="Evaluate on this many test images.")] = None,
+    subset: Annotated[
+        Optional[int], number_option(SUBSET, "--subset", help="Train on this many training images.")
+    ] = None,
+    test_subset: Annotated[
+        Optional[int], number_option(SUBSET, "--test-subset", help="Evaluate on this many test images.")
+    ] = None,
     data_root: DataRootOption = None,
     download: DownloadOption = False,
     device: Annotated[str, typer.Option(help="auto (a GPU if there is one), cpu, cuda or cuda:N.")] = "auto",
@@ -60,10 +74,12 @@ def train_command(
                           "after 3 epochs."),
     ] = "auto",
     threads: Annotated[
-        Optional[int], typer.Option(min=1, help="CPU threads for this process (default: all cores; give 1 per "
-                                               "process when several runs share the machine).")
+        Optional[int], number_option(THREADS, "--threads", help="CPU threads for this process (default: all "
+                                    "cores; give 1 per process when several runs share the machine).")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of initialisation, data order and augmentation.")] = 0,
+    seed: Annotated[
+        int, number_option(SEED, "--seed", help="Seed of initialisation, data order and augmentation.")
+    ] = 0,
     checkpoint: Annotated[Optional[str], typer.Option(help="Checkpoint file, written after every epoch.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from --checkpoint if it exists.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Start over, replacing an existing --checkpoint.")] = False,
@@ -182,7 +198,8 @@ def eval_command(
         Optional[Path], typer.Option(help="A .safetensors file of weights for the architecture REF names.")
     ] = None,
     test_subset: Annotated[
-        Optional[int], typer.Option(min=10, help="Evaluate on this many test images (default: as the entry was).")
+        Optional[int], number_option(SUBSET, "--test-subset", help="Evaluate on this many test images (default: as "
+                                                                    "the entry was).")
     ] = None,
     data_root: DataRootOption = None,
     device: Annotated[str, typer.Option(help="auto (a GPU if there is one), cpu, cuda or cuda:N.")] = "auto",

@@ -38,6 +38,7 @@ from reszoo.release.worker import (
     read_result,
 )
 from reszoo.devices import resolve_device, usable_cores
+from reszoo.limits import CPU_PROCESSES, STREAMS
 from reszoo.latency.measure import DEFAULT_TIMING, Timing, latency
 from reszoo.train.data import Dataset, fit_spec
 from reszoo.train.data import load as load_dataset
@@ -271,9 +272,9 @@ def build_release(
     kind_recipe = manifest.kind(kind)
     runtime = kind_recipe.runtime if kind_recipe.runtime != "auto" else ("graph" if kind == "cuda" else "eager")
     precision = default_precision(torch_device) if kind_recipe.precision == "auto" else kind_recipe.precision
-    jobs = jobs or (4 if kind == "cuda" else usable_cores())
-    if jobs < 1:
-        raise ManifestError(f"jobs must be at least 1, got {jobs}")
+    # Processes on a CPU (each needs a core), CUDA streams in one process on a GPU.
+    jobs = int((STREAMS if kind == "cuda" else CPU_PROCESSES).check(jobs, "jobs")) if jobs is not None else \
+        (4 if kind == "cuda" else usable_cores())
     threads = cpu_threads_per_worker(jobs) if kind == "cpu" else None
     dataset = load_dataset(manifest.dataset, root=data_root)  # decoded once here; the workers read the cache
     log(f"release {manifest.name}: {kind} recipe on {torch_device} ({runtime}, {precision}), {jobs} at a time"

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from reszoo.errors import DeviceError, InputError, ReszooError, SpecError, TrainingError
+from reszoo.limits import EVERY, check_seed
 from reszoo.train.augment import AugmentParams, _generator, augment, normalize, shard_order
 from reszoo.train.checkpoints import check_checkpoint_path, load_checkpoint, save_checkpoint
 from reszoo.train.data import Dataset, ImageSet
@@ -241,6 +242,9 @@ class TrainingRun:
         report_every: int = 20,
         validate_epochs: bool = True,
     ) -> None:
+        seed = check_seed(seed)
+        checkpoint_every, report_every = (int(EVERY.check(v, k)) for k, v in (("checkpoint_every", checkpoint_every),
+                                                                              ("report_every", report_every)))
         self.device = device = torch.device(device)
         if (spec.num_classes, spec.in_chans, spec.input_size) != (dataset.num_classes, dataset.in_chans,
                                                                    dataset.input_size):

@@ -1,0 +1,114 @@
+"""Edges of training and the commands around it (issue 33): numbers checked at
+the edge with one line naming the value, the range and what to do."""
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import reszoo
+from reszoo import InputError, Registry
+from reszoo.cli.app import app
+from reszoo.limits import LATENCY_MS, SEED, check_seed
+from reszoo.train import ONECYCLE, PAPER, train
+from reszoo.train.data import synthetic
+
+runner = CliRunner()
+TINY = reszoo.ArchSpec(stage_depths=(1, 1, 1), stage_widths=(4, 8, 16))
+
+
+def one_line_error(args: list[str], *pieces: str, code: int = 2) -> str:
+    """Run the CLI; it must refuse with exit ``code`` and one line holding every piece."""
+    result = runner.invoke(app, args)
+    assert result.exit_code == code, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.output, result.stderr
+    for piece in pieces:
+        assert piece in lines[0], lines[0]
+    return lines[0]
+
+
+# ---------------------------------------------------------------- numbers
+
+
+@pytest.mark.parametrize("flag, value", [("--lr", "inf"), ("--lr", "1e400"), ("--warmup-lr", "inf"), ("--lr", "nan")])
+def test_a_learning_rate_that_is_not_finite_is_refused_before_training(flag, value):
+    one_line_error(["train", "resnet20", "-d", "synthetic:64", "--epochs", "1", flag, value],
+                   f"{flag} {value} is not a finite number", "give a number above 0 and at most 10")
+    with pytest.raises(InputError, match="lr inf is not a finite number"):
+        ONECYCLE.with_overrides(lr=float("inf"))
+    with pytest.raises(InputError, match="warmup_lr inf is not a finite number"):
+        PAPER.with_overrides(warmup_lr=float("inf"))
+
+
+@pytest.mark.parametrize("value, problem", [("nan", "is not a finite number"), ("-5", "is out of range"),
+                                            ("0", "is out of range")])
+def test_list_latency_limit_is_positive_and_finite(value, problem):
+    one_line_error(["list", "--device", "cpu", "--max-latency-ms", value], f"--max-latency-ms {value} {problem}",
+                   "give a number above 0 and at most 3,600,000")
+    with pytest.raises(InputError, match=f"max_latency_ms {value} {problem}"):
+        LATENCY_MS.check(float(value) if value == "nan" else int(value), "max_latency_ms")  # Registry.list's range
+
+
+def test_seeds_fit_torch_numpy_and_optuna():
+    huge = "99999999999999999999999"
+    one_line_error(["train", "resnet20", "-d", "synthetic:64", "--seed", huge], f"--seed {huge} is out of range",
+                   "from 0 to 2,147,483,647")
+    one_line_error(["bench", "--build-table", "--seed", "-1"], "--seed -1 is out of range")
+    with pytest.raises(InputError, match="seed 99999999999999999999999 is out of range"):
+        train(TINY, synthetic(train=64, test=16), ONECYCLE.with_overrides(epochs=1), seed=int(huge))
+    assert check_seed(SEED.upper) == 2**31 - 1
+    torch.manual_seed(SEED.upper * 1_000_003 * 7)  # the augmentation's mix of the largest seed fits torch
+
+
+@pytest.mark.parametrize("args, pieces", [
+    (["train", "resnet20", "-d", "synthetic", "--epochs", "0"], ["--epochs 0 is out of range", "from 1 to 100,000"]),
+    (["train", "resnet20", "-d", "synthetic", "--iterations", "1e9"], ["--iterations 1e9 is not a whole number"]),
+    (["train", "resnet20", "-d", "synthetic", "--batch-size", "99999999"], ["--batch-size 99999999 is out of range"]),
+    (["train", "resnet20", "-d", "synthetic", "--subset", "5"], ["--subset 5 is out of range"]),
+    (["train", "resnet20", "-d", "synthetic", "--threads", "100000"], ["--threads 100000 is out of range",
+                                                                      "the cores this process may use"]),
+    (["train", "resnet20", "-d", "synthetic", "--lr", "abc"], ["--lr abc is not a number"]),
+    (["eval", "x", "-d", "synthetic", "--test-subset", "-3"], ["--test-subset -3 is out of range"]),
+    (["bench", "resnet20", "--batch-size", "0"], ["--batch-size 0 is out of range", "from 1 to 65,536"]),
+    (["bench", "--build-table", "--random", "1000000"], ["--random 1000000 is out of range"]),
+    (["bench", "resnet20", "--threads", "0"], ["--threads 0 is out of range"]),
+    (["list", "--min-top1", "nan"], ["--min-top1 nan is not a finite number", "a fraction: 0.9 for 90%"]),
+    (["list", "--min-top1", "90"], ["--min-top1 90 is out of range"]),
+    (["list", "--device", "cpu", "--batch-size", "99999999999999999999"], ["--batch-size 99999999999999999999"]),
+    (["release", "zoo.toml", "--into", "r.db", "--jobs", "100000"], ["--jobs 100000 is out of range"]),
+])
+def test_every_numeric_option_error_is_one_line_with_value_range_and_what_to_do(args, pieces):
+    line = one_line_error(args, *pieces)
+    assert "give " in line
+
+
+def test_usage_errors_are_one_line_too():
+    one_line_error(["train", "resnet20"], "Missing option '--dataset'", "reszoo train -h lists the options")
+    one_line_error(["lsit"], "No such command 'lsit'", "reszoo -h lists the commands")
+
+
+def test_recipe_fields_are_checked_as_a_recipe_is_made():
+    for change, message in [({"batch_size": 0}, "batch_size 0 is out of range"),
+                            ({"epochs": 2.5}, "epochs 2.5 is not a whole number"),
+                            ({"momentum": float("nan")}, "momentum nan is not a finite number"),
+                            ({"milestones": (0.5, 1.5)}, "milestone 1.5 is out of range"),
+                            ({"crop_padding": 10**6}, "crop_padding 1000000 is out of range"),
+                            ({"flip": "yes"}, "flip must be true or false")]:
+        with pytest.raises(InputError, match=message):
+            PAPER.with_overrides(**change)
+
+
+def test_release_jobs_are_bounded_by_the_cores(tmp_path):
+    from reszoo.release import build_release, read_manifest
+
+    from .test_release import write_manifest
+
+    manifest = read_manifest(write_manifest(tmp_path))
+    with pytest.raises(InputError, match="jobs 1000 is out of range; give a whole number from 1 to"):
+        build_release(manifest, Registry(tmp_path / "zoo.db"), device="cpu", jobs=1000)
+    assert not (tmp_path / "home").exists() or not any((tmp_path / "home").rglob("*.safetensors"))
+
+
+def test_the_option_range_shows_in_the_help():
+    result = runner.invoke(app, ["train", "-h"])
+    assert "0<x<=10" in " ".join(result.output.split())
