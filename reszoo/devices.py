@@ -43,6 +43,19 @@ def resolve_device(name: str | torch.device) -> torch.device:
     return device
 
 
+def model_device(name: str | torch.device) -> torch.device:
+    """Where a net may be built or moved: ``meta`` (shapes only, no memory) or,
+    as :func:`resolve_device` says, a device that is really here."""
+    if name != "auto":
+        try:
+            if torch.device(name).type == "meta":
+                return torch.device("meta")
+        except (RuntimeError, TypeError):
+            raise DeviceError(f"{name!r} is not a device name; use 'cpu', 'cuda', 'cuda:N' or 'meta' (available "
+                              f"here: {', '.join(available_devices())})") from None
+    return resolve_device(str(name))
+
+
 @functools.lru_cache(maxsize=None)
 def _cpu_model() -> str:
     try:

@@ -1,12 +1,13 @@
 """Edges of training and the commands around it (issue 33): numbers checked at
-the edge with one line naming the value, the range and what to do."""
+the edge with one line naming the value, the range and what to do; weights files
+given as checkpoints; devices that are not there."""
 
 import pytest
 import torch
 from typer.testing import CliRunner
 
 import reszoo
-from reszoo import InputError, Registry
+from reszoo import DeviceError, InputError, Registry, TrainingError
 from reszoo.cli.app import app
 from reszoo.limits import LATENCY_MS, SEED, check_seed
 from reszoo.train import ONECYCLE, PAPER, train
@@ -112,3 +113,28 @@ def test_release_jobs_are_bounded_by_the_cores(tmp_path):
 def test_the_option_range_shows_in_the_help():
     result = runner.invoke(app, ["train", "-h"])
     assert "0<x<=10" in " ".join(result.output.split())
+
+
+# ---------------------------------------------------------------- files and devices
+
+
+def test_a_weights_file_given_as_a_checkpoint_to_resume_is_refused(tmp_path):
+    from safetensors.torch import save_file
+
+    weights = tmp_path / "w.safetensors"
+    save_file(reszoo.create_model("resnet20").state_dict(), str(weights))
+    one_line_error(["train", "resnet20", "-d", "synthetic:64", "--epochs", "1", "--checkpoint", str(weights),
+                    "--resume"], f"{weights} is not a training checkpoint", "give the file --checkpoint wrote", code=1)
+    with pytest.raises(TrainingError, match="is not a training checkpoint"):
+        train(TINY, synthetic(train=64, test=16), ONECYCLE.with_overrides(epochs=1), checkpoint=weights, resume=True)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_create_model_on_a_missing_gpu_is_a_device_error():
+    for make in (lambda: reszoo.create_model("resnet20", device="cuda"),
+                 lambda: reszoo.create_model("resnet20", device="cuda:1")):
+        with pytest.raises(DeviceError, match="this machine has no CUDA GPU"):
+            make()
+    with pytest.raises(DeviceError, match="not a device name"):
+        reszoo.create_model("resnet20", device="gpu")
+    assert next(reszoo.create_model("resnet20", device="meta").parameters()).is_meta
