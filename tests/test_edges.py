@@ -1,9 +1,21 @@
 """Edges of training and the commands around it (issue 33): numbers checked at
 the edge with one line naming the value, the range and what to do; weights files
-given as checkpoints; devices that are not there."""
+given as checkpoints; devices that are not there; the decode status; Ctrl-C on
+train and release."""
+
+import io
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
+from rich.console import Console
 from typer.testing import CliRunner
 
 import reszoo
@@ -138,3 +150,111 @@ def test_create_model_on_a_missing_gpu_is_a_device_error():
     with pytest.raises(DeviceError, match="not a device name"):
         reszoo.create_model("resnet20", device="gpu")
     assert next(reszoo.create_model("resnet20", device="meta").parameters()).is_meta
+
+
+# ---------------------------------------------------------------- the training bar
+
+
+def test_training_says_it_is_loading_the_data_before_the_first_step(monkeypatch):
+    import reszoo.cli.train as cli_train
+    import reszoo.train.data as data_module
+
+    screen = io.StringIO()
+    monkeypatch.setattr(cli_train, "err_console", Console(file=screen, force_terminal=True, width=200))
+    seen = []
+
+    def slow_decode(*args, **kwargs):
+        seen.append(screen.getvalue())  # what the bar shows while the data set decodes
+        raise reszoo.DatasetError("stopped here")
+
+    monkeypatch.setattr(data_module, "load", slow_decode)
+    result = runner.invoke(app, ["train", "resnet20", "-d", "cifar10", "--epochs", "1"])
+    assert result.exit_code == 2 and "stopped here" in result.stderr
+    assert "loading cifar10" in seen[0] and "about a minute" in seen[0]
+    assert "nan" not in seen[0] and "0/?" not in seen[0]
+
+
+# ---------------------------------------------------------------- Ctrl-C
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    here = str(Path(__file__).resolve().parents[1])
+    return {**os.environ, "RESZOO_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])}
+
+
+def _epochs_in(path: Path) -> int:
+    from reszoo.train.checkpoints import load_checkpoint
+
+    try:
+        return load_checkpoint(path)[2]["epochs_done"]
+    except (TrainingError, OSError):
+        return 0
+
+
+def _interrupt_when(process: subprocess.Popen, ready, timeout: float = 300) -> tuple[int, str]:
+    deadline = time.monotonic() + timeout
+    while not ready() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert process.poll() is None, process.communicate()[1]
+    os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
+    _, stderr = process.communicate(timeout=120)
+    return process.returncode, stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_train_keeps_the_checkpoint_and_prints_the_command_that_resumes(tmp_path):
+    spec = tmp_path / "tiny.json"
+    spec.write_text(TINY.to_json())
+    checkpoint = tmp_path / "run.safetensors"
+    args = ["train", str(spec), "-d", "synthetic:512", "--epochs", "400", "--batch-size", "64",
+            "--checkpoint", str(checkpoint), "--force"]
+    process = subprocess.Popen([sys.executable, "-m", "reszoo", *args], env=_env(tmp_path), text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    code, stderr = _interrupt_when(process, lambda: _epochs_in(checkpoint) >= 2)
+    assert code == 130, stderr
+    done = _epochs_in(checkpoint)
+    assert f"{checkpoint} holds {done} finished epochs" in stderr and "interrupted: at step" in stderr
+    again = stderr.split("to carry on: ", 1)[1].strip()
+    assert shlex.split(again) == ["reszoo", *args[:-1], "--resume"]  # --force would start over
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]  # nothing half-written beside it
+
+    # The printed command carries on from the checkpoint: its history goes on from there.
+    before = json.dumps(_history(checkpoint)[:done])
+    process = subprocess.Popen([sys.executable, "-m", *shlex.split(again)], env=_env(tmp_path), text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    code, stderr = _interrupt_when(process, lambda: _epochs_in(checkpoint) > done)
+    assert code == 130 and json.dumps(_history(checkpoint)[:done]) == before, stderr
+
+
+def _history(path: Path) -> list:
+    from reszoo.train.checkpoints import load_checkpoint
+
+    return load_checkpoint(path)[2]["history"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_release_stops_its_workers_and_says_what_was_done(tmp_path):
+    from .test_release import TINY as MANIFEST
+
+    manifest = tmp_path / "zoo.toml"
+    manifest.write_text(MANIFEST.replace("epochs = 2", "epochs = 500"))
+    args = ["release", str(manifest), "--into", str(tmp_path / "zoo.db"), "--device", "cpu", "--jobs", "1",
+            "--no-latency"]
+    process = subprocess.Popen([sys.executable, "-m", "reszoo", *args], env=_env(tmp_path), text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    run = tmp_path / "home" / "release" / "tiny" / "cpu"
+    code, stderr = _interrupt_when(process, lambda: any(_epochs_in(p) >= 1 for p in run.glob("resnet8-*.safetensors")))
+    assert code == 130, stderr
+    one = " ".join(stderr.split())
+    assert "interrupted: stopped resnet8 (" in one and "in its checkpoint); not started plain8" in one, one
+    assert one.endswith("to carry on: " + shlex.join(["reszoo", *args]))
+    with pytest.raises(ProcessLookupError):  # the workers are gone too
+        for _ in range(50):
+            os.killpg(process.pid, 0)
+            time.sleep(0.1)
+    assert not [p for p in run.iterdir() if ".tmp-" in p.name]
+    assert _epochs_in(next(run.glob("resnet8-*.safetensors"))) >= 1
+    assert Registry(tmp_path / "zoo.db").list() == []  # readable, and nothing half-published
+
+

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from reszoo.cli.app import app, console, err_console, open_registry
+from reszoo.cli.app import app, command_line, console, err_console, interrupted, open_registry
 from reszoo.cli.options import number_option
 from reszoo.cli.render import print_json
 from reszoo.errors import UnknownModelError
@@ -120,42 +120,29 @@ def train_command(
         spec = resolve_arch(ref)
     except UnknownModelError:
         spec = resolve_arch(ref, open_registry(must_exist=True))
-    dataset = load_dataset(dataset_name, root=data_root, download=download).subset(subset, test_subset)
-    spec = fit_spec(spec, dataset)
     overrides: dict[str, Any] = {k: v for k, v in (("epochs", epochs), ("iterations", iterations),
                                                      ("batch_size", batch_size), ("lr", lr),
                                                      ("warmup_lr", warmup_lr)) if v is not None}
     if epochs is not None and iterations is None:
         overrides["iterations"] = None
     recipe = get_recipe(recipe_name).with_overrides(**overrides)
-    with Progress(
-        TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.3f}"), TextColumn("{task.fields[rate]:.0f} img/s"),
-        TimeRemainingColumn(), console=err_console, transient=True,
-        disable=rank != 0,
-    ) as progress:
-        task = progress.add_task("train", total=None, epoch=1, loss=float("nan"), rate=0.0)
-        began = time.perf_counter()
-
-        def on_step(state: dict[str, Any]) -> None:
-            rate = state["step"] * recipe.batch_size / max(time.perf_counter() - began, 1e-9)
-            progress.update(task, completed=state["step"], total=state["total"], epoch=state["epoch"],
-                            loss=state["loss"], rate=rate)
-
-        def on_epoch(record: dict[str, Any]) -> None:
-            if rank != 0:
-                return
-            progress.console.print(
-                f"epoch {record['epoch']:>3}  train loss {record['train_loss']:.3f}  train err "
-                f"{100 * record['train_err']:5.2f}%  test err {100 * record['test_err']:5.2f}%  "
-                f"{record['seconds']:.0f} s", highlight=False,
-            )
-
-        result = train(spec, dataset, recipe, device=torch_device, seed=seed, runtime=runtime, precision=precision,
-                       checkpoint=checkpoint, resume=resume, overwrite=force, on_step=on_step, on_epoch=on_epoch,
-                       # The bar shows the total and rate from the first step; on a GPU reading the loss
-                       # waits for it, so there only every 20th step.
-                       report_every=20 if torch_device.type == "cuda" else 1)
+    bar = TrainingBar(recipe.batch_size, disable=rank != 0)
+    try:
+        with bar:
+            bar.status(f"loading {dataset_name}: the first time, decoding it into the cache takes about a minute")
+            dataset = load_dataset(dataset_name, root=data_root, download=download).subset(subset, test_subset)
+            spec = fit_spec(spec, dataset)
+            bar.status(f"setting up {spec.family}{spec.depth}" + {"compile": ": torch.compile takes about a minute",
+                                                                "graph": ": capturing the CUDA graph"}.get(runtime, ""))
+            result = train(spec, dataset, recipe, device=torch_device, seed=seed, runtime=runtime,
+                           precision=precision, checkpoint=checkpoint, resume=resume, overwrite=force,
+                           on_step=bar.step, on_epoch=bar.epoch if rank == 0 else None,
+                           # On a GPU reading the loss waits for it: the bar moves every 20th step there.
+                           report_every=20 if torch_device.type == "cuda" else 1)
+    except KeyboardInterrupt:
+        if rank != 0:
+            raise typer.Exit(130) from None
+        _interrupted_training(bar, checkpoint, force)
     summary = {
         "spec": spec.to_dict(), "digest": spec.digest, "dataset": dataset.name, "recipe": recipe.to_dict(),
         "runtime": runtime, "precision": precision,
@@ -173,7 +160,11 @@ def train_command(
 
         entry = TrainedEntry.from_result(result, dataset, device_label(torch_device), train_subset=subset,
                                          test_subset=test_subset)
-        record = publish_trained(open_registry(), publish, result.model, spec, entry)
+        try:
+            record = publish_trained(open_registry(), publish, result.model, spec, entry)
+        except KeyboardInterrupt:
+            bar.publishing = True
+            _interrupted_training(bar, checkpoint, force)
         summary["published"] = record.ref
     if as_json:
         print_json(summary)
@@ -184,6 +175,78 @@ def train_command(
         + (f"\npublished {summary['published']}" if publish else ""),
         highlight=False,
     )
+
+
+class TrainingBar:
+    """The training bar on stderr: what happens before the first step (decoding a
+    data set the first time takes about a minute), then epoch, steps, loss, speed
+    and time left; a line per epoch above it. It also remembers how far the run
+    got, for the message of an interrupted run."""
+
+    def __init__(self, batch_size: int, *, disable: bool) -> None:
+        self.progress = Progress(TextColumn("{task.fields[status]}"), BarColumn(), TimeRemainingColumn(),
+                                 console=err_console, transient=True, disable=disable)
+        self.batch_size = batch_size
+        self.last: dict[str, Any] | None = None  # the latest step's report
+        self.first: tuple[int, float] | None = None  # (step, time) of the first report: the rate starts there
+        self.publishing = False
+        self.epochs_seen = 0  # epochs this run finished
+
+    def __enter__(self) -> TrainingBar:
+        self.progress.__enter__()
+        self.task = self.progress.add_task("train", total=None, status="")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)
+
+    def status(self, text: str) -> None:
+        self.progress.update(self.task, status=text)
+        self.progress.refresh()
+
+    def step(self, state: dict[str, Any]) -> None:
+        now = time.perf_counter()
+        self.first = self.first or (state["step"], now)
+        self.last = state
+        steps, seconds = state["step"] - self.first[0], now - self.first[1]
+        rate = f"  {steps * self.batch_size / seconds:.0f} img/s" if steps and seconds > 0 else ""
+        self.progress.update(self.task, completed=state["step"], total=state["total"],
+                             status=f"epoch {state['epoch']}  {state['step']:,}/{state['total']:,}  loss "
+                                    f"{state['loss']:.3f}{rate}")
+
+    def epoch(self, record: dict[str, Any]) -> None:
+        self.epochs_seen += 1
+        self.progress.console.print(
+            f"epoch {record['epoch']:>3}  train loss {record['train_loss']:.3f}  train err "
+            f"{100 * record['train_err']:5.2f}%  test err {100 * record['test_err']:5.2f}%  "
+            f"{record['seconds']:.0f} s", highlight=False,
+        )
+
+
+def _interrupted_training(bar: TrainingBar, checkpoint: str | None, force: bool) -> None:
+    """Ctrl-C on ``reszoo train``: what was done, and the command that carries on."""
+    from reszoo.errors import TrainingError
+    from reszoo.train.checkpoints import load_checkpoint
+
+    state = bar.last
+    where = ("while publishing: a publish is one transaction, so the registry holds all of it or none (reszoo list "
+             "says which)" if bar.publishing
+             else f"at step {state['step']:,} of {state['total']:,} (epoch {state['epoch']})" if state
+             else "before the first step")
+    if checkpoint is None:
+        interrupted(f"{where}; nothing was saved (only --checkpoint FILE makes a run resumable)",
+                    command_line(add=("--checkpoint", "run.safetensors")))
+    path = Path(checkpoint)
+    try:
+        done = load_checkpoint(path)[2]["epochs_done"] if path.is_file() else 0
+    except TrainingError:
+        done = 0
+    if force and not bar.epochs_seen:  # the file, if any, is still the run --force was to replace
+        interrupted(f"{where}; no epoch had finished, so {checkpoint} is as it was", command_line())
+    if not done:
+        interrupted(f"{where}; no epoch had finished, so {checkpoint} was not written", command_line())
+    interrupted(f"{where}; {checkpoint} holds {done} finished epoch{'s' if done != 1 else ''}",
+                command_line(drop=("--force",), add=("--resume",)))
 
 
 @app.command("eval")
