@@ -1,7 +1,7 @@
 """Edges of training and the commands around it (issue 33): numbers checked at
 the edge with one line naming the value, the range and what to do; weights files
 given as checkpoints; devices that are not there; the decode status; Ctrl-C on
-train and release."""
+train and release; curves of nets trained alike."""
 
 import io
 import json
@@ -258,3 +258,50 @@ def test_ctrl_c_on_release_stops_its_workers_and_says_what_was_done(tmp_path):
     assert Registry(tmp_path / "zoo.db").list() == []  # readable, and nothing half-published
 
 
+# ---------------------------------------------------------------- curves
+
+
+def _entry(registry, name, version, recipe, steps):
+    history = [{"epoch": i + 1, "iteration": (i + 1) * steps, "train_err": 0.5 / (i + 1), "test_err": 0.6 / (i + 1)}
+               for i in range(3)]
+    model = reszoo.create_model(TINY)
+    return registry.add(name, model, version=version, dataset="cifar10", history=history,
+                        recipe={**recipe.to_dict(), "steps": 3 * steps}, data={"label": "CIFAR-10 (JPEG q75)"})
+
+
+def test_curves_of_bare_names_share_one_recipe(tmp_path, monkeypatch):
+    from reszoo.train.plots import alike
+
+    zoo = Registry(tmp_path / "zoo.db")
+    cpu, gpu = ONECYCLE.with_overrides(epochs=15), PAPER
+    for name in ("plain20", "resnet20"):
+        _entry(zoo, name, 1, cpu, 391)
+        _entry(zoo, name, 2, gpu, 64_000)
+    _entry(zoo, "resnet56", 1, cpu, 391)
+    monkeypatch.setenv("RESZOO_REMOTE", str(tmp_path / "zoo.db"))
+    out = tmp_path / "c.png"
+    result = runner.invoke(app, ["plot", "curves", "plain20", "resnet56", "resnet20", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "drew plain20@1 (not plain20@2), resnet20@1 (not resnet20@2)" in " ".join(result.stderr.split())
+    picked = alike([(zoo.list(n, all_versions=True), None) for n in ("plain20", "resnet56", "resnet20")])
+    assert [e.ref for e in picked] == ["plain20@1", "resnet56@1", "resnet20@1"]
+    both = alike([(zoo.list(n, all_versions=True), None) for n in ("plain20", "resnet20")])
+    assert [e.ref for e in both] == ["plain20@2", "resnet20@2"]  # the newest, where all have it
+    one_line_error(["plot", "curves", "plain20@2", "resnet56", "--out", str(out)],
+                   "plain20@2 (paper recipe, 64,000 iterations, batch 128) and resnet56@1 (onecycle recipe, 15 "
+                   "epochs (1,173 iterations), batch 128) were trained differently")
+    mixed = one_line_error(["plot", "curves", "plain20@2", "resnet20@1", "--out", str(out)], "trained differently")
+    assert "draw plain20@2 resnet20@2 (trained alike)" in mixed  # the versions that can share an axis
+
+
+def test_curves_title_names_data_set_and_recipe_and_the_legend_the_entries(tmp_path, monkeypatch):
+    from reszoo.train import plots
+
+    zoo = Registry(tmp_path / "zoo.db")
+    entries = [_entry(zoo, "resnet8", 1, ONECYCLE.with_overrides(epochs=15), 391),
+               _entry(zoo, "mine", 1, ONECYCLE.with_overrides(epochs=15), 391)]
+    drawn = {}
+    monkeypatch.setattr(plots, "_draw", lambda figure, axes, plt, entries, out, title: drawn.update(title=title))
+    plots.plot_curves(entries, tmp_path / "c.png")
+    assert plots.curves_title(entries) == "CIFAR-10 (JPEG q75), onecycle recipe, 15 epochs (1,173 iterations), batch 128"
+    assert [plots.curve_label(e) for e in entries] == ["resnet8@1", "mine@1 (residual-8)"]

@@ -312,24 +312,46 @@ def plot_curves_command(
     out: Annotated[str, typer.Option("--out", "-o", help="Image file to write (.png, .svg, .pdf).", show_default=False)],
     title: Annotated[Optional[str], typer.Option(help="Figure title.")] = None,
 ) -> None:
-    """Training (dashed) and test (bold) error against iterations, as the paper's Figure 6."""
-    from reszoo.train.plots import plot_curves
+    """Training (dashed) and test (bold) error against iterations, as the paper's Figure 6.
 
-    from reszoo.errors import EntryNotFoundError
+    All curves share one recipe: a bare NAME draws its newest version trained
+    as the other entries can be (NAME@VERSION picks one).
+    """
+    from reszoo.errors import EntryNotFoundError, RegistryError
+    from reszoo.train.plots import alike, plot_curves
     from reszoo.zoo.hub import remote_url
     from reszoo.zoo.registry import Registry
 
     check_output_file(out, "--out", suffixes=FIGURE_SUFFIXES)
-    local = open_registry(must_exist=True)
-    entries, remote = [], None
+    # Yours first, then the zoo's. Curves need only the stored history: it is read where it is, nothing is pulled.
+    places = [r for r in [open_registry(must_exist=True)] if r is not None]
+    try:
+        places.append(Registry(remote_url(), readonly=True))
+    except RegistryError:
+        if not places:
+            raise
+    requests = []
     for ref in refs:
-        try:
-            if local is None:
-                raise EntryNotFoundError(ref)
-            entries.append(local.get(ref))
-        except EntryNotFoundError:
-            # Curves need only the stored history: read it where the zoo is, nothing is pulled.
-            remote = remote or Registry(remote_url(), readonly=True)
-            entries.append(remote.get(ref))
+        pinned = None
+        if "@" in ref or ":" in ref:  # name@version or name:alias: that entry, wherever it is first found
+            for index, place in enumerate(places):
+                try:
+                    pinned = place.get(ref)
+                    break
+                except EntryNotFoundError:
+                    if index == len(places) - 1:
+                        raise
+        name = pinned.name if pinned is not None else ref
+        versions: dict[int, Any] = {}
+        for place in reversed(places):  # yours win over the zoo's of the same version
+            versions.update((e.version, e) for e in place.list(name, all_versions=True) if e.name == name)
+        if not versions:
+            places[-1].get(ref)  # the zoo's own message, with its suggestions
+        requests.append(([versions[v] for v in sorted(versions)], pinned))
+    entries = alike(requests)
+    older = [f"{e.ref} (not {versions[-1].ref})" for (versions, pinned), e in zip(requests, entries)
+             if pinned is None and e.version != versions[-1].version]
+    if older:
+        err_console.print(f"drew {', '.join(older)}: the versions trained alike", highlight=False)
     path = plot_curves(entries, out, title=title)
     console.print(f"wrote {path}", highlight=False)

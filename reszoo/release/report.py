@@ -30,7 +30,7 @@ def figure_file(name: str, kind: str) -> str:
 
 def draw_figures(manifest: Manifest, target: Registry, kind: str, folder: Path) -> dict[str, str]:
     """The manifest's figures from the latest ``kind`` version of each entry."""
-    from reszoo.train.plots import plot_curves
+    from reszoo.train.plots import curves_title, plot_curves
 
     held = release_entries(manifest, target, kind)
     status = {}
@@ -42,10 +42,7 @@ def draw_figures(manifest: Manifest, target: Registry, kind: str, folder: Path) 
         if not entries:
             status[file] = "not drawn: none of its entries are trained yet"
             continue
-        recipe = entries[0].recipe
-        length = f"{recipe['epochs']} epochs" if recipe.get("epochs") else f"{recipe.get('iterations')} iterations"
-        title = f"{figure.title}\n{manifest.dataset_label}, {recipe.get('name')} recipe, {length}, {entries[0].device}"
-        plot_curves(entries, folder / file, title=title)
+        plot_curves(entries, folder / file, title=f"{figure.title}\n{curves_title(entries)}")
         status[file] = "drawn: " + ", ".join(e.ref for e in entries) + (
             f" (not yet trained: {', '.join(missing)})" if missing else "")
     return status
