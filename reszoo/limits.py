@@ -54,17 +54,20 @@ class Range:
         return self.high() if callable(self.high) else self.high
 
     def describe(self) -> str:
-        """``a whole number from 1 to 65,536``, ``a number above 0 and at most 10``."""
+        """``a whole number from 1 to 65,536``, ``a finite number above 0``."""
         low, high = _number_text(self.low), _number_text(self.upper)
+        kind = "a whole number" if self.integer else "a number"
+        if math.isinf(self.upper):
+            return f"{'a finite number' if not self.integer else kind} {'above' if self.low_open else 'of at least'} {low}"
         lower = f"above {low}" if self.low_open else (f"at least {low}" if self.high_open else f"from {low}")
         upper = f"below {high}" if self.high_open else (f"at most {high}" if self.low_open else f"to {high}")
         joint = " and " if self.low_open or self.high_open else " "
-        return f"{'a whole number' if self.integer else 'a number'} {lower}{joint}{upper}"
+        return f"{kind} {lower}{joint}{upper}"
 
     def notation(self) -> str:
-        """``1<=x<=65,536``, for help texts."""
-        return (f"{_number_text(self.low)}{'<' if self.low_open else '<='}x{'<' if self.high_open else '<='}"
-                f"{_number_text(self.upper)}")
+        """``1<=x<=65,536``, ``0<x``: for help texts."""
+        upper = "" if math.isinf(self.upper) else f"{'<' if self.high_open else '<='}{_number_text(self.upper)}"
+        return f"{_number_text(self.low)}{'<' if self.low_open else '<='}x{upper}"
 
     def contains(self, value: float) -> bool:
         above = value > self.low if self.low_open else value >= self.low
@@ -133,8 +136,10 @@ def _value_text(value: object) -> str:
 #: its seed, and the augmentation mixes seed, epoch and stream into one 64-bit
 #: torch seed: 2**31 - 1 leaves room for all three.
 SEED = Range(0, 2**31 - 1, integer=True, hint="each picks one run; the default is 0")
-#: Learning rates (peak and warm-up). SGD on these nets diverges well below 10.
-LR = Range(0, 10, low_open=True, hint="the paper's recipe uses 0.1, its resnet110 warm-up 0.01")
+#: Learning rates (peak and warm-up): positive and finite. No upper bound: a rate too
+#: large stops the run at its first non-finite loss, with its own message, and a search
+#: test drives a trial into divergence that way on purpose.
+LR = Range(0, math.inf, low_open=True, hint="the paper's recipe uses 0.1, its resnet110 warm-up 0.01")
 #: Images in a step or forward pass.
 BATCH = Range(1, MAX_BATCH, integer=True, hint="the paper's recipe uses 128")
 #: Training length. 10 million steps is 150 times the paper's 64,000 iterations.

@@ -1,7 +1,7 @@
 """Options that take numbers: each checks its value against a range of
 reszoo.limits, so that a bad number is one line naming the flag, the value,
-the range and what to do (``--lr inf is not a finite number; give a number
-above 0 and at most 10 ...``), as the Python API says it for ``lr``.
+the range and what to do (``--lr inf is not a finite number; give a finite
+number above 0 ...``), as the Python API says it for ``lr``.
 
     lr: Annotated[Optional[float], number_option(LR, "--lr", help="Peak learning rate.")] = None
 """
