@@ -6,13 +6,13 @@ CPU model with the thread count torch uses).
 from __future__ import annotations
 
 import functools
-import os
 import platform
 from collections.abc import Sequence
 
 import torch
 
 from reszoo.errors import DeviceError, InputError
+from reszoo.limits import usable_cores  # noqa: F401  (imported from here by release and search)
 
 
 def available_devices() -> list[str]:
@@ -43,6 +43,19 @@ def resolve_device(name: str | torch.device) -> torch.device:
     return device
 
 
+def model_device(name: str | torch.device) -> torch.device:
+    """Where a net may be built or moved: ``meta`` (shapes only, no memory) or,
+    as :func:`resolve_device` says, a device that is really here."""
+    if name != "auto":
+        try:
+            if torch.device(name).type == "meta":
+                return torch.device("meta")
+        except (RuntimeError, TypeError):
+            raise DeviceError(f"{name!r} is not a device name; use 'cpu', 'cuda', 'cuda:N' or 'meta' (available "
+                              f"here: {', '.join(available_devices())})") from None
+    return resolve_device(str(name))
+
+
 @functools.lru_cache(maxsize=None)
 def _cpu_model() -> str:
     try:
@@ -53,13 +66,6 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine() or "unknown CPU"
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on (its affinity: taskset and cpusets count)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
 
 
 def device_label(device: torch.device | str) -> str:

@@ -142,3 +142,9 @@ class ManifestError(ReszooError):
     the message names the key and what it takes. Nothing was trained or written."""
 
     exit_code = 2
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a long run (a release) once all it had written was whole; the
+    message says what it had done. A KeyboardInterrupt, not a ReszooError, so that
+    code which knows nothing of it stops as on any Ctrl-C."""

@@ -7,8 +7,10 @@ only ever means a bug.
 
 from __future__ import annotations
 
+import shlex
+import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
 
 import typer
 from rich.console import Console
@@ -29,10 +31,17 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+# Typer raises click's usage errors, from its own copy of click since 0.26: the classes
+# come from whichever click the running Typer uses.
+_UsageError: type[Exception] = typer.BadParameter.__mro__[1]
+_NoArgsIsHelp = getattr(sys.modules[_UsageError.__module__], "NoArgsIsHelpError", ())
+
+
 class _ReszooGroup(TyperGroup):
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         # `reszoo pull x --registry r.db` means what `reszoo --registry r.db pull x` does: the one
         # global option is accepted after the command too (no command has an option of that name).
+        state.argv = list(args)  # as typed: an interrupted command prints the one that resumes it
         moved: list[str] = []
         rest: list[str] = []
         index = 0
@@ -56,6 +65,16 @@ class _ReszooGroup(TyperGroup):
             return super().invoke(ctx)
         except ReszooError as exc:
             err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+        except _UsageError as exc:
+            if isinstance(exc, _NoArgsIsHelp):
+                raise  # Typer prints the help
+            # One line, as reszoo's own errors, instead of Typer's five-line box.
+            context = getattr(exc, "ctx", None)
+            path = context.command_path.split()[1:] if context is not None else []
+            listed = "commands" if context is not None and hasattr(context.command, "commands") else "options"
+            err_console.print(f"[bold red]error:[/] {escape(exc.format_message())} ({shlex.join(['reszoo', *path])} "
+                              f"-h lists the {listed})", soft_wrap=True, highlight=False)
             raise typer.Exit(exc.exit_code) from None
 
 
@@ -85,9 +104,25 @@ class _State:
     """Global options, set by the root callback for the command that runs."""
 
     registry_url: Optional[str] = None
+    argv: list[str] = []
 
 
 state = _State()
+
+
+def command_line(*, drop: tuple[str, ...] = (), add: tuple[str, ...] = ()) -> str:
+    """The command that is running, as the user can type it again: without the
+    flags in ``drop``, with those in ``add`` that it lacks."""
+    args = [arg for arg in state.argv if arg not in drop]
+    return shlex.join(["reszoo", *args, *(flag for flag in add if flag not in args)])
+
+
+def interrupted(done: str, again: str | None) -> NoReturn:
+    """Ctrl-C: say what was done and the command that carries on, then exit 130 (128 + SIGINT)."""
+    err_console.print(f"[bold yellow]interrupted:[/] {escape(done)}", soft_wrap=True, highlight=False)
+    if again:
+        err_console.print(f"to carry on: {escape(again)}", soft_wrap=True, highlight=False)
+    raise typer.Exit(130)
 
 
 def open_registry(*, must_exist: bool = False, readonly: bool = False) -> Optional[Registry]:

@@ -10,8 +10,9 @@ from rich.progress import Progress
 from rich.table import Table
 
 from reszoo.cli.app import app, console, err_console, open_registry
+from reszoo.cli.options import number_option
 from reszoo.cli.render import NOISY_NOTE, latency_row, print_json
-from reszoo.limits import MAX_BATCH
+from reszoo.limits import BATCH, RANDOM_SPECS, SEED, THREADS
 
 
 @app.command("bench")
@@ -22,14 +23,15 @@ def bench_command(
                             "is no preset).", show_default=False),
     ] = None,
     device: Annotated[str, typer.Option(help="auto (a GPU if there is one), cpu, cuda or cuda:N.")] = "auto",
-    batch_size: Annotated[int, typer.Option(min=1, max=MAX_BATCH, help="Images per forward pass.")] = 1,
+    batch_size: Annotated[int, number_option(BATCH, "--batch-size", help="Images per forward pass.")] = 1,
     dtype: Annotated[str, typer.Option(help="float32, float16 or bfloat16.")] = "float32",
     runtime: Annotated[
         str, typer.Option(help="eager, graph (one CUDA graph; CUDA only), compile (torch.compile) or onnxruntime "
                                "(ONNX Runtime on the CPU, float32; pip install 'reszoo[onnx]').")
     ] = "eager",
     threads: Annotated[
-        Optional[int], typer.Option(min=1, help="CPU threads to measure with (default: torch's; 1 is steadiest).")
+        Optional[int], number_option(THREADS, "--threads", help="CPU threads to measure with (default: "
+                                                                     "torch's; 1 is steadiest).")
     ] = None,
     remeasure: Annotated[bool, typer.Option("--remeasure", help="Measure again even if a row is stored.")] = False,
     build_table: Annotated[
@@ -41,9 +43,10 @@ def bench_command(
         ),
     ] = False,
     random_specs: Annotated[
-        int, typer.Option("--random", min=0, help="With --build-table: also this many random specs of the default space.")
+        int, number_option(RANDOM_SPECS, "--random",
+                          help="With --build-table: also this many random specs of the default space.")
     ] = 10,
-    seed: Annotated[int, typer.Option(help="Seed of the random specs.")] = 0,
+    seed: Annotated[int, number_option(SEED, "--seed", help="Seed of the random specs.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")] = False,
 ) -> None:
     """Measure latency (median and p90) and store it in the registry by architecture.

@@ -13,9 +13,10 @@ import typer
 from rich.table import Table
 
 from reszoo.cli.app import app, console, err_console, open_registry
+from reszoo.cli.options import number_option
 from reszoo.cli.render import NOISY_NOTE, latency_row, print_json
 from reszoo.errors import EntryNotFoundError, InputError, SpecError
-from reszoo.limits import MAX_BATCH
+from reszoo.limits import BATCH, FRACTION, LATENCY_MS
 from reszoo.zoo.facts import entry_facts, history_cell, human_count, shown_history
 from reszoo.zoo.presets import get_spec, list_presets, natural_key
 from reszoo.zoo.records import EntryRecord, LatencyRecord
@@ -51,20 +52,19 @@ def list_command(
     ] = None,
     dataset: Annotated[Optional[str], typer.Option(help="Only entries trained on this data set.")] = None,
     min_top1: Annotated[
-        Optional[float], typer.Option(min=0.0, max=1.0, help="Only entries with at least this top-1 (a fraction: "
-                                                             "0.9 for 90%).")
+        Optional[float], number_option(FRACTION, "--min-top1", help="Only entries with at least this top-1 (a "
+                                                                        "fraction: 0.9 for 90%).")
     ] = None,
     max_latency_ms: Annotated[
-        Optional[float], typer.Option(help="Only entries measured at or under this latency on --device.")
+        Optional[float], number_option(LATENCY_MS, "--max-latency-ms",
+                                      help="Only entries measured at or under this latency on --device.")
     ] = None,
     device: Annotated[
         Optional[str],
         typer.Option(help="Device whose stored latency to show and filter on: cpu, cuda, or part of a stored name (h100)."),
     ] = None,
-    batch_size: Annotated[int, typer.Option(min=1, max=MAX_BATCH, help="Batch size of the latency to use.")] = 1,
-    runtime: Annotated[
-        Optional[str], typer.Option(help="Runtime of the latency (eager, graph, compile, onnxruntime); default any.")
-    ] = None,
+    batch_size: Annotated[int, number_option(BATCH, "--batch-size", help="Batch size of the latency to use.")] = 1,
+    runtime: Annotated[Optional[str], typer.Option(help="Runtime of the latency (eager, graph, compile, onnxruntime); default any.")] = None,
     all_versions: Annotated[bool, typer.Option("--all-versions", help="Every version, not only the latest.")] = False,
     as_json: JsonFlag = False,
 ) -> None:

@@ -8,8 +8,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from reszoo.cli.app import app, console, err_console
+from reszoo.cli.app import app, command_line, console, err_console, interrupted
+from reszoo.cli.options import number_option
 from reszoo.cli.render import print_json
+from reszoo.errors import Interrupted
+from reszoo.limits import JOBS
 
 
 @app.command("release")
@@ -26,7 +29,7 @@ def release_command(
                                              "picks the manifest's recipe.")] = "auto",
     jobs: Annotated[
         Optional[int],
-        typer.Option("--jobs", "-j", min=1, help="Nets at once: processes on a CPU (default one per core, "
+        number_option(JOBS, "--jobs", "-j", help="Nets at once: processes on a CPU (default one per core, "
                                                  "threads split evenly), CUDA streams on a GPU (default 4)."),
     ] = None,
     budget: Annotated[
@@ -84,8 +87,13 @@ def release_command(
         _settle(target, log)
         console.print(f"{len(copied)} entries of {manifest.name} in {target.display_url}", highlight=False)
         return
-    report = build_release(manifest, target, device=device, jobs=jobs, budget_s=budget_s, data_root=data_root,
-                           only=only, measure_latency=not no_latency, log=log)
+    try:
+        report = build_release(manifest, target, device=device, jobs=jobs, budget_s=budget_s, data_root=data_root,
+                               only=only, measure_latency=not no_latency, log=log)
+    except Interrupted as exc:
+        _settle(target, log)
+        # Running the same command again is resuming: held nets are skipped, stopped ones resume.
+        interrupted(str(exc), command_line())
     files = write_report(manifest, report.kind, target, folder, report, log=log)
     _settle(target, log)
     if as_json:

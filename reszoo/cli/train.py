@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from reszoo.cli.app import app, console, err_console, open_registry
+from reszoo.cli.app import app, command_line, console, err_console, interrupted, open_registry
+from reszoo.cli.options import number_option
 from reszoo.cli.render import print_json
 from reszoo.errors import UnknownModelError
 from reszoo.files import FIGURE_SUFFIXES, check_output_file
-from reszoo.limits import MAX_BATCH
+from reszoo.limits import BATCH, EPOCHS, ITERATIONS, LR, SEED, SUBSET, THREADS
 from reszoo.train.recipes import RECIPES, get_recipe
 
 DatasetOption = Annotated[
@@ -33,16 +34,29 @@ def train_command(
     ],
     dataset_name: DatasetOption,
     recipe_name: Annotated[str, typer.Option("--recipe", help=f"One of: {', '.join(RECIPES)}.")] = "onecycle",
-    epochs: Annotated[Optional[int], typer.Option(min=1, help="Train this many epochs (overrides the recipe).")] = None,
-    iterations: Annotated[Optional[int], typer.Option(min=1, help="Train this many steps (overrides the recipe).")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(min=1, max=MAX_BATCH, help="Images per step (overrides the recipe).")] = None,
-    lr: Annotated[Optional[float], typer.Option(min=0.0, help="Peak learning rate (overrides the recipe).")] = None,
+    epochs: Annotated[
+        Optional[int], number_option(EPOCHS, "--epochs", help="Train this many epochs (overrides the recipe).")
+    ] = None,
+    iterations: Annotated[
+        Optional[int], number_option(ITERATIONS, "--iterations", help="Train this many steps (overrides the recipe).")
+    ] = None,
+    batch_size: Annotated[
+        Optional[int], number_option(BATCH, "--batch-size", help="Images per step (overrides the recipe).")
+    ] = None,
+    lr: Annotated[
+        Optional[float], number_option(LR, "--lr", help="Peak learning rate (overrides the recipe).")
+    ] = None,
     warmup_lr: Annotated[
         Optional[float],
-        typer.Option(min=0.0, help="Start at this lr until training error < 80% (the paper's resnet110: 0.01)."),
+        number_option(LR, "--warmup-lr",
+                     help="Start at this lr until training error < 80% (the paper's resnet110: 0.01)."),
     ] = None,
-    subset: Annotated[Optional[int], typer.Option(min=10, help="Train on this many training images.")] = None,
-    test_subset: Annotated[Optional[int], typer.Option(min=10, help="Evaluate on this many test images.")] = None,
+    subset: Annotated[
+        Optional[int], number_option(SUBSET, "--subset", help="Train on this many training images.")
+    ] = None,
+    test_subset: Annotated[
+        Optional[int], number_option(SUBSET, "--test-subset", help="Evaluate on this many test images.")
+    ] = None,
     data_root: DataRootOption = None,
     download: DownloadOption = False,
     device: Annotated[str, typer.Option(help="auto (a GPU if there is one), cpu, cuda or cuda:N.")] = "auto",
@@ -60,10 +74,12 @@ def train_command(
                           "after 3 epochs."),
     ] = "auto",
     threads: Annotated[
-        Optional[int], typer.Option(min=1, help="CPU threads for this process (default: all cores; give 1 per "
-                                               "process when several runs share the machine).")
+        Optional[int], number_option(THREADS, "--threads", help="CPU threads for this process (default: all "
+                                    "cores; give 1 per process when several runs share the machine).")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of initialisation, data order and augmentation.")] = 0,
+    seed: Annotated[
+        int, number_option(SEED, "--seed", help="Seed of initialisation, data order and augmentation.")
+    ] = 0,
     checkpoint: Annotated[Optional[str], typer.Option(help="Checkpoint file, written after every epoch.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from --checkpoint if it exists.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Start over, replacing an existing --checkpoint.")] = False,
@@ -104,42 +120,29 @@ def train_command(
         spec = resolve_arch(ref)
     except UnknownModelError:
         spec = resolve_arch(ref, open_registry(must_exist=True))
-    dataset = load_dataset(dataset_name, root=data_root, download=download).subset(subset, test_subset)
-    spec = fit_spec(spec, dataset)
     overrides: dict[str, Any] = {k: v for k, v in (("epochs", epochs), ("iterations", iterations),
                                                      ("batch_size", batch_size), ("lr", lr),
                                                      ("warmup_lr", warmup_lr)) if v is not None}
     if epochs is not None and iterations is None:
         overrides["iterations"] = None
     recipe = get_recipe(recipe_name).with_overrides(**overrides)
-    with Progress(
-        TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.3f}"), TextColumn("{task.fields[rate]:.0f} img/s"),
-        TimeRemainingColumn(), console=err_console, transient=True,
-        disable=rank != 0,
-    ) as progress:
-        task = progress.add_task("train", total=None, epoch=1, loss=float("nan"), rate=0.0)
-        began = time.perf_counter()
-
-        def on_step(state: dict[str, Any]) -> None:
-            rate = state["step"] * recipe.batch_size / max(time.perf_counter() - began, 1e-9)
-            progress.update(task, completed=state["step"], total=state["total"], epoch=state["epoch"],
-                            loss=state["loss"], rate=rate)
-
-        def on_epoch(record: dict[str, Any]) -> None:
-            if rank != 0:
-                return
-            progress.console.print(
-                f"epoch {record['epoch']:>3}  train loss {record['train_loss']:.3f}  train err "
-                f"{100 * record['train_err']:5.2f}%  test err {100 * record['test_err']:5.2f}%  "
-                f"{record['seconds']:.0f} s", highlight=False,
-            )
-
-        result = train(spec, dataset, recipe, device=torch_device, seed=seed, runtime=runtime, precision=precision,
-                       checkpoint=checkpoint, resume=resume, overwrite=force, on_step=on_step, on_epoch=on_epoch,
-                       # The bar shows the total and rate from the first step; on a GPU reading the loss
-                       # waits for it, so there only every 20th step.
-                       report_every=20 if torch_device.type == "cuda" else 1)
+    bar = TrainingBar(recipe.batch_size, disable=rank != 0)
+    try:
+        with bar:
+            bar.status(f"loading {dataset_name}: the first time, decoding it into the cache takes about a minute")
+            dataset = load_dataset(dataset_name, root=data_root, download=download).subset(subset, test_subset)
+            spec = fit_spec(spec, dataset)
+            bar.status(f"setting up {spec.family}{spec.depth}" + {"compile": ": torch.compile takes about a minute",
+                                                                "graph": ": capturing the CUDA graph"}.get(runtime, ""))
+            result = train(spec, dataset, recipe, device=torch_device, seed=seed, runtime=runtime,
+                           precision=precision, checkpoint=checkpoint, resume=resume, overwrite=force,
+                           on_step=bar.step, on_epoch=bar.epoch if rank == 0 else None,
+                           # On a GPU reading the loss waits for it: the bar moves every 20th step there.
+                           report_every=20 if torch_device.type == "cuda" else 1)
+    except KeyboardInterrupt:
+        if rank != 0:
+            raise typer.Exit(130) from None
+        _interrupted_training(bar, checkpoint, force)
     summary = {
         "spec": spec.to_dict(), "digest": spec.digest, "dataset": dataset.name, "recipe": recipe.to_dict(),
         "runtime": runtime, "precision": precision,
@@ -157,7 +160,11 @@ def train_command(
 
         entry = TrainedEntry.from_result(result, dataset, device_label(torch_device), train_subset=subset,
                                          test_subset=test_subset)
-        record = publish_trained(open_registry(), publish, result.model, spec, entry)
+        try:
+            record = publish_trained(open_registry(), publish, result.model, spec, entry)
+        except KeyboardInterrupt:
+            bar.publishing = True
+            _interrupted_training(bar, checkpoint, force)
         summary["published"] = record.ref
     if as_json:
         print_json(summary)
@@ -168,6 +175,78 @@ def train_command(
         + (f"\npublished {summary['published']}" if publish else ""),
         highlight=False,
     )
+
+
+class TrainingBar:
+    """The training bar on stderr: what happens before the first step (decoding a
+    data set the first time takes about a minute), then epoch, steps, loss, speed
+    and time left; a line per epoch above it. It also remembers how far the run
+    got, for the message of an interrupted run."""
+
+    def __init__(self, batch_size: int, *, disable: bool) -> None:
+        self.progress = Progress(TextColumn("{task.fields[status]}"), BarColumn(), TimeRemainingColumn(),
+                                 console=err_console, transient=True, disable=disable)
+        self.batch_size = batch_size
+        self.last: dict[str, Any] | None = None  # the latest step's report
+        self.first: tuple[int, float] | None = None  # (step, time) of the first report: the rate starts there
+        self.publishing = False
+        self.epochs_seen = 0  # epochs this run finished
+
+    def __enter__(self) -> TrainingBar:
+        self.progress.__enter__()
+        self.task = self.progress.add_task("train", total=None, status="")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)
+
+    def status(self, text: str) -> None:
+        self.progress.update(self.task, status=text)
+        self.progress.refresh()
+
+    def step(self, state: dict[str, Any]) -> None:
+        now = time.perf_counter()
+        self.first = self.first or (state["step"], now)
+        self.last = state
+        steps, seconds = state["step"] - self.first[0], now - self.first[1]
+        rate = f"  {steps * self.batch_size / seconds:.0f} img/s" if steps and seconds > 0 else ""
+        self.progress.update(self.task, completed=state["step"], total=state["total"],
+                             status=f"epoch {state['epoch']}  {state['step']:,}/{state['total']:,}  loss "
+                                    f"{state['loss']:.3f}{rate}")
+
+    def epoch(self, record: dict[str, Any]) -> None:
+        self.epochs_seen += 1
+        self.progress.console.print(
+            f"epoch {record['epoch']:>3}  train loss {record['train_loss']:.3f}  train err "
+            f"{100 * record['train_err']:5.2f}%  test err {100 * record['test_err']:5.2f}%  "
+            f"{record['seconds']:.0f} s", highlight=False,
+        )
+
+
+def _interrupted_training(bar: TrainingBar, checkpoint: str | None, force: bool) -> None:
+    """Ctrl-C on ``reszoo train``: what was done, and the command that carries on."""
+    from reszoo.errors import TrainingError
+    from reszoo.train.checkpoints import load_checkpoint
+
+    state = bar.last
+    where = ("while publishing: a publish is one transaction, so the registry holds all of it or none (reszoo list "
+             "says which)" if bar.publishing
+             else f"at step {state['step']:,} of {state['total']:,} (epoch {state['epoch']})" if state
+             else "before the first step")
+    if checkpoint is None:
+        interrupted(f"{where}; nothing was saved (only --checkpoint FILE makes a run resumable)",
+                    command_line(add=("--checkpoint", "run.safetensors")))
+    path = Path(checkpoint)
+    try:
+        done = load_checkpoint(path)[2]["epochs_done"] if path.is_file() else 0
+    except TrainingError:
+        done = 0
+    if force and not bar.epochs_seen:  # the file, if any, is still the run --force was to replace
+        interrupted(f"{where}; no epoch had finished, so {checkpoint} is as it was", command_line())
+    if not done:
+        interrupted(f"{where}; no epoch had finished, so {checkpoint} was not written", command_line())
+    interrupted(f"{where}; {checkpoint} holds {done} finished epoch{'s' if done != 1 else ''}",
+                command_line(drop=("--force",), add=("--resume",)))
 
 
 @app.command("eval")
@@ -182,7 +261,8 @@ def eval_command(
         Optional[Path], typer.Option(help="A .safetensors file of weights for the architecture REF names.")
     ] = None,
     test_subset: Annotated[
-        Optional[int], typer.Option(min=10, help="Evaluate on this many test images (default: as the entry was).")
+        Optional[int], number_option(SUBSET, "--test-subset", help="Evaluate on this many test images (default: as "
+                                                                    "the entry was).")
     ] = None,
     data_root: DataRootOption = None,
     device: Annotated[str, typer.Option(help="auto (a GPU if there is one), cpu, cuda or cuda:N.")] = "auto",
@@ -232,24 +312,46 @@ def plot_curves_command(
     out: Annotated[str, typer.Option("--out", "-o", help="Image file to write (.png, .svg, .pdf).", show_default=False)],
     title: Annotated[Optional[str], typer.Option(help="Figure title.")] = None,
 ) -> None:
-    """Training (dashed) and test (bold) error against iterations, as the paper's Figure 6."""
-    from reszoo.train.plots import plot_curves
+    """Training (dashed) and test (bold) error against iterations, as the paper's Figure 6.
 
-    from reszoo.errors import EntryNotFoundError
+    All curves share one recipe: a bare NAME draws its newest version trained
+    as the other entries can be (NAME@VERSION picks one).
+    """
+    from reszoo.errors import EntryNotFoundError, RegistryError
+    from reszoo.train.plots import alike, plot_curves
     from reszoo.zoo.hub import remote_url
     from reszoo.zoo.registry import Registry
 
     check_output_file(out, "--out", suffixes=FIGURE_SUFFIXES)
-    local = open_registry(must_exist=True)
-    entries, remote = [], None
+    # Yours first, then the zoo's. Curves need only the stored history: it is read where it is, nothing is pulled.
+    places = [r for r in [open_registry(must_exist=True)] if r is not None]
+    try:
+        places.append(Registry(remote_url(), readonly=True))
+    except RegistryError:
+        if not places:
+            raise
+    requests = []
     for ref in refs:
-        try:
-            if local is None:
-                raise EntryNotFoundError(ref)
-            entries.append(local.get(ref))
-        except EntryNotFoundError:
-            # Curves need only the stored history: read it where the zoo is, nothing is pulled.
-            remote = remote or Registry(remote_url(), readonly=True)
-            entries.append(remote.get(ref))
+        pinned = None
+        if "@" in ref or ":" in ref:  # name@version or name:alias: that entry, wherever it is first found
+            for index, place in enumerate(places):
+                try:
+                    pinned = place.get(ref)
+                    break
+                except EntryNotFoundError:
+                    if index == len(places) - 1:
+                        raise
+        name = pinned.name if pinned is not None else ref
+        versions: dict[int, Any] = {}
+        for place in reversed(places):  # yours win over the zoo's of the same version
+            versions.update((e.version, e) for e in place.list(name, all_versions=True) if e.name == name)
+        if not versions:
+            places[-1].get(ref)  # the zoo's own message, with its suggestions
+        requests.append(([versions[v] for v in sorted(versions)], pinned))
+    entries = alike(requests)
+    older = [f"{e.ref} (not {versions[-1].ref})" for (versions, pinned), e in zip(requests, entries)
+             if pinned is None and e.version != versions[-1].version]
+    if older:
+        err_console.print(f"drew {', '.join(older)}: the versions trained alike", highlight=False)
     path = plot_curves(entries, out, title=title)
     console.print(f"wrote {path}", highlight=False)

@@ -21,16 +21,17 @@ import math
 import re
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from reszoo.errors import ConflictError, ManifestError, ReszooError
+from reszoo.errors import ConflictError, Interrupted, ManifestError, ReszooError
 from reszoo.release.manifest import Manifest
-from reszoo.release.scheduler import LATENCY_S_PER_NET, NetRun, Scheduler
+from reszoo.release.scheduler import LATENCY_S_PER_NET, NetRun, Scheduler, checkpointed_epochs
 from reszoo.release.worker import (
     Job,
     cpu_threads_per_worker,
@@ -38,6 +39,7 @@ from reszoo.release.worker import (
     read_result,
 )
 from reszoo.devices import resolve_device, usable_cores
+from reszoo.limits import CPU_PROCESSES, STREAMS
 from reszoo.latency.measure import DEFAULT_TIMING, Timing, latency
 from reszoo.train.data import Dataset, fit_spec
 from reszoo.train.data import load as load_dataset
@@ -274,38 +276,72 @@ def build_release(
     kind_recipe = manifest.kind(kind)
     runtime = kind_recipe.runtime if kind_recipe.runtime != "auto" else ("graph" if kind == "cuda" else "eager")
     precision = default_precision(torch_device) if kind_recipe.precision == "auto" else kind_recipe.precision
-    jobs = jobs or (4 if kind == "cuda" else usable_cores())
-    if jobs < 1:
-        raise ManifestError(f"jobs must be at least 1, got {jobs}")
+    # Processes on a CPU (each needs a core), CUDA streams in one process on a GPU.
+    jobs = int((STREAMS if kind == "cuda" else CPU_PROCESSES).check(jobs, "jobs")) if jobs is not None else \
+        (4 if kind == "cuda" else usable_cores())
     threads = cpu_threads_per_worker(jobs) if kind == "cpu" else None
-    dataset = load_dataset(manifest.dataset, root=data_root)  # decoded once here; the workers read the cache
-    log(f"release {manifest.name}: {kind} recipe on {torch_device} ({runtime}, {precision}), {jobs} at a time"
-        f"{f', {threads} thread(s) each' if threads else ''}; data {manifest.dataset_label} "
-        f"({len(dataset.train)} training, {len(dataset.test)} test images); target {target.display_url}")
-    nets = plan_nets(manifest, kind, dataset, target, runtime, precision, only)
-    commit = git_commit(manifest.path.parent)
-    for net in nets:
-        if net.status == "trained":
-            _publish(manifest, kind, net, dataset, target, commit, log)
-        elif net.status in ("held", "conflict"):
-            log(f"{net.name}: {net.detail}")
-    budget = budget_s if budget_s is not None else math.inf
-    # What follows training: publishing, and latency of the nets a run can train (a GPU group at most).
-    to_time = min(len(nets), jobs) if kind == "cuda" else len(nets)
-    reserve = 20.0 + (LATENCY_S_PER_NET[kind] * to_time * (2 if kind == "cuda" else 1) if measure_latency else 0.0)
-    partners = {name: tuple(n for n in pair if n != name) for pair in manifest.pairs for name in pair}
-    scheduler = Scheduler(nets, {
-        "kind": kind, "runtime": runtime, "precision": precision, "threads": threads, "jobs": jobs,
-        "dataset": dataset, "dataset_ref": manifest.dataset, "data_root": data_root, "device": str(torch_device),
-        "budget_s": budget - (time.monotonic() - began), "reserve_s": reserve, "partners": partners,
-    }, log)
-    scheduler.run(lambda net: _publish(manifest, kind, net, dataset, target, commit, log))
-    report = ReleaseReport(manifest, kind, str(torch_device), runtime, precision, target.display_url, nets, 0.0)
-    if measure_latency:
-        left = budget - (time.monotonic() - began) - 10
-        report.latency = measure_latencies(manifest, target, torch_device, kind, left, timing, log, only)
-    report.elapsed_s = time.monotonic() - began
-    return report
+    nets: list[NetRun] = []  # filled once planned: what an interrupted run reports
+    with _reporting_interruption(nets):
+        dataset = load_dataset(manifest.dataset, root=data_root)  # decoded once here; the workers read the cache
+        log(f"release {manifest.name}: {kind} recipe on {torch_device} ({runtime}, {precision}), {jobs} at a time"
+            f"{f', {threads} thread(s) each' if threads else ''}; data {manifest.dataset_label} "
+            f"({len(dataset.train)} training, {len(dataset.test)} test images); target {target.display_url}")
+        nets.extend(plan_nets(manifest, kind, dataset, target, runtime, precision, only))
+        commit = git_commit(manifest.path.parent)
+        for net in nets:
+            if net.status == "trained":
+                _publish(manifest, kind, net, dataset, target, commit, log)
+            elif net.status in ("held", "conflict"):
+                log(f"{net.name}: {net.detail}")
+        budget = budget_s if budget_s is not None else math.inf
+        # What follows training: publishing, and latency of the nets a run can train (a GPU group at most).
+        to_time = min(len(nets), jobs) if kind == "cuda" else len(nets)
+        reserve = 20.0 + (LATENCY_S_PER_NET[kind] * to_time * (2 if kind == "cuda" else 1) if measure_latency
+                          else 0.0)
+        partners = {name: tuple(n for n in pair if n != name) for pair in manifest.pairs for name in pair}
+        scheduler = Scheduler(nets, {
+            "kind": kind, "runtime": runtime, "precision": precision, "threads": threads, "jobs": jobs,
+            "dataset": dataset, "dataset_ref": manifest.dataset, "data_root": data_root, "device": str(torch_device),
+            "budget_s": budget - (time.monotonic() - began), "reserve_s": reserve, "partners": partners,
+        }, log)
+        scheduler.run(lambda net: _publish(manifest, kind, net, dataset, target, commit, log))
+        report = ReleaseReport(manifest, kind, str(torch_device), runtime, precision, target.display_url, nets, 0.0)
+        if measure_latency:
+            left = budget - (time.monotonic() - began) - 10
+            report.latency = measure_latencies(manifest, target, torch_device, kind, left, timing, log, only)
+        report.elapsed_s = time.monotonic() - began
+        return report
+
+
+@contextmanager
+def _reporting_interruption(nets: list[NetRun]) -> Iterator[None]:
+    """Ctrl-C: an Interrupted that says what the run had done, once its workers have stopped."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise Interrupted(interruption_summary(nets)) from None
+
+
+def interruption_summary(nets: list[NetRun]) -> str:
+    """What a release run cut short had done, net by net (checkpoints and results are
+    only ever replaced whole, so each is as its last epoch end left it)."""
+    if not nets:
+        return "before any net started; nothing was trained or published"
+
+    def names(status: str, describe: Callable[[NetRun], str] = lambda net: net.name) -> str:
+        return ", ".join(describe(net) for net in nets if net.status == status)
+
+    def epochs(net: NetRun) -> str:
+        done = checkpointed_epochs(net.job.checkpoint)
+        return f"{net.name} ({done} epoch{'s' if done != 1 else ''} in its checkpoint)"
+
+    parts = [(f"published {names('published', lambda n: n.ref or n.name)}", "published"),
+             (f"stopped {names('interrupted', epochs)}", "interrupted"),
+             (f"trained but not yet published {names('trained')}", "trained"),
+             (f"already held {names('held')}", "held"),
+             (f"not started {names('pending')}", "pending")]
+    done = "; ".join(text for text, status in parts if any(net.status == status for net in nets))
+    return done or "no net had changed"
 
 
 def measure_latencies(manifest: Manifest, target: Registry, device: torch.device, kind: str, seconds_left: float,

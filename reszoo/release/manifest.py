@@ -127,35 +127,16 @@ def _unknown(table: dict[str, Any], allowed: set[str], where: str) -> None:
         raise ManifestError(f"{where}: unknown key(s) {', '.join(map(repr, extra))}; allowed: {', '.join(sorted(allowed))}")
 
 
-_FRACTIONS = {"momentum", "label_smoothing", "gamma", "warmup_until_error", "pct_start"}
-_RATES = {"lr", "weight_decay", "warmup_lr"}
-_COUNTS = {"batch_size": 1, "epochs": 1, "iterations": 1, "crop_padding": 0}  # field: least value
-_FLAGS = {"nesterov", "decay_norm_and_bias", "flip"}
-
-
 def _recipe_changes(table: dict[str, Any], where: str) -> dict[str, Any]:
-    """Recipe fields, each checked for its type and range (a recipe is only used hours later)."""
+    """Recipe fields, each checked for its type and range by the recipe itself (a recipe
+    is only used hours later, so it is checked now)."""
     _unknown(table, RECIPE_FIELDS, where)
-    changes = dict(table)
-    for key, value in table.items():
-        number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if key in _COUNTS:
-            ok, expected = isinstance(value, int) and not isinstance(value, bool) and value >= _COUNTS[key], \
-                f"a whole number of at least {_COUNTS[key]}"
-        elif key in _RATES:
-            ok, expected = number and value >= 0, "a number of at least 0"
-        elif key in _FRACTIONS:
-            ok, expected = number and 0 <= value <= 1, "a number from 0 to 1"
-        elif key in _FLAGS:
-            ok, expected = isinstance(value, bool), "true or false"
-        elif key == "schedule":
-            ok, expected = value in ("step", "onecycle"), "'step' or 'onecycle'"
-        else:  # milestones
-            ok = isinstance(value, list) and all(isinstance(v, (int, float)) and 0 < v < 1 for v in value)
-            expected = "a list of fractions of the run, e.g. [0.5, 0.75]"
-            changes[key] = tuple(value) if ok else value
-        if not ok:
-            raise ManifestError(f"{where}: {key} must be {expected}, got {value!r}")
+    changes = {key: tuple(value) if key == "milestones" and isinstance(value, list) else value
+               for key, value in table.items()}
+    try:
+        Recipe(name="check", **changes)
+    except ReszooError as exc:
+        raise ManifestError(f"{where}: {exc}") from None
     return changes
 
 

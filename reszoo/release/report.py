@@ -56,7 +56,7 @@ def mixed_recipes(entries: list[EntryRecord], manifest: Manifest) -> str | None:
 def draw_figures(manifest: Manifest, target: Registry, kind: str, folder: Path) -> dict[str, str]:
     """The manifest's figures from the latest ``kind`` version of each entry; a figure
     whose curves came from different recipes is not drawn (its status says why)."""
-    from reszoo.train.plots import plot_curves
+    from reszoo.train.plots import curve_label, curves_title, plot_curves
 
     held = release_entries(manifest, target, kind)
     status = {}
@@ -72,15 +72,14 @@ def draw_figures(manifest: Manifest, target: Registry, kind: str, folder: Path) 
         if mixed:
             status[file] = f"not drawn: {mixed}"
             continue
-        recipe = entries[0].recipe
-        length = f"{recipe['epochs']} epochs" if recipe.get("epochs") else f"{recipe.get('iterations')} iterations"
         precisions = [e.recipe.get("precision", "float32") for e in entries]
-        devices = ", ".join(dict.fromkeys(e.device or "unknown device" for e in entries))
-        title = f"{figure.title}\n{manifest.dataset_label}, {recipe.get('name')} recipe, {length}"
+        devices = list(dict.fromkeys(e.device or "an unrecorded device" for e in entries))
+        title = f"{figure.title}\n{curves_title(entries)}"
         title += f", {precisions[0]}" if len(set(precisions)) == 1 else ""
-        title += f"\ntrained on {devices}" + (f"\nnot yet trained: {', '.join(missing)}" if missing else "")
+        title += f"\ntrained on {', '.join(devices)}" if len(devices) > 1 else ""
+        title += f"\nnot yet trained: {', '.join(missing)}" if missing else ""
         # Several precisions in one figure: the legend says which curve is which.
-        labels = [e.name if len(set(precisions)) == 1 else f"{e.name} ({p})" for e, p in zip(entries, precisions)]
+        labels = None if len(set(precisions)) == 1 else [f"{curve_label(e)}, {p}" for e, p in zip(entries, precisions)]
         plot_curves(entries, folder / file, title=title, labels=labels)
         status[file] = "drawn: " + ", ".join(e.ref for e in entries) + (
             f" (not yet trained: {', '.join(missing)})" if missing else "")

@@ -14,6 +14,7 @@ import queue
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -43,6 +44,7 @@ GPU_TRAIN_FLOPS = 150e12  # bf16 arithmetic an H100 sustains on these convolutio
 GPU_STREAM_GAIN_PER_NET = 0.3  # 4 nets on streams: 1 + 0.3 * 3 = 1.9x one net's throughput
 START_S = {"cpu": 10.0, "cuda": 25.0}  # a worker's imports, data and (GPU) graph capture
 LATENCY_S_PER_NET = {"cpu": 12.0, "cuda": 6.0}  # the measurement after training, per runtime
+STOP_S = 20.0  # what a worker gets to stop after Ctrl-C: a checkpoint write is well under a second
 
 
 def step_seconds(spec: ArchSpec, batch: int, device_type: str, runtime: str, precision: str,
@@ -67,7 +69,8 @@ class NetRun:
     spec: ArchSpec
     key: str
     job: Job
-    status: str = "pending"  # held, pending, running, trained, published, cut, failed, skipped, conflict, over-cap
+    status: str = "pending"  # held, pending, running, trained, published, cut, failed, skipped, conflict,
+    # over-cap, interrupted (Ctrl-C)
     detail: str = ""
     ref: str | None = None
     predicted_s: float = 0.0
@@ -258,11 +261,28 @@ class Scheduler:
                 if net.status == "pending":
                     net.status = "skipped"
                     self.log(f"skip {net.name}: {net.detail or 'not started'}")
+        except KeyboardInterrupt:
+            self.stop()
+            raise
         finally:
             for worker in self.workers:
                 if worker.process.is_alive():
                     worker.process.kill()
                     worker.process.join(5)
+
+    def stop(self) -> None:
+        """Ctrl-C: ask every worker still training to stop (SIGTERM, which a worker turns
+        into its own KeyboardInterrupt, so a checkpoint it is writing is kept whole or
+        not at all) and wait for them; kill only one that has not stopped in STOP_S."""
+        alive = [w for w in self.running() if w.process.is_alive()]
+        for worker in alive:
+            worker.process.terminate()
+        deadline = time.monotonic() + STOP_S
+        for worker in alive:
+            worker.process.join(max(0.0, deadline - time.monotonic()))
+        self._drain(lambda net: None)  # a net that finished meanwhile is trained (the next run publishes it)
+        for net in (n for w in alive for n in w.nets if n.status == "running"):
+            net.status = "interrupted"
 
     def _drain(self, on_done: Callable[[NetRun], None]) -> None:
         while True:
@@ -274,12 +294,17 @@ class Scheduler:
 
 def _checkpointed_steps(net: NetRun, steps_per_epoch: int) -> int:
     """Steps an earlier, cut-off run of ``net`` already checkpointed (0 if none)."""
-    if not net.job.checkpoint.is_file():
+    return checkpointed_epochs(net.job.checkpoint) * steps_per_epoch
+
+
+def checkpointed_epochs(path: Path) -> int:
+    """Epochs the checkpoint at ``path`` holds (0 if there is none, or none readable)."""
+    if not path.is_file():
         return 0
     from reszoo.train.checkpoints import load_checkpoint
 
     try:
-        _, _, meta = load_checkpoint(net.job.checkpoint)
+        _, _, meta = load_checkpoint(path)
     except ReszooError:
         return 0
-    return int(meta.get("epochs_done", 0)) * steps_per_epoch
+    return int(meta.get("epochs_done", 0))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,6 +110,11 @@ class _Outcomes:
 def run_worker(plan: WorkerPlan, events: Any) -> None:
     """Process entry point: train ``plan.jobs``, report each outcome on ``events``."""
     outcomes = _Outcomes(events)
+    # The parent alone decides on Ctrl-C: a terminal's SIGINT reaches every process of the
+    # group, and a second interruption could land in the clean-up of a checkpoint write.
+    # The parent's SIGTERM is this worker's one interruption.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         if plan.threads is not None:
             torch.set_num_threads(plan.threads)
@@ -124,10 +130,17 @@ def run_worker(plan: WorkerPlan, events: Any) -> None:
                 outcomes.put(("failed", job.name, str(exc)))
         if runs:
             _train(plan, runs, dataset, device, outcomes, monitor)
+    except KeyboardInterrupt:
+        return  # the parent asked (SIGTERM): it knows, and says what each checkpoint holds
     except BaseException as exc:  # CUDA errors included: the parent hears of every job
         for job in plan.jobs:
             if job.name not in outcomes.sent:
                 outcomes.put(("failed", job.name, f"{type(exc).__name__}: {exc}"))
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the clean-up then runs undisturbed
+    raise KeyboardInterrupt
 
 
 class GroupMonitor:

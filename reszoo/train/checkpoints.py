@@ -40,10 +40,19 @@ def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
         raise TrainingError(f"cannot write checkpoint {path}: {exc} (is the disk full?){kept}") from None
 
 
+#: What every checkpoint's metadata holds (save_checkpoint's ``meta``).
+CHECKPOINT_KEYS = ("identity", "history", "epochs_done", "warming_up")
+
+
 def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, Any]]:
     try:
         with safe_open(str(path), "pt") as handle:
-            meta = json.loads(handle.metadata()["reszoo"])
+            meta = json.loads((handle.metadata() or {}).get("reszoo") or "null")
+            if not isinstance(meta, dict) or any(key not in meta for key in CHECKPOINT_KEYS):
+                raise TrainingError(
+                    f"{path} is not a training checkpoint: it holds no run to resume (a weights file has only "
+                    "weights); give the file --checkpoint wrote, or another path to start a new run there"
+                )
             model_state, momentum = {}, {}
             for key in handle.keys():
                 if key.startswith("model."):

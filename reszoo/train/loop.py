@@ -23,7 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from reszoo.devices import resolve_device
 from reszoo.errors import DeviceError, InputError, ReszooError, SpecError, TrainingError
+from reszoo.limits import EVERY, check_seed
 from reszoo.train.augment import AugmentParams, _generator, augment, normalize, shard_order
 from reszoo.train.checkpoints import check_checkpoint_path, load_checkpoint, save_checkpoint
 from reszoo.train.data import Dataset, ImageSet
@@ -60,7 +62,7 @@ def evaluate(
     autocast: the per-epoch test error of a bf16 run, at its speed. Stored
     metrics use float32.
     """
-    device = torch.device(device)
+    device = resolve_device(device)
     if len(data) == 0:
         raise InputError("cannot evaluate on an empty test set")
     was_training = model.training
@@ -241,7 +243,10 @@ class TrainingRun:
         report_every: int = 20,
         validate_epochs: bool = True,
     ) -> None:
-        self.device = device = torch.device(device)
+        seed = check_seed(seed)
+        checkpoint_every, report_every = (int(EVERY.check(v, k)) for k, v in (("checkpoint_every", checkpoint_every),
+                                                                              ("report_every", report_every)))
+        self.device = device = resolve_device(device)
         if (spec.num_classes, spec.in_chans, spec.input_size) != (dataset.num_classes, dataset.in_chans,
                                                                    dataset.input_size):
             raise SpecError(

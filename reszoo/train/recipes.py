@@ -7,6 +7,28 @@ from dataclasses import dataclass
 from typing import Any
 
 from reszoo.errors import InputError
+from reszoo.limits import (
+    BATCH,
+    CROP_PADDING,
+    EPOCHS,
+    GAMMA,
+    ITERATIONS,
+    LABEL_SMOOTHING,
+    LR,
+    MILESTONE,
+    MOMENTUM,
+    PCT_START,
+    WEIGHT_DECAY,
+    Range,
+)
+
+#: Every number of a recipe and its range (reszoo.limits says why each lies where it does).
+_RANGES = {"batch_size": BATCH, "lr": LR, "momentum": MOMENTUM, "weight_decay": WEIGHT_DECAY,
+           "label_smoothing": LABEL_SMOOTHING, "gamma": GAMMA, "warmup_lr": LR, "pct_start": PCT_START,
+           "epochs": EPOCHS, "iterations": ITERATIONS, "crop_padding": CROP_PADDING}
+_OPTIONAL = {"warmup_lr", "epochs", "iterations"}  # None: no warm-up; length set by the other
+#: The warm-up ends once the training error falls below this: -1 never ends it, above 1 ends it at once.
+WARMUP_UNTIL_ERROR = Range(-1, 2, hint="the paper's resnet110 warm-up ends below 0.8")
 
 
 @dataclass(frozen=True)
@@ -36,6 +58,25 @@ class Recipe:
     iterations: int | None = 64_000
     crop_padding: int = 4  # pixels of zero padding for random crops; 0 disables
     flip: bool = True  # random horizontal flips
+
+    def __post_init__(self) -> None:
+        # A recipe is checked as it is made (from the CLI, the API, a manifest or a stored
+        # entry): an infinite learning rate is refused now, not as a NaN loss an epoch later.
+        for key, range in _RANGES.items():
+            value = getattr(self, key)
+            if value is not None or key not in _OPTIONAL:
+                range.check(value, key)
+        for key in ("nesterov", "decay_norm_and_bias", "flip"):
+            if not isinstance(getattr(self, key), bool):
+                raise InputError(f"{key} must be true or false, got {getattr(self, key)!r}", field=key)
+        if self.schedule not in ("step", "onecycle"):
+            raise InputError(f"schedule must be 'step' or 'onecycle', got {self.schedule!r}", field="schedule")
+        if not isinstance(self.milestones, (tuple, list)):
+            raise InputError(f"milestones must be a list of fractions of the run, e.g. [0.5, 0.75], got "
+                             f"{self.milestones!r}", field="milestones")
+        for milestone in self.milestones:
+            MILESTONE.check(milestone, "milestone")
+        WARMUP_UNTIL_ERROR.check(self.warmup_until_error, "warmup_until_error")
 
     def with_overrides(self, **changes: Any) -> Recipe:
         if "epochs" in changes and changes["epochs"] is not None and "iterations" not in changes:

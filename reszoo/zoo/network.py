@@ -139,11 +139,8 @@ def build(spec: ArchSpec, *, device: torch.device | str | None = None) -> Reszoo
     (``"meta"`` builds a parameter-less shape-only net in microseconds)."""
     if device is None:
         return ReszooNet(spec)
-    try:
-        torch.device(device)
-    except (RuntimeError, TypeError):
-        from reszoo.errors import DeviceError
+    from reszoo.devices import model_device
 
-        raise DeviceError(f"{device!r} is not a device name; use 'cpu', 'cuda', 'cuda:N' or 'meta'") from None
-    with torch.device(device):
-        return ReszooNet(spec, init_weights=torch.device(device).type != "meta")
+    device = model_device(device)  # a DeviceError, not torch's, for cuda on a machine without one
+    with device:
+        return ReszooNet(spec, init_weights=device.type != "meta")
