@@ -314,3 +314,9 @@ def test_onnxruntime_measures_float32_on_the_cpu_only():
         check_runtime("onnxruntime", torch.device("cuda", 0), "float32")
     with pytest.raises(InputError, match="float32 models, not float16"):
         check_runtime("onnxruntime", torch.device("cpu"), "float16")
+
+
+def test_latency_threads_are_bounded_by_the_cores():
+    # torch.set_num_threads(100000) ends the process; the setup refuses it first, in one line.
+    with pytest.raises(reszoo.InputError, match=r"threads 100000 is out of range; give a whole number from 1 to \d"):
+        reszoo.latency("resnet20", threads=100000)

@@ -307,6 +307,12 @@ class LatencySetup:
     runtime: str = "eager"
     threads: int | None = None
 
+    def __post_init__(self) -> None:
+        from reszoo.limits import THREADS
+
+        if self.threads is not None:  # torch.set_num_threads(100000) crashes the process
+            THREADS.check(self.threads, "threads")
+
     def label(self) -> str:
         with cpu_threads(self.threads):
             return device_label(self.device)
