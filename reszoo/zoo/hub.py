@@ -34,10 +34,10 @@ def local_url() -> str:
 
 
 def local_registry(url: str | None = None) -> Registry:
-    """The user's registry (created on first use)."""
+    """The user's registry (created on first write; one in a read-only folder reads)."""
     if url is None:
         url = local_url()
-        if "://" not in url:
+        if "://" not in url and not Path(url).exists():
             ensure_folder(Path(url).parent, "the local registry's folder ($RESZOO_HOME or $RESZOO_REGISTRY)")
     return Registry(url)
 

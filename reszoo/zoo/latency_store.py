@@ -108,6 +108,8 @@ class LatencyStore:
 
     def part_latencies(self, device: str, runtime: str, batch_size: int, dtype: str) -> dict[str, float]:
         """A latency lookup table: part key -> median ms, for one device and setting."""
+        if not self._schema_has("0002"):
+            return {}  # a registry from before lookup tables, read without upgrading it
         with self._session() as s:
             rows = s.execute(
                 sa.select(LatencyPart.part, LatencyPart.median_ms).where(
