@@ -13,7 +13,6 @@ privates from outside).
 from __future__ import annotations
 
 import fnmatch
-import getpass
 import json
 import os
 from collections.abc import Mapping
@@ -37,6 +36,7 @@ from reszoo.files import atomic_write_bytes
 from reszoo.zoo import weights as W
 from reszoo.zoo.counting import count
 from reszoo.zoo.describe import pretrained_cfg
+from reszoo.zoo.entry_record import entry_columns
 from reszoo.zoo.factory import SpecLike, resolve_spec
 from reszoo.zoo.records import (
     LATEST,
@@ -51,16 +51,9 @@ from reszoo.zoo.records import (
 )
 from reszoo.zoo.latency_store import LatencyStore
 from reszoo.zoo.schema import Alias, Architecture, Blob, Entry, Latency
-from reszoo.zoo.spec import ArchSpec, canonical_json
+from reszoo.zoo.spec import ArchSpec
 from reszoo.zoo.store import SqlStore, _as_utc, now
 from reszoo.zoo.transfer import Transfer
-
-def _json_text(value: Any, what: str) -> str:
-    try:
-        return canonical_json(value if value is not None else {})
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{what} must be JSON-serialisable without NaN or infinity: {exc}", field=what) from None
-
 
 class Registry(Transfer, LatencyStore, SqlStore):
     """A registry of models at a SQLAlchemy URL (or a SQLite file path).
@@ -275,41 +268,14 @@ class Registry(Transfer, LatencyStore, SqlStore):
         spec = resolve_spec(spec)
         if version is not None:
             check_version(version)
-        if trial is not None:
-            _check_int("trial", trial, 0, MAX_INT32)
-        for field_name, text, limit in (
-            ("dataset", dataset, 200), ("device", device, 200), ("study", study, 500), ("created_by", created_by, 200)
-        ):
-            if text is not None and (not isinstance(text, str) or len(text) > limit):
-                raise InputError(f"{field_name} must be text of at most {limit} characters, got {text!r:.80}", field=field_name)
-        metrics = _check_mapping("metrics", metrics)
-        top1 = metrics.get("top1")
-        if top1 is not None and not (isinstance(top1, (int, float)) and not isinstance(top1, bool) and 0 <= top1 <= 1):
-            raise InputError(f"metrics top1 is a fraction between 0 and 1 (0.91 for 91%), got {top1!r}", field="top1")
-        if history is not None and (
-            isinstance(history, (str, bytes, Mapping)) or not all(isinstance(h, Mapping) for h in history)
-        ):
-            raise InputError("history must be a list of per-epoch dicts ([{'epoch': 1, 'test_err': 0.3}, ...])",
-                            field="history")
+        fields = entry_columns(dataset=dataset, metrics=metrics, history=history, recipe=recipe, data=data,
+                               device=device, parent=parent, study=study, trial=trial, notes=notes,
+                               created_by=created_by)
         state_dict = W.to_state_dict(weights)
         W.check_fits(state_dict, spec)
         W.check_finite(state_dict)
         blob = W.serialize(state_dict, dtype=weights_dtype)
         sha = W.sha256(blob)
-        fields = dict(
-            dataset=dataset,
-            top1=float(top1) if top1 is not None else None,
-            metrics_json=_json_text(metrics, "metrics"),
-            history_json=_json_text([dict(h) for h in history or []], "history"),
-            recipe_json=_json_text(_check_mapping("recipe", recipe), "recipe"),
-            data_json=_json_text(_check_mapping("data", data), "data"),
-            device=device,
-            parent=str(parse_ref(parent)) if parent else None,
-            study=study,
-            trial=trial,
-            created_by=created_by or _user(),
-            notes=notes,
-        )
         dtypes = W.dtype_summary(W.deserialize(blob)) if weights_dtype is not None else W.dtype_summary(state_dict)
 
         count(spec)  # outside the write lock; cached for the transaction
@@ -535,29 +501,6 @@ class Registry(Transfer, LatencyStore, SqlStore):
         return record
 
 
-MAX_INT32 = 2**31 - 1
-
-
-def _check_int(field: str, value: Any, low: int, high: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise InputError(f"{field} must be an integer from {low} to {high}, got {value!r}", field=field, value=value)
-
-
-def _check_mapping(field: str, value: Any) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise InputError(f"{field} must be a dict, got {type(value).__name__}", field=field)
-    return dict(value)
-
-
 def _glob_to_like(pattern: str) -> str:
     escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return escaped.replace("*", "%").replace("?", "_")
-
-
-def _user() -> str | None:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry, e.g. in some containers
-        return None
