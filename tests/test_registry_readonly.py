@@ -233,7 +233,8 @@ def test_an_older_schema_is_read_as_it_is_and_upgraded_by_the_first_write(tmp_pa
     with Registry(path) as registry:
         registry.add("tiny", tiny_model())
     conn = sqlite3.connect(path)  # as an older reszoo left it
-    conn.executescript("DROP TABLE latency_parts; UPDATE alembic_version SET version_num = '0001'")
+    conn.executescript("DROP TABLE latency_parts; ALTER TABLE entries DROP COLUMN record_digest; "
+                       "UPDATE alembic_version SET version_num = '0001'")
     conn.close()
     before = fingerprint(tmp_path)
     with Registry(path) as registry:

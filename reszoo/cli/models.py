@@ -184,7 +184,7 @@ def show_command(
     registry = None if looks_like_spec_file(ref) else open_registry(must_exist=True)
     if registry is not None and not arch:
         try:
-            record = registry.get(ref)
+            record = registry.verify(ref)  # what is shown is what load, export and pull would accept
         except (EntryNotFoundError, InputError):
             if any(ch in ref for ch in "@:"):
                 raise  # only entries have versions and aliases
@@ -244,9 +244,12 @@ def show_spec(spec: ArchSpec, card: dict[str, Any], ref: str) -> None:
 
 
 def show_entry(registry: Registry, record: EntryRecord, as_json: bool) -> None:
+    """The card of an entry that ``Registry.verify`` returned."""
     latency = registry.latency(record.arch_digest)
+    verified = {"weights": True, "architecture": True, "record": registry.record_digests}
     if as_json:
-        print_json({"kind": "entry", **record.to_dict(), "latency": [latency_row(r) for r in latency]})
+        print_json({"kind": "entry", **record.to_dict(), "verified": verified,
+                    "latency": [latency_row(r) for r in latency]})
         return
     aliases = "".join(f" :{a}" for a in record.aliases)
     console.print(f"[bold]{record.ref}[/]{aliases}  {record.spec.summary()}", highlight=False)
@@ -275,6 +278,10 @@ def show_entry(registry: Registry, record: EntryRecord, as_json: bool) -> None:
     # Digests on lines of their own, never wrapped: people copy them.
     console.print(f"weights sha256 {record.blob_sha256}", highlight=False, soft_wrap=True)
     console.print(f"architecture   {record.arch_digest}", highlight=False, soft_wrap=True)
+    console.print("verified       " + ("weights, architecture and the entry's record digest" if verified["record"]
+                                       else "weights and architecture only: this registry's schema predates record "
+                                       "digests, so the entry's links and metrics were not checked (its first "
+                                       "write adds them)"), highlight=False)
     if record.history:
         history = Table(title="history", title_justify="left", box=None, padding=(0, 1), pad_edge=False, header_style="bold")
         keys = list(dict.fromkeys(k for epoch in record.history for k in epoch))

@@ -105,11 +105,11 @@ def remove_command(
 ) -> None:
     """Remove one entry (and its weights, if no other entry shares them)."""
     registry = open_registry()
-    record = registry.get(ref)
+    target = registry.resolve(ref)  # not read: a damaged or tampered entry can be removed
     if not yes:
-        typer.confirm(f"remove {record.ref} from {registry.display_url}?", abort=True, err=True)
-    registry.remove(record.ref)
-    console.print(f"removed {record.ref}", highlight=False)
+        typer.confirm(f"remove {target} from {registry.display_url}?", abort=True, err=True)
+    registry.remove(target)
+    console.print(f"removed {target}", highlight=False)
 
 
 @app.command("import")

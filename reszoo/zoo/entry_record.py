@@ -1,19 +1,29 @@
 """An entry's record: the facts :meth:`Registry.add <reszoo.zoo.registry.Registry.add>`
-takes, checked where they come in and turned into the columns stored.
+takes, checked where they come in and turned into the columns stored, and the
+record digest that covers them.
 
 Every check names the value, what is expected and what to do, and runs before
-anything is written.
+anything is written. The record digest is one sha256 over the entry's name,
+version, links (architecture digest, blob sha256), the weights' size and
+dtypes, its metrics and every other column: with the blob's sha256 and the
+spec's digest it makes an entry one hashed record, so that no link can be
+re-pointed, nor a metric edited, unnoticed. It is stored with the entry and
+checked on every read.
 """
 
 from __future__ import annotations
 
 import getpass
+import hashlib
+import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from reszoo.errors import InputError
 from reszoo.zoo.records import parse_ref
 from reszoo.zoo.spec import canonical_json
+from reszoo.zoo.store import _as_utc
 
 MAX_INT32 = 2**31 - 1
 #: The longest text each free-text fact may be, in characters.
@@ -62,6 +72,30 @@ def entry_columns(
         created_by=created_by or _user(),
         notes=notes,
     )
+
+
+#: What an entry's record digest covers: every column but its row id and the digest itself,
+#: and the size and dtypes of its blob (whose bytes their sha256 covers).
+RECORD_FIELDS = (
+    "name", "version", "arch_digest", "blob_sha256", "blob_size", "dtypes", "dataset", "top1", "metrics_json",
+    "history_json", "recipe_json", "data_json", "device", "parent", "study", "trial", "created_at", "created_by",
+    "notes",
+)
+#: Names the scheme inside what is hashed: a later scheme cannot collide with this one.
+_RECORD_SCHEME = "reszoo entry record 1"
+
+
+def record_digest(values: Mapping[str, Any]) -> str:
+    """The record digest of an entry whose :data:`RECORD_FIELDS` are ``values``
+    (a row read back gives the digest it was stored with: times in UTC to the
+    microsecond, numbers as the database returns them)."""
+    record = {}
+    for key in RECORD_FIELDS:
+        value = values[key]
+        record[key] = _as_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if isinstance(value, datetime) else value
+    text = json.dumps([_RECORD_SCHEME, record], sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def check_text(field: str, value: Any, limit: int) -> None:

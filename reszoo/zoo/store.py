@@ -72,7 +72,7 @@ def now() -> datetime:
 
 def _as_utc(value: datetime) -> datetime:
     # SQLite hands back naive datetimes; everything reszoo writes is UTC.
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc) if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
 
 
 class SqlStore:

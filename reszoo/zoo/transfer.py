@@ -80,6 +80,7 @@ def _copy_entry(
             sa.select(Alias.alias).where(Alias.name == entry.name, Alias.version == entry.version)
         ).all()
         s.expunge_all()  # plain objects from here on: copied field by field below
+    source._check_record(entry, blob.size, blob.dtypes)
     data = bytes(blob.data)
     if len(data) != blob.size:
         raise IntegrityError(
