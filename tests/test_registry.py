@@ -403,7 +403,7 @@ def test_list_patterns_and_filters_pick_the_latest_qualifying_version(tmp_path):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(metrics={"top1": 95}), "fraction between 0 and 1"),
+        (dict(metrics={"top1": 95}), "top-1 fraction from 0 to 1"),
         (dict(recipe=[1, 2]), "recipe must be a dict"),
         (dict(history={"a": 1}), "history must be a list of per-epoch dicts"),
         (dict(trial="abc"), "trial must be an integer"),

@@ -137,10 +137,10 @@ def import_command(
     registry = open_registry()
     spec = resolve_arch(arch, registry)  # the rule every architecture argument follows
     state_dict = W.read_weights_file(file)
-    sha = W.sha256(W.serialize(state_dict))
-    same = [e for e in registry.list(name, all_versions=True) if e.blob_sha256 == sha and e.arch_digest == spec.digest]
-    if same:
-        console.print(f"{same[-1].ref} already holds these weights (sha256 {sha[:12]}); nothing added", highlight=False)
+    same = registry.holding(name, spec, state_dict)  # refuses a name that is no entry name
+    if same is not None:
+        console.print(f"{same.ref} already holds these weights (sha256 {same.blob_sha256[:12]}); nothing added",
+                      highlight=False)
         return
     metrics = {"top1": top1} if top1 is not None else None
     record = registry.add(name, state_dict, spec, dataset=dataset, metrics=metrics, notes=notes)

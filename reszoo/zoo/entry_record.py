@@ -16,9 +16,12 @@ from __future__ import annotations
 import getpass
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+
+import torch
 
 from reszoo.errors import InputError
 from reszoo.zoo.records import parse_ref
@@ -27,7 +30,9 @@ from reszoo.zoo.store import _as_utc
 
 MAX_INT32 = 2**31 - 1
 #: The longest text each free-text fact may be, in characters.
-TEXT_LIMITS = {"dataset": 200, "device": 200, "study": 500, "created_by": 200}
+TEXT_LIMITS = {"dataset": 200, "device": 200, "study": 500, "created_by": 200, "notes": 20_000}
+#: The dtypes weights may be stored in (``add(weights_dtype=...)``); each loads back as float32.
+WEIGHTS_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 
 
 def entry_columns(
@@ -47,12 +52,16 @@ def entry_columns(
     """The entry's columns (all but its name, version and links) from what ``add`` was given."""
     if trial is not None:
         check_int("trial", trial, 0, MAX_INT32)
-    for field_name, text in (("dataset", dataset), ("device", device), ("study", study), ("created_by", created_by)):
+    for field_name, text in (("dataset", dataset), ("device", device), ("study", study), ("created_by", created_by),
+                             ("notes", notes)):
         check_text(field_name, text, TEXT_LIMITS[field_name])
+    if parent is not None and not isinstance(parent, str):
+        raise InputError(f"parent must be a reference such as 'resnet20@1', got {parent!r}", field="parent",
+                         value=parent)
     metrics = check_mapping("metrics", metrics)
     top1 = metrics.get("top1")
-    if top1 is not None and not (isinstance(top1, (int, float)) and not isinstance(top1, bool) and 0 <= top1 <= 1):
-        raise InputError(f"metrics top1 is a fraction between 0 and 1 (0.91 for 91%), got {top1!r}", field="top1")
+    if top1 is not None:
+        check_fraction("metrics top1", top1)
     if history is not None and (
         isinstance(history, (str, bytes, Mapping)) or not all(isinstance(h, Mapping) for h in history)
     ):
@@ -96,6 +105,34 @@ def record_digest(values: Mapping[str, Any]) -> str:
     text = json.dumps([_RECORD_SCHEME, record], sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       allow_nan=False)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def check_weights_dtype(value: Any) -> torch.dtype | None:
+    """The dtype ``add(weights_dtype=...)`` names (``torch.float16`` or ``"float16"``), if any."""
+    if value is None:
+        return None
+    name = str(value).removeprefix("torch.") if isinstance(value, (str, torch.dtype)) else None
+    if name not in WEIGHTS_DTYPES:
+        raise InputError(f"weights_dtype must be a floating dtype to store weights in: float16, bfloat16 or float32 "
+                         f"(torch.float16 or 'float16'), got {value!r}; leave it out to keep the weights' own dtypes",
+                         field="weights_dtype", value=value)
+    return WEIGHTS_DTYPES[name]
+
+
+def check_fraction(field: str, value: Any) -> float:
+    """A top-1 accuracy as a fraction: a real number from 0 to 1 (never NaN, a bool or text)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise InputError(f"{field} is a top-1 fraction from 0 to 1 (0.91 for 91%), got {value!r}", field=field,
+                         value=value)
+    return float(value)
+
+
+def check_positive(field: str, value: Any, unit: str) -> float:
+    """A finite number above 0 (a latency, a limit)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise InputError(f"{field} must be a number of {unit} above 0 (e.g. 2.5), got {value!r}", field=field,
+                         value=value)
+    return float(value)
 
 
 def check_text(field: str, value: Any, limit: int) -> None:

@@ -11,16 +11,26 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Mapping
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, undefer
 
 from reszoo.errors import EntryNotFoundError, InputError, IntegrityError, suggest
 from reszoo.zoo import weights as W
-from reszoo.zoo.entry_record import RECORD_FIELDS, record_digest
-from reszoo.zoo.records import ArchitectureRecord, EntryRecord, Ref, parse_ref
+from reszoo.limits import MAX_BATCH
+from reszoo.zoo.entry_record import (
+    RECORD_FIELDS,
+    TEXT_LIMITS,
+    check_fraction,
+    check_int,
+    check_positive,
+    check_text,
+    record_digest,
+)
+from reszoo.zoo.records import ArchitectureRecord, EntryRecord, Ref, check_name, parse_ref
 from reszoo.zoo.schema import RECORD_DIGEST_REVISION, Alias, Architecture, Blob, Entry, Latency
-from reszoo.zoo.spec import ArchSpec
+from reszoo.zoo.spec import FAMILIES, ArchSpec
 from reszoo.zoo.store import _as_utc
 
 
@@ -188,11 +198,11 @@ class Lookup:
         ``max_latency_ms`` keeps entries with a stored latency row on ``device``
         (at ``batch_size``, ``dtype`` and, if given, ``runtime``) at or under it.
         """
-        if max_latency_ms is not None and not device:
-            raise InputError("max_latency_ms needs a device: latency is only known per device", field="device")
         if not isinstance(pattern, str):
             raise InputError(f"list() takes a name pattern such as 'resnet*', got {type(pattern).__name__}; use '*' "
                              "for every entry")
+        check_filters(family=family, dataset=dataset, min_top1=min_top1, max_latency_ms=max_latency_ms, device=device,
+                      batch_size=batch_size, dtype=dtype, runtime=runtime)
         conditions = []
         if pattern not in ("*", ""):
             if not any(ch in pattern for ch in "*?["):
@@ -255,11 +265,35 @@ class Lookup:
             entry_id = entry.id
         return self._get_by_id(entry_id)
 
+    def holding(self, name: str, spec: ArchSpec, state_dict: Mapping[str, Any]) -> EntryRecord | None:
+        """The latest entry ``name`` that holds exactly these weights for ``spec``, if any:
+        what ``reszoo import`` names instead of adding the same weights again."""
+        check_name(name)
+        sha = W.sha256(W.serialize(state_dict))
+        same = [e for e in self.list(name, all_versions=True) if e.blob_sha256 == sha and e.arch_digest == spec.digest]
+        return same[-1] if same else None
+
     def resolve(self, ref: str | Ref) -> str:
         """The ``name@version`` that ``ref`` names now; the entry itself is not read."""
         with self._session() as s:
             entry = self._resolve(s, ref)
             return f"{entry.name}@{entry.version}"
+
+
+def check_filters(*, family: object, dataset: object, min_top1: object, max_latency_ms: object, device: object,
+                  batch_size: object, dtype: object, runtime: object) -> None:
+    """Refuse a filter that could only ever match nothing by mistake (``min_top1='abc'``, NaN)."""
+    if family is not None and family not in FAMILIES:
+        raise InputError(f"family must be one of {', '.join(FAMILIES)}, got {family!r}", field="family", value=family)
+    for field, text in (("dataset", dataset), ("device", device), ("dtype", dtype), ("runtime", runtime)):
+        check_text(field, text, TEXT_LIMITS["device"])
+    if min_top1 is not None:
+        check_fraction("min_top1", min_top1)
+    if max_latency_ms is not None:
+        check_positive("max_latency_ms", max_latency_ms, "milliseconds")
+        if not device:
+            raise InputError("max_latency_ms needs a device: latency is only known per device", field="device")
+    check_int("batch_size", batch_size, 1, MAX_BATCH)
 
 
 def _glob_to_like(pattern: str) -> str:

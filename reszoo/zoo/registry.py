@@ -29,7 +29,7 @@ from reszoo.files import atomic_write_bytes
 from reszoo.zoo import weights as W
 from reszoo.zoo.counting import count
 from reszoo.zoo.describe import pretrained_cfg
-from reszoo.zoo.entry_record import entry_columns, record_digest
+from reszoo.zoo.entry_record import check_weights_dtype, entry_columns, record_digest
 from reszoo.zoo.factory import SpecLike, resolve_spec
 from reszoo.zoo.latency_store import LatencyStore
 from reszoo.zoo.lookup import Lookup
@@ -143,10 +143,11 @@ class Registry(Lookup, Transfer, LatencyStore, SqlStore):
         fields = entry_columns(dataset=dataset, metrics=metrics, history=history, recipe=recipe, data=data,
                                device=device, parent=parent, study=study, trial=trial, notes=notes,
                                created_by=created_by)
+        dtype = check_weights_dtype(weights_dtype)
         state_dict = W.to_state_dict(weights)
         W.check_fits(state_dict, spec)
         W.check_finite(state_dict)
-        blob = W.serialize(state_dict, dtype=weights_dtype)
+        blob = W.serialize(state_dict, dtype=dtype)
         sha = W.sha256(blob)
         dtypes = W.dtype_summary(W.deserialize(blob)) if weights_dtype is not None else W.dtype_summary(state_dict)
 
