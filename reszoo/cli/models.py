@@ -77,16 +77,20 @@ def list_command(
 
     Entry filters (--dataset, --min-top1, --max-latency-ms) leave the presets out.
     """
-    from reszoo.devices import device_key
     from reszoo.zoo.describe import spec_row
 
     entry_filters = any(v is not None for v in (dataset, min_top1, max_latency_ms))
     names = [] if entry_filters else list_presets(pattern, family=family)
     rows = [{"kind": "preset", **spec_row(get_spec(name), name)} for name in names]
     registry = open_registry(must_exist=True)
-    if device:
-        # "cpu" -> this machine's stored name; "h100" -> the one stored GPU name holding it
-        device = device_key(device, registry.latency_devices() if registry else ())
+    if device and registry is not None:
+        try:  # "cpu" -> this machine's stored name; "h200" -> the one stored GPU name holding it
+            device = registry.latency_device(device)
+        except InputError as exc:
+            if max_latency_ms is not None:
+                raise  # a latency filter on a device with none stored would list nothing
+            err_console.print(f"note: {exc}; listed without latency", highlight=False)
+            device = None
     records = (
         registry.list(
             pattern,
@@ -182,6 +186,9 @@ def show_command(
     from reszoo.zoo.factory import resolve_spec
 
     registry = None if looks_like_spec_file(ref) else open_registry(must_exist=True)
+    if registry is None and not arch and any(ch in ref for ch in "@:") and not looks_like_spec_file(ref):
+        raise EntryNotFoundError(f"no entry {ref!r}: you have no registry yet; reszoo pull {ref} fetches it from the "
+                                 "remote (the zoo by default)")
     if registry is not None and not arch:
         try:
             record = registry.verify(ref)  # what is shown is what load, export and pull would accept

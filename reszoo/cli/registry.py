@@ -125,6 +125,10 @@ def import_command(
         Optional[float], typer.Option(min=0.0, max=1.0, help="Top-1 accuracy as a fraction (0.91) on the test split.")
     ] = None,
     notes: Annotated[Optional[str], typer.Option(help="Free text kept with the entry.")] = None,
+    shadow: Annotated[
+        bool, typer.Option("--shadow", help="Let --name be a public zoo name (resnet20) in your local registry: "
+                                            "reszoo.load(NAME) then gives this entry, not the zoo's.")
+    ] = False,
 ) -> None:
     """Add a safetensors weights file as a new entry (pickle files are refused).
 
@@ -143,7 +147,7 @@ def import_command(
                       highlight=False)
         return
     metrics = {"top1": top1} if top1 is not None else None
-    record = registry.add(name, state_dict, spec, dataset=dataset, metrics=metrics, notes=notes)
+    record = registry.add(name, state_dict, spec, dataset=dataset, metrics=metrics, notes=notes, shadow=shadow)
     console.print(f"imported {describe(record)}", highlight=False)
 
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from reszoo.errors import EntryNotFoundError
+from reszoo.errors import EntryNotFoundError, InputError
 from reszoo.zoo.records import LatencyRecord
 from reszoo.zoo.schema import Architecture, Latency, LatencyPart
 from reszoo.zoo.spec import canonical_json
@@ -96,6 +96,20 @@ class LatencyStore:
         """Every device name latency is stored under."""
         with self._session() as s:
             return list(s.scalars(sa.select(Latency.device).distinct().order_by(Latency.device)))
+
+    def latency_device(self, name: str) -> str:
+        """The stored device ``name`` stands for: ``cpu`` or ``cuda`` (this machine's),
+        part of one stored name (``h200``), or a stored name; an InputError naming the
+        stored devices where it stands for none of them."""
+        from reszoo.devices import device_key
+
+        stored = self.latency_devices()
+        label = device_key(name, stored)
+        if label not in stored:
+            here = f" ({label} here)" if label != name else ""
+            raise InputError(f"no latency stored for device {name!r}{here} in {self.display_url}; stored devices: "
+                             f"{', '.join(map(repr, stored)) or 'none'}", field="device", value=name)
+        return label
 
     def latency(self, arch_digest: str) -> list[LatencyRecord]:
         with self._session() as s:

@@ -154,8 +154,11 @@ class Lookup:
 
     def _not_found_message(self, session: Session, ref: Ref) -> str:
         versions = session.scalars(sa.select(Entry.version).where(Entry.name == ref.name).order_by(Entry.version)).all()
+        # A registry one writes into (the local one) fills from a remote: say how.
+        fetch = "" if self.readonly else f"; reszoo pull {ref} fetches it from the remote (the zoo by default)"
         if versions:
-            return f"{ref} is not in {self.display_url}; versions of {ref.name!r}: {', '.join(map(str, versions))}"
+            return (f"{ref} is not in {self.display_url}; versions of {ref.name!r}: {', '.join(map(str, versions))}"
+                    + fetch)
         arch = session.scalar(sa.select(Architecture.digest).where(Architecture.name == ref.name).limit(1))
         if arch is not None:
             return (
@@ -165,7 +168,7 @@ class Lookup:
         names = session.scalars(sa.select(Entry.name).distinct()).all()
         close = suggest(ref.name, names)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        return f"no entry {str(ref)!r} in {self.display_url}{hint} (reszoo list --registry ... shows the entries)"
+        return f"no entry {str(ref)!r} in {self.display_url}{hint}{fetch}; reszoo list --registry ... shows the entries"
 
     def get(self, ref: str | Ref) -> EntryRecord:
         """The entry ``ref`` names (``name``, ``name@version`` or ``name:alias``)."""

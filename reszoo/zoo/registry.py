@@ -32,7 +32,9 @@ from reszoo.zoo.describe import pretrained_cfg
 from reszoo.zoo.entry_record import check_weights_dtype, entry_columns, record_digest
 from reszoo.zoo.factory import SpecLike, resolve_spec
 from reszoo.zoo.latency_store import LatencyStore
+from reszoo.zoo.locations import local_url, remote_url, same_location
 from reszoo.zoo.lookup import Lookup
+from reszoo.zoo.presets import PRESETS
 from reszoo.zoo.records import (
     LATEST,
     MAX_VERSION,
@@ -118,6 +120,7 @@ class Registry(Lookup, Transfer, LatencyStore, SqlStore):
         notes: str | None = None,
         created_by: str | None = None,
         weights_dtype: Any = None,
+        shadow: bool = False,
     ) -> EntryRecord:
         """Store weights as a new entry ``name@version`` (next free version by default).
 
@@ -127,12 +130,15 @@ class Registry(Lookup, Transfer, LatencyStore, SqlStore):
             spec: Its architecture; taken from ``weights.spec`` when omitted.
             weights_dtype: Store floating tensors in this dtype (e.g. ``torch.float16``).
             metrics: ``{"top1": 0.91, ...}``; ``top1`` is indexed for filtering.
+            shadow: Allow a public name (a preset's, or an entry of the default remote) in
+                the user's local registry, knowing that ``reszoo.load(name)`` then gives
+                this entry instead of the zoo's; refused without it.
 
         Raises:
             WeightsError: the weights do not fit the spec or are not finite.
-            ConflictError: ``version`` exists with other content.
+            ConflictError: ``version`` exists with other content, or ``name`` is public (``shadow``).
         """
-        check_name(name)
+        self.check_new_name(name, shadow=shadow)
         if spec is None:
             spec = getattr(weights, "spec", None)
             if spec is None:
@@ -160,6 +166,32 @@ class Registry(Lookup, Transfer, LatencyStore, SqlStore):
 
         entry_id = self._write(work)
         return self._get_by_id(entry_id)
+
+    def check_new_name(self, name: str, *, shadow: bool = False) -> str:
+        """``name`` if :meth:`add` may store an entry under it: a valid entry name, and no
+        public name in the user's local registry unless ``shadow`` (see :meth:`add`).
+        A caller that trains first checks here before it trains."""
+        check_name(name)
+        if shadow or not same_location(self.url, local_url()):
+            return name
+        if name in PRESETS or name in self._remote_names():
+            raise ConflictError(
+                f"{name!r} is a public name (a preset's, or an entry of the zoo): stored in your local registry it "
+                f"would be what reszoo.load({name!r}) and reszoo eval {name} give from then on, instead of the zoo's. "
+                f"Choose another name (e.g. 'my-{name}'), or shadow it knowingly: shadow=True (--shadow)"
+            )
+        return name
+
+    def _remote_names(self) -> set[str]:
+        """Entry names of the default remote (the zoo), where it can be read; none where not."""
+        try:
+            url = remote_url()
+            if same_location(url, self.url):
+                return set()
+            with type(self)(url, readonly=True) as remote, remote._session() as s:
+                return set(s.scalars(sa.select(Entry.name).distinct()))
+        except ReszooError:
+            return set()
 
     def _ensure_blob(self, session: Session, sha: str, data: bytes, dtypes: str) -> None:
         """Store verified ``data`` under ``sha`` unless good bytes are there already;
