@@ -251,7 +251,7 @@ def test_import_and_export_preserve_bytes(tmp_path):
 def test_a_file_that_is_not_sqlite_is_never_touched(tmp_path):
     path = tmp_path / "registry.db"
     path.write_text("my notes, not a database\n")
-    with pytest.raises(RegistryError, match="not a SQLite database; reszoo will not touch it"):
+    with pytest.raises(RegistryError, match="not a SQLite database, or one damaged beyond reading; reszoo will not touch it"):
         Registry(path)
     assert path.read_text() == "my notes, not a database\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["registry.db"]

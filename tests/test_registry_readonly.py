@@ -139,6 +139,12 @@ AS_NOBODY = textwrap.dedent("""
     out["local_list"] = cli("list", "tiny")
     out["local_show"] = cli("show", "tiny@1")
     out["local_load"] = reszoo.load("tiny").spec.depth
+    # A copy taken while a writer had its log open: the -wal was never checkpointed.
+    try:
+        reszoo.Registry(os.path.join(shared, "live", "registry.db"), readonly=True)
+        out["never_checkpointed"] = "read"
+    except reszoo.RegistryError as exc:
+        out["never_checkpointed"] = str(exc)
     print(json.dumps(out))
 """) % {"nobody": NOBODY}
 
@@ -159,6 +165,16 @@ def read_as_nobody():
         ro = shared / "ro"
         ro.mkdir()
         shutil.copy2(writer_dir / "registry.db", ro / "registry.db")
+        live = shared / "live"
+        live.mkdir()
+        holder = sqlite3.connect(writer_dir / "registry.db")  # a writer that keeps the log open
+        holder.execute("PRAGMA wal_autocheckpoint = 0")
+        with Registry(writer_dir / "registry.db") as registry:
+            registry.tag("tiny@1", "best")
+            for name in ("registry.db", "registry.db-wal"):  # copied without its -shm index
+                shutil.copy2(writer_dir / name, live / name)
+        holder.close()
+        os.chmod(live, 0o555)
         (shared / "home").mkdir()
         warm = writer_dir / "warm.db"
         shutil.copy2(writer_dir / "registry.db", warm)
@@ -174,7 +190,8 @@ def read_as_nobody():
         assert done.returncode == 0, done.stderr[-3000:]
         yield json.loads(done.stdout.strip().splitlines()[-1]), before, fingerprint(ro)
     finally:
-        os.chmod(shared / "ro", 0o755) if (shared / "ro").exists() else None
+        for folder in (shared / "ro", shared / "live"):
+            os.chmod(folder, 0o755) if folder.exists() else None
         shutil.rmtree(shared, ignore_errors=True)
         shutil.rmtree(writer_dir, ignore_errors=True)
 
@@ -198,32 +215,17 @@ def test_a_read_only_local_registry_folder_still_lists_and_shows(read_as_nobody)
     assert out["local_load"] == 6
 
 
+def test_a_log_never_checkpointed_in_a_read_only_place_is_refused_not_misread(read_as_nobody):
+    """Without the -shm index, reading the file alone would silently miss the log's writes."""
+    out, _, _ = read_as_nobody
+    assert "write-ahead log (registry.db-wal) that was never checkpointed" in out["never_checkpointed"]
+
+
 def test_writing_a_read_only_registry_is_one_clear_line(read_as_nobody):
     out, _, _ = read_as_nobody
     code, text = out["cli_tag"]
     assert code == 1 and text.count("\n") == 1, text
     assert "cannot be written (a read-only file or folder); nothing was changed" in text
-
-
-def test_a_log_never_checkpointed_in_a_read_only_place_is_refused_not_misread(tmp_path, monkeypatch):
-    """A -wal nobody checkpointed, without the -shm index, cannot be read from a place
-    no one can write: reading the file alone would silently miss its last writes."""
-    import reszoo.zoo.sqlite_files as sqlite_files
-
-    path = tmp_path / "r.db"
-    with Registry(path) as registry:
-        registry.add("tiny", tiny_model())
-        live = sqlite3.connect(path)  # holds the log open, as a writer that was copied mid-way
-        live.execute("PRAGMA wal_autocheckpoint = 0")
-        registry.add("tiny", tiny_model(1))
-        copy = tmp_path / "copy"
-        copy.mkdir()
-        for name in ("r.db", "r.db-wal"):
-            shutil.copy2(tmp_path / name, copy / name)
-        live.close()
-    monkeypatch.setattr(sqlite_files.os, "access", lambda *args: False)
-    with pytest.raises(reszoo.RegistryError, match="write-ahead log .* never checkpointed"):
-        Registry(copy / "r.db", readonly=True)
 
 
 def test_an_older_schema_is_read_as_it_is_and_upgraded_by_the_first_write(tmp_path):
@@ -246,3 +248,24 @@ def test_an_older_schema_is_read_as_it_is_and_upgraded_by_the_first_write(tmp_pa
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == (SCHEMA_REVISION,)
     conn.close()
+
+
+def test_opening_a_registry_keeps_the_locks_this_process_holds_on_it(tmp_path):
+    """The file is only opened through SQLite: closing any other handle on it drops every
+    POSIX lock this process holds on it, and a writer in another process could then
+    checkpoint or delete the log under this process's readers (a publisher killed and
+    restarted beside a reader corrupted the file this way)."""
+    path = tmp_path / "r.db"
+    with Registry(path) as registry:
+        registry.add("tiny", tiny_model())
+    reader = sqlite3.connect(path)
+    reader.execute("BEGIN")
+    reader.execute("SELECT COUNT(*) FROM entries").fetchone()  # holds its read lock
+    for readonly in (False, True):
+        Registry(path, readonly=readonly).close()
+    other = subprocess.run(  # another process may not take the file over while it is read here
+        [sys.executable, "-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], timeout=0);"
+         "print(c.execute('PRAGMA journal_mode = DELETE').fetchone()[0])", str(path)],
+        capture_output=True, text=True, timeout=60)
+    reader.close()
+    assert "database is locked" in other.stderr, (other.stdout, other.stderr)

@@ -1,20 +1,26 @@
 """A SQLite registry file: where a URL puts it, whether it may be used, and how
 to read it without writing a byte to it or beside it.
 
-Reading never writes. A settled file (rollback-journal mode, as the shipped zoo
-is) is read with ``mode=ro``: SQLite then creates nothing. A WAL-mode file that
-this process may write is read on a ``query_only`` connection, which keeps
-SQLite's own -wal/-shm files coming and going as they do for any reader (the
-last connection removes them) and can change nothing. A WAL-mode file in a
-place this user cannot write (a read-only folder or mount, another user's
-registry) is read through the -shm index of a writer that has it open, else as
-``immutable``: with no index beside it, nobody is writing it. Only a -wal that
-nobody checkpointed, in such a place, cannot be read correctly; that is refused.
+Reading never writes. Where this user may write the file and its folder, it is
+read on ``query_only`` connections: a settled file (rollback-journal mode, as
+the shipped zoo is) then gets no file beside it, and a WAL-mode file's -wal and
+-shm come and go as SQLite keeps them for any reader. Elsewhere (a read-only
+folder or mount, another user's registry) it is read with ``mode=ro``: a
+settled file as it is, a WAL-mode file through the -shm index of a writer that
+has it open; and where there is no index, nobody is writing it, so it is read
+``immutable``. Only a -wal that nobody checkpointed, in such a place, cannot be
+read correctly; that is refused.
+
+The file itself is only ever opened through SQLite: closing any other handle on
+it would drop the POSIX locks this process's SQLite connections hold on it (the
+first way to corrupt a SQLite file in SQLite's own list), and a writer in
+another process could then checkpoint or delete the log under them.
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
@@ -22,9 +28,6 @@ import sqlalchemy as sa
 
 from reszoo.errors import RegistryError, RemoteUnavailableError
 
-SQLITE_MAGIC = b"SQLite format 3\x00"
-#: Header bytes 18 and 19 (file format write and read versions): 2 in WAL mode.
-_WAL_FORMAT = 2
 
 
 def sqlite_location(url: sa.URL) -> tuple[Path | None, bool]:
@@ -43,9 +46,9 @@ def sqlite_location(url: sa.URL) -> tuple[Path | None, bool]:
 
 
 def check_registry_file(path: Path, *, create: bool) -> bool:
-    """Whether ``path`` exists as a SQLite file; refuses, before anything opens it, a
-    folder, a missing file that may not be created, an empty file and a file of
-    something else."""
+    """Whether ``path`` exists; refuses, before anything opens it, a folder, a missing
+    file that may not be created, and an empty file. (A file that is not a SQLite
+    database is refused by its first read: see ``not_sqlite_message``.)"""
     if path.is_dir():
         raise RegistryError(f"registry path {path} is a directory; give a file such as {path / 'registry.db'}")
     if not path.exists():
@@ -54,23 +57,18 @@ def check_registry_file(path: Path, *, create: bool) -> bool:
         if not path.parent.is_dir():
             raise RegistryError(f"cannot create registry {path}: folder {path.parent} does not exist")
         return False
-    try:
-        with path.open("rb") as handle:
-            header = handle.read(len(SQLITE_MAGIC))
-    except OSError as exc:
-        raise RegistryError(f"cannot read registry {path}: {exc.strerror or exc}") from None
-    if not header:
+    if path.stat().st_size == 0:
         # What a failed copy, a full disk or a truncated download leaves: writing a schema
         # into it would turn "my registry is gone" into "my registry is empty".
         raise RegistryError(f"registry {path} is an empty file (0 bytes), not a registry; reszoo will not write into "
                             "it. If it should hold a registry, restore it; to start a new one, remove the file or give "
                             "a path that does not exist yet")
-    if header != SQLITE_MAGIC:
-        raise RegistryError(
-            f"{path} exists but is not a SQLite database; reszoo will not touch it. "
-            "Move it aside or point --registry / RESZOO_HOME elsewhere."
-        )
     return True
+
+
+def not_sqlite_message(display_url: str) -> str:
+    return (f"{display_url} is not a usable database: not a SQLite database, or one damaged beyond reading; reszoo "
+            "will not touch it. Move it aside or point --registry / RESZOO_HOME elsewhere")
 
 
 def writable(path: Path) -> bool:
@@ -83,22 +81,31 @@ def unwritable_message(display_url: str) -> str:
             "Reading it works; write into a registry you can write (--registry, $RESZOO_HOME)")
 
 
-def _in_wal_mode(path: Path) -> bool:
-    with path.open("rb") as handle:
-        handle.seek(18)
-        return handle.read(2) == bytes((_WAL_FORMAT, _WAL_FORMAT))
+def _reads_in_place(path: Path) -> bool:
+    """Whether SQLite reads ``path`` read-only where it lies: a settled file, or a WAL-mode
+    one whose -shm index a writer keeps; not a WAL-mode one with no index, which a
+    reader cannot create here."""
+    try:
+        connection = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True)
+        try:
+            connection.execute("SELECT 1 FROM sqlite_master LIMIT 1")
+        finally:
+            connection.close()
+    except sqlite3.OperationalError:
+        return False
+    except sqlite3.DatabaseError:
+        return True  # not a database at all: the registry's first read says so
+    return True
 
 
 def read_url(path: Path) -> tuple[str, bool]:
     """A URL that reads ``path`` without writing to it or beside it, and whether its
     connections must be made ``query_only`` (see the module docstring)."""
     uri = f"sqlite:///file:{quote(str(path.resolve()))}?{{}}&uri=true"
-    if not _in_wal_mode(path):
-        return uri.format("mode=ro"), False
     if writable(path):
         return uri.format("mode=rw"), True
-    if Path(f"{path}-shm").exists():
-        return uri.format("mode=ro"), False  # a writer has it open: read through its index
+    if _reads_in_place(path):
+        return uri.format("mode=ro"), False
     wal = Path(f"{path}-wal")
     if wal.exists() and wal.stat().st_size > 0:
         raise RegistryError(

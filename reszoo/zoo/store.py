@@ -34,7 +34,14 @@ from sqlalchemy.orm import Session
 
 from reszoo.errors import InputError, RegistryError, RemoteUnavailableError
 from reszoo.zoo.schema import SCHEMA_REVISION
-from reszoo.zoo.sqlite_files import check_registry_file, read_url, sqlite_location, unwritable_message, writable
+from reszoo.zoo.sqlite_files import (
+    check_registry_file,
+    not_sqlite_message,
+    read_url,
+    sqlite_location,
+    unwritable_message,
+    writable,
+)
 
 T = TypeVar("T")
 
@@ -140,6 +147,8 @@ class SqlStore:
             raise RemoteUnavailableError(f"cannot reach registry {self.display_url}: {reason}") from None
         except sa_exc.DatabaseError as exc:
             self.engine.dispose()
+            if "file is not a database" in str(exc.orig or exc):
+                raise RegistryError(not_sqlite_message(self.display_url)) from None
             raise RegistryError(f"{self.display_url} is not a usable database: {exc.orig or exc}") from None
 
     def _open_writer(self) -> None:
