@@ -86,7 +86,7 @@ def list_command(
     if device and registry is not None:
         try:  # "cpu" -> this machine's stored name; "h200" -> the one stored GPU name holding it
             device = registry.latency_device(device)
-        except InputError as exc:
+        except EntryNotFoundError as exc:
             if max_latency_ms is not None:
                 raise  # a latency filter on a device with none stored would list nothing
             err_console.print(f"note: {exc}; listed without latency", highlight=False)

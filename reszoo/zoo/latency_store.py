@@ -99,16 +99,22 @@ class LatencyStore:
 
     def latency_device(self, name: str) -> str:
         """The stored device ``name`` stands for: ``cpu`` or ``cuda`` (this machine's),
-        part of one stored name (``h200``), or a stored name; an InputError naming the
-        stored devices where it stands for none of them."""
+        part of one stored name (``h200``), or a stored name. An InputError where it is
+        part of several; an EntryNotFoundError naming the stored devices where it stands
+        for none of them."""
         from reszoo.devices import device_key
 
         stored = self.latency_devices()
-        label = device_key(name, stored)
+        try:
+            label: str | None = device_key(name, stored)
+        except InputError:
+            if sum(name.lower() in label.lower() for label in stored) > 1:
+                raise  # part of several stored names: which one is the user's to say
+            label = None
         if label not in stored:
-            here = f" ({label} here)" if label != name else ""
-            raise InputError(f"no latency stored for device {name!r}{here} in {self.display_url}; stored devices: "
-                             f"{', '.join(map(repr, stored)) or 'none'}", field="device", value=name)
+            here = f" ({label} here)" if label is not None and label != name else ""
+            raise EntryNotFoundError(f"no latency stored for device {name!r}{here} in {self.display_url}; stored "
+                                     f"devices: {', '.join(map(repr, stored)) or 'none'}")
         return label
 
     def latency(self, arch_digest: str) -> list[LatencyRecord]:
