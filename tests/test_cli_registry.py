@@ -97,7 +97,7 @@ def test_registry_path_that_is_not_a_database(tmp_path):
     bad.write_text("keep me")
     Registry(tmp_path / "r.db").close()
     result = run("--registry", bad, "pull", "tiny", "--remote", tmp_path / "r.db", code=1)
-    assert "not a SQLite database; reszoo will not touch it" in result.stderr
+    assert "not a SQLite database, or one damaged beyond reading; reszoo will not touch it" in result.stderr
     assert bad.read_text() == "keep me"
 
 

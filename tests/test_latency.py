@@ -196,8 +196,9 @@ def test_list_finds_a_gpu_measured_elsewhere_by_part_of_its_name(tmp_path):
     assert [(r["ref"], r["latency_ms"]) for r in rows if "ref" in r] == [("tiny@1", 0.21)]
     ambiguous = listed("nvidia")
     assert ambiguous.exit_code == 2 and "matches several stored devices" in ambiguous.stderr
-    unknown = listed("a100")
-    assert unknown.exit_code == 2 and "stored devices: 'NVIDIA H100 80GB HBM3', 'NVIDIA H200'" in unknown.stderr
+    unknown = listed("a100")  # listed without latency, saying which devices have it
+    assert unknown.exit_code == 0 and "stored devices: 'NVIDIA H100 80GB HBM3', 'NVIDIA H200'" in unknown.stderr
+    assert [r["latency_ms"] for r in json.loads(unknown.stdout) if "ref" in r] == [None]
 
 
 def test_a_busy_measurement_is_retried_flagged_and_never_trusted_from_the_store(tmp_path, monkeypatch):

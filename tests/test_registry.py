@@ -251,7 +251,7 @@ def test_import_and_export_preserve_bytes(tmp_path):
 def test_a_file_that_is_not_sqlite_is_never_touched(tmp_path):
     path = tmp_path / "registry.db"
     path.write_text("my notes, not a database\n")
-    with pytest.raises(RegistryError, match="not a SQLite database; reszoo will not touch it"):
+    with pytest.raises(RegistryError, match="not a SQLite database, or one damaged beyond reading; reszoo will not touch it"):
         Registry(path)
     assert path.read_text() == "my notes, not a database\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["registry.db"]
@@ -403,7 +403,7 @@ def test_list_patterns_and_filters_pick_the_latest_qualifying_version(tmp_path):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(metrics={"top1": 95}), "fraction between 0 and 1"),
+        (dict(metrics={"top1": 95}), "top-1 fraction from 0 to 1"),
         (dict(recipe=[1, 2]), "recipe must be a dict"),
         (dict(history={"a": 1}), "history must be a list of per-epoch dicts"),
         (dict(trial="abc"), "trial must be an integer"),
@@ -507,7 +507,7 @@ def test_a_settled_registry_reads_from_a_read_only_place_without_writing(tmp_pat
     # A folder nobody may write to (as root, chmod would not stop the test): SQLite must not need to.
     monkeypatch.setattr(registry_module.os, "access", lambda *args: False)
     remote = Registry(path, readonly=True)
-    assert "immutable=1" in str(remote.engine.url)
+    assert "mode=ro" in str(remote.engine.url)  # a settled file needs no -shm: plain read-only access, with locks
     assert [e.ref for e in remote.list()] == ["tiny@1"] and remote.load("tiny") is not None
     with pytest.raises(sa.exc.OperationalError, match="readonly"), remote.engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE x (a INTEGER)")

@@ -83,6 +83,10 @@ def test_concurrent_publishers_and_readers(tmp_path):
 def _publish_forever(url: str, ready) -> None:
     registry = Registry(url)
     spec = TINY.with_overrides(stage_widths=(64, 128))  # ~1 MB of weights: writes take a while
+    # A registry opens for writing on its first write, and SQLAlchemy sets up its statements on
+    # first use: both done before the kills begin, so that the kills land in the entries' writes.
+    registry.add_architecture(spec)
+    registry.list()
     ready.set()
     i = 0
     while True:

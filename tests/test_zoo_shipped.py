@@ -94,10 +94,10 @@ def test_the_shipped_histories_show_the_papers_findings(shipped):
 
 
 def test_a_non_editable_install_says_where_the_zoo_is(monkeypatch, tmp_path):
-    from reszoo.zoo import hub
+    from reszoo.zoo import hub, locations
 
     monkeypatch.delenv("RESZOO_REMOTE", raising=False)
-    monkeypatch.setattr(hub, "SHIPPED_REGISTRY", tmp_path / "site-packages" / "registry.db")
+    monkeypatch.setattr(locations, "SHIPPED_REGISTRY", tmp_path / "site-packages" / "registry.db")
     with pytest.raises(RegistryError, match="export RESZOO_REMOTE=/path/to/reszoo/registry.db"):
         hub.remote_url()
 

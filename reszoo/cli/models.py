@@ -72,16 +72,20 @@ def list_command(
 
     Entry filters (--dataset, --min-top1, --max-latency-ms) leave the presets out.
     """
-    from reszoo.devices import device_key
     from reszoo.zoo.describe import spec_row
 
     entry_filters = any(v is not None for v in (dataset, min_top1, max_latency_ms))
     names = [] if entry_filters else list_presets(pattern, family=family)
     rows = [{"kind": "preset", **spec_row(get_spec(name), name)} for name in names]
     registry = open_registry(must_exist=True)
-    if device:
-        # "cpu" -> this machine's stored name; "h100" -> the one stored GPU name holding it
-        device = device_key(device, registry.latency_devices() if registry else ())
+    if device and registry is not None:
+        try:  # "cpu" -> this machine's stored name; "h200" -> the one stored GPU name holding it
+            device = registry.latency_device(device)
+        except EntryNotFoundError as exc:
+            if max_latency_ms is not None:
+                raise  # a latency filter on a device with none stored would list nothing
+            err_console.print(f"note: {exc}; listed without latency", highlight=False)
+            device = None
     records = (
         registry.list(
             pattern,
@@ -177,9 +181,12 @@ def show_command(
     from reszoo.zoo.factory import resolve_spec
 
     registry = None if looks_like_spec_file(ref) else open_registry(must_exist=True)
+    if registry is None and not arch and any(ch in ref for ch in "@:") and not looks_like_spec_file(ref):
+        raise EntryNotFoundError(f"no entry {ref!r}: you have no registry yet; reszoo pull {ref} fetches it from the "
+                                 "remote (the zoo by default)")
     if registry is not None and not arch:
         try:
-            record = registry.get(ref)
+            record = registry.verify(ref)  # what is shown is what load, export and pull would accept
         except (EntryNotFoundError, InputError):
             if any(ch in ref for ch in "@:"):
                 raise  # only entries have versions and aliases
@@ -239,9 +246,12 @@ def show_spec(spec: ArchSpec, card: dict[str, Any], ref: str) -> None:
 
 
 def show_entry(registry: Registry, record: EntryRecord, as_json: bool) -> None:
+    """The card of an entry that ``Registry.verify`` returned."""
     latency = registry.latency(record.arch_digest)
+    verified = {"weights": True, "architecture": True, "record": registry.record_digests}
     if as_json:
-        print_json({"kind": "entry", **record.to_dict(), "latency": [latency_row(r) for r in latency]})
+        print_json({"kind": "entry", **record.to_dict(), "verified": verified,
+                    "latency": [latency_row(r) for r in latency]})
         return
     aliases = "".join(f" :{a}" for a in record.aliases)
     console.print(f"[bold]{record.ref}[/]{aliases}  {record.spec.summary()}", highlight=False)
@@ -254,6 +264,10 @@ def show_entry(registry: Registry, record: EntryRecord, as_json: bool) -> None:
     # Digests on lines of their own, never wrapped: people copy them.
     console.print(f"weights sha256 {record.blob_sha256}", highlight=False, soft_wrap=True)
     console.print(f"architecture   {record.arch_digest}", highlight=False, soft_wrap=True)
+    console.print("verified       " + ("weights, architecture and the entry's record digest" if verified["record"]
+                                       else "weights and architecture only: this registry's schema predates record "
+                                       "digests, so the entry's links and metrics were not checked (its first "
+                                       "write adds them)"), highlight=False)
     if record.history:
         history = Table(title="history", title_justify="left", box=None, padding=(0, 1), pad_edge=False, header_style="bold")
         keys = list(dict.fromkeys(k for epoch in record.history for k in epoch))

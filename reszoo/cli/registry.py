@@ -105,11 +105,11 @@ def remove_command(
 ) -> None:
     """Remove one entry (and its weights, if no other entry shares them)."""
     registry = open_registry()
-    record = registry.get(ref)
+    target = registry.resolve(ref)  # not read: a damaged or tampered entry can be removed
     if not yes:
-        typer.confirm(f"remove {record.ref} from {registry.display_url}?", abort=True, err=True)
-    registry.remove(record.ref)
-    console.print(f"removed {record.ref}", highlight=False)
+        typer.confirm(f"remove {target} from {registry.display_url}?", abort=True, err=True)
+    registry.remove(target)
+    console.print(f"removed {target}", highlight=False)
 
 
 @app.command("import")
@@ -125,6 +125,10 @@ def import_command(
         Optional[float], typer.Option(min=0.0, max=1.0, help="Top-1 accuracy as a fraction (0.91) on the test split.")
     ] = None,
     notes: Annotated[Optional[str], typer.Option(help="Free text kept with the entry.")] = None,
+    shadow: Annotated[
+        bool, typer.Option("--shadow", help="Let --name be a public zoo name (resnet20) in your local registry: "
+                                            "reszoo.load(NAME) then gives this entry, not the zoo's.")
+    ] = False,
 ) -> None:
     """Add a safetensors weights file as a new entry (pickle files are refused).
 
@@ -137,13 +141,13 @@ def import_command(
     registry = open_registry()
     spec = resolve_arch(arch, registry)  # the rule every architecture argument follows
     state_dict = W.read_weights_file(file)
-    sha = W.sha256(W.serialize(state_dict))
-    same = [e for e in registry.list(name, all_versions=True) if e.blob_sha256 == sha and e.arch_digest == spec.digest]
-    if same:
-        console.print(f"{same[-1].ref} already holds these weights (sha256 {sha[:12]}); nothing added", highlight=False)
+    same = registry.holding(name, spec, state_dict)  # refuses a name that is no entry name
+    if same is not None:
+        console.print(f"{same.ref} already holds these weights (sha256 {same.blob_sha256[:12]}); nothing added",
+                      highlight=False)
         return
     metrics = {"top1": top1} if top1 is not None else None
-    record = registry.add(name, state_dict, spec, dataset=dataset, metrics=metrics, notes=notes)
+    record = registry.add(name, state_dict, spec, dataset=dataset, metrics=metrics, notes=notes, shadow=shadow)
     console.print(f"imported {describe(record)}", highlight=False)
 
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from reszoo.cli.app import app, command_line, console, err_console, interrupted, open_registry
+from reszoo.cli.app import app, command_line, console, err_console, interrupted, open_registry, state
 from reszoo.cli.options import number_option
 from reszoo.cli.render import print_json
 from reszoo.errors import UnknownModelError
@@ -84,6 +84,10 @@ def train_command(
     resume: Annotated[bool, typer.Option("--resume", help="Continue from --checkpoint if it exists.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Start over, replacing an existing --checkpoint.")] = False,
     publish: Annotated[Optional[str], typer.Option(help="Add the trained model to the registry under this name.")] = None,
+    shadow: Annotated[
+        bool, typer.Option("--shadow", help="Let --publish use a public zoo name (resnet20) in your local registry: "
+                                            "reszoo.load(NAME) then gives your net, not the zoo's.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Train a net on a data set, optionally publishing it with its metrics, history and recipe.
@@ -114,6 +118,8 @@ def train_command(
         # for long CPU runs.
         runtime = "graph" if torch_device.type == "cuda" and world == 1 else "eager"
     precision = default_precision(torch_device) if precision == "auto" else check_precision(precision)
+    if publish is not None and rank == 0:
+        open_registry().check_new_name(publish, shadow=shadow)  # refused now, not after the training
     # A preset or spec file, else an entry's architecture (trained from scratch; its weights are not used).
     # The registry is opened only for the entry: a preset trains into a --registry not yet created.
     try:
@@ -161,7 +167,7 @@ def train_command(
         entry = TrainedEntry.from_result(result, dataset, device_label(torch_device), train_subset=subset,
                                          test_subset=test_subset)
         try:
-            record = publish_trained(open_registry(), publish, result.model, spec, entry)
+            record = publish_trained(open_registry(), publish, result.model, spec, entry, shadow=shadow)
         except KeyboardInterrupt:
             bar.publishing = True
             _interrupted_training(bar, checkpoint, force)
@@ -283,9 +289,9 @@ def eval_command(
         model = model_from_state_dict(spec, read_weights_file(weights))
         label, stored, mean, std = str(weights), None, dataset.mean, dataset.std
     else:
-        registry = open_registry()
-        entry = registry.get(ref)
-        model = registry.load(entry.ref)
+        from reszoo.zoo.hub import fetch
+
+        entry, model = fetch(ref, registry=state.registry_url)  # pulled from the zoo on first use, as reszoo.load
         dataset = load_dataset(dataset_name, root=data_root).subset(test=test_subset or entry.data.get("test_subset"))
         label, stored = entry.ref, entry.top1
         mean, std = entry.data.get("mean", dataset.mean), entry.data.get("std", dataset.std)

@@ -85,10 +85,15 @@ class TrainedEntry:
 
 
 def publish_trained(registry: Registry, name: str, weights: Any, spec: Any, entry: TrainedEntry, *,
-                    version: int | None = None, weights_dtype: Any = None) -> EntryRecord:
-    """Add trained ``weights`` of ``spec`` to ``registry`` as ``name`` with ``entry``'s facts."""
+                    version: int | None = None, weights_dtype: Any = None, shadow: bool = False) -> EntryRecord:
+    """Add trained ``weights`` of ``spec`` to ``registry`` as ``name`` with ``entry``'s facts.
+
+    A public name (``resnet20``) in the user's local registry is refused unless
+    ``shadow`` (see :meth:`Registry.add <reszoo.zoo.registry.Registry.add>`).
+    """
     return registry.add(
         name, weights, spec, version=version, dataset=entry.dataset.name, metrics=entry.metrics_record(),
         history=entry.history, recipe=entry.recipe_record(), data=entry.data_record(), device=entry.device,
         parent=entry.parent, study=entry.study, trial=entry.trial, notes=entry.notes, weights_dtype=weights_dtype,
+        shadow=shadow,
     )

@@ -1,9 +1,6 @@
-"""Where the local registry and the default remote are, and ``reszoo.load``.
-
-The local registry is ``$RESZOO_HOME/registry.db`` (default: the user's cache
-folder); ``RESZOO_REGISTRY`` may point it at any SQLAlchemy URL instead. The
-default remote is ``RESZOO_REMOTE`` or, in a source checkout, the public zoo
-``registry.db`` at the repository root.
+"""The user's registries and ``reszoo.load``: the local registry (created on first
+write), the default remote, and pulling on first use. Where they are is
+``locations.py``'s.
 """
 
 from __future__ import annotations
@@ -15,45 +12,22 @@ from torch import nn
 
 from reszoo.errors import EntryNotFoundError, RegistryError
 from reszoo.files import ensure_folder
+from reszoo.zoo.locations import SHIPPED_REGISTRY, home, local_url, remote_url
 from reszoo.zoo.presets import list_presets, natural_key
+from reszoo.zoo.records import EntryRecord
 from reszoo.zoo.registry import Registry
 
-#: The public zoo shipped with the source tree.
-SHIPPED_REGISTRY = Path(__file__).resolve().parents[2] / "registry.db"
-
-
-def home() -> Path:
-    if os.environ.get("RESZOO_HOME"):
-        return Path(os.environ["RESZOO_HOME"]).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "reszoo"
-
-
-def local_url() -> str:
-    return os.environ.get("RESZOO_REGISTRY") or str(home() / "registry.db")
+__all__ = ["SHIPPED_REGISTRY", "add_presets", "data_transform", "fetch", "home", "list_models", "load", "local_registry",
+           "local_url", "remote_url", "with_new_head"]
 
 
 def local_registry(url: str | None = None) -> Registry:
-    """The user's registry (created on first use)."""
+    """The user's registry (created on first write; one in a read-only folder reads)."""
     if url is None:
         url = local_url()
-        if "://" not in url:
+        if "://" not in url and not Path(url).exists():
             ensure_folder(Path(url).parent, "the local registry's folder ($RESZOO_HOME or $RESZOO_REGISTRY)")
     return Registry(url)
-
-
-def remote_url(url: str | None = None) -> str:
-    """``url``, else ``RESZOO_REMOTE``, else the shipped ``registry.db``."""
-    url = url or os.environ.get("RESZOO_REMOTE")
-    if url:
-        return url
-    if SHIPPED_REGISTRY.is_file():
-        return str(SHIPPED_REGISTRY)
-    raise RegistryError(
-        "no remote registry configured: the public zoo is registry.db at the root of the reszoo repository, "
-        "found automatically only in a source checkout (pip install -e .); point RESZOO_REMOTE at that file "
-        "(export RESZOO_REMOTE=/path/to/reszoo/registry.db) or pass --remote URL"
-    )
 
 
 def load(ref: str | os.PathLike[str], *, registry: Registry | str | None = None,
@@ -83,7 +57,7 @@ def load(ref: str | os.PathLike[str], *, registry: Registry | str | None = None,
             raise EntryNotFoundError(f"no model folder {str(ref)!r}; for a Hub repository write "
                                      f"'{HUB_PREFIX}{ref}'")
         return model if num_classes is None else with_new_head(model, num_classes)
-    model = _load(ref, registry, remote)
+    model = fetch(ref, registry=registry, remote=remote)[1]
     return model if num_classes is None else with_new_head(model, num_classes)
 
 
@@ -104,7 +78,10 @@ def with_new_head(model: nn.Module, num_classes: int) -> nn.Module:
     return fresh.eval()
 
 
-def _load(ref: str, registry: Registry | str | None, remote: Registry | str | None) -> nn.Module:
+def fetch(ref: str, *, registry: Registry | str | None = None,
+          remote: Registry | str | None = None) -> tuple[EntryRecord, nn.Module]:
+    """The entry ``ref`` names and its model, from the local registry, pulled from the
+    remote first when it is not there: what :func:`load` and ``reszoo eval`` do."""
     if isinstance(registry, Registry):
         local = registry
     else:
@@ -115,7 +92,8 @@ def _load(ref: str, registry: Registry | str | None, remote: Registry | str | No
             local = None  # not created until there is something to put in it
     if local is not None:
         try:
-            return local.load(ref)
+            record = local.get(ref)
+            return record, local.load(record.ref)
         except EntryNotFoundError:
             pass
     # Reach the remote before the local registry is created or written.

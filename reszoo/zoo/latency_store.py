@@ -15,7 +15,7 @@ from collections.abc import Mapping
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from reszoo.errors import EntryNotFoundError
+from reszoo.errors import EntryNotFoundError, InputError
 from reszoo.zoo.records import LatencyRecord
 from reszoo.zoo.schema import Architecture, Latency, LatencyPart
 from reszoo.zoo.spec import canonical_json
@@ -97,6 +97,26 @@ class LatencyStore:
         with self._session() as s:
             return list(s.scalars(sa.select(Latency.device).distinct().order_by(Latency.device)))
 
+    def latency_device(self, name: str) -> str:
+        """The stored device ``name`` stands for: ``cpu`` or ``cuda`` (this machine's),
+        part of one stored name (``h200``), or a stored name. An InputError where it is
+        part of several; an EntryNotFoundError naming the stored devices where it stands
+        for none of them."""
+        from reszoo.devices import device_key
+
+        stored = self.latency_devices()
+        try:
+            label: str | None = device_key(name, stored)
+        except InputError:
+            if sum(name.lower() in label.lower() for label in stored) > 1:
+                raise  # part of several stored names: which one is the user's to say
+            label = None
+        if label not in stored:
+            here = f" ({label} here)" if label is not None and label != name else ""
+            raise EntryNotFoundError(f"no latency stored for device {name!r}{here} in {self.display_url}; stored "
+                                     f"devices: {', '.join(map(repr, stored)) or 'none'}")
+        return label
+
     def latency(self, arch_digest: str) -> list[LatencyRecord]:
         with self._session() as s:
             rows = s.scalars(
@@ -108,6 +128,8 @@ class LatencyStore:
 
     def part_latencies(self, device: str, runtime: str, batch_size: int, dtype: str) -> dict[str, float]:
         """A latency lookup table: part key -> median ms, for one device and setting."""
+        if not self._schema_has("0002"):
+            return {}  # a registry from before lookup tables, read without upgrading it
         with self._session() as s:
             rows = s.execute(
                 sa.select(LatencyPart.part, LatencyPart.median_ms).where(

@@ -1,19 +1,19 @@
 """The registry: architectures, weights (blobs), entries and aliases.
 
 Callers get frozen records (``records.py``), never ORM rows. Weights are
-verified against their sha256 and size, and specs against their digest, before
-anything is built from them. One publish is one transaction over all four
-tables, which is why they stay in one class here (about 600 lines); the
-database itself (engine, migrations, the write transaction) is ``store.py``'s,
+verified against their sha256 and size, specs against their digest and
+entries against their record digest, before anything is built from them. One
+publish is one transaction over all four tables. This module writes them and
+builds models; the class is assembled from mixins, one job each, so no module
+reaches into another's privates from outside: reads and their checks are
+``lookup.py``'s, an entry's facts and record digest ``entry_record.py``'s,
+the database itself (engine, migrations, the write transaction) ``store.py``'s,
 the latency tables ``latency_store.py``'s, and ``pull``/``publish``
-``transfer.py``'s (mixins of one class, so no module reaches into another's
-privates from outside).
+``transfer.py``'s.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import getpass
 import json
 import os
 from collections.abc import Mapping
@@ -24,20 +24,17 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from torch import nn
 
-from reszoo.errors import (
-    ConflictError,
-    EntryNotFoundError,
-    InputError,
-    IntegrityError,
-    ReszooError,
-    WeightsError,
-    suggest,
-)
+from reszoo.errors import ConflictError, InputError, ReszooError, WeightsError
 from reszoo.files import atomic_write_bytes
 from reszoo.zoo import weights as W
 from reszoo.zoo.counting import count
 from reszoo.zoo.describe import pretrained_cfg
+from reszoo.zoo.entry_record import check_weights_dtype, entry_columns, record_digest
 from reszoo.zoo.factory import SpecLike, resolve_spec
+from reszoo.zoo.latency_store import LatencyStore
+from reszoo.zoo.locations import local_url, remote_url, same_location
+from reszoo.zoo.lookup import Lookup
+from reszoo.zoo.presets import PRESETS
 from reszoo.zoo.records import (
     LATEST,
     MAX_VERSION,
@@ -47,22 +44,14 @@ from reszoo.zoo.records import (
     check_alias,
     check_name,
     check_version,
-    parse_ref,
 )
-from reszoo.zoo.latency_store import LatencyStore
-from reszoo.zoo.schema import Alias, Architecture, Blob, Entry, Latency
-from reszoo.zoo.spec import ArchSpec, canonical_json
+from reszoo.zoo.schema import Alias, Architecture, Blob, Entry
+from reszoo.zoo.spec import ArchSpec
 from reszoo.zoo.store import SqlStore, _as_utc, now
 from reszoo.zoo.transfer import Transfer
 
-def _json_text(value: Any, what: str) -> str:
-    try:
-        return canonical_json(value if value is not None else {})
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{what} must be JSON-serialisable without NaN or infinity: {exc}", field=what) from None
 
-
-class Registry(Transfer, LatencyStore, SqlStore):
+class Registry(Lookup, Transfer, LatencyStore, SqlStore):
     """A registry of models at a SQLAlchemy URL (or a SQLite file path).
 
     Args:
@@ -79,20 +68,6 @@ class Registry(Transfer, LatencyStore, SqlStore):
     """
 
     # ---------------------------------------------------------- architectures
-
-    def _spec(self, digest: str, spec_json: str) -> ArchSpec:
-        cache: dict[str, ArchSpec] = self.__dict__.setdefault("_spec_cache", {})  # checked specs, by digest
-        spec = cache.get(digest)
-        if spec is None:
-            spec = ArchSpec.from_json(spec_json)
-            if spec.digest != digest:  # checked on every read, as blobs are against their sha256
-                raise IntegrityError(
-                    f"architecture {digest[:12]} in {self.display_url} does not hash to its digest (its spec was "
-                    f"changed to one hashing to {spec.digest[:12]}); nothing was built from it. Pull the entry "
-                    "again from a good registry"
-                )
-            cache[digest] = spec
-        return spec
 
     def _ensure_architecture(self, session: Session, spec: ArchSpec, name: str | None = None) -> None:
         """Record ``spec``; call ``count(spec)`` before the transaction (it is
@@ -124,115 +99,7 @@ class Registry(Transfer, LatencyStore, SqlStore):
         self._write(lambda s: self._ensure_architecture(s, spec, name))
         return self.architecture(spec.digest)
 
-    def architecture(self, digest_or_name: str) -> ArchitectureRecord:
-        with self._session() as s:
-            row = s.get(Architecture, digest_or_name) or s.scalars(
-                sa.select(Architecture).where(Architecture.name == digest_or_name).limit(1)
-            ).first()
-            if row is None:
-                raise EntryNotFoundError(f"no architecture {digest_or_name!r} in {self.display_url}")
-            return self._arch_record(row)
-
-    def architectures(self) -> list[ArchitectureRecord]:
-        with self._session() as s:
-            rows = s.scalars(sa.select(Architecture).order_by(Architecture.name, Architecture.digest)).all()
-            return [self._arch_record(r) for r in rows]
-
-    def _arch_record(self, row: Architecture) -> ArchitectureRecord:
-        return ArchitectureRecord(row.digest, self._spec(row.digest, row.spec_json), row.name, row.params, row.macs)
-
     # ---------------------------------------------------------------- entries
-
-    _ENTRY_COLUMNS = (Entry, Architecture.spec_json, Architecture.params, Architecture.macs, Blob.size, Blob.dtypes)
-
-    def _entry_select(self) -> sa.Select:
-        # Explicit columns: the blob's bytes are never read by a lookup or a listing.
-        return (
-            sa.select(*self._ENTRY_COLUMNS)
-            .join(Architecture, Architecture.digest == Entry.arch_digest)
-            .join(Blob, Blob.sha256 == Entry.blob_sha256)
-        )
-
-    def _aliases(self, session: Session, names: list[str]) -> dict[tuple[str, int], list[str]]:
-        out: dict[tuple[str, int], list[str]] = {}
-        if not names:
-            return out
-        query = sa.select(Alias)
-        if len(names) < 500:
-            query = query.where(Alias.name.in_(names))
-        for alias in session.scalars(query):
-            out.setdefault((alias.name, alias.version), []).append(alias.alias)
-        return out
-
-    def _to_record(self, row: sa.Row, aliases: Mapping[tuple[str, int], list[str]]) -> EntryRecord:
-        entry, spec_json, params, macs, size, dtypes = row
-        return EntryRecord(
-            name=entry.name,
-            version=entry.version,
-            spec=self._spec(entry.arch_digest, spec_json),
-            blob_sha256=entry.blob_sha256,
-            blob_size=size,
-            dtypes=dtypes,
-            dataset=entry.dataset,
-            top1=entry.top1,
-            device=entry.device,
-            parent=entry.parent,
-            study=entry.study,
-            trial=entry.trial,
-            created_at=_as_utc(entry.created_at),
-            created_by=entry.created_by,
-            notes=entry.notes,
-            aliases=tuple(sorted(aliases.get((entry.name, entry.version), ()))),
-            params=params,
-            macs=macs,
-            metrics_json=entry.metrics_json,
-            history_json=entry.history_json,
-            recipe_json=entry.recipe_json,
-            data_json=entry.data_json,
-        )
-
-    def _resolve(self, session: Session, ref: str | Ref) -> Entry:
-        ref = parse_ref(ref)
-        query = sa.select(Entry).where(Entry.name == ref.name)
-        if ref.version is not None:
-            query = query.where(Entry.version == ref.version)
-        elif ref.alias is not None:
-            version = session.scalar(sa.select(Alias.version).where(Alias.name == ref.name, Alias.alias == ref.alias))
-            if version is None:
-                known = session.scalars(sa.select(Alias.alias).where(Alias.name == ref.name)).all()
-                raise EntryNotFoundError(
-                    f"no alias {ref.alias!r} for {ref.name!r} in {self.display_url}"
-                    + (f" (aliases: {', '.join(sorted(known))})" if known else "")
-                )
-            query = query.where(Entry.version == version)
-        else:
-            query = query.order_by(Entry.version.desc()).limit(1)
-        entry = session.scalars(query).first()
-        if entry is None:
-            raise EntryNotFoundError(self._not_found_message(session, ref))
-        return entry
-
-    def _not_found_message(self, session: Session, ref: Ref) -> str:
-        versions = session.scalars(sa.select(Entry.version).where(Entry.name == ref.name).order_by(Entry.version)).all()
-        if versions:
-            return f"{ref} is not in {self.display_url}; versions of {ref.name!r}: {', '.join(map(str, versions))}"
-        arch = session.scalar(sa.select(Architecture.digest).where(Architecture.name == ref.name).limit(1))
-        if arch is not None:
-            return (
-                f"{ref.name!r} has no trained weights in {self.display_url} yet (its architecture is there: "
-                f"reszoo.create_model({ref.name!r}) builds it untrained)"
-            )
-        names = session.scalars(sa.select(Entry.name).distinct()).all()
-        close = suggest(ref.name, names)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        return f"no entry {str(ref)!r} in {self.display_url}{hint} (reszoo list --registry ... shows the entries)"
-
-    def get(self, ref: str | Ref) -> EntryRecord:
-        """The entry ``ref`` names (``name``, ``name@version`` or ``name:alias``)."""
-        with self._session() as s:
-            entry = self._resolve(s, ref)
-            row = s.execute(self._entry_select().where(Entry.id == entry.id)).one()
-            return self._to_record(row, self._aliases(s, [entry.name]))
 
     def add(
         self,
@@ -253,6 +120,7 @@ class Registry(Transfer, LatencyStore, SqlStore):
         notes: str | None = None,
         created_by: str | None = None,
         weights_dtype: Any = None,
+        shadow: bool = False,
     ) -> EntryRecord:
         """Store weights as a new entry ``name@version`` (next free version by default).
 
@@ -262,12 +130,15 @@ class Registry(Transfer, LatencyStore, SqlStore):
             spec: Its architecture; taken from ``weights.spec`` when omitted.
             weights_dtype: Store floating tensors in this dtype (e.g. ``torch.float16``).
             metrics: ``{"top1": 0.91, ...}``; ``top1`` is indexed for filtering.
+            shadow: Allow a public name (a preset's, or an entry of the default remote) in
+                the user's local registry, knowing that ``reszoo.load(name)`` then gives
+                this entry instead of the zoo's; refused without it.
 
         Raises:
             WeightsError: the weights do not fit the spec or are not finite.
-            ConflictError: ``version`` exists with other content.
+            ConflictError: ``version`` exists with other content, or ``name`` is public (``shadow``).
         """
-        check_name(name)
+        self.check_new_name(name, shadow=shadow)
         if spec is None:
             spec = getattr(weights, "spec", None)
             if spec is None:
@@ -275,41 +146,15 @@ class Registry(Transfer, LatencyStore, SqlStore):
         spec = resolve_spec(spec)
         if version is not None:
             check_version(version)
-        if trial is not None:
-            _check_int("trial", trial, 0, MAX_INT32)
-        for field_name, text, limit in (
-            ("dataset", dataset, 200), ("device", device, 200), ("study", study, 500), ("created_by", created_by, 200)
-        ):
-            if text is not None and (not isinstance(text, str) or len(text) > limit):
-                raise InputError(f"{field_name} must be text of at most {limit} characters, got {text!r:.80}", field=field_name)
-        metrics = _check_mapping("metrics", metrics)
-        top1 = metrics.get("top1")
-        if top1 is not None and not (isinstance(top1, (int, float)) and not isinstance(top1, bool) and 0 <= top1 <= 1):
-            raise InputError(f"metrics top1 is a fraction between 0 and 1 (0.91 for 91%), got {top1!r}", field="top1")
-        if history is not None and (
-            isinstance(history, (str, bytes, Mapping)) or not all(isinstance(h, Mapping) for h in history)
-        ):
-            raise InputError("history must be a list of per-epoch dicts ([{'epoch': 1, 'test_err': 0.3}, ...])",
-                            field="history")
+        fields = entry_columns(dataset=dataset, metrics=metrics, history=history, recipe=recipe, data=data,
+                               device=device, parent=parent, study=study, trial=trial, notes=notes,
+                               created_by=created_by)
+        dtype = check_weights_dtype(weights_dtype)
         state_dict = W.to_state_dict(weights)
         W.check_fits(state_dict, spec)
         W.check_finite(state_dict)
-        blob = W.serialize(state_dict, dtype=weights_dtype)
+        blob = W.serialize(state_dict, dtype=dtype)
         sha = W.sha256(blob)
-        fields = dict(
-            dataset=dataset,
-            top1=float(top1) if top1 is not None else None,
-            metrics_json=_json_text(metrics, "metrics"),
-            history_json=_json_text([dict(h) for h in history or []], "history"),
-            recipe_json=_json_text(_check_mapping("recipe", recipe), "recipe"),
-            data_json=_json_text(_check_mapping("data", data), "data"),
-            device=device,
-            parent=str(parse_ref(parent)) if parent else None,
-            study=study,
-            trial=trial,
-            created_by=created_by or _user(),
-            notes=notes,
-        )
         dtypes = W.dtype_summary(W.deserialize(blob)) if weights_dtype is not None else W.dtype_summary(state_dict)
 
         count(spec)  # outside the write lock; cached for the transaction
@@ -322,10 +167,31 @@ class Registry(Transfer, LatencyStore, SqlStore):
         entry_id = self._write(work)
         return self._get_by_id(entry_id)
 
-    def _get_by_id(self, entry_id: int) -> EntryRecord:
-        with self._session() as s:
-            row = s.execute(self._entry_select().where(Entry.id == entry_id)).one()
-            return self._to_record(row, self._aliases(s, [row[0].name]))
+    def check_new_name(self, name: str, *, shadow: bool = False) -> str:
+        """``name`` if :meth:`add` may store an entry under it: a valid entry name, and no
+        public name in the user's local registry unless ``shadow`` (see :meth:`add`).
+        A caller that trains first checks here before it trains."""
+        check_name(name)
+        if shadow or not same_location(self.url, local_url()):
+            return name
+        if name in PRESETS or name in self._remote_names():
+            raise ConflictError(
+                f"{name!r} is a public name (a preset's, or an entry of the zoo): stored in your local registry it "
+                f"would be what reszoo.load({name!r}) and reszoo eval {name} give from then on, instead of the zoo's. "
+                f"Choose another name (e.g. 'my-{name}'), or shadow it knowingly: shadow=True (--shadow)"
+            )
+        return name
+
+    def _remote_names(self) -> set[str]:
+        """Entry names of the default remote (the zoo), where it can be read; none where not."""
+        try:
+            url = remote_url()
+            if same_location(url, self.url):
+                return set()
+            with type(self)(url, readonly=True) as remote, remote._session() as s:
+                return set(s.scalars(sa.select(Entry.name).distinct()))
+        except ReszooError:
+            return set()
 
     def _ensure_blob(self, session: Session, sha: str, data: bytes, dtypes: str) -> None:
         """Store verified ``data`` under ``sha`` unless good bytes are there already;
@@ -360,93 +226,16 @@ class Registry(Transfer, LatencyStore, SqlStore):
                     f"(architecture {existing.arch_digest[:12]}, weights sha256 {existing.blob_sha256[:12]}); "
                     "publish under another version (--version) or name"
                 )
-        entry = Entry(
-            name=name,
-            version=version,
-            arch_digest=arch_digest,
-            blob_sha256=sha,
-            created_at=fields.get("created_at") or now(),
-            **{k: v for k, v in fields.items() if k != "created_at"},
-        )
+        size, dtypes = session.execute(sa.select(Blob.size, Blob.dtypes).where(Blob.sha256 == sha)).one()
+        values = {**fields, "name": name, "version": version, "arch_digest": arch_digest, "blob_sha256": sha,
+                  "created_at": _as_utc(fields.get("created_at") or now())}
+        digest = record_digest({**values, "blob_size": size, "dtypes": dtypes})
+        entry = Entry(**values, record_digest=digest)
         session.add(entry)
         session.flush()
         return entry.id
 
-    def list(
-        self,
-        pattern: str = "*",
-        *,
-        family: str | None = None,
-        dataset: str | None = None,
-        min_top1: float | None = None,
-        max_latency_ms: float | None = None,
-        device: str | None = None,
-        batch_size: int = 1,
-        dtype: str = "float32",
-        runtime: str | None = None,
-        all_versions: bool = False,
-    ) -> list[EntryRecord]:
-        """Entries matching every filter given; the latest version of each name unless ``all_versions``.
-
-        ``max_latency_ms`` keeps entries with a stored latency row on ``device``
-        (at ``batch_size``, ``dtype`` and, if given, ``runtime``) at or under it.
-        """
-        if max_latency_ms is not None and not device:
-            raise InputError("max_latency_ms needs a device: latency is only known per device", field="device")
-        if not isinstance(pattern, str):
-            raise InputError(f"list() takes a name pattern such as 'resnet*', got {type(pattern).__name__}; use '*' "
-                             "for every entry")
-        conditions = []
-        if pattern not in ("*", ""):
-            if not any(ch in pattern for ch in "*?["):
-                conditions.append(Entry.name == pattern)
-            elif "[" not in pattern:  # LIKE narrows; fnmatch below decides (LIKE ignores case on SQLite)
-                conditions.append(Entry.name.like(_glob_to_like(pattern), escape="\\"))
-        if family is not None:
-            conditions.append(Architecture.family == family)
-        if dataset is not None:
-            conditions.append(Entry.dataset == dataset)
-        if min_top1 is not None:
-            conditions.append(Entry.top1 >= min_top1)
-        if max_latency_ms is not None:
-            fast = sa.select(Latency.id).where(
-                Latency.arch_digest == Entry.arch_digest,
-                Latency.device == device,
-                Latency.batch_size == batch_size,
-                Latency.dtype == dtype,
-                Latency.median_ms <= max_latency_ms,
-            )
-            if runtime is not None:
-                fast = fast.where(Latency.runtime == runtime)
-            conditions.append(fast.exists())
-        query = self._entry_select().where(*conditions)
-        if not all_versions:
-            # The latest version among those that pass the filters.
-            latest = (
-                sa.select(Entry.name.label("name"), sa.func.max(Entry.version).label("version"))
-                .join(Architecture, Architecture.digest == Entry.arch_digest)
-                .where(*conditions)
-                .group_by(Entry.name)
-                .subquery()
-            )
-            query = query.join(latest, sa.and_(latest.c.name == Entry.name, latest.c.version == Entry.version))
-        query = query.order_by(Entry.name, Entry.version)
-        with self._session() as s:
-            rows = s.execute(query).all()
-            if pattern not in ("*", ""):
-                rows = [r for r in rows if fnmatch.fnmatchcase(r[0].name, pattern)]
-            aliases = self._aliases(s, sorted({r[0].name for r in rows}))
-            return [self._to_record(row, aliases) for row in rows]
-
     # ---------------------------------------------------------------- weights
-
-    def _blob_bytes(self, session: Session, entry: Entry) -> bytes:
-        row = session.execute(
-            sa.select(Blob.data, Blob.size).where(Blob.sha256 == entry.blob_sha256)
-        ).one()
-        data = bytes(row.data)
-        W.verify(data, entry.blob_sha256, row.size, what=f"weights of {entry.name}@{entry.version}")
-        return data
 
     def blob(self, ref: str | Ref) -> bytes:
         """The verified safetensors bytes of an entry."""
@@ -467,15 +256,10 @@ class Registry(Transfer, LatencyStore, SqlStore):
         """
         with self._session() as s:
             entry = self._resolve(s, ref)
-            spec_json, data, size = s.execute(
-                sa.select(Architecture.spec_json, Blob.data, Blob.size)
-                .join(Blob, Blob.sha256 == entry.blob_sha256)
-                .where(Architecture.digest == entry.arch_digest)
-            ).one()
+            data = self._blob_bytes(s, entry)
+            spec_json = s.scalar(sa.select(Architecture.spec_json).where(Architecture.digest == entry.arch_digest))
             data_info = json.loads(entry.data_json or "{}")
             name, version, dataset, sha = entry.name, entry.version, entry.dataset, entry.blob_sha256
-        data = bytes(data)
-        W.verify(data, sha, size, what=f"weights of {name}@{version}")
         spec = self._spec(entry.arch_digest, spec_json)
         model = W.model_from_state_dict(spec, W.deserialize(data))
         model.pretrained_cfg = pretrained_cfg(spec, data_info, ref=f"{name}@{version}", dataset=dataset, sha256=sha)
@@ -518,12 +302,13 @@ class Registry(Transfer, LatencyStore, SqlStore):
 
         return self._get_by_id(self._write(work))
 
-    def remove(self, ref: str | Ref) -> EntryRecord:
-        """Delete one entry, its aliases, and its weights if no other entry uses them."""
-        record = self.get(ref)
+    def remove(self, ref: str | Ref) -> str:
+        """Delete one entry, its aliases, and its weights if no other entry uses them;
+        the ``name@version`` removed. A damaged or tampered entry can be removed too."""
+        target = self.resolve(ref)
 
         def work(s: Session) -> None:
-            entry = self._resolve(s, record.ref)
+            entry = self._resolve(s, target)
             s.execute(sa.delete(Alias).where(Alias.name == entry.name, Alias.version == entry.version))
             s.delete(entry)
             s.flush()
@@ -532,32 +317,4 @@ class Registry(Transfer, LatencyStore, SqlStore):
                 s.execute(sa.delete(Blob).where(Blob.sha256 == entry.blob_sha256))
 
         self._write(work)
-        return record
-
-
-MAX_INT32 = 2**31 - 1
-
-
-def _check_int(field: str, value: Any, low: int, high: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise InputError(f"{field} must be an integer from {low} to {high}, got {value!r}", field=field, value=value)
-
-
-def _check_mapping(field: str, value: Any) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise InputError(f"{field} must be a dict, got {type(value).__name__}", field=field)
-    return dict(value)
-
-
-def _glob_to_like(pattern: str) -> str:
-    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped.replace("*", "%").replace("?", "_")
-
-
-def _user() -> str | None:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry, e.g. in some containers
-        return None
+        return target

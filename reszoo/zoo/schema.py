@@ -14,7 +14,9 @@ from sqlalchemy import BigInteger, DateTime, Float, ForeignKey, Index, Integer, 
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 #: The Alembic revision this code reads and writes; a newer database is refused.
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
+#: The revision from which every entry carries its record digest (``entry_record.py``).
+RECORD_DIGEST_REVISION = "0003"
 
 
 class Base(DeclarativeBase):
@@ -69,6 +71,9 @@ class Entry(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_by: Mapped[Optional[str]] = mapped_column(String(200))
     notes: Mapped[Optional[str]] = mapped_column(Text)
+    # sha256 over every column above and the blob's size and dtypes, checked on every read.
+    # Deferred: a registry from before it (read without upgrading) has no such column.
+    record_digest: Mapped[Optional[str]] = mapped_column(String(64), deferred=True)
 
 
 class Alias(Base):

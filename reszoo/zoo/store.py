@@ -9,6 +9,11 @@ writers queue instead of failing. Races that still slip through (two
 PostgreSQL writers choosing the same next version) are retried; a read-only
 file or a full disk is named at once. A file that is not a SQLite database,
 or a database that is not a reszoo registry, is refused and never modified.
+
+Reading never writes: a registry opens for reading only (``sqlite_files.py``
+says how a SQLite file is read without a byte written to it or beside it), and
+its first write opens it for writing, switching SQLite to WAL and migrating an
+older schema then. Until then an older schema is read as it is.
 """
 
 from __future__ import annotations
@@ -22,7 +27,6 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy import event, exc as sa_exc
@@ -30,10 +34,17 @@ from sqlalchemy.orm import Session
 
 from reszoo.errors import InputError, RegistryError, RemoteUnavailableError
 from reszoo.zoo.schema import SCHEMA_REVISION
+from reszoo.zoo.sqlite_files import (
+    check_registry_file,
+    not_sqlite_message,
+    read_url,
+    sqlite_location,
+    unwritable_message,
+    writable,
+)
 
 T = TypeVar("T")
 
-SQLITE_MAGIC = b"SQLite format 3\x00"
 #: Key of the PostgreSQL advisory lock held while migrating a schema.
 _PG_MIGRATION_LOCK = 7_240_115
 _RESZOO_TABLES = {"architectures", "blobs", "entries", "aliases", "latency", "latency_parts", "alembic_version"}
@@ -54,20 +65,6 @@ def _lost_race(exc: sa_exc.IntegrityError) -> bool:
     return any(words in reason for words in ("unique constraint", "duplicate key", "violates foreign key constraint"))
 
 
-def _readonly_sqlite_url(path: Path) -> str:
-    """A URL that opens ``path`` without ever writing to it or beside it.
-
-    ``mode=ro`` refuses writes. Where the file or its folder is not writable (a
-    system install, a read-only mount, another user's clone), nobody can be
-    writing to it either, and ``immutable=1`` also spares SQLite the lock and
-    WAL-index files it would otherwise create beside a WAL-mode database.
-    """
-    flags = "mode=ro"
-    if not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
-        flags += "&immutable=1"
-    return f"sqlite:///file:{quote(str(path.resolve()))}?{flags}&uri=true"
-
-
 def to_url(location: str | os.PathLike[str]) -> str:
     """A SQLAlchemy URL as given, or a file path turned into a SQLite URL."""
     text = os.fspath(location)
@@ -82,7 +79,7 @@ def now() -> datetime:
 
 def _as_utc(value: datetime) -> datetime:
     # SQLite hands back naive datetimes; everything reszoo writes is UTC.
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc) if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
 
 
 class SqlStore:
@@ -107,69 +104,78 @@ class SqlStore:
         self.display_url = parsed.render_as_string(hide_password=True)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         self.readonly = readonly
+        self.path: Path | None = None
+        #: The schema revision the database is at (older ones are read as they are; a write upgrades them).
+        self.revision: str | None = None
+        self._busy_timeout_s = busy_timeout_s
+        self._writer: sa.Engine | None = None
         if self.is_sqlite:
-            database = parsed.database or ""
-            self.path = None if database in ("", ":memory:") else Path(database)
-            engine_url = self.url
-            if self.path is not None:
-                self._check_sqlite_file(create=create and not readonly)
-                if readonly:
-                    engine_url = _readonly_sqlite_url(self.path)
-            self.engine = sa.create_engine(engine_url, connect_args={"timeout": busy_timeout_s})
-            self._install_sqlite_events(busy_timeout_s)
+            self.path, uri_readonly = sqlite_location(parsed)
+            self.readonly = readonly or uri_readonly
+            if self.path is None or not check_registry_file(self.path, create=create and not self.readonly):
+                self._open_writer()  # in memory, or a new file: creating it is the write asked for
+                return
+            read_with, query_only = read_url(self.path)
+            self.engine = sa.create_engine(read_with, connect_args={"timeout": busy_timeout_s})
+            _install_sqlite_events(self.engine, busy_timeout_s, writer=False, query_only=query_only)
         else:
-            self.path = None
             connect_args = {"connect_timeout": 10} if parsed.get_backend_name() == "postgresql" else {}
             try:
                 self.engine = sa.create_engine(self.url, pool_pre_ping=True, connect_args=connect_args)
             except (ImportError, sa_exc.ArgumentError, sa_exc.NoSuchModuleError) as exc:
                 raise RegistryError(f"cannot use registry {self.display_url}: {exc}") from None
-        self._writer = self.engine.execution_options(reszoo_write=True)
-        try:
-            self._ensure_schema()
-        except sa_exc.OperationalError as exc:
-            self.engine.dispose()
-            raise RemoteUnavailableError(
-                f"cannot reach registry {self.display_url}: {exc.orig or exc}".strip()
-            ) from None
-        except sa_exc.DatabaseError as exc:
-            self.engine.dispose()
-            raise RegistryError(f"{self.display_url} is not a usable database: {exc.orig or exc}") from None
+        with self._database_errors():
+            with self.engine.connect() as conn:
+                revision, tables = self._current_revision(conn)
+            self._check_revision(revision, tables)
+            self.revision = revision
+        if revision is None:
+            self._open_writer()  # an empty database, made a registry (never a read-only one: refused above)
 
     # ----------------------------------------------------------- connection
 
-    def _check_sqlite_file(self, *, create: bool) -> None:
-        """Refuse, before anything writes to it, a path that is not a reszoo registry."""
-        path = self.path
-        assert path is not None
-        if path.is_dir():
-            raise RegistryError(f"registry path {path} is a directory; give a file such as {path / 'registry.db'}")
-        if not path.exists():
-            if not create:
-                raise RemoteUnavailableError(f"registry {path} does not exist")
-            if not path.parent.is_dir():
-                raise RegistryError(f"cannot create registry {path}: folder {path.parent} does not exist")
-            return
-        if path.stat().st_size == 0:
-            return
-        with path.open("rb") as handle:
-            header = handle.read(len(SQLITE_MAGIC))
-        if header != SQLITE_MAGIC:
-            raise RegistryError(
-                f"{path} exists but is not a SQLite database; reszoo will not touch it. "
-                "Move it aside or point --registry / RESZOO_HOME elsewhere."
-            )
-        # Look with a read-only connection first: the engine's connections
-        # switch the file to WAL, which a foreign database must never see.
+    @contextmanager
+    def _database_errors(self) -> Iterator[None]:
+        """Database failures while opening or migrating, as one line each; the engine is closed."""
         try:
-            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-            try:
-                tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            finally:
-                conn.close()
-        except sqlite3.DatabaseError as exc:
-            raise RegistryError(f"{path} is not a usable database: {exc}") from None
-        self._refuse_foreign(tables)
+            yield
+        except sa_exc.OperationalError as exc:
+            self.engine.dispose()
+            reason = str(exc.orig or exc).strip()
+            if "readonly" in reason.lower() or "read-only" in reason.lower():
+                raise RegistryError(unwritable_message(self.display_url)) from None
+            raise RemoteUnavailableError(f"cannot reach registry {self.display_url}: {reason}") from None
+        except sa_exc.DatabaseError as exc:
+            self.engine.dispose()
+            if "file is not a database" in str(exc.orig or exc):
+                raise RegistryError(not_sqlite_message(self.display_url)) from None
+            raise RegistryError(f"{self.display_url} is not a usable database: {exc.orig or exc}") from None
+
+    def _open_writer(self) -> None:
+        """Make this registry writable, on its first write: a SQLite file gets a writing
+        engine (WAL mode, immediate write transactions) in place of the reading one, and
+        an older schema is migrated. Reads never come here."""
+        if self._writer is not None:
+            return
+        if self.readonly:
+            raise RegistryError(f"registry {self.display_url} was opened read-only")
+        if self.is_sqlite:
+            if self.path is not None and self.path.exists() and not writable(self.path):
+                raise RegistryError(unwritable_message(self.display_url))
+            reader = getattr(self, "engine", None)
+            if reader is not None:
+                reader.dispose()
+            url = self.url if self.path is None else f"sqlite:///{self.path.resolve()}"
+            self.engine = sa.create_engine(url, connect_args={"timeout": self._busy_timeout_s})
+            _install_sqlite_events(self.engine, self._busy_timeout_s, writer=True, query_only=False)
+        writer = self.engine.execution_options(reszoo_write=True)
+        with self._database_errors():
+            self._migrate(writer)
+        self._writer = writer
+
+    def _schema_has(self, revision: str) -> bool:
+        """Whether the database's schema includes ``revision``'s tables and columns."""
+        return self.revision is not None and self.revision >= revision
 
     def _refuse_foreign(self, tables: set[str]) -> None:
         if "alembic_version" not in tables and tables - _RESZOO_TABLES:
@@ -177,27 +183,6 @@ class SqlStore:
                 f"{self.display_url} is a database of something else (tables: {', '.join(sorted(tables)[:5])}); "
                 "reszoo will not touch it. Point --registry at an empty or reszoo database."
             )
-
-    def _install_sqlite_events(self, busy_timeout_s: float) -> None:
-        @event.listens_for(self.engine, "connect")
-        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-            # Let SQLAlchemy's "begin" event below issue BEGIN itself.
-            dbapi_connection.isolation_level = None
-            cursor = dbapi_connection.cursor()
-            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-            if not self.readonly:
-                # Only takes effect on a new, empty database: big pages read
-                # large weight blobs faster (fewer overflow pages to walk).
-                cursor.execute("PRAGMA page_size = 65536")
-                cursor.execute("PRAGMA journal_mode = WAL")
-            cursor.execute("PRAGMA synchronous = FULL")  # a committed publish survives power loss
-            cursor.execute("PRAGMA foreign_keys = ON")
-            cursor.close()
-
-        @event.listens_for(self.engine, "begin")
-        def _on_begin(connection: sa.Connection) -> None:
-            write = connection.get_execution_options().get("reszoo_write", False)
-            connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     def _current_revision(self, conn: sa.Connection) -> tuple[str | None, set[str]]:
         tables = set(sa.inspect(conn).get_table_names())
@@ -216,28 +201,23 @@ class SqlStore:
                 f"({SCHEMA_REVISION}); upgrade reszoo"
             )
 
-    def _ensure_schema(self) -> None:
-        with self.engine.connect() as conn:
-            revision, tables = self._current_revision(conn)
-        self._check_revision(revision, tables)
-        # Read-only: an older schema is read as it is; every table a read
-        # touches exists since the first revision.
-        if revision == SCHEMA_REVISION or self.readonly:
+    def _migrate(self, writer: sa.Engine) -> None:
+        if self.revision == SCHEMA_REVISION:
             return
-        with self._writer.begin() as conn:
+        with writer.begin() as conn:
             if self.engine.dialect.name == "postgresql":
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
             revision, tables = self._current_revision(conn)  # again, now that we hold the lock
             self._check_revision(revision, tables)
-            if revision == SCHEMA_REVISION:
-                return
-            from alembic import command
-            from alembic.config import Config
+            if revision != SCHEMA_REVISION:
+                from alembic import command
+                from alembic.config import Config
 
-            config = Config()
-            config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
+                config = Config()
+                config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+        self.revision = SCHEMA_REVISION
 
     def close(self) -> None:
         self.engine.dispose()
@@ -275,14 +255,14 @@ class SqlStore:
     @contextmanager
     def _session(self, *, write: bool = False) -> Iterator[Session]:
         """One transaction: committed on success, rolled back on any error."""
-        with Session(self._writer if write else self.engine, expire_on_commit=False) as session:
+        bind = self._writer if write and self._writer is not None else self.engine
+        with Session(bind, expire_on_commit=False) as session:
             with session.begin():
                 yield session
 
     def _write(self, work: Callable[[Session], T]) -> T:
         """Run ``work`` in one write transaction, retrying lost races."""
-        if self.readonly:
-            raise RegistryError(f"registry {self.display_url} was opened read-only")
+        self._open_writer()
         for attempt in range(_WRITE_ATTEMPTS):
             try:
                 with self._session(write=True) as session:
@@ -300,9 +280,7 @@ class SqlStore:
                                         "was changed. This is a bug in reszoo; please report it with this "
                                         "message") from None
                 if "readonly" in reason or "read-only" in reason:
-                    raise RegistryError(f"registry {self.display_url} cannot be written (a read-only file or folder); "
-                                        "nothing was changed. Pull into a registry you can write (--registry, "
-                                        "$RESZOO_HOME)") from None
+                    raise RegistryError(unwritable_message(self.display_url)) from None
                 if "disk is full" in reason or "no space" in reason:
                     raise RegistryError(f"registry {self.display_url}: the disk is full; nothing was changed. Free "
                                         "some space and try again") from None
@@ -310,3 +288,27 @@ class SqlStore:
                     raise RegistryError(f"registry {self.display_url} stayed busy; try again: {exc.orig or exc}") from None
                 time.sleep(random.uniform(0.01, 0.05) * 2**attempt)
         raise AssertionError("unreachable")
+
+
+def _install_sqlite_events(engine: sa.Engine, busy_timeout_s: float, *, writer: bool, query_only: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event below issue BEGIN itself.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+        if query_only:
+            cursor.execute("PRAGMA query_only = ON")
+        if writer:
+            # Only takes effect on a new, empty database: big pages read
+            # large weight blobs faster (fewer overflow pages to walk).
+            cursor.execute("PRAGMA page_size = 65536")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = FULL")  # a committed publish survives power loss
+            cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        write = connection.get_execution_options().get("reszoo_write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")

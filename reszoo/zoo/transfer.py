@@ -39,15 +39,15 @@ class Transfer:
         source = remote if isinstance(remote, SqlStore) else type(self)(remote, readonly=True)
         return _copy_entry(source, self, ref, progress=progress)[0]
 
-    def pull_and_load(self, ref: str | Ref, remote: SqlStore | str) -> nn.Module:
-        """:meth:`pull`, then the model built from the bytes just verified: a first
-        ``reszoo.load`` reads and hashes the weights once, not twice."""
+    def pull_and_load(self, ref: str | Ref, remote: SqlStore | str) -> tuple[EntryRecord, nn.Module]:
+        """:meth:`pull`, then the model built from the bytes just verified (with the
+        entry pulled): a first ``reszoo.load`` reads and hashes the weights once, not twice."""
         source = remote if isinstance(remote, SqlStore) else type(self)(remote, readonly=True)
         record, data = _copy_entry(source, self, ref)
         model = W.model_from_state_dict(record.spec, W.deserialize(data))
         model.pretrained_cfg = pretrained_cfg(record.spec, record.data, ref=record.ref, dataset=record.dataset,
                                               sha256=record.blob_sha256)
-        return model
+        return record, model
 
     def publish(self, ref: str | Ref, remote: SqlStore | str, *, version: int | None = None,
                 progress: Progress | None = None) -> EntryRecord:
@@ -80,6 +80,7 @@ def _copy_entry(
             sa.select(Alias.alias).where(Alias.name == entry.name, Alias.version == entry.version)
         ).all()
         s.expunge_all()  # plain objects from here on: copied field by field below
+    source._check_record(entry, blob.size, blob.dtypes)
     data = bytes(blob.data)
     if len(data) != blob.size:
         raise IntegrityError(
