@@ -501,7 +501,7 @@ def test_cli_results_json_plot_and_publish_best_with_lineage(tmp_path, fake_late
 
 
 def test_search_finds_a_local_data_set_or_says_how_to_get_one(tmp_path, monkeypatch):
-    monkeypatch.setattr("reszoo.train.data.DEFAULT_ROOTS", ())
+    monkeypatch.setattr("reszoo.train.data.names.DEFAULT_ROOTS", ())
     monkeypatch.setenv("RESZOO_DATA", str(tmp_path / "empty"))
     with pytest.raises(DatasetError, match="apt install dataset-fashion-mnist"):
         local_dataset()
