@@ -24,7 +24,7 @@ from pathlib import Path
 
 from proxy_fidelity import kendall_tau_b
 
-from reszoo.search.objective import CAPACITY_WEIGHT, epoch_score
+from reszoo.search.proxy import CAPACITY_WEIGHT, epoch_score
 
 #: What must match across the files: one proxy, one judge's recipe, one region of the space (nets
 #: of different draws are compared with each other in the pool, so their judges must be alike).

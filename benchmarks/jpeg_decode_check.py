@@ -16,7 +16,7 @@ import warnings
 
 import torch
 
-from reszoo.train.data import _decode_on_cpu
+from reszoo.train.data.readers import _decode_on_cpu
 
 
 def _decode_on_gpu(data: list[bytes]) -> list[torch.Tensor]:

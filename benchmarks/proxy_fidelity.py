@@ -64,7 +64,7 @@ from pathlib import Path
 
 import torch
 
-from reszoo.search.objective import CAPACITY_WEIGHT, PROXY_RECIPE, Proxy, epoch_score, proxy_data
+from reszoo.search.proxy import CAPACITY_WEIGHT, PROXY_RECIPE, Proxy, epoch_score, proxy_data
 from reszoo.search.results import fitted_preset
 from reszoo.errors import InputError
 from reszoo.search.space import SearchSpace

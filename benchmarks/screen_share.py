@@ -18,10 +18,13 @@ import time
 from pathlib import Path
 
 from reszoo.latency.measure import cpu_threads, latency
-from reszoo.search.objective import LatencyTarget, Proxy
+from reszoo.latency.judge import LatencyTarget
+from reszoo.search.config import SearchConfig
+from reszoo.search.proxy import Proxy
 from reszoo.search.results import fitted_preset, trial_results
 from reszoo.search.space import SearchSpace
-from reszoo.search.study import SearchConfig, make_objective, run
+from reszoo.search.runner import run
+from reszoo.search.study import make_objective
 from reszoo.train.data import load as load_dataset
 from reszoo.zoo.registry import Registry
 
@@ -49,9 +52,9 @@ def main() -> None:
             config = SearchConfig(dataset=args.dataset, data_root=args.data_root, space=space, proxy=Proxy(),
                                   target=LatencyTarget(device="cpu", max_ms=limit, threads=args.threads),
                                   registry=url, study=f"screen-{screen}-{seed}", seed=seed, sampler="random",
-                                  screen=screen, prefer=False)  # the screen alone, without the size preference
+                                  screen=screen, size_preference=False)  # the screen alone, without the size preference
             objective = make_objective(config, dataset)
-            objective.score = lambda spec, trial=None: {"score": 0.5, "accuracy": 0.5, "train_err": 0.5, "train_seconds": 0.0}
+            objective.train_proxy = lambda spec, trial=None: {"score": 0.5, "accuracy": 0.5, "train_err": 0.5, "train_seconds": 0.0}
             started = time.perf_counter()
             results = trial_results(run(config, trials=args.trials, objective=objective))
             feasible = sum(1 for r in results if r.feasible)

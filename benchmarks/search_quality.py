@@ -45,10 +45,12 @@ from typing import Any
 from reszoo.devices import device_label
 from reszoo.latency.measure import cpu_threads, latency
 from reszoo.search.api import proxy_precision_for
-from reszoo.search.objective import PROXY_RECIPE, LatencyTarget, Proxy
+from reszoo.latency.judge import LatencyTarget
+from reszoo.search.config import SearchConfig
+from reszoo.search.proxy import PROXY_RECIPE, Proxy
 from reszoo.search.results import best, fitted_preset, hypervolume, pareto_front, trial_results
 from reszoo.search.space import SearchSpace
-from reszoo.search.study import SearchConfig, run
+from reszoo.search.runner import run
 from reszoo.train.data import load as load_dataset
 from reszoo.zoo.registry import Registry
 
@@ -150,7 +152,7 @@ def _search(args: argparse.Namespace, space: SearchSpace, registry_url: str, lim
                     precision=proxy_precision_for(args.proxy_precision, args.device), score=args.proxy_score),
         target=LatencyTarget(device=args.device, max_ms=limit, runtime=args.runtime, threads=args.threads),
         registry=registry_url, study=f"{sampler}-{seed}", seed=seed, sampler=sampler.split("-")[0],
-        screen=sampler in ("tpe", "tpe-unpreferred"), prefer=sampler == "tpe",
+        screen=sampler in ("tpe", "tpe-unpreferred"), size_preference=sampler == "tpe",
         startup_trials=min(10, max(3, args.trials // 3)),
     )
     started = time.perf_counter()

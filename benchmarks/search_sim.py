@@ -43,17 +43,22 @@ import statistics
 import tempfile
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import optuna
 import torch
 
+from reszoo.latency.judge import DEFAULT_POLICY, LatencyTarget
 from reszoo.latency.measure import LatencySetup, latency
 from reszoo.latency.predictor import LatencyPredictor
-from reszoo.search.objective import CAPACITY_WEIGHT, ROUGH_MARGIN, UNTRAINED, LatencyTarget, Proxy
+from reszoo.search.config import SearchConfig
+from reszoo.search.objective import UNTRAINED, record_constraint
+from reszoo.search.proxy import CAPACITY_WEIGHT, Proxy
 from reszoo.search.results import fitted_preset
 from reszoo.search.space import SearchSpace
-from reszoo.search.study import SearchConfig, TrainedBudget, sampler_for
+from reszoo.search.runner import TrainedBudget
+from reszoo.search.study import sampler_for
 from reszoo.zoo.counting import count
 from reszoo.zoo.registry import Registry
 
@@ -134,15 +139,15 @@ def search(arm: str, seed: int, trials: int, space: SearchSpace, predicted: dict
     config = SearchConfig(
         dataset="simulated", space=space, proxy=Proxy(),
         target=LatencyTarget(max_ms=limit), registry="sqlite://", study="sim", seed=seed,
-        sampler=arm.split("-")[0], screen=arm in ("tpe", "tpe-unpreferred"), prefer=arm == "tpe",
+        sampler=arm.split("-")[0], screen=arm in ("tpe", "tpe-unpreferred"), size_preference=arm == "tpe",
         startup_trials=min(10, max(3, trials // 3)),  # as search_quality.py
     )
-    study = optuna.create_study(direction="maximize",
-                                sampler=sampler_for(config, predict=lambda spec: predicted[spec.digest]))
+    judge = SimpleNamespace(predicted_ms=lambda spec: predicted[spec.digest], limit_ms=limit, policy=DEFAULT_POLICY)
+    study = optuna.create_study(direction="maximize", sampler=sampler_for(config, judge=judge))
     reference = fitted_preset("resnet20", space)
     if limit_from_reference or net(reference)[1] <= limit:  # as the search: a reference over the limit is not tried
         study.enqueue_trial(space.params_for(reference))
-    margin = config.target.predict_margin
+    margin = DEFAULT_POLICY.predict_margin
 
     def objective(trial: optuna.Trial) -> float:
         spec = space.suggest(trial)
@@ -151,14 +156,14 @@ def search(arm: str, seed: int, trials: int, space: SearchSpace, predicted: dict
         # timing puts far over it at that timing (not stored), the rest measured.
         score, ms = net(spec)
         source = ("predicted" if predicted[digest] > margin * limit
-                  else "rough" if ms > ROUGH_MARGIN * limit else "measured")
+                  else "rough" if ms > DEFAULT_POLICY.rough_margin * limit else "measured")
         taken = predicted[digest] if source == "predicted" else ms
         if digest == reference.digest and limit_from_reference:
             source, taken = "measured", limit
         for key, value in {"worker": {"pid": os.getpid()}, "spec": spec.to_dict(), "latency_ms": taken,
                            "latency_source": source, "feasible": taken <= limit}.items():
             trial.set_user_attr(key, value)
-        trial.set_constraint("latency_over_limit_ms", taken - limit)
+        record_constraint(trial, taken - limit)
         return score if taken <= limit else UNTRAINED
 
     study.optimize(objective, n_trials=None, callbacks=[TrainedBudget(trials)])

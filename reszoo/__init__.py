@@ -8,7 +8,10 @@
 >>> hub = reszoo.from_pretrained("user/repo")  # a folder or Hub repository reszoo export --format hf wrote
 """
 
+from __future__ import annotations
+
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
 from reszoo.errors import (
     ConflictError,
@@ -32,8 +35,6 @@ from reszoo.lazy import lazy_attributes
 # Imported on first use: `import reszoo` and `reszoo --help` pay for torch only when a name needs it.
 _WHERE = {
     "LatencySetup": "reszoo.latency.measure",
-    "latency": "reszoo.latency:",  # the subpackage, callable: reszoo.latency(...) measures or reads a row
-    "search": "reszoo.search:",  # the subpackage, callable: reszoo.search(...) runs reszoo.search.api.search
     "ArchSpec": "reszoo.zoo.spec",
     "ArchitectureRecord": "reszoo.zoo.records",
     "EntryRecord": "reszoo.zoo.records",
@@ -52,6 +53,30 @@ _WHERE = {
 }
 
 __getattr__, __dir__ = lazy_attributes(__name__, _WHERE)
+
+# The subpackages reszoo.latency and reszoo.search are imported here, before the functions of
+# the same names: importing a subpackage binds its name in this package, and the functions
+# must keep it. So write `from reszoo.search import space`, not `import reszoo.search.space as
+# space` (which would look for `space` on the function). Neither import pulls in torch.
+from reszoo import latency as _latency_package  # noqa: E402,F401
+from reszoo.search.api import search  # noqa: E402  (torch is imported when a search runs)
+
+if TYPE_CHECKING:
+    from reszoo.latency.measure import LatencySetup, Timing
+    from reszoo.zoo.factory import SpecLike
+    from reszoo.zoo.records import LatencyRecord
+    from reszoo.zoo.registry import Registry
+
+
+def latency(ref: SpecLike, setup: LatencySetup | None = None, *, registry: Registry | None = None,
+            remeasure: bool = False, timing: Timing | None = None, **fields: Any) -> LatencyRecord:
+    """Latency of an entry or architecture: its stored row, else measured now and stored
+    (``reszoo.latency("resnet56", device="cuda", runtime="graph")``); see
+    :func:`reszoo.latency.measure.latency` for the arguments."""
+    from reszoo.latency import measure
+
+    return measure.latency(ref, setup, registry=registry, remeasure=remeasure,
+                           timing=timing if timing is not None else measure.DEFAULT_TIMING, **fields)
 
 try:
     __version__ = version("reszoo")

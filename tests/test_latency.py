@@ -8,7 +8,8 @@ import torch
 from typer.testing import CliRunner
 
 import reszoo
-import reszoo.latency.measure as latency_module
+from reszoo.latency import measure as latency_module
+from reszoo.latency import predictor as predictor_module
 from reszoo import DeviceError, MeasurementError, Registry, InputError
 from reszoo.cli.app import app
 from reszoo.latency.measure import Timing, latency, measure
@@ -109,7 +110,7 @@ def test_lookup_table_is_stored_and_reused(tmp_path, monkeypatch):
     predicted = predictor.predict(spec)
     assert predicted > 0
     calls = []
-    monkeypatch.setattr("reszoo.latency.predictor.measure_module", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(predictor_module, "measure_module", lambda *a, **k: calls.append(a))
     again = LatencyPredictor(registry, threads=1)
     assert again.predict(spec) == predicted and calls == []
     remote = LatencyPredictor(registry, device="NVIDIA H100 80GB HBM3")

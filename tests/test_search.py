@@ -16,9 +16,14 @@ from typer.testing import CliRunner
 from reszoo import Registry, InputError
 from reszoo.cli.app import app
 from reszoo.errors import DatasetError, SpecFileError
-from reszoo.latency import measure as latency_module
+from reszoo.latency.judge import DEFAULT_POLICY, LatencyJudge, LatencyTarget
+from reszoo.search import keys
 from reszoo.search import objective as objective_module
-from reszoo.search.objective import CAPACITY_WEIGHT, PROXY_RECIPE, LatencyTarget, Proxy, epoch_score
+from reszoo.search import study as study_module
+from reszoo.search.config import SearchConfig
+from reszoo.search.objective import Objective
+from reszoo.search.preference import Calibration, SizePreference
+from reszoo.search.proxy import CAPACITY_WEIGHT, PROXY_RECIPE, Proxy, epoch_score
 from reszoo.search.results import (
     TrialResult,
     best,
@@ -29,14 +34,11 @@ from reszoo.search.results import (
     trial_results,
 )
 from reszoo.search.space import SearchSpace, load_space_file
-from reszoo.search.study import (
-    SearchConfig,
-    known_score,
-    local_dataset,
-    make_objective,
-    open_storage,
-    run,
-)
+from reszoo.search.runner import run
+from reszoo.search.sampling import DistinctSampler, LatencyScreen
+from reszoo.search.storage import journal_path, open_storage
+from reszoo.search.study import known_score, make_objective
+from reszoo.train.data import local_dataset
 from reszoo.zoo.counting import count
 from reszoo.zoo.factory import resolve_spec
 from reszoo.zoo.records import LatencyRecord
@@ -66,30 +68,54 @@ def _fake_ms(spec) -> float:
     return count(spec).params / 10_000
 
 
-class _FakePredictor:
-    def __init__(self, *_, **__):
-        pass
+def _row(spec, ms) -> LatencyRecord:
+    return LatencyRecord(spec.digest, "cpu", 1, "float32", "eager", ms, ms, 1, {}, None)
 
-    def predict(self, spec, measuring=None):
+
+class FakeJudge(LatencyJudge):
+    """The real judge's decisions over a fake clock: latency as a pure function of the parameter count."""
+
+    def predicted_ms(self, spec):
         return _fake_ms(spec)
+
+    def rough_ms(self, spec):
+        return _fake_ms(spec)
+
+    def measured_ms(self, spec, *, remeasure=False):
+        return _fake_ms(spec)
+
+    def fresh_ms(self, spec):
+        return _fake_ms(spec)
+
+    @classmethod
+    def reference_limit(cls, reference, setup, registry):
+        return _row(reference, _fake_ms(reference))
 
 
 @pytest.fixture
 def fake_latency(monkeypatch):
-    """Latency as a pure function of the parameter count: real timings drift on a
+    """Every judge a search builds in this process is a FakeJudge: real timings drift on a
     shared CPU, and measuring is test_latency.py's business."""
+    monkeypatch.setattr(study_module, "LatencyJudge", FakeJudge)
 
-    def latency(spec, setup=None, **_):
-        spec = spec if not isinstance(spec, str) else resolve_spec(spec)
-        ms = _fake_ms(spec)
-        return LatencyRecord(spec.digest, "cpu", 1, "float32", "eager", ms, ms, 1, {}, None)
 
-    for module in (objective_module, latency_module):
-        monkeypatch.setattr(module, "latency", latency)
-    monkeypatch.setattr(latency_module, "quickest_latency", latency)  # the limit's
-    monkeypatch.setattr(latency_module, "measure", latency)  # the impossible-limit check's rough timing too
-    monkeypatch.setattr(objective_module, "measure_net", latency)  # and a trial's
-    monkeypatch.setattr(objective_module, "LatencyPredictor", _FakePredictor)
+def _verdict(judge, spec, **options):
+    verdict = judge.judge(spec, **options)
+    return verdict.ms, verdict.source
+
+
+class _PredictingJudge:
+    """What the samplers ask of a judge: predictions, the limit and the policy."""
+
+    def __init__(self, predict, limit_ms):
+        self.predicted_ms, self.limit_ms, self.policy = predict, limit_ms, DEFAULT_POLICY
+
+
+def screened(inner, space, predict, limit_ms, *, seed=None, prefer=None, **options):
+    """reszoo's wrappers as sampler_for composes them, around ``inner``."""
+    judge = _PredictingJudge(predict, limit_ms)
+    sampler = LatencyScreen(DistinctSampler(inner, space, seed=seed), judge)
+    return SizePreference(sampler, judge, prefer, **options) if prefer is not None else sampler
 
 
 # ------------------------------------------------------------------- space
@@ -168,7 +194,7 @@ def test_an_infeasible_trial_is_never_trained_nor_best(tmp_path, fake_latency):
 
 
 def test_an_impossible_limit_is_refused_before_anything_trains(tmp_path, fake_latency, monkeypatch):
-    monkeypatch.setattr(objective_module.Objective, "score", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr(Objective, "train_proxy", lambda *a, **k: pytest.fail("trained"))
     out = tmp_path / "res.json"
     result = runner.invoke(app, ["--registry", str(tmp_path / "r.db"), "search", *TINY_CLI, "--trials", "3",
                                  "--max-latency-ms", "0.000001", "--out", str(out)])
@@ -187,8 +213,7 @@ def test_trials_count_trained_nets_and_draws_over_the_limit_are_free(tmp_path, f
     assert all(r.latency_ms > 3.0 for r in results if r.feasible is False)
 
 
-def test_a_net_far_over_the_limit_is_not_timed_carefully(tmp_path, fake_latency, monkeypatch):
-    from reszoo.search.objective import ROUGH_MARGIN
+def test_a_net_far_over_the_limit_is_not_timed_carefully(tmp_path, monkeypatch):
 
     # Rough timings put one net at twice the limit, the other just over it: only the
     # second is worth a careful measurement (which holds the other workers meanwhile).
@@ -198,70 +223,71 @@ def test_a_net_far_over_the_limit_is_not_timed_carefully(tmp_path, fake_latency,
     rough = {small.digest: 1.1 * limit, big.digest: 2.0 * limit}
     careful = []
 
-    def fake_measure(spec, setup=None, **_):
-        return LatencyRecord(spec.digest, "cpu", 1, "float32", "eager", rough[spec.digest], rough[spec.digest], 5, {}, None)
-
-    def fake_latency(spec, setup=None, **_):
+    def carefully(spec, *, remeasure=False):
         careful.append(spec.digest)
-        return LatencyRecord(spec.digest, "cpu", 1, "float32", "eager", 0.9 * limit, 0.9 * limit, 15, {}, None)
+        return 0.9 * limit
 
-    monkeypatch.setattr(objective_module, "measure_net", fake_measure)
-    monkeypatch.setattr(objective_module, "latency", fake_latency)
-    objective = make_objective(config(tmp_path, max_ms=limit))
-    assert objective.latency_ms(big) == (2.0 * limit, "rough") and 2.0 > ROUGH_MARGIN
-    assert objective.latency_ms(small) == (0.9 * limit, "measured")
+    def judge_of(cfg):
+        judge = make_objective(cfg).judge
+        monkeypatch.setattr(judge, "rough_ms", lambda spec: rough[spec.digest])
+        monkeypatch.setattr(judge, "measured_ms", carefully)
+        return judge
+
+    judge = judge_of(config(tmp_path, max_ms=limit))
+    assert _verdict(judge, big) == (2.0 * limit, "rough") and 2.0 > judge.policy.rough_margin
+    assert _verdict(judge, small) == (0.9 * limit, "measured")
     assert careful == [small.digest]
     careful.clear()
     # Asked for a careful figure (the impossible-limit check does), it is measured whatever the rough timing.
-    assert objective.latency_ms(big, measure=True) == (0.9 * limit, "measured")
+    assert _verdict(judge, big, careful=True) == (0.9 * limit, "measured")
     # A rough reading the predictor contradicts (a slow spell of the host) is checked carefully.
     cfg = config(tmp_path, max_ms=limit)
-    predicting = make_objective(dataclasses.replace(cfg, target=dataclasses.replace(cfg.target, predict=True)))
+    predicting = judge_of(dataclasses.replace(cfg, target=dataclasses.replace(cfg.target, predict=True)))
     predicted = {big.digest: 0.8 * limit}
     monkeypatch.setattr(predicting, "predicted_ms", lambda spec: predicted[spec.digest])
-    assert predicting.latency_ms(big) == (0.9 * limit, "measured") and careful == [big.digest, big.digest]
+    assert _verdict(predicting, big) == (0.9 * limit, "measured") and careful == [big.digest, big.digest]
     predicted[big.digest] = 1.2 * limit  # both say over: the rough reading stands
-    assert predicting.latency_ms(big) == (2.0 * limit, "rough") and len(careful) == 2
+    assert _verdict(predicting, big) == (2.0 * limit, "rough") and len(careful) == 2
 
 
 def test_a_net_over_the_limit_is_judged_against_the_reference_timed_again(tmp_path, monkeypatch):
-    from reszoo.search.objective import SLOWER_HOST
-
+    SLOWER_HOST = DEFAULT_POLICY.slower_host
     # The limit is the reference's latency when it was taken. If the host has slowed since (a shared
     # VM's slow spell), a net that reads over the limit is compared with the reference read now.
     reference = TINY_SPACE.make_spec("plain", "basic", (1, 1, 1), 4, "none")
     net = TINY_SPACE.make_spec("plain", "basic", (2, 2, 2), 16, "none")
     limit, now = 1.0, {}
 
-    def reading(spec, ms):
-        return LatencyRecord(spec.digest, "cpu", 1, "float32", "eager", ms, ms, 15, {}, None)
+    def clocked(judge):
+        for name in ("rough_ms", "fresh_ms"):
+            monkeypatch.setattr(judge, name, lambda spec: now[spec.digest])
+        monkeypatch.setattr(judge, "measured_ms", lambda spec, remeasure=False: now[spec.digest])
+        return judge
 
-    monkeypatch.setattr(objective_module, "measure_net", lambda spec, setup=None, **_: reading(spec, now[spec.digest]))
-    monkeypatch.setattr(objective_module, "latency", lambda spec, setup=None, **_: reading(spec, now[spec.digest]))
     cfg = config(tmp_path, max_ms=limit)
-    objective = make_objective(dataclasses.replace(cfg, target=dataclasses.replace(cfg.target, limit_from=reference,
-                                                                                   predict=True)))
-    monkeypatch.setattr(objective, "predicted_ms", lambda spec: 0.9 * limit)  # timed quiet: under the limit
+    judge = clocked(make_objective(dataclasses.replace(cfg, target=dataclasses.replace(
+        cfg.target, limit_from=reference, predict=True))).judge)
+    monkeypatch.setattr(judge, "predicted_ms", lambda spec: 0.9 * limit)  # timed quiet: under the limit
     now.update({net.digest: 1.2, reference.digest: 2.0})  # everything reads twice as slow as when the limit was taken
-    assert objective.latency_ms(net) == (pytest.approx(0.6), "relative")
-    assert objective.latency_ms(reference) == (limit, "measured")  # the limit's own net is never timed again
+    assert _verdict(judge, net) == (pytest.approx(0.6), "relative")
+    assert _verdict(judge, reference) == (limit, "measured")  # the limit's own net is never timed again
     now[net.digest] = 2.4  # slower than the reference now too (its rough reading checked: the predictor disagrees)
-    assert objective.latency_ms(net) == (pytest.approx(1.2), "relative")
+    assert _verdict(judge, net) == (pytest.approx(1.2), "relative")
     now.update({net.digest: 1.2, reference.digest: 0.98 * SLOWER_HOST * limit})  # the reference's noise: not a slower host
-    assert objective.latency_ms(net) == (1.2, "measured")
+    assert _verdict(judge, net) == (1.2, "measured")
     now.update({net.digest: 0.9})  # under the limit: the reference is not timed
     del now[reference.digest]
-    assert objective.latency_ms(net) == (0.9, "measured")
+    assert _verdict(judge, net) == (0.9, "measured")
     # Without a reference (a limit given in ms) there is nothing to compare with.
-    assert make_objective(config(tmp_path, max_ms=0.8)).latency_ms(net) == (0.9, "measured")
+    assert _verdict(clocked(make_objective(config(tmp_path, max_ms=0.8)).judge), net) == (0.9, "measured")
     # A stored row over the limit (read in a slow spell, by an earlier search) is read again beside the reference.
-    setup = objective.target.setup
-    objective.registry.add_architecture(net)
-    objective.registry.add_latency(LatencyRecord(net.digest, setup.label(), setup.batch_size, setup.dtype,
-                                                 setup.runtime, 2.4, 2.4, 15, {}, datetime.now(timezone.utc)))
-    assert objective.registry.latency_row(net.digest, setup.label(), 1, "float32", "eager").median_ms == 2.4
+    setup = judge.target.setup
+    judge.registry.add_architecture(net)
+    judge.registry.add_latency(LatencyRecord(net.digest, setup.label(), setup.batch_size, setup.dtype,
+                                             setup.runtime, 2.4, 2.4, 15, {}, datetime.now(timezone.utc)))
+    assert judge.registry.latency_row(net.digest, setup.label(), 1, "float32", "eager").median_ms == 2.4
     now.update({net.digest: 1.2, reference.digest: 2.0})
-    assert objective.latency_ms(net) == (pytest.approx(0.6), "relative")
+    assert _verdict(judge, net) == (pytest.approx(0.6), "relative")
 
 
 def test_a_reference_over_the_limit_is_reported_and_never_trained(tmp_path, fake_latency, monkeypatch):
@@ -269,7 +295,7 @@ def test_a_reference_over_the_limit_is_reported_and_never_trained(tmp_path, fake
     objective = make_objective(cfg)
     study = run(cfg, trials=1, objective=objective, start_from=[fitted_preset("resnet56", cfg.space)])
     assert all(t.user_attrs.get("digest") != fitted_preset("resnet56", cfg.space).digest for t in study.trials)
-    monkeypatch.setattr(objective_module.Objective, "score", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr(Objective, "train_proxy", lambda *a, **k: pytest.fail("trained"))
     refs = score_references(study, objective, ["resnet56"])
     assert refs["resnet56"]["accuracy"] is None and refs["resnet56"]["over_limit"]
 
@@ -425,7 +451,7 @@ def test_a_pruned_proxy_run_says_what_it_was_pruned_on(tmp_path, monkeypatch, sc
     objective = make_objective(cfg)
     monkeypatch.setattr(objective_module, "_trained_to", lambda study, epoch: objective_module.PRUNE_AFTER)
 
-    class PruningTrial:  # what Objective.score asks of an Optuna trial, its pruner saying stop
+    class PruningTrial:  # what Objective.train_proxy asks of an Optuna trial, its pruner saying stop
         study = None
 
         def report(self, value: float, step: int) -> None:
@@ -436,7 +462,7 @@ def test_a_pruned_proxy_run_says_what_it_was_pruned_on(tmp_path, monkeypatch, sc
 
     trial = PruningTrial()
     with pytest.raises(optuna.TrialPruned, match=reason):
-        objective.score(TINY_SPACE.sample(random.Random(0)), trial)
+        objective.train_proxy(TINY_SPACE.sample(random.Random(0)), trial)
     assert trial.reported[1] == 1
 
 
@@ -501,7 +527,7 @@ def test_cli_results_json_plot_and_publish_best_with_lineage(tmp_path, fake_late
 
 
 def test_search_finds_a_local_data_set_or_says_how_to_get_one(tmp_path, monkeypatch):
-    monkeypatch.setattr("reszoo.train.data.DEFAULT_ROOTS", ())
+    monkeypatch.setattr("reszoo.train.data.names.DEFAULT_ROOTS", ())
     monkeypatch.setenv("RESZOO_DATA", str(tmp_path / "empty"))
     with pytest.raises(DatasetError, match="apt install dataset-fashion-mnist"):
         local_dataset()
@@ -540,13 +566,11 @@ def test_params_for_inverts_suggest():
 
 
 def test_a_screened_draw_fills_every_parameter_suggest_asks_for():
-    from reszoo.search.sampling import ScreenedSampler
-
     space = SearchSpace(max_depth=4)
     for spec in (space.sample(random.Random(seed)) for seed in range(20)):
         assert space.from_params(space.params_for(spec)) == spec
     # Draws go through Optuna's own checks: every parameter is in the relative space, with its distribution.
-    sampler = ScreenedSampler(optuna.samplers.RandomSampler(seed=0), space, lambda spec: 1.0, limit_ms=2.0)
+    sampler = screened(optuna.samplers.RandomSampler(seed=0), space, lambda spec: 1.0, limit_ms=2.0)
     study = optuna.create_study(sampler=sampler)
     study.optimize(lambda trial: float(space.suggest(trial).depth), n_trials=10)
     assert all(space.params_for(space.from_params(t.params)) == t.params for t in study.trials)
@@ -554,8 +578,6 @@ def test_a_screened_draw_fills_every_parameter_suggest_asks_for():
 
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 def test_the_screen_falls_back_to_uniform_draws_and_screens_tpe_too():
-    from reszoo.search.sampling import SCREENED_KEY, ScreenedSampler
-
     # Stages x2, x4, x8: the first stage is twice the base width (params_for must see through it).
     space = SearchSpace(families=("residual", "plain"), blocks=("basic",), max_depth=4, base_widths=(8, 16),
                         width_multipliers=(2, 4, 8))
@@ -566,31 +588,29 @@ def test_the_screen_falls_back_to_uniform_draws_and_screens_tpe_too():
     inner = optuna.samplers.TPESampler(n_startup_trials=3, multivariate=True, group=True, seed=0)
     predict = lambda s: 1.0 if s.stage_depths == (1, 1, 1) else 10.0  # noqa: E731
     study = optuna.create_study(direction="maximize",
-                                sampler=ScreenedSampler(inner, space, predict, limit_ms=2.0, seed=0))
+                                sampler=screened(inner, space, predict, limit_ms=2.0, seed=0))
     study.optimize(lambda trial: float(space.suggest(trial).stage_widths[0]), n_trials=6)
     assert all(space.from_params(t.params).stage_depths == (1, 1, 1) for t in study.trials)
-    assert sum(t.system_attrs[SCREENED_KEY] for t in study.trials) > 20
+    assert sum(t.system_attrs[keys.SCREENED] for t in study.trials) > 20
 
 
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 def test_a_net_already_in_the_study_is_not_drawn_again():
-    from reszoo.search.sampling import REPEATED_KEY, ScreenedSampler
-
     # TPE, once settled on the shallowest nets, proposes them again and again; each
     # repeat would train the same seeded proxy to the same score.
     space = SearchSpace(families=("residual", "plain"), blocks=("basic",), max_depth=3, base_widths=(8, 16))
     inner = optuna.samplers.TPESampler(n_startup_trials=3, multivariate=True, group=True, seed=0)
     study = optuna.create_study(direction="maximize",
-                                sampler=ScreenedSampler(inner, space, lambda s: 1.0, limit_ms=2.0, seed=0))
+                                sampler=screened(inner, space, lambda s: 1.0, limit_ms=2.0, seed=0))
     study.enqueue_trial(space.params_for(space.make_spec("residual", "basic", (1, 1, 1), 8, "A")))
     study.optimize(lambda trial: -float(sum(space.suggest(trial).stage_depths)), n_trials=25)
     digests = [space.from_params(t.params).digest for t in study.trials]
     assert len(set(digests)) == len(digests)
-    assert sum(t.system_attrs.get(REPEATED_KEY, 0) for t in study.trials) > 0  # repeats were proposed, and dropped
+    assert sum(t.system_attrs.get(keys.REPEATED, 0) for t in study.trials) > 0  # repeats were proposed, and dropped
 
 
 def test_the_screen_hands_on_the_passing_draw_the_known_score_ranks_highest():
-    from reszoo.search.sampling import PREFER_AMONG, ScreenedSampler
+    from reszoo.search.preference import PREFER_AMONG
 
     # The default score's size term is known before training: of the draws predicted
     # under the limit, the screen hands on the largest, never one over the limit.
@@ -602,7 +622,7 @@ def test_the_screen_hands_on_the_passing_draw_the_known_score_ranks_highest():
         return spec.stage_widths[0]
 
     over = lambda spec: 10.0 if spec.stage_widths[0] >= 48 else 1.0  # noqa: E731
-    study = optuna.create_study(sampler=ScreenedSampler(optuna.samplers.RandomSampler(seed=0), space, over,
+    study = optuna.create_study(sampler=screened(optuna.samplers.RandomSampler(seed=0), space, over,
                                                         limit_ms=2.0, seed=0, prefer=prefer))
     for _ in range(10):
         seen.clear()
@@ -612,14 +632,14 @@ def test_the_screen_hands_on_the_passing_draw_the_known_score_ranks_highest():
         assert spec.stage_widths[0] == max(s.stage_widths[0] for s in seen) < 48
         study.tell(trial, 0.0)
     chosen = [space.from_params(t.params).stage_widths[0] for t in study.trials]
-    plain = optuna.create_study(sampler=ScreenedSampler(optuna.samplers.RandomSampler(seed=0), space, over,
+    plain = optuna.create_study(sampler=screened(optuna.samplers.RandomSampler(seed=0), space, over,
                                                         limit_ms=2.0, seed=0))
     plain.optimize(lambda trial: float(space.suggest(trial).depth), n_trials=10)
     assert sum(chosen) > sum(space.from_params(t.params).stage_widths[0] for t in plain.trials)
 
 
 def test_the_preference_trusts_the_prediction_only_as_far_as_the_study_measured_it():
-    from reszoo.search.sampling import CALIBRATE_AFTER, ScreenedSampler
+    from reszoo.search.preference import CALIBRATE_AFTER
 
     # The predictor errs by block type. When the study's own measurements say it reads half the
     # truth, a draw predicted at 0.8x the limit is likely over it, and a smaller one is preferred.
@@ -639,7 +659,7 @@ def test_the_preference_trusts_the_prediction_only_as_far_as_the_study_measured_
         return width
 
     def sampler():
-        return ScreenedSampler(optuna.samplers.RandomSampler(seed=1), space, predict, limit_ms=2.0, seed=1,
+        return screened(optuna.samplers.RandomSampler(seed=1), space, predict, limit_ms=2.0, seed=1,
                                prefer=prefer)
 
     trusting = optuna.create_study(sampler=sampler())
@@ -656,15 +676,14 @@ def test_the_preference_trusts_the_prediction_only_as_far_as_the_study_measured_
 
 
 def test_the_correction_comes_from_careful_measurements_pooled_until_a_block_type_has_its_own():
-    from reszoo.search.sampling import CALIBRATE_AFTER, ScreenedSampler
+    from reszoo.search.preference import CALIBRATE_AFTER
 
     assert CALIBRATE_AFTER == 3  # the counts below
     space = SearchSpace(families=("residual",), max_depth=3, base_widths=(8, 16))
     predict = lambda spec: 1.0  # noqa: E731
     distributions = space.distributions()
     study = optuna.create_study()
-    sampler = ScreenedSampler(optuna.samplers.RandomSampler(seed=0), space, predict, limit_ms=2.0,
-                              prefer=lambda spec: 0.0)
+    calibration = Calibration(predict)
 
     def add(block, depths, ms, source):
         spec = space.make_spec("residual", block, depths, 8, "A")
@@ -675,17 +694,17 @@ def test_the_correction_comes_from_careful_measurements_pooled_until_a_block_typ
 
     add("basic", (1, 1, 1), 2.0, "measured")
     add("bottleneck", (1, 1, 1), 0.5, "measured")
-    assert sampler._corrections(study) == {"": 1.0}  # two measurements: the prediction as it is
+    assert calibration.factors(study) == {"": 1.0}  # two measurements: the prediction as it is
     add("basic", (1, 1, 2), 2.0, "measured")
     add("basic", (1, 2, 1), 9.0, "rough")  # far over the limit by a rough timing: not a careful ratio
     add("basic", (2, 1, 1), 9.0, "predicted")
-    assert sampler._corrections(study) == {"": 2.0}  # pooled: median of 2, 0.5, 2
+    assert calibration.factors(study) == {"": 2.0}  # pooled: median of 2, 0.5, 2
     add("basic", (2, 2, 2), 2.0, "measured")
-    assert sampler._corrections(study) == {"": 2.0, "basic": 2.0}  # bottleneck nets still take the pooled 2.0
+    assert calibration.factors(study) == {"": 2.0, "basic": 2.0}  # bottleneck nets still take the pooled 2.0
 
 
 def test_the_preference_stops_at_a_training_cost_set_by_the_nets_the_study_started_from():
-    from reszoo.search.sampling import PREFER_MACS_RATIO, ScreenedSampler
+    from reszoo.search.preference import PREFER_MACS_RATIO
 
     # Under a loose limit the largest passing draws are the widest nets: cheap at batch 1, dear to
     # train. The preference ranks only draws within PREFER_MACS_RATIO x the start's MACs.
@@ -694,7 +713,7 @@ def test_the_preference_stops_at_a_training_cost_set_by_the_nets_the_study_start
     budget = PREFER_MACS_RATIO * count(start).macs
 
     def study_from(start_nets, **options):
-        study = optuna.create_study(sampler=ScreenedSampler(
+        study = optuna.create_study(sampler=screened(
             optuna.samplers.RandomSampler(seed=0), space, lambda spec: 1.0, limit_ms=2.0, seed=0,
             prefer=lambda spec: count(spec).params, **options))
         for net in start_nets:
@@ -708,7 +727,7 @@ def test_the_preference_stops_at_a_training_cost_set_by_the_nets_the_study_start
     assert all(count(spec).macs <= budget for spec in bounded)
     assert max(count(spec).params for spec in bounded) > count(start).params  # still the larger of those within it
     # No passing draw within the budget: the inner sampler's first goes on, as without a preference.
-    first = optuna.create_study(sampler=ScreenedSampler(optuna.samplers.RandomSampler(seed=0), space,
+    first = optuna.create_study(sampler=screened(optuna.samplers.RandomSampler(seed=0), space,
                                                         lambda spec: 1.0, limit_ms=2.0, seed=0))
     first.enqueue_trial(space.params_for(start))
     first.optimize(lambda trial: float(space.suggest(trial).depth), n_trials=2)
@@ -722,7 +741,7 @@ def test_only_a_single_score_with_a_size_term_prefers_large_draws(tmp_path):
     assert known_score(default)(spec) == pytest.approx(CAPACITY_WEIGHT * math.log(count(spec).params))
     for other in ("train-loss", "top1"):
         assert known_score(dataclasses.replace(default, proxy=dataclasses.replace(default.proxy, score=other))) is None
-    assert known_score(dataclasses.replace(default, prefer=False)) is None  # search_quality.py's tpe-unpreferred
+    assert known_score(dataclasses.replace(default, size_preference=False)) is None  # search_quality.py's tpe-unpreferred
     assert known_score(config(tmp_path, mode="pareto")) is None  # a front wants the fast nets as well
 
 
@@ -733,15 +752,15 @@ def _draws(tmp_path, screen):
     folder.mkdir()
     cfg = config(folder, max_ms=1.5, seed=3)
     cfg = dataclasses.replace(cfg, target=dataclasses.replace(cfg.target, predict=True), sampler="random",
-                              screen=screen, prefer=False)
+                              screen=screen, size_preference=False)
     objective = make_objective(cfg)
-    objective.score = lambda spec, trial=None: {"score": 0.5, "accuracy": 0.5, "train_err": 0.5, "train_seconds": 0.0}
+    objective.train_proxy = lambda spec, trial=None: {"score": 0.5, "accuracy": 0.5, "train_err": 0.5,
+                                                      "train_seconds": 0.0}
     return run(cfg, trials=8, objective=objective)
 
 
 def test_the_screen_puts_draws_where_the_feasible_nets_are(tmp_path, fake_latency):
-    from reszoo.search.sampling import SCREEN_MARGIN
-
+    SCREEN_MARGIN = DEFAULT_POLICY.screen_margin
     plain, screened = _draws(tmp_path, screen=False), _draws(tmp_path, screen=True)
     share = {name: sum(bool(t.user_attrs["feasible"]) for t in study.trials) / len(study.trials)
              for name, study in (("plain", plain), ("screened", screened))}
@@ -762,7 +781,7 @@ def test_a_search_starts_from_its_reference_preset(tmp_path, fake_latency):
     assert study.trials[0].user_attrs["digest"] == reference.digest
     # Its reference row reuses that trial instead of training resnet20 again.
     objective = make_objective(cfg)
-    objective.score = lambda *_: pytest.fail("the reference was trained again")
+    objective.train_proxy = lambda *_: pytest.fail("the reference was trained again")
     row = score_references(study, objective, ["resnet20"])["resnet20"]
     assert row["accuracy"] == study.trials[0].user_attrs["accuracy"]
 
@@ -771,7 +790,6 @@ def test_a_search_starts_from_its_reference_preset(tmp_path, fake_latency):
 def test_a_journal_cut_short_by_a_crash_reopens_with_its_whole_entries(tmp_path, damage):
     import optuna
 
-    from reszoo.search.study import open_storage
 
     path = tmp_path / "studies.log"
     study = optuna.create_study(study_name="s", storage=open_storage(f"journal:{path}"))
@@ -788,7 +806,6 @@ def test_a_journal_damaged_in_the_middle_is_refused_with_the_repair(tmp_path):
     import optuna
 
     from reszoo.errors import SearchError
-    from reszoo.search.study import open_storage
 
     path = tmp_path / "studies.log"
     study = optuna.create_study(study_name="s", storage=open_storage(f"journal:{path}"))
@@ -800,7 +817,6 @@ def test_a_journal_damaged_in_the_middle_is_refused_with_the_repair(tmp_path):
 
 
 def test_a_journal_under_a_file_or_on_a_folder_is_refused_before_any_work(tmp_path):
-    from reszoo.search.study import journal_path
 
     (tmp_path / "file").write_text("x")
     with pytest.raises(InputError, match="which is a file, not a folder"):
@@ -836,18 +852,26 @@ def test_the_reference_that_sets_the_limit_stays_under_it_on_a_busy_machine(tmp_
     import reszoo
 
     calls = {"n": 0}
-    fake = latency_module.latency
 
-    def busier(spec, setup=None, **kw):
-        row = fake(spec, setup, **kw)
+    def busier(spec):
+        ms = _fake_ms(spec)
         if tuple(spec.stage_depths) == (3, 3, 3):  # resnet20: the tiny space's depths stop at 2
             calls["n"] += 1
-            return dataclasses.replace(row, median_ms=row.median_ms * (1 + calls["n"]))
-        return row
+            return ms * (1 + calls["n"])
+        return ms
 
-    for module in (objective_module, latency_module):
-        monkeypatch.setattr(module, "latency", busier)
-    monkeypatch.setattr(latency_module, "quickest_latency", busier)
+    class BusyJudge(FakeJudge):
+        def measured_ms(self, spec, *, remeasure=False):
+            return busier(spec)
+
+        def fresh_ms(self, spec):
+            return busier(spec)
+
+        @classmethod
+        def reference_limit(cls, reference, setup, registry):
+            return _row(reference, busier(reference))
+
+    monkeypatch.setattr(study_module, "LatencyJudge", BusyJudge)
     result = reszoo.search("synthetic:200", device="cpu", trials=2, workers=1, space=TINY_SPACE, proxy_epochs=1,
                            proxy_images=100, val_images=50, proxy_batch_size=50, references=["resnet20"],
                            registry=str(tmp_path / "r.db"))

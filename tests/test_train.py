@@ -140,13 +140,13 @@ def _png(value: int) -> bytes:
 
 
 def test_images_decode_on_the_cpu_and_a_bad_one_is_named():
-    from reszoo.train import data as data_module
+    from reszoo.train.data import readers
 
     blobs, names = [_jpeg(10), _png(200), _jpeg(90)], ["a.jpg", "b.png", "c.jpg"]
-    images = data_module._decode(blobs, names)
+    images = readers._decode(blobs, names)
     assert images.dtype == torch.uint8 and images.shape == (3, 3, 8, 8) and images[1].eq(200).all()
     with pytest.raises(DatasetError, match="cannot decode image b.jpg"):
-        data_module._decode([_jpeg(10), b"\xff\xd8 truncated"], ["a.jpg", "b.jpg"])
+        readers._decode([_jpeg(10), b"\xff\xd8 truncated"], ["a.jpg", "b.jpg"])
 
 
 def test_mismatched_classes_and_bad_archives(tmp_path):
@@ -498,8 +498,8 @@ def test_checkpoint_paths_are_checked_before_any_training(tmp_path):
 def test_a_full_disk_stops_a_checkpoint_with_one_line_and_only_costs_the_data_cache(tmp_path, monkeypatch):
     from safetensors import SafetensorError
 
-    from reszoo.train import data as data_module
     from reszoo.train import checkpoints as loop_module
+    from reszoo.train.data import cache as data_cache
 
     def disk_full(*args, **kwargs):
         raise SafetensorError("Error while serializing: IoError(No space left on device (os error 28))")
@@ -510,7 +510,7 @@ def test_a_full_disk_stops_a_checkpoint_with_one_line_and_only_costs_the_data_ca
     with pytest.raises(TrainingError, match=r"cannot write checkpoint .* \(is the disk full\?\)"):
         train(SMALL, data, ONECYCLE.with_overrides(epochs=1, batch_size=32), checkpoint=checkpoint)
     assert not checkpoint.exists() and not list(tmp_path.glob(".*tmp*"))  # nothing half-written left behind
-    monkeypatch.setattr(data_module, "save_file", disk_full)
+    monkeypatch.setattr(data_cache, "save_file", disk_full)
     with pytest.warns(RuntimeWarning, match="could not cache the decoded data set"):
         members = {f"{split}/{label}/0.jpg": _jpeg(99) for split in ("train", "test") for label in ("cat", "dog")}
         loaded = load_dataset(str(_tar(tmp_path / "tiny.tar.gz", members)), cache_dir=tmp_path / "cache")

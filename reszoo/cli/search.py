@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from reszoo.cli.app import app, console, err_console, open_registry, state
+from reszoo.cli.search_report import eta_text, progress_fields, report, report_interrupted
+from reszoo.cli.search_report import results_table  # noqa: F401  (its home before search_report.py)
 from reszoo.cli.train import plot_app
 from reszoo.errors import SearchError
 from reszoo.files import FIGURE_SUFFIXES, atomic_write_text, check_output_file
@@ -20,9 +22,7 @@ from reszoo.train.recipes import RECIPES, get_recipe
 if TYPE_CHECKING:
     import optuna
 
-    from reszoo.search.results import TrialResult
     from reszoo.search.space import SearchSpace
-    from reszoo.search.study import SearchConfig
 
 
 def _csv(value: str | None, option: str, cast=str) -> tuple | None:
@@ -56,68 +56,9 @@ def build_space(space_file: Path | None, **bounds: Any) -> SearchSpace:
     return space.with_overrides(**changes) if changes else space
 
 
-def _progress_fields(study: optuna.Study, mode: str, by_loss: bool) -> dict[str, Any]:
-    from reszoo.search.results import best, pareto_front, trial_results
-
-    results = trial_results(study)
-    done = [r for r in results if r.state in ("COMPLETE", "PRUNED", "FAIL")]  # not RUNNING or WAITING
-    judged = [r for r in done if r.feasible is not None]
-    feasible = sum(1 for r in judged if r.feasible)
-    top = best(results)
-    if mode == "pareto":
-        best_text = f"front {len(pareto_front(results))}"
-    else:
-        figures = (f"loss {top[0].train_loss:.3f}, " if by_loss else "") + f"{100 * top[0].accuracy:.2f}%" if top else ""
-        best_text = f"best {figures} @ {_latency_text(top[0])} ms" if top else "best -"
-    return {"completed": len(done), "trained": feasible, "best": best_text, "feasible": f"{feasible}/{len(judged)} feasible"}
-
-
-def _latency_text(r: TrialResult) -> str:
-    """A trial's latency, marked * when it was scaled for a slow host (results_table's caption says so)."""
-    return f"{r.latency_ms:.3f}" + ("*" if r.latency_source == "relative" else "")
-
-
-def _net(family: str, block: str, shortcut: str | None) -> str:
-    return f"{family} {block}" + (f" {shortcut}" if shortcut and shortcut != "none" else "")
-
-
-def results_table(rows: list[TrialResult], references: dict[str, dict[str, Any]], title: str,
-                  with_loss: bool = False) -> Table:
-    """Trials and the reference presets (dimmed), narrow enough for an 80-column terminal;
-    ``with_loss``: a column of the proxy's last-epoch training loss (when the score uses it)."""
-    table = Table(title=title, title_justify="left")
-    table.add_column("trial", no_wrap=True)
-    table.add_column("net")
-    table.add_column("depths")
-    table.add_column("widths")
-    for column in ("params", *(("loss",) if with_loss else ()), "acc %", "ms"):
-        table.add_column(column, justify="right", no_wrap=True)
-
-    def loss(value: float | None) -> tuple[str, ...]:
-        return (("-" if value is None else f"{value:.3f}"),) if with_loss else ()
-
-    for r in rows:
-        s = r.spec
-        table.add_row(str(r.number), _net(s.family, s.block, s.shortcut), "-".join(map(str, s.stage_depths)),
-                      "-".join(map(str, s.stage_widths)), f"{r.params / 1e6:.2f}M", *loss(r.train_loss),
-                      f"{100 * r.accuracy:.2f}", _latency_text(r))
-    for name, ref in references.items():
-        s = ref["spec"]
-        trained = ref.get("accuracy") is not None
-        table.add_row(name, _net(s["family"], s["block"], s.get("shortcut")), "-".join(map(str, s["stage_depths"])),
-                      "-".join(map(str, s["stage_widths"])), f"{ref['params'] / 1e6:.2f}M",
-                      *loss(ref.get("train_loss") if trained else None),
-                      f"{100 * ref['accuracy']:.2f}" if trained else "over the limit",
-                      f"{ref['latency_ms']:.3f}", style="dim")
-    if any(r.latency_source == "relative" for r in rows):  # a scaled reading is not what the clock said
-        table.caption = ("* timed while the host ran slow, then scaled by the limit / the reference's latency timed "
-                         "beside it (the registry keeps the raw reading)")
-        table.caption_justify = "left"
-    return table
-
-
 @app.command("search")
 def search_command(
+    context: typer.Context,
     dataset_name: Annotated[
         Optional[str],
         typer.Option("--dataset", "-d", help="cifar10, fashion-mnist, synthetic, or a path. Default: the first "
@@ -154,9 +95,9 @@ def search_command(
                      "Default: memory for one worker and no --study, else the journal $RESZOO_HOME/search/studies.log."),
     ] = None,
     workers: Annotated[Optional[int], typer.Option(
-        min=1, help="Worker processes on this machine sharing the study. Default: one per core (1 thread each) "
-                    "when the proxy trains on a CPU, one on a GPU; latency is timed with the others paused "
-                    "between two training steps.", show_default=False)] = None,
+        min=1, help="Worker processes on this machine sharing the study, at most one per usable core and one per "
+                    "trial. Default: one per core (1 thread each) when the proxy trains on a CPU, one on a GPU; "
+                    "latency is timed with the others paused between two training steps.", show_default=False)] = None,
     seed: Annotated[int, typer.Option(help="Seed of the sampler (worker i: seed + i) and of every proxy run.")] = 0,
     space_file: Annotated[Optional[Path], typer.Option("--space", help="A JSON/TOML file of search-space bounds.")] = None,
     families: Annotated[Optional[str], typer.Option(help="Families to search, e.g. residual,plain,highway.")] = None,
@@ -166,10 +107,7 @@ def search_command(
     shortcuts: Annotated[Optional[str], typer.Option(help="Shortcut styles allowed: A, B, C.")] = None,
     proxy_epochs: Annotated[int, typer.Option(min=1, help="Epochs of each trial's proxy training.")] = 3,
     proxy_images: Annotated[int, typer.Option(
-        min=10, help="Training images of each proxy run. More cost time; by the training loss alone they rank "
-                     "nets closer to a full training (6000: Kendall's tau 0.61 against 3000's 0.46 over 12 "
-                     "Fashion-MNIST nets), with the default score no closer on those nets (0.735 against 0.758; "
-                     "benchmarks/README.md).")] = 3000,
+        min=10, help="Training images of each proxy run (more cost time).")] = 3000,
     val_images: Annotated[int, typer.Option(min=10, help="Training images held out to measure each proxy's top-1 on.")] = 1000,
     proxy_batch_size: Annotated[int, typer.Option(min=1, max=MAX_BATCH, help="Batch size of the proxy training.")] = 32,
     proxy_precision: Annotated[str, typer.Option(
@@ -177,8 +115,7 @@ def search_command(
              "with AVX512-BF16 or AMX; else float32), float32, bfloat16.")] = "auto",
     proxy_score: Annotated[str, typer.Option(
         help="What ranks the nets: train-loss+params (the proxy's last epoch's training loss, less 0.05 x "
-             "ln(parameters): short proxies underrate larger nets; on three draws of 12 Fashion-MNIST nets it ranked "
-             "them closer to a full training than the loss alone or top-1 did; the latency screen then hands on the "
+             "ln(parameters), since short proxies underrate larger nets; the latency screen then hands on the "
              "largest of up to five passing draws likely under the limit), train-loss (the loss alone) or top1 "
              "(top-1 on the held-out images). Top-1 is shown either way."
     )] = "train-loss+params",
@@ -203,11 +140,13 @@ def search_command(
     size (see --proxy-score), with its top-1 on held-out training images
     beside it. Nets over the limit are never trained and never reported best. With no options
     it runs a small search on a data set it finds here, under resnet20's
-    latency. Exits 1 when no trial was feasible.
+    latency. Exits 1 when no trial was feasible; on Ctrl-C, shows what was found,
+    how to resume, and exits 130.
     """
     from reszoo.search.api import DEFAULT_TRIALS, search
+    from reszoo.search.processes import SearchInterrupted
     from reszoo.search.results import publish_best
-    from reszoo.search.study import redact
+    from reszoo.search.storage import redact
 
     if out is not None:  # before the search: its results must not be lost for want of a folder
         check_output_file(out, "--out")
@@ -217,35 +156,42 @@ def search_command(
                         **_depth_range(depth))
     with Progress(
         TextColumn("trials"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[best]}"),
-        TextColumn("{task.fields[feasible]}"), TimeElapsedColumn(), console=err_console, transient=True,
+        TextColumn("{task.fields[feasible]}"), TimeElapsedColumn(), TextColumn("{task.fields[eta]}"),
+        console=err_console, transient=True,
     ) as progress:
-        task = progress.add_task("search", total=None, best="best -", feasible="")
-        start_count = None
+        task = progress.add_task("search", total=None, best="best -", feasible="", eta="")
+        start_count, started = None, 0.0
         budget = trials if trials is not None or timeout is not None else DEFAULT_TRIALS
 
         def on_progress(study: optuna.Study) -> None:
-            nonlocal start_count
-            fields = _progress_fields(study, mode, by_loss=proxy_score != "top1")
+            nonlocal start_count, started
+            fields = progress_fields(study, mode, by_loss=proxy_score != "top1")
             if start_count is None:  # the first call comes before any new trial
-                start_count = fields["trained"]
+                start_count, started = fields["trained"], time.monotonic()
                 err_console.print(f"study {study.study_name}: {mode}, {len(study.trials)} trials so far",
                                   highlight=False)
+            eta = eta_text(time.monotonic() - started, fields["trained"] - start_count, budget, timeout)
             progress.update(task, total=(start_count + budget) if budget else None, completed=fields["trained"],
-                            best=fields["best"], feasible=fields["feasible"])
+                            best=fields["best"], feasible=fields["feasible"], eta=eta)
 
-        result = search(
-            dataset_name, data_root=data_root, device=device, max_latency_ms=max_latency_ms, batch_size=batch_size,
-            runtime=runtime, trials=trials, timeout=timeout, mode=mode, study=study_name, storage=storage,
-            workers=workers, seed=seed, space=space, proxy_epochs=proxy_epochs, proxy_images=proxy_images,
-            val_images=val_images, proxy_batch_size=proxy_batch_size, proxy_precision=proxy_precision,
-            proxy_score=proxy_score, threads=threads, references=references,
-            registry=state.registry_url, on_progress=on_progress,
-            log=lambda message: progress.console.print(message, highlight=False),
-        )
+        try:
+            result = search(
+                dataset_name, data_root=data_root, device=device, max_latency_ms=max_latency_ms, batch_size=batch_size,
+                runtime=runtime, trials=trials, timeout=timeout, mode=mode, study=study_name, storage=storage,
+                workers=workers, seed=seed, space=space, proxy_epochs=proxy_epochs, proxy_images=proxy_images,
+                val_images=val_images, proxy_batch_size=proxy_batch_size, proxy_precision=proxy_precision,
+                proxy_score=proxy_score, threads=threads, references=references,
+                registry=state.registry_url, on_progress=on_progress,
+                log=lambda message: progress.console.print(message, highlight=False),
+            )
+        except SearchInterrupted as stopped:
+            progress.stop()
+            report_interrupted(stopped, as_json, context)
+            raise typer.Exit(130) from None
     summary = result.summary()
     if out is not None:
         atomic_write_text(out, json.dumps(summary, indent=2) + "\n")
-    _report(summary, result.trials, result.references, as_json, result.config)
+    report(summary, result.trials, result.references, as_json, result.config)
     if not result.best:
         limit = result.config.target.max_ms
         raise SearchError(
@@ -267,40 +213,6 @@ def search_command(
                           highlight=False)
 
 
-def _report(summary: dict[str, Any], results: list[TrialResult], references: dict[str, dict[str, Any]],
-            as_json: bool, config: SearchConfig) -> None:
-    from reszoo.search.objective import CAPACITY_WEIGHT
-    from reszoo.search.results import best, pareto_front
-
-    if as_json:
-        console.print_json(json.dumps({k: v for k, v in summary.items() if k != "all_trials"}))
-        return
-    rows = best(results, 5) if config.mode == "constrained" else pareto_front(results)
-    limit = f" under {config.target.max_ms:.4g} ms" if config.target.max_ms is not None else ""
-    ranked = {"train-loss+params": f"the proxy's last-epoch training loss less {CAPACITY_WEIGHT} ln(params); top-1 "
-                                   "on held-out images",
-              "train-loss": "the proxy's last-epoch training loss; top-1 on held-out images",
-              "top1": "the proxy's top-1 on held-out images"}[config.proxy.score]
-    title = ("best feasible nets" if config.mode == "constrained" else "Pareto front") + (
-        f"{limit} on {summary['device']} (ranked by {ranked}; presets dimmed)"
-    )
-    console.print(results_table(rows, references, title, with_loss=config.proxy.score != "top1"))
-    counts = {state: sum(1 for r in results if r.state == state) for state in ("PRUNED", "FAIL")}
-    if config.target.max_ms is None:  # Pareto mode without a limit: nothing is "over" anything
-        fate = f"{summary['feasible']} trained ({len(pareto_front(results))} on the front, {counts['PRUNED']} pruned)"
-    else:
-        fate = (f"{summary['feasible']} under the limit ({len(pareto_front(results))} on the front, "
-                f"{counts['PRUNED']} pruned), {sum(1 for r in results if r.feasible is False)} over it")
-    screened = (f"; {summary['screened_draws']} more draws, predicted over 1.2x the limit, were dropped before "
-                "they became trials" if summary["screened_draws"] else "")
-    if summary["repeated_draws"]:
-        repeated = summary["repeated_draws"]
-        screened += (f"; {repeated} draw{'s' if repeated > 1 else ''} of {'nets' if repeated > 1 else 'a net'} "
-                     f"already tried {'were' if repeated > 1 else 'was'} dropped (not trained twice)")
-    console.print(f"{summary['trials']} trials: {fate}, {counts['FAIL']} failed{screened}. Study {config.study} in "
-                  f"{summary['storage']}", highlight=False)
-
-
 @plot_app.command("pareto")
 def plot_pareto_command(
     study_name: Annotated[str, typer.Argument(help="The study to draw.", show_default=False)],
@@ -312,10 +224,10 @@ def plot_pareto_command(
     """Accuracy against latency for every trial of a study: the front, the limit and the presets."""
     import optuna
 
-    from reszoo.search.results import trial_results
-    from reszoo.search.study import default_storage, journal_path, open_storage, redact
-
+    from reszoo.search import keys
     from reszoo.search.plots import plot_pareto
+    from reszoo.search.results import trial_results
+    from reszoo.search.storage import default_storage, journal_path, open_storage, redact
 
     check_output_file(out, "--out", suffixes=FIGURE_SUFFIXES)
     storage_url = storage or default_storage()
@@ -327,12 +239,12 @@ def plot_pareto_command(
     except KeyError:
         raise SearchError(f"no study {study_name!r} in {redact(storage_url)}; `optuna studies --storage ...` "
                           "lists them") from None
-    settings = study.user_attrs.get("reszoo", {})
+    settings = study.user_attrs.get(keys.SETTINGS, {})
     limit = settings.get("target", {}).get("max_ms")
     target = settings.get("target", {})
     title = (f"{study_name}: {settings.get('dataset', '')}, batch-{target.get('batch_size', 1)} "
              f"{target.get('runtime', '')} latency on {target.get('device', '?')}"
-             + (f", limit {limit:g} ms" if limit is not None else ""))
-    path = plot_pareto(trial_results(study), out, references=study.user_attrs.get("references"), max_ms=limit,
+             + (f", limit {limit:.3g} ms" if limit is not None else ""))
+    path = plot_pareto(trial_results(study), out, references=study.user_attrs.get(keys.REFERENCES), max_ms=limit,
                        title=title)
     console.print(f"wrote {path}", highlight=False)

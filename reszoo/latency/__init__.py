@@ -1,21 +1,10 @@
 """Latency: measured per device, batch size, dtype and runtime, stored by
-architecture (measure.py), and the per-part predictor that screens nets
-before they are measured (predictor.py). The rows themselves live in the
-registry (reszoo.zoo.latency_store); device names are reszoo.devices'.
+architecture (measure.py); the per-part predictor that screens nets before
+they are measured (predictor.py); the judge that tells a search whether a net
+meets its limit and how it knows (judge.py); and the lock that keeps timings
+quiet beside training (quiet.py). The rows themselves live in the registry
+(reszoo.zoo.latency_store); device names are reszoo.devices'.
 
-The package is callable: ``reszoo.latency("resnet56", device="cuda")`` runs
-:func:`reszoo.latency.measure.latency`.
+The call itself is :func:`reszoo.latency` (defined in reszoo/__init__.py,
+running :func:`reszoo.latency.measure.latency`).
 """
-
-import sys
-import types
-
-
-class _CallablePackage(types.ModuleType):
-    def __call__(self, *args, **kwargs):
-        from reszoo.latency.measure import latency
-
-        return latency(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallablePackage

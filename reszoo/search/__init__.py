@@ -1,18 +1,12 @@
-"""The search: space, objective, Optuna study, results and plots (latency is reszoo.latency's).
+"""The search: space, proxy, objective, samplers, Optuna study, results and plots.
 
-The package is callable: ``reszoo.search(dataset=..., max_latency_ms=...)`` runs
-:func:`reszoo.search.api.search` and returns its :class:`SearchResult`.
+The call itself is :func:`reszoo.search` (defined in reszoo/__init__.py, running
+:func:`reszoo.search.api.search`); latency is reszoo.latency's.
+
+Modules, by job: ``api`` (one call, its policy), ``config`` (settings and what a
+resumed study must share), ``storage`` (memory, journal, database), ``study``
+(opening a study), ``runner`` (budget, workers), ``processes`` (worker bounds,
+dying with the parent, Ctrl-C), ``objective`` (one trial), ``proxy`` (the short
+training and its scores), ``sampling`` and ``preference`` (the wrapper
+samplers), ``keys`` (trial attribute names), ``space``, ``results``, ``plots``.
 """
-
-import sys
-import types
-
-
-class _CallablePackage(types.ModuleType):
-    def __call__(self, *args, **kwargs):
-        from reszoo.search.api import search
-
-        return search(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallablePackage

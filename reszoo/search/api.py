@@ -1,4 +1,4 @@
-"""``reszoo.search(...)``: a whole search as one call, with the policy the CLI used to hold.
+"""A whole search as one call (``reszoo.search(...)``), with the policy the CLI used to hold.
 
 The policy: a data set found locally when none is named; the latency limit
 taken from the first reference preset when none is given (a resumed study
@@ -17,13 +17,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from reszoo.errors import InputError
+from reszoo.search.processes import SearchInterrupted
 
 if TYPE_CHECKING:
     import optuna
 
+    from reszoo.search.config import SearchConfig
+    from reszoo.search.objective import Objective
     from reszoo.search.results import TrialResult
     from reszoo.search.space import SearchSpace
-    from reszoo.search.study import SearchConfig
     from reszoo.train.data import Dataset
 
 
@@ -52,7 +54,7 @@ class SearchResult:
     def summary(self) -> dict[str, Any]:
         """JSON-ready: settings, counts, best, front, hypervolume (of the top-1 front), references, every trial."""
         from reszoo.search.results import hypervolume, pareto_front
-        from reszoo.search.study import redact
+        from reszoo.search.storage import redact
 
         config, limit = self.config, self.config.target.max_ms
         top1_front = pareto_front(self.trials, by="accuracy")  # the hypervolume is of accuracy x ms
@@ -107,21 +109,22 @@ def search(
         dataset: ``fashion-mnist``, ``cifar10``, ``synthetic`` or a path; default the
             first of Fashion-MNIST and CIFAR-10 found here.
         max_latency_ms: The limit; default the first reference preset's latency
-            here, measured afresh (:func:`reszoo.latency.measure.quickest_latency`; a
-            resumed study: the limit it started with).
+            here, measured afresh (:meth:`reszoo.latency.judge.LatencyJudge.reference_limit`;
+            a resumed study: the limit it started with).
         trials: Trained trials to run now (default :data:`DEFAULT_TRIALS`, or none with ``timeout``).
         workers: Processes sharing the trials (default: one per core when the proxy
-            trains on a CPU, each with one thread; one on a GPU). Latency is then
-            timed with the other workers held between two training steps.
+            trains on a CPU, each with one thread; one on a GPU); at most one per usable
+            core and one per trial (``log`` says when fewer run). Latency is then timed
+            with the other workers held between two training steps.
         study, storage: Name and storage (``memory``, ``journal:PATH``, a database
             URL) of the Optuna study; a named study resumes.
         space: The search space (default :class:`SearchSpace`'s); fitted to the data.
         proxy_precision: ``float32``, ``bfloat16`` (autocast) or ``auto``: bfloat16 where
             it runs natively (a GPU; a CPU with AVX512-BF16 or AMX), else float32.
         proxy_score: What ranks the nets: ``train-loss+params`` (the proxy's last
-            epoch's training loss, less :data:`~reszoo.search.objective.CAPACITY_WEIGHT`
+            epoch's training loss, less :data:`~reszoo.search.proxy.CAPACITY_WEIGHT`
             times ln(parameters); higher is better), ``train-loss`` (the loss alone) or
-            ``top1`` (its validation top-1); see :data:`reszoo.search.objective.SCORES`.
+            ``top1`` (its validation top-1); see :data:`reszoo.search.proxy.SCORES`.
             Top-1 is reported either way.
         threads: CPU threads latency is timed with (default: the threads this process
             has, or what a resumed study started with; 1 is the steadiest).
@@ -130,20 +133,28 @@ def search(
             one's MACs; none under it: no bound). The first, when it sets the limit, is timed
             again to judge a net measured over it (a resumed study's limit is not).
         registry: Where latency rows are cached (default: the local registry).
-        log: Told of decisions worth a line (the limit chosen, a proxy cut to fit).
+        log: Told of decisions worth a line (the limit chosen, a proxy cut to fit, fewer workers).
 
     Returns:
         The result; ``best`` is empty when no trial was feasible.
+
+    Raises:
+        SearchInterrupted: Ctrl-C (a KeyboardInterrupt) stopped it; its ``result`` holds what
+            was found so far, and no trial it stopped stays RUNNING.
     """
-    from reszoo.devices import resolve_device
-    from reszoo.latency.measure import RUNTIMES, quickest_latency
-    from reszoo.search.objective import PROXY_RECIPE, LatencyTarget, Proxy, check_score
-    from reszoo.search.results import best, fitted_preset, pareto_front, score_references, trial_results
+    from reszoo.devices import resolve_device, usable_cores
+    from reszoo.latency.judge import LatencyTarget
+    from reszoo.latency.measure import RUNTIMES, LatencySetup
+    from reszoo.search.config import MODES, SearchConfig
+    from reszoo.search.processes import bound_workers
+    from reszoo.search.proxy import PROXY_RECIPE, Proxy, check_score
+    from reszoo.search.results import fitted_preset
     from reszoo.search.space import SearchSpace
-    from reszoo.search.study import (
-        MODES, SearchConfig, default_storage, journal_path, local_dataset, make_objective, run, stored_settings,
-    )
+    from reszoo.search.storage import default_storage, journal_path, stored_settings
+    from reszoo.search.runner import run
+    from reszoo.search.study import make_objective, reference_limit
     from reszoo.train.data import load as load_dataset
+    from reszoo.train.data import local_dataset
     from reszoo.zoo.hub import local_registry, local_url
     from reszoo.zoo.records import check_name
 
@@ -156,9 +167,13 @@ def search(
     torch_device = resolve_device(device)
     cuda = torch_device.type == "cuda"
     if workers is None:
-        workers = default_workers(torch_device)
-        if trials is not None:
-            workers = min(workers, trials)  # a worker with no trial to run would only load the data
+        workers = min(default_workers(torch_device), trials or usable_cores())
+    elif workers < 1:
+        raise InputError(f"workers must be at least 1, got {workers}; give 1 or more", field="workers", value=workers)
+    else:
+        workers, fewer = bound_workers(workers, trials, usable_cores())
+        if fewer:
+            say(fewer)
     runtime = ("graph" if cuda else "eager") if runtime == "auto" else runtime
     if runtime not in RUNTIMES:
         raise InputError(f"runtime must be auto or one of {', '.join(RUNTIMES)}, got {runtime!r}", field="runtime")
@@ -201,10 +216,9 @@ def search(
         if not references:
             raise InputError("constrained mode needs a latency limit (--max-latency-ms), or a reference preset "
                              "whose latency sets it (--reference)", field="max_latency_ms")
+        setup = LatencySetup(device=str(torch_device), batch_size=batch_size, runtime=runtime, threads=threads)
         with local_registry(registry) as rows:
-            # Measured afresh each time (about 4 s on a CPU), the quicker of now and the stored row kept.
-            row = quickest_latency(fitted_preset(references[0], space), device=str(torch_device),
-                                   batch_size=batch_size, runtime=runtime, threads=threads, registry=rows)
+            row = reference_limit(fitted_preset(references[0], space), setup, rows)
         max_latency_ms, limit_from = row.median_ms, fitted_preset(references[0], space)
         say(f"latency limit: {references[0]}'s {max_latency_ms:.3f} ms on {row.device} (batch {batch_size}, "
             f"{runtime})")
@@ -216,21 +230,38 @@ def search(
         startup_trials=min(10, max(3, (trials or 30) // 3)),
     )
     objective = make_objective(config, data)  # this process's (spawned workers load the data set themselves)
-    optuna_study = run(config, trials=trials, workers=workers, timeout=timeout, on_progress=on_progress,
-                       start_from=[fitted_preset(r, space) for r in references], objective=objective)
-    scored = score_references(optuna_study, objective, references) if references else {}
-    results = trial_results(optuna_study)
+    study_so_far = None
+    try:
+        study_so_far = run(config, trials=trials, workers=workers, timeout=timeout, on_progress=on_progress,
+                           start_from=[fitted_preset(r, space) for r in references], objective=objective)
+        return _result(study_so_far, config, data, objective, references)
+    except KeyboardInterrupt as exc:
+        interrupted = exc if isinstance(exc, SearchInterrupted) else SearchInterrupted(study_so_far)
+        if interrupted.study is not None:  # what was found so far, references as far as they were scored
+            interrupted.result = _result(interrupted.study, config, data, None, references)
+        raise interrupted from None
+
+
+def _result(study: optuna.Study, config: SearchConfig, data: Dataset, objective: Objective | None,
+            references: Sequence[str]) -> SearchResult:
+    """The result of ``study``; with ``objective``, the references not scored yet are scored first."""
+    from reszoo.search import keys
+    from reszoo.search.results import best, pareto_front, score_references, trial_results
+
+    if objective is not None and references:
+        scored = score_references(study, objective, list(references))
+    else:
+        stored = study.user_attrs.get(keys.REFERENCES, {})
+        scored = {name: stored[name] for name in references if name in stored}
+    results = trial_results(study)
     front = pareto_front(results)
-    return SearchResult(optuna_study, config, data, results, best(results, 5) if mode == "constrained" else front,
+    return SearchResult(study, config, data, results, best(results, 5) if config.mode == "constrained" else front,
                         front, scored)
 
 
 def proxy_precision_for(precision: str, device: Any) -> str | None:
-    """The proxy's precision: ``auto`` is bfloat16 where it runs natively, else the
-    device's default (float32 on a CPU). On this project's CPU (AMX) bf16 autocast
-    trained resnet20's proxy 1.5x as fast at one thread. A proxy only ranks nets, and
-    on the fidelity benchmark's 12 nets bf16 ranked them about as (poorly) as float32
-    did: Kendall's tau 0.28 against 0.33, both far under the 0.6 sought (benchmarks/README.md)."""
+    """The proxy's precision: ``auto`` is bfloat16 where it runs natively (it trains faster
+    there, and a proxy only ranks nets), else the device's default (float32 on a CPU)."""
     from reszoo.train.steps import PRECISIONS, native_bfloat16
 
     if precision == "auto":
@@ -243,9 +274,8 @@ def proxy_precision_for(precision: str, device: Any) -> str | None:
 
 def default_workers(device: Any) -> int:
     """Worker processes a search runs by default: one per core this process may use when
-    the proxy trains on a CPU (one thread each: 2 one-thread processes ran 2.24x the
-    training steps of one on this 2-core machine); one on a GPU (a process per net
-    only time-slices it)."""
+    the proxy trains on a CPU (one thread each: one-thread processes outrun one process
+    with as many threads); one on a GPU (a process per net only time-slices it)."""
     from reszoo.devices import usable_cores
 
     if getattr(device, "type", str(device)) != "cpu":

@@ -11,14 +11,15 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from reszoo.devices import device_label
-from reszoo.train.publish import TrainedEntry, publish_trained
+from reszoo.search import keys
+from reszoo.search.config import SearchConfig
 from reszoo.search.objective import Objective
-from reszoo.search.sampling import REPEATED_KEY, SCREENED_KEY
 from reszoo.search.space import SearchSpace
-from reszoo.search.study import SearchConfig, redact
+from reszoo.search.storage import redact
 from reszoo.train.data import Dataset
 from reszoo.train.data import load as load_dataset
 from reszoo.train.loop import train
+from reszoo.train.publish import TrainedEntry, publish_trained
 from reszoo.train.recipes import Recipe
 from reszoo.zoo.presets import get_spec
 from reszoo.zoo.records import EntryRecord
@@ -41,7 +42,7 @@ class TrialResult:
     reason: str | None  # why it failed or was pruned
     screened: int = 0  # draws the latency screen dropped before this trial (search/sampling.py)
     repeated: int = 0  # draws of nets already in the study, dropped before this trial
-    score: float | None = None  # what the study ranks (objective.SCORES); None: the accuracy (older studies)
+    score: float | None = None  # what the study ranks (proxy.SCORES); None: the accuracy (older studies)
     train_loss: float | None = None  # the proxy's last epoch's mean training loss
 
     @property
@@ -53,24 +54,24 @@ class TrialResult:
     def from_trial(cls, trial: FrozenTrial) -> TrialResult:
         attrs = trial.user_attrs
         complete = trial.state == TrialState.COMPLETE
-        spec = ArchSpec.from_dict(attrs["spec"]) if "spec" in attrs else None
-        reason = attrs.get("fail_reason") or trial.system_attrs.get("fail_reason")
+        spec = ArchSpec.from_dict(attrs[keys.SPEC]) if keys.SPEC in attrs else None
+        reason = attrs.get(keys.FAIL_REASON) or trial.system_attrs.get("fail_reason")  # ours, or Optuna's
         if trial.state == TrialState.PRUNED and reason is None:
             reason = "pruned: below the median of earlier trials"
         return cls(
             number=trial.number,
             state=trial.state.name,
             spec=spec,
-            params=attrs.get("params"),
-            accuracy=attrs.get("accuracy") if complete else None,
-            latency_ms=attrs.get("latency_ms"),
-            latency_source=attrs.get("latency_source"),
-            feasible=attrs.get("feasible"),
+            params=attrs.get(keys.PARAMS),
+            accuracy=attrs.get(keys.ACCURACY) if complete else None,
+            latency_ms=attrs.get(keys.LATENCY_MS),
+            latency_source=attrs.get(keys.LATENCY_SOURCE),
+            feasible=attrs.get(keys.FEASIBLE),
             reason=reason,
-            screened=int(trial.system_attrs.get(SCREENED_KEY, 0)),
-            repeated=int(trial.system_attrs.get(REPEATED_KEY, 0)),
-            score=attrs.get("score") if complete else None,
-            train_loss=attrs.get("train_loss") if complete else None,
+            screened=int(trial.system_attrs.get(keys.SCREENED, 0)),
+            repeated=int(trial.system_attrs.get(keys.REPEATED, 0)),
+            score=attrs.get(keys.SCORE) if complete else None,
+            train_loss=attrs.get(keys.TRAIN_LOSS) if complete else None,
         )
 
     @property
@@ -139,7 +140,7 @@ def score_references(
 ) -> dict[str, dict[str, Any]]:
     """Presets trained on the same proxy and timed on the same device, kept with the study
     (scored once; a resumed study reuses them, and a trial of the same net is reused)."""
-    stored: dict[str, dict[str, Any]] = dict(study.user_attrs.get("references", {}))
+    stored: dict[str, dict[str, Any]] = dict(study.user_attrs.get(keys.REFERENCES, {}))
     for name in names:
         if name in stored:
             continue
@@ -147,21 +148,20 @@ def score_references(
             on_start(name)
         spec = fitted_preset(name, objective.space)
         trained = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                   if t.user_attrs.get("digest") == spec.digest and "accuracy" in t.user_attrs]
-        scored: dict[str, Any] = {"accuracy": None, "score": None, "train_loss": None}
-        if trained:  # the search started from it (see study.run): same proxy, same seed, same score
-            ms = trained[0].user_attrs["latency_ms"]
+                   if t.user_attrs.get(keys.DIGEST) == spec.digest and keys.ACCURACY in t.user_attrs]
+        scored: dict[str, Any] = {keys.ACCURACY: None, keys.SCORE: None, keys.TRAIN_LOSS: None}
+        limit = objective.judge.limit_ms
+        if trained:  # the search started from it (see runner.run): same proxy, same seed, same score
+            ms = trained[0].user_attrs[keys.LATENCY_MS]
             scored.update({key: trained[0].user_attrs.get(key) for key in scored})
         else:
-            ms = objective.latency_ms(spec, measure=True)[0]
-            limit = objective.target.max_ms
+            ms = objective.judge.judge(spec, careful=True).ms
             # A preset over the limit is reported as such, never trained: it is no rival here.
             if limit is None or ms <= limit:
-                scored.update({key: value for key, value in objective.score(spec).items() if key in scored})
+                scored.update({key: value for key, value in objective.train_proxy(spec).items() if key in scored})
         stored[name] = {"summary": spec.summary(), "params": _params(spec), "latency_ms": ms, **scored,
-                        "spec": spec.to_dict(),
-                        "over_limit": objective.target.max_ms is not None and ms > objective.target.max_ms}
-        study.set_user_attr("references", stored)
+                        "spec": spec.to_dict(), "over_limit": limit is not None and ms > limit}
+        study.set_user_attr(keys.REFERENCES, stored)
     return {name: stored[name] for name in names if name in stored}
 
 
