@@ -278,7 +278,7 @@ def test_the_search_limit_settles_on_the_quickest_figure_over_runs(tmp_path, mon
 
 def test_onnxruntime_is_a_runtime_of_bench_latency_list_and_the_predictor(tmp_path, monkeypatch):
     need_onnx()
-    import reszoo.latency.ort as ort
+    from reszoo.latency import ort
 
     exports = []
     real = ort.onnx_bytes
