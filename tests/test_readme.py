@@ -17,8 +17,10 @@ FENCE = re.compile(r"(<!-- not run: [^>]*-->\n)?```python\n(.*?)```", flags=re.S
 
 def python_blocks(path: Path) -> list[tuple[str, str, bool]]:
     """(id, code, runs) for each ```python block of ``path``."""
-    return [(f"{path.relative_to(ROOT)}:{i}", m.group(2), m.group(1) is None)
-            for i, m in enumerate(FENCE.finditer(path.read_text()))]
+    return [
+        (f"{path.relative_to(ROOT)}:{i}", m.group(2), m.group(1) is None)
+        for i, m in enumerate(FENCE.finditer(path.read_text()))
+    ]
 
 
 BLOCKS = [block for path in [README, *GUIDES] for block in python_blocks(path)]
