@@ -2,14 +2,18 @@
 measured in the same run, as ratios; and on a CPU, the throughput of one and
 of several 1-thread processes at once.
 
-Paths (each built fresh, 5 warm-up steps, then the median of --steps):
-  CPU:  float32 (NCHW eager: the baseline, what `reszoo train` ran before),
-        channels_last (float32 NHWC: what it runs now), bfloat16 (autocast +
-        NHWC: `--precision bfloat16`), optionally compile.
+Paths (each built fresh, 5 warm-up steps, then the median of --steps; the
+paths of one net are timed interleaved, a step of each in turn, so that a
+change in the machine's speed falls on all of them alike):
+  CPU:  float32 (NCHW eager), channels_last (float32 NHWC: what `reszoo train`
+        runs by default, the baseline), bfloat16 (autocast + NHWC:
+        `--precision bfloat16`), bfloat16-norm32 (autocast with BatchNorm and
+        the residual stream in float32), optionally compile.
   CUDA: bfloat16 eager (the baseline), graph (the whole step in one CUDA
         graph), optionally compile.
 
     python benchmarks/train_step.py [--device cuda] [--steps 20] [--nets resnet20 resnet56]
+    python benchmarks/train_step.py --threads 1 2        # CPU: each path at 1 thread, then at 2
     python benchmarks/train_step.py --processes 1 2      # CPU: 1-thread processes at once
 """
 
@@ -23,32 +27,36 @@ import time
 import torch
 
 import reszoo
-from reszoo.train.steps import _EagerStep, _GraphStep
+from reszoo.train.precision import PRECISIONS, apply_precision
 from reszoo.train.recipes import PAPER
+from reszoo.train.steps import _EagerStep, _GraphStep
 
 
-def time_steps(step, x, y, steps: int, cuda: bool) -> float:
-    """Median seconds per step over ``steps`` steps, after 5 warm-up steps."""
-    for _ in range(5):
-        step(x, y, 0.1)
-    if cuda:
-        torch.cuda.synchronize()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step(x, y, 0.1)
-        if cuda:
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def time_interleaved(steps: dict, count: int, cuda: bool) -> dict[str, float]:
+    """Median seconds per step of each path, timed a step of each in turn (after 5 warm-ups each)."""
+    for step, x, y in steps.values():
+        for _ in range(5):
+            step(x, y, 0.1)
+    times: dict[str, list[float]] = {path: [] for path in steps}
+    for _ in range(count):
+        for path, (step, x, y) in steps.items():
+            if cuda:
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            step(x, y, 0.1)
+            if cuda:
+                torch.cuda.synchronize()
+            times[path].append(time.perf_counter() - start)
+    return {path: statistics.median(t) for path, t in times.items()}
 
 
 def make_step(name: str, path: str, device: torch.device, batch: int):
     """(step, x, y) for one path: ``float32`` (NCHW), ``channels_last`` (float32 NHWC),
-    ``bfloat16``, ``graph`` or ``compile`` (the last three bf16 autocast, NHWC)."""
+    a precision (``bfloat16``, ``bfloat16-norm32``: NHWC), ``graph`` or ``compile``
+    (bf16 autocast, NHWC)."""
     torch.manual_seed(0)
-    precision = "float32" if path in ("float32", "channels_last") else "bfloat16"
-    model = reszoo.create_model(name).to(device).train()
+    precision = path if path in PRECISIONS else "float32" if path == "channels_last" else "bfloat16"
+    model = apply_precision(reszoo.create_model(name).to(device).train(), precision)
     channels_last = path != "float32"
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -109,27 +117,33 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--nets", nargs="*", default=["resnet20", "resnet56", "resnet110"])
     parser.add_argument("--paths", nargs="*", default=None,
-                        help="float32, channels_last, bfloat16, graph, compile (default: CPU float32 "
-                             "channels_last bfloat16; CUDA bfloat16 graph)")
+                        help="channels_last, float32, bfloat16, bfloat16-norm32, graph, compile; the first is "
+                             "the baseline (default: CPU channels_last float32 bfloat16 bfloat16-norm32; CUDA "
+                             "bfloat16 graph)")
+    parser.add_argument("--threads", nargs="*", type=int, default=None,
+                        help="CPU: time every path at each of these thread counts (default: torch's)")
     parser.add_argument("--processes", nargs="*", type=int, default=None,
                         help="CPU: also time this many 1-thread processes at once (e.g. 1 2)")
     parser.add_argument("--seconds", type=float, default=30.0, help="How long each process count trains.")
     args = parser.parse_args()
     device = torch.device(args.device)
     cuda = device.type == "cuda"
-    paths = args.paths or (["bfloat16", "graph"] if cuda else ["float32", "channels_last", "bfloat16"])
-    where = torch.cuda.get_device_name(device) if cuda else f"{torch.get_num_threads()} threads"
-    print(f"{device} ({where}), torch {torch.__version__}, batch {args.batch_size}; baseline: {paths[0]} eager")
-    print(f"{'net':<10} {'path':<13} {'ms/step':>9} {'vs base':>8} {'setup s':>8}")
-    for name in args.nets:
-        base_ms = None
-        for path in paths:
-            start = time.perf_counter()
-            step, x, y = make_step(name, path, device, args.batch_size)
-            setup = time.perf_counter() - start
-            ms = 1e3 * time_steps(step, x, y, args.steps, cuda)
-            base_ms = ms if base_ms is None else base_ms
-            print(f"{name:<10} {path:<13} {ms:>9.1f} {ms / base_ms:>7.2f}x {setup:>8.1f}", flush=True)
+    paths = args.paths or (["bfloat16", "graph"] if cuda else ["channels_last", "float32", "bfloat16", "bfloat16-norm32"])
+    for threads in args.threads or [torch.get_num_threads()]:
+        torch.set_num_threads(threads)
+        where = torch.cuda.get_device_name(device) if cuda else f"{threads} thread{'s' if threads > 1 else ''}"
+        print(f"{device} ({where}), torch {torch.__version__}, batch {args.batch_size}; baseline: {paths[0]} eager")
+        print(f"{'net':<10} {'path':<16} {'ms/step':>9} {'vs base':>8} {'setup s':>8}")
+        for name in args.nets:
+            steps, setups = {}, {}
+            for path in paths:
+                start = time.perf_counter()
+                steps[path] = make_step(name, path, device, args.batch_size)
+                setups[path] = time.perf_counter() - start
+            ms = {path: 1e3 * t for path, t in time_interleaved(steps, args.steps, cuda).items()}
+            for path in paths:
+                print(f"{name:<10} {path:<16} {ms[path]:>9.1f} {ms[path] / ms[paths[0]]:>7.2f}x "
+                      f"{setups[path]:>8.1f}", flush=True)
     if args.processes and not cuda:
         processes_throughput(args.nets[0], "channels_last", args.processes, args.batch_size, args.seconds)
 
