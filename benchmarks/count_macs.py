@@ -10,12 +10,12 @@ from __future__ import annotations
 import sys
 
 import torch
+from timing import median_seconds  # benchmarks/timing.py, beside this script
 from torch.utils.flop_counter import FlopCounterMode
 
 from reszoo.zoo.counting import count
 from reszoo.zoo.network import build
 from reszoo.zoo.presets import get_spec
-from timing import median_seconds  # benchmarks/timing.py, beside this script
 
 
 def whole_net_count(spec) -> tuple[int, int]:

@@ -44,53 +44,70 @@ def main() -> None:
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--seeds", default="0,1,2,3,4")
     parser.add_argument("--out", default=None, help="write every seed's result JSON here")
-    parser.add_argument("--extra", default="", help="more `reszoo search` options, e.g. \"--proxy-batch-size 32\"")
+    parser.add_argument("--extra", default="", help='more `reszoo search` options, e.g. "--proxy-batch-size 32"')
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     root = ["--data-root", args.data_root] if args.data_root else []
 
     rows, results = [], {}
-    print(f"{'seed':>4} {'wall s':>7} {'trained':>7} {'screened':>8} {'best score':>10} {'resnet20':>8} "
-          f"{'best %':>7} {'resnet20 %':>10} {'ms / limit':>10}  won  top-1 too  params/resnet20's  best net",
-          flush=True)
+    print(
+        f"{'seed':>4} {'wall s':>7} {'trained':>7} {'screened':>8} {'best score':>10} {'resnet20':>8} "
+        f"{'best %':>7} {'resnet20 %':>10} {'ms / limit':>10}  won  top-1 too  params/resnet20's  best net",
+        flush=True,
+    )
     for seed in seeds:
         with tempfile.TemporaryDirectory(prefix="reszoo-home-") as home:
-            rc, wall, out, err = run_cli(["search", *root, "--seed", str(seed), "--json", *shlex.split(args.extra)],
-                                         home)
+            rc, wall, out, err = run_cli(
+                ["search", *root, "--seed", str(seed), "--json", *shlex.split(args.extra)], home
+            )
         if rc not in (0, 1) or not out.strip():
             sys.exit(f"seed {seed}: reszoo search exited {rc}\n{err[-2000:]}")
         result = json.loads(out)
         results[seed] = {"wall_s": wall, "exit": rc, **result}
         ref = result["references"]["resnet20"]
         top = result["best"][0] if result["best"] else None
-        rival = top is not None and ref["accuracy"] is not None and top["spec"] != ref["spec"] \
+        rival = (
+            top is not None
+            and ref["accuracy"] is not None
+            and top["spec"] != ref["spec"]
             and top["latency_ms"] <= result["max_latency_ms"]
+        )
         # The score is what the search ranks by (top-1 itself with --proxy-score top1).
         won = rival and _score(top) > _score(ref)
         top1_too = rival and top["accuracy"] > ref["accuracy"]
         # The training loss alone (the default score adds the nets' size to it).
-        loss_too = rival and None not in (top.get("train_loss"), ref.get("train_loss")) \
+        loss_too = (
+            rival
+            and None not in (top.get("train_loss"), ref.get("train_loss"))
             and top["train_loss"] < ref["train_loss"]
+        )
         rows.append((seed, wall, won, top1_too, loss_too))
         nan = float("nan")
-        print(f"{seed:>4} {wall:7.1f} {result['feasible']:>7} {result['screened_draws']:>8} "
-              f"{_score(top) if top else nan:10.4f} {_score(ref) if ref['accuracy'] is not None else nan:8.4f} "
-              f"{100 * top['accuracy'] if top else nan:7.2f} "
-              f"{100 * ref['accuracy'] if ref['accuracy'] is not None else nan:10.2f} "
-              f"{top['latency_ms'] / result['max_latency_ms'] if top else 0:10.3f}"
-              f"  {'yes' if won else 'no ':3}  {'yes' if top1_too else 'no ':9}  "
-              f"{top['params'] / 1e6 if top else nan:.2f}M/{ref['params'] / 1e6:.2f}M  "
-              f"{top['summary'] if top else '-'}",
-              flush=True)
+        print(
+            f"{seed:>4} {wall:7.1f} {result['feasible']:>7} {result['screened_draws']:>8} "
+            f"{_score(top) if top else nan:10.4f} {_score(ref) if ref['accuracy'] is not None else nan:8.4f} "
+            f"{100 * top['accuracy'] if top else nan:7.2f} "
+            f"{100 * ref['accuracy'] if ref['accuracy'] is not None else nan:10.2f} "
+            f"{top['latency_ms'] / result['max_latency_ms'] if top else 0:10.3f}"
+            f"  {'yes' if won else 'no ':3}  {'yes' if top1_too else 'no ':9}  "
+            f"{top['params'] / 1e6 if top else nan:.2f}M/{ref['params'] / 1e6:.2f}M  "
+            f"{top['summary'] if top else '-'}",
+            flush=True,
+        )
     won = sum(1 for row in rows if row[2])
-    print(f"won {won} of {len(rows)} seeds on the search's score (target >= 4 of 5), {sum(1 for row in rows if row[3])} "
-          f"also on proxy top-1, {sum(1 for row in rows if row[4])} on the training loss alone; "
-          f"slowest {max(row[1] for row in rows):.1f} s, "
-          f"mean {sum(row[1] for row in rows) / len(rows):.1f} s (target <= 240 s)", flush=True)
+    print(
+        f"won {won} of {len(rows)} seeds on the search's score (target >= 4 of 5), {sum(1 for row in rows if row[3])} "
+        f"also on proxy top-1, {sum(1 for row in rows if row[4])} on the training loss alone; "
+        f"slowest {max(row[1] for row in rows):.1f} s, "
+        f"mean {sum(row[1] for row in rows) / len(rows):.1f} s (target <= 240 s)",
+        flush=True,
+    )
 
     with tempfile.TemporaryDirectory(prefix="reszoo-home-") as home:
-        rc, wall, _, err = run_cli(["search", "--dataset", "synthetic", "--device", "cpu", "--max-latency-ms",
-                                    "0.000001", "--trials", "3"], home)
+        rc, wall, _, err = run_cli(
+            ["search", "--dataset", "synthetic", "--device", "cpu", "--max-latency-ms", "0.000001", "--trials", "3"],
+            home,
+        )
     said = " ".join(err.split())
     print(f"impossible limit: exit {rc} in {wall:.1f} s (target: exit 1 in <= 10 s; {wall / 10:.2f} of the target)")
     print(f"  it said: {said[-400:]}")

@@ -55,9 +55,11 @@ def main() -> None:
     cpu = torch.stack(_decode_on_cpu(blobs, names))
     cpu_s = time.perf_counter() - start
     diff = (gpu.int() - cpu.int()).abs()
-    print(f"{len(blobs)} JPEGs: nvjpeg {gpu_s:.3f} s, CPU {cpu_s:.3f} s ({cpu_s / gpu_s:.1f}x); "
-          f"max pixel difference {int(diff.max())}, {100 * (diff > 0).float().mean():.2f}% of values differ; "
-          f"warnings: {[str(w.message)[:80] for w in caught if 'GPU failed' in str(w.message)] or 'none'}")
+    print(
+        f"{len(blobs)} JPEGs: nvjpeg {gpu_s:.3f} s, CPU {cpu_s:.3f} s ({cpu_s / gpu_s:.1f}x); "
+        f"max pixel difference {int(diff.max())}, {100 * (diff > 0).float().mean():.2f}% of values differ; "
+        f"warnings: {[str(w.message)[:80] for w in caught if 'GPU failed' in str(w.message)] or 'none'}"
+    )
 
 
 if __name__ == "__main__":

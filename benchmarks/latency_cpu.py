@@ -33,7 +33,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s), batch 1, float32, eager")
-    print(f"{'net':<10} {'reszoo s/meas':>13} {'median ms':>10} {'spread':>7}   {'torch s/meas':>12} {'median ms':>10} {'spread':>7}")
+    print(
+        f"{'net':<10} {'reszoo s/meas':>13} {'median ms':>10} {'spread':>7}   {'torch s/meas':>12} {'median ms':>10} {'spread':>7}"
+    )
     for name in args.names:
         ours_t, ours_m, base_t, base_m = [], [], [], []
         model = reszoo.create_model(name).eval()
@@ -44,9 +46,9 @@ def main() -> None:
             ours_t.append(time.perf_counter() - start)
             start = time.perf_counter()
             with torch.inference_mode():
-                result = tb.Timer("model(x)", globals={"model": model, "x": x}, num_threads=args.threads).blocked_autorange(
-                    min_run_time=0.5
-                )
+                result = tb.Timer(
+                    "model(x)", globals={"model": model, "x": x}, num_threads=args.threads
+                ).blocked_autorange(min_run_time=0.5)
             base_m.append(result.median * 1e3)
             base_t.append(time.perf_counter() - start)
         print(

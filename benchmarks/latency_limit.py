@@ -33,8 +33,11 @@ def child(net: str, threads: int, arm: str) -> None:
 
     space = SearchSpace().with_overrides(num_classes=10, in_chans=1, input_size=28)  # Fashion-MNIST's fit
     began = time.perf_counter()
-    record = measure(fitted_preset(net, space), LatencySetup(device="cpu", threads=threads),
-                     timing=LIMIT_TIMING if arm == "limit" else DEFAULT_TIMING)
+    record = measure(
+        fitted_preset(net, space),
+        LatencySetup(device="cpu", threads=threads),
+        timing=LIMIT_TIMING if arm == "limit" else DEFAULT_TIMING,
+    )
     print(json.dumps({"median_ms": record.median_ms, "seconds": time.perf_counter() - began}))
 
 
@@ -51,25 +54,39 @@ def main() -> None:
     arms: dict[str, list[dict]] = {"limit": [], "single": []}
     for _ in range(args.readings):
         for arm in arms:  # alternating: both arms meet the same spells
-            out = subprocess.run([sys.executable, __file__, "--child", arm, "--net", args.net,
-                                  "--threads", str(args.threads)], capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", arm, "--net", args.net, "--threads", str(args.threads)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             arms[arm].append(json.loads(out.stdout.strip().splitlines()[-1]))
             print(f"{arm:>6}: {arms[arm][-1]['median_ms']:.3f} ms", flush=True)
     quickest = min(r["median_ms"] for rows in arms.values() for r in rows)
     figures = {}
     for arm, rows in arms.items():
         medians = [r["median_ms"] for r in rows]
-        figures[arm] = {"slow": sum(m > 1.25 * quickest for m in medians), "spread": max(medians) / min(medians),
-                        "median": statistics.median(medians), "seconds": statistics.median(r["seconds"] for r in rows)}
+        figures[arm] = {
+            "slow": sum(m > 1.25 * quickest for m in medians),
+            "spread": max(medians) / min(medians),
+            "median": statistics.median(medians),
+            "seconds": statistics.median(r["seconds"] for r in rows),
+        }
     limit, single = figures["limit"], figures["single"]
     n = args.readings
     print(f"{args.net}, {args.threads} thread(s), {n} fresh processes per arm; quickest reading {quickest:.3f} ms")
-    print(f"readings over 1.25x the quickest: LIMIT_TIMING {limit['slow']}/{n}, one measurement (baseline) "
-          f"{single['slow']}/{n}")
-    print(f"spread (max/min): {limit['spread']:.2f}x against {single['spread']:.2f}x; median reading "
-          f"{limit['median']:.3f} against {single['median']:.3f} ms")
-    print(f"seconds per reading: {limit['seconds']:.2f} against {single['seconds']:.2f} "
-          f"(ratio {limit['seconds'] / single['seconds']:.2f})")
+    print(
+        f"readings over 1.25x the quickest: LIMIT_TIMING {limit['slow']}/{n}, one measurement (baseline) "
+        f"{single['slow']}/{n}"
+    )
+    print(
+        f"spread (max/min): {limit['spread']:.2f}x against {single['spread']:.2f}x; median reading "
+        f"{limit['median']:.3f} against {single['median']:.3f} ms"
+    )
+    print(
+        f"seconds per reading: {limit['seconds']:.2f} against {single['seconds']:.2f} "
+        f"(ratio {limit['seconds'] / single['seconds']:.2f})"
+    )
 
 
 if __name__ == "__main__":

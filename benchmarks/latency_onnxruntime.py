@@ -67,10 +67,14 @@ def main() -> None:
     registry = Registry(args.store) if args.store else None
     import onnxruntime
 
-    print(f"{LatencySetup(threads=args.threads).label()}, torch {torch.__version__}, onnxruntime "
-          f"{onnxruntime.__version__}, {args.threads} thread(s), batch 1, float32")
-    print(f"{'net':<11} {'depth':>5} {'params':>8} {'eager ms':>9} {'p90':>7} {'ort ms':>8} {'p90':>7} "
-          f"{'eager/ort':>9} {'s':>5}")
+    print(
+        f"{LatencySetup(threads=args.threads).label()}, torch {torch.__version__}, onnxruntime "
+        f"{onnxruntime.__version__}, {args.threads} thread(s), batch 1, float32"
+    )
+    print(
+        f"{'net':<11} {'depth':>5} {'params':>8} {'eager ms':>9} {'p90':>7} {'ort ms':>8} {'p90':>7} "
+        f"{'eager/ort':>9} {'s':>5}"
+    )
     rows = []
     for index, (name, spec) in enumerate(nets):
         began = time.perf_counter()
@@ -78,16 +82,26 @@ def main() -> None:
         for runtime in RUNTIMES if index % 2 == 0 else RUNTIMES[::-1]:
             records[runtime] = measure(spec, LatencySetup("cpu", 1, "float32", runtime, args.threads))
         eager, ort = records["eager"], records["onnxruntime"]
-        row = {"net": name, "digest": spec.digest, "summary": spec.summary(), "depth": spec.depth,
-               "params": count(spec).params, "device": eager.device, "seconds": time.perf_counter() - began,
-               **{f"{r}_{k}": getattr(records[r], f"{k}_ms") for r in RUNTIMES for k in ("median", "p90")},
-               "noisy": [r for r in RUNTIMES if records[r].noisy]}
+        row = {
+            "net": name,
+            "digest": spec.digest,
+            "summary": spec.summary(),
+            "depth": spec.depth,
+            "params": count(spec).params,
+            "device": eager.device,
+            "seconds": time.perf_counter() - began,
+            **{f"{r}_{k}": getattr(records[r], f"{k}_ms") for r in RUNTIMES for k in ("median", "p90")},
+            "noisy": [r for r in RUNTIMES if records[r].noisy],
+        }
         row["ratio"] = row["eager_median"] / row["onnxruntime_median"]
         rows.append(row)
-        print(f"{name:<11} {spec.depth:>5} {row['params'] / 1e6:>7.2f}M {row['eager_median']:>9.3f} "
-              f"{row['eager_p90']:>7.3f} {row['onnxruntime_median']:>8.3f} {row['onnxruntime_p90']:>7.3f} "
-              f"{row['ratio']:>8.2f}x {row['seconds']:>5.0f}" + ("  noisy: " + ", ".join(row["noisy"]) if row["noisy"]
-                                                                 else ""), flush=True)
+        print(
+            f"{name:<11} {spec.depth:>5} {row['params'] / 1e6:>7.2f}M {row['eager_median']:>9.3f} "
+            f"{row['eager_p90']:>7.3f} {row['onnxruntime_median']:>8.3f} {row['onnxruntime_p90']:>7.3f} "
+            f"{row['ratio']:>8.2f}x {row['seconds']:>5.0f}"
+            + ("  noisy: " + ", ".join(row["noisy"]) if row["noisy"] else ""),
+            flush=True,
+        )
         if registry is not None:
             registry.add_architecture(spec, name if name in PRESETS else None)
             for record in records.values():
@@ -95,28 +109,44 @@ def main() -> None:
     ratios = sorted(r["ratio"] for r in rows)
     tau, apart = kendall([r["eager_median"] for r in rows], [r["onnxruntime_median"] for r in rows])
     print(f"eager/ort: median {ratios[len(ratios) // 2]:.2f}x, range {ratios[0]:.2f}x to {ratios[-1]:.2f}x")
-    print(f"order of the nets, eager against ort: Kendall tau {tau:.3f}; ordered apart: "
-          + (", ".join(f"{rows[i]['net']}/{rows[j]['net']}" for i, j in apart) or "none"))
-    summary = {"threads": args.threads, "versions": {**library_versions(), "onnxruntime": onnxruntime.__version__},
-               "rows": rows, "kendall_tau": tau}
+    print(
+        f"order of the nets, eager against ort: Kendall tau {tau:.3f}; ordered apart: "
+        + (", ".join(f"{rows[i]['net']}/{rows[j]['net']}" for i, j in apart) or "none")
+    )
+    summary = {
+        "threads": args.threads,
+        "versions": {**library_versions(), "onnxruntime": onnxruntime.__version__},
+        "rows": rows,
+        "kendall_tau": tau,
+    }
     if args.predictor:
         scratch = registry or Registry("sqlite://")  # an in-memory table when nothing is stored
         for runtime in RUNTIMES:
             predictor = LatencyPredictor(scratch, runtime=runtime, threads=args.threads)
             added = predictor.fill([spec for _, spec in nets])
-            checks = [PredictionCheck(spec, predictor.predict(spec), row[f"{runtime}_median"])
-                      for (_, spec), row in zip(nets, rows)]
+            checks = [
+                PredictionCheck(spec, predictor.predict(spec), row[f"{runtime}_median"])
+                for (_, spec), row in zip(nets, rows)
+            ]
             summary[f"predictor_{runtime}"] = s = summarize(checks)
-            print(f"predictor, {runtime}: {added} parts timed; median |error| {100 * s['median_abs_error']:.1f}%, "
-                  f"worst {100 * s['max_abs_error']:.0f}%, mean {100 * s['mean_error']:+.1f}%, "
-                  f"Spearman {s['spearman']:.3f}")
+            print(
+                f"predictor, {runtime}: {added} parts timed; median |error| {100 * s['median_abs_error']:.1f}%, "
+                f"worst {100 * s['max_abs_error']:.0f}%, mean {100 * s['mean_error']:+.1f}%, "
+                f"Spearman {s['spearman']:.3f}"
+            )
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(summary, handle, indent=1)
     if registry is not None:
         settled = registry.settle()
-        print(f"stored {2 * len(rows)} rows in {registry.display_url}" + ("" if settled else
-              " (not settled: another process has it open; run python tools/make_registry.py PATH later)"))
+        print(
+            f"stored {2 * len(rows)} rows in {registry.display_url}"
+            + (
+                ""
+                if settled
+                else " (not settled: another process has it open; run python tools/make_registry.py PATH later)"
+            )
+        )
 
 
 if __name__ == "__main__":

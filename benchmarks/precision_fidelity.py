@@ -73,14 +73,19 @@ def report(path: Path) -> None:
     means = ["mean", _mean([by[k]["top1"] for k in by if k[0] == "float32"])]
     for p in others:
         d = diffs[p]
-        means.append(f"{_mean([by[k]['top1'] for k in by if k[0] == p])} ({statistics.fmean(d):+.2f}, "
-                     f"{len(d)} seeds)" if d else "-")
+        means.append(
+            f"{_mean([by[k]['top1'] for k in by if k[0] == p])} ({statistics.fmean(d):+.2f}, {len(d)} seeds)"
+            if d
+            else "-"
+        )
     print(" | ".join(means))
     for p in ["float32", *others]:
         secs = [r["train_seconds"] / r["steps"] for (q, _), r in by.items() if q == p]
         if secs:
-            print(f"{p}: {1000 * statistics.fmean(secs):.0f} ms per step over the whole run (wall, 1 thread; "
-                  "only comparable between runs on a quiet machine)")
+            print(
+                f"{p}: {1000 * statistics.fmean(secs):.0f} ms per step over the whole run (wall, 1 thread; "
+                "only comparable between runs on a quiet machine)"
+            )
 
 
 def _mean(values: list[float]) -> str:
@@ -107,8 +112,9 @@ def main() -> None:
     torch.set_num_threads(1)  # one process per core; never more processes than cores
     dataset = load_dataset(args.dataset, root=args.data_root)
     recipe = get_recipe(args.recipe).with_overrides(epochs=args.epochs)
-    spec = resolve_spec(args.net).with_overrides(num_classes=dataset.num_classes, in_chans=dataset.in_chans,
-                                                 input_size=dataset.input_size)
+    spec = resolve_spec(args.net).with_overrides(
+        num_classes=dataset.num_classes, in_chans=dataset.in_chans, input_size=dataset.input_size
+    )
     for precision in args.precisions:
         for seed in args.seeds:
             key = f"{args.net}/{args.recipe}/{args.epochs}ep/{precision}/seed{seed}"
@@ -117,11 +123,23 @@ def main() -> None:
                 continue
             began = time.perf_counter()
             result = train(spec, dataset, recipe, seed=seed, precision=precision)
-            record = {"net": args.net, "recipe": recipe.to_dict(), "epochs": args.epochs, "precision": precision,
-                      "seed": seed, "top1": result.metrics["top1"], "test_loss": result.metrics["loss"],
-                      "steps": result.steps, "train_seconds": result.seconds, "wall_seconds": time.perf_counter() - began,
-                      "history": result.history, "torch": torch.__version__, "threads": torch.get_num_threads(),
-                      "dataset": dataset.name, "date": time.strftime("%Y-%m-%d")}
+            record = {
+                "net": args.net,
+                "recipe": recipe.to_dict(),
+                "epochs": args.epochs,
+                "precision": precision,
+                "seed": seed,
+                "top1": result.metrics["top1"],
+                "test_loss": result.metrics["loss"],
+                "steps": result.steps,
+                "train_seconds": result.seconds,
+                "wall_seconds": time.perf_counter() - began,
+                "history": result.history,
+                "torch": torch.__version__,
+                "threads": torch.get_num_threads(),
+                "dataset": dataset.name,
+                "date": time.strftime("%Y-%m-%d"),
+            }
             _merge_write(args.out, key, record)
             print(f"{key}: top-1 {100 * result.metrics['top1']:.2f}% in {result.seconds:.0f} s", flush=True)
     report(args.out)

@@ -12,9 +12,10 @@ import sqlite3
 import tempfile
 from pathlib import Path
 
+from timing import median_seconds  # benchmarks/timing.py, beside this script
+
 import reszoo
 from reszoo import Registry
-from timing import median_seconds  # benchmarks/timing.py, beside this script
 
 
 def main() -> None:
@@ -26,16 +27,30 @@ def main() -> None:
         registry = Registry(path)
         # A few real entries give the architectures and blobs; the rest are rows
         # pointing at them, inserted in bulk (adding 10,000 weight files is not what we time).
-        seeds = [registry.add(f"seed{i}", reszoo.create_model(name)) for i, name in enumerate(("resnet20", "plain20", "highway20"))]
+        seeds = [
+            registry.add(f"seed{i}", reszoo.create_model(name))
+            for i, name in enumerate(("resnet20", "plain20", "highway20"))
+        ]
         rng = random.Random(0)
         rows = []
         for i in range(args.entries - len(seeds)):
             seed = seeds[i % len(seeds)]
             top1 = rng.uniform(0.5, 0.95)
-            rows.append((
-                f"net{i // 3}", i % 3 + 1, seed.arch_digest, seed.blob_sha256, rng.choice(["cifar10", "fashion-mnist"]),
-                top1, f'{{"top1": {top1}}}', "[]", "{}", "{}", "2026-11-26 00:00:00",
-            ))
+            rows.append(
+                (
+                    f"net{i // 3}",
+                    i % 3 + 1,
+                    seed.arch_digest,
+                    seed.blob_sha256,
+                    rng.choice(["cifar10", "fashion-mnist"]),
+                    top1,
+                    f'{{"top1": {top1}}}',
+                    "[]",
+                    "{}",
+                    "{}",
+                    "2026-11-26 00:00:00",
+                )
+            )
         with sqlite3.connect(path) as conn:
             conn.executemany(
                 "INSERT INTO entries (name, version, arch_digest, blob_sha256, dataset, top1, metrics_json, history_json,"

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
+from timing import median_seconds  # benchmarks/timing.py, beside this script
 
 import reszoo
 from reszoo import Registry
-from timing import median_seconds  # benchmarks/timing.py, beside this script
 
 
 def main() -> None:
@@ -49,7 +49,9 @@ def main() -> None:
     mb = record.blob_size / 1e6
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; weights {mb:.1f} MB")
     print(f"reszoo Registry.load                          {ours * 1e3:8.1f} ms")
-    print(f"load_file + load_state_dict (model prebuilt)  {baseline * 1e3:8.1f} ms   ratio {ours / baseline:.2f}x (target <= 1.3)")
+    print(
+        f"load_file + load_state_dict (model prebuilt)  {baseline * 1e3:8.1f} ms   ratio {ours / baseline:.2f}x (target <= 1.3)"
+    )
     print(f"create_model + load_file + load_state_dict    {end_to_end * 1e3:8.1f} ms   ratio {ours / end_to_end:.2f}x")
 
 

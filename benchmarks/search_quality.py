@@ -43,14 +43,14 @@ from pathlib import Path
 from typing import Any
 
 from reszoo.devices import device_label
+from reszoo.latency.judge import LatencyTarget
 from reszoo.latency.measure import cpu_threads, latency
 from reszoo.search.api import proxy_precision_for
-from reszoo.latency.judge import LatencyTarget
 from reszoo.search.config import SearchConfig
 from reszoo.search.proxy import PROXY_RECIPE, Proxy
 from reszoo.search.results import best, fitted_preset, hypervolume, pareto_front, trial_results
-from reszoo.search.space import SearchSpace
 from reszoo.search.runner import run
+from reszoo.search.space import SearchSpace
 from reszoo.train.data import load as load_dataset
 from reszoo.zoo.registry import Registry
 
@@ -69,14 +69,20 @@ def main() -> None:
     parser.add_argument("--val-images", type=int, default=1000)
     parser.add_argument("--proxy-epochs", type=int, default=3)
     parser.add_argument("--max-depth", type=int, default=4)
-    parser.add_argument("--start-from", default="resnet20",
-                        help="preset both samplers start from, as `reszoo search` does ('none': from nothing)")
+    parser.add_argument(
+        "--start-from",
+        default="resnet20",
+        help="preset both samplers start from, as `reszoo search` does ('none': from nothing)",
+    )
     parser.add_argument("--registry", default=None, help="registry caching latency (default: a temporary one)")
-    parser.add_argument("--samplers", default="tpe,random",
-                        help="arms, comma-separated, the last one the baseline: tpe (screened by the latency "
-                             "predictor and preferring the larger passing draws, as reszoo search runs), "
-                             "tpe-unpreferred (screened only), tpe-unscreened (neither), random "
-                             "(Optuna's RandomSampler, unscreened)")
+    parser.add_argument(
+        "--samplers",
+        default="tpe,random",
+        help="arms, comma-separated, the last one the baseline: tpe (screened by the latency "
+        "predictor and preferring the larger passing draws, as reszoo search runs), "
+        "tpe-unpreferred (screened only), tpe-unscreened (neither), random "
+        "(Optuna's RandomSampler, unscreened)",
+    )
     parser.add_argument("--proxy-precision", default="auto", help="as reszoo search's --proxy-precision")
     parser.add_argument("--proxy-batch-size", type=int, default=PROXY_RECIPE.batch_size)
     parser.add_argument("--proxy-score", default=Proxy().score, help="as reszoo search's --proxy-score")
@@ -86,31 +92,44 @@ def main() -> None:
     arms = args.samplers.split(",")
     unknown = [a for a in arms if a not in ("tpe", "tpe-unpreferred", "tpe-unscreened", "random")]
     if unknown or len(arms) < 2:
-        parser.error(f"--samplers {args.samplers!r}: give two or more of tpe, tpe-unpreferred, tpe-unscreened, "
-                     "random")
+        parser.error(f"--samplers {args.samplers!r}: give two or more of tpe, tpe-unpreferred, tpe-unscreened, random")
 
     work = Path(tempfile.mkdtemp(prefix="reszoo-search-quality-"))
     registry_url = args.registry or f"sqlite:///{work / 'registry.db'}"
     dataset = load_dataset(args.dataset, root=args.data_root)
-    space = SearchSpace(max_depth=args.max_depth, num_classes=dataset.num_classes, in_chans=dataset.in_chans,
-                        input_size=dataset.input_size)
+    space = SearchSpace(
+        max_depth=args.max_depth,
+        num_classes=dataset.num_classes,
+        in_chans=dataset.in_chans,
+        input_size=dataset.input_size,
+    )
     limit = args.max_latency_ms
     if limit is None:
-        limit = latency(fitted_preset("resnet20", space), device=args.device, runtime=args.runtime,
-                        registry=Registry(registry_url), threads=args.threads).median_ms
+        limit = latency(
+            fitted_preset("resnet20", space),
+            device=args.device,
+            runtime=args.runtime,
+            registry=Registry(registry_url),
+            threads=args.threads,
+        ).median_ms
     with cpu_threads(args.threads):
         label = device_label(args.device)
-    print(f"{args.dataset} on {label}; limit {limit:.3f} ms (batch 1, {args.runtime}); "
-          f"{args.trials} trials x {args.seeds} seeds; proxy {args.proxy_images} images x {args.proxy_epochs} epochs")
+    print(
+        f"{args.dataset} on {label}; limit {limit:.3f} ms (batch 1, {args.runtime}); "
+        f"{args.trials} trials x {args.seeds} seeds; proxy {args.proxy_images} images x {args.proxy_epochs} epochs"
+    )
     jobs = [(args, space, registry_url, limit, seed, sampler) for seed in range(args.seeds) for sampler in arms]
     if args.jobs > 1:
-        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_one_thread) as pool:
+        with ProcessPoolExecutor(
+            args.jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_one_thread
+        ) as pool:
             done = list(pool.map(_search, *zip(*jobs)))
     else:
         done = [_search(*job) for job in jobs]
-    rows = [{"seed": seed, **{sampler: done[seed * len(arms) + i] for i, sampler in enumerate(arms)}}
-            for seed in range(args.seeds)]
+    rows = [
+        {"seed": seed, **{sampler: done[seed * len(arms) + i] for i, sampler in enumerate(arms)}}
+        for seed in range(args.seeds)
+    ]
 
     def mean(sampler: str, key: str) -> float:
         return statistics.mean(r[sampler][key] for r in rows)
@@ -121,8 +140,11 @@ def main() -> None:
         for arm in arms[:-1]:
             figure = mean(arm, key)
             # A score may be negative (a negated loss): its ratio would mislead, the difference does not.
-            versus = (f"difference {figure - base:+.4f}" if key == "best_score"
-                      else f"ratio {figure / base if base else float('inf'):.3f}")
+            versus = (
+                f"difference {figure - base:+.4f}"
+                if key == "best_score"
+                else f"ratio {figure / base if base else float('inf'):.3f}"
+            )
             print(f"{key:>14}: {arm} {figure:.4f}  {baseline} {base:.4f}  {versus}")
     for arm in arms[:-1]:
         for key, what in (("best_score", "the best score"), ("best", "the best-scored net's proxy top-1")):
@@ -139,20 +161,33 @@ def _one_thread() -> None:
     torch.set_num_threads(1)  # one job per core
 
 
-def _search(args: argparse.Namespace, space: SearchSpace, registry_url: str, limit: float, seed: int,
-            sampler: str) -> dict[str, Any]:
+def _search(
+    args: argparse.Namespace, space: SearchSpace, registry_url: str, limit: float, seed: int, sampler: str
+) -> dict[str, Any]:
     """One arm's search for one seed: its figures."""
     cuda = args.device.startswith("cuda")
     config = SearchConfig(
-        dataset=args.dataset, data_root=args.data_root, space=space,
+        dataset=args.dataset,
+        data_root=args.data_root,
+        space=space,
         # The proxy `reszoo search` trains by default (bfloat16 where it runs natively).
-        proxy=Proxy(recipe=PROXY_RECIPE.with_overrides(epochs=args.proxy_epochs, batch_size=args.proxy_batch_size),
-                    train_images=args.proxy_images, val_images=args.val_images, seed=seed,
-                    device=args.device, runtime="graph" if cuda else "eager",
-                    precision=proxy_precision_for(args.proxy_precision, args.device), score=args.proxy_score),
+        proxy=Proxy(
+            recipe=PROXY_RECIPE.with_overrides(epochs=args.proxy_epochs, batch_size=args.proxy_batch_size),
+            train_images=args.proxy_images,
+            val_images=args.val_images,
+            seed=seed,
+            device=args.device,
+            runtime="graph" if cuda else "eager",
+            precision=proxy_precision_for(args.proxy_precision, args.device),
+            score=args.proxy_score,
+        ),
         target=LatencyTarget(device=args.device, max_ms=limit, runtime=args.runtime, threads=args.threads),
-        registry=registry_url, study=f"{sampler}-{seed}", seed=seed, sampler=sampler.split("-")[0],
-        screen=sampler in ("tpe", "tpe-unpreferred"), size_preference=sampler == "tpe",
+        registry=registry_url,
+        study=f"{sampler}-{seed}",
+        seed=seed,
+        sampler=sampler.split("-")[0],
+        screen=sampler in ("tpe", "tpe-unpreferred"),
+        size_preference=sampler == "tpe",
         startup_trials=min(10, max(3, args.trials // 3)),
     )
     started = time.perf_counter()
@@ -175,10 +210,13 @@ def _search(args: argparse.Namespace, space: SearchSpace, registry_url: str, lim
         "best_net": top[0].spec.summary() if top else None,
         "seconds": time.perf_counter() - started,
     }
-    print(f"seed {seed} {sampler:>14}: best score {figures['best_score']:.4f} ({100 * figures['best']:.2f}%)  hypervolume "
-          f"{figures['hypervolume']:.4f}  feasible {figures['feasible']}/{figures['trials']} trials "
-          f"({100 * figures['feasible_share']:.0f}%), {figures['screened']} draws screened out, "
-          f"{figures['repeated']} repeats dropped  {figures['seconds']:.0f} s", flush=True)
+    print(
+        f"seed {seed} {sampler:>14}: best score {figures['best_score']:.4f} ({100 * figures['best']:.2f}%)  hypervolume "
+        f"{figures['hypervolume']:.4f}  feasible {figures['feasible']}/{figures['trials']} trials "
+        f"({100 * figures['feasible_share']:.0f}%), {figures['screened']} draws screened out, "
+        f"{figures['repeated']} repeats dropped  {figures['seconds']:.0f} s",
+        flush=True,
+    )
     return figures
 
 

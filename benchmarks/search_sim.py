@@ -56,21 +56,30 @@ from reszoo.search.config import SearchConfig
 from reszoo.search.objective import UNTRAINED, record_constraint
 from reszoo.search.proxy import CAPACITY_WEIGHT, Proxy
 from reszoo.search.results import fitted_preset
-from reszoo.search.space import SearchSpace
 from reszoo.search.runner import TrainedBudget
+from reszoo.search.space import SearchSpace
 from reszoo.search.study import sampler_for
 from reszoo.zoo.counting import count
 from reszoo.zoo.registry import Registry
 
 RESULTS = Path(__file__).parent / "results"
-FIDELITY = ("proxy-fidelity-fashion-mnist-bf16-batch32-judge3-seed*.json",
-            "proxy-fidelity-fashion-mnist-draw1-bf16-batch32-judge2-seed*.json")
+FIDELITY = (
+    "proxy-fidelity-fashion-mnist-bf16-batch32-judge3-seed*.json",
+    "proxy-fidelity-fashion-mnist-draw1-bf16-batch32-judge2-seed*.json",
+)
 ARMS = ("tpe", "tpe-unpreferred", "tpe-unscreened", "random")
 
 
 def features(family: str, block: str, layers: int, params: int) -> list[float]:
-    return [1.0, math.log(params), layers, family == "plain", family == "highway", block == "bottleneck",
-            (family == "plain") * layers]
+    return [
+        1.0,
+        math.log(params),
+        layers,
+        family == "plain",
+        family == "highway",
+        block == "bottleneck",
+        (family == "plain") * layers,
+    ]
 
 
 def fit_loss(files: list[str]) -> tuple[np.ndarray, float, float]:
@@ -79,16 +88,19 @@ def fit_loss(files: list[str]) -> tuple[np.ndarray, float, float]:
     for file in files:
         for net in json.loads(Path(file).read_text())["nets"]:
             found = re.match(r"(\w+) (\d+)-layer (\w+),", net["summary"])
-            row = nets.setdefault(net["digest"], {"x": features(found[1], found[3], int(found[2]), net["params"]),
-                                                  "losses": []})
+            row = nets.setdefault(
+                net["digest"], {"x": features(found[1], found[3], int(found[2]), net["params"]), "losses": []}
+            )
             row["losses"].append(net["proxy_train_loss"])
     x = np.array([n["x"] for n in nets.values()], float)
     y = np.array([statistics.mean(n["losses"]) for n in nets.values()])
     coef, *_ = np.linalg.lstsq(x, y, rcond=None)
     residual = float((y - x @ coef).std(ddof=x.shape[1]))
     seed_sd = statistics.mean(statistics.stdev(n["losses"]) for n in nets.values() if len(n["losses"]) > 1)
-    print(f"loss model: {len(nets)} nets from {len(files)} files; residual spread {residual:.4f}, "
-          f"proxy seeds' spread {seed_sd:.4f}")
+    print(
+        f"loss model: {len(nets)} nets from {len(files)} files; residual spread {residual:.4f}, "
+        f"proxy seeds' spread {seed_sd:.4f}"
+    )
     return coef, residual, seed_sd
 
 
@@ -102,8 +114,9 @@ def every_net(space: SearchSpace) -> list:
     return list(specs.values())
 
 
-def predictor_error(specs: list, predicted: dict[str, float], setup: LatencySetup, registry: Registry, limit: float,
-                    nets: int) -> dict[str, tuple[float, float]]:
+def predictor_error(
+    specs: list, predicted: dict[str, float], setup: LatencySetup, registry: Registry, limit: float, nets: int
+) -> dict[str, tuple[float, float]]:
     """Per block type: (mean, spread) of ln(measured / predicted), from ``nets`` nets near the limit."""
     near = [s for s in specs if 0.5 * limit <= predicted[s.digest] <= 1.6 * limit]
     errors: dict[str, list[float]] = {}
@@ -111,13 +124,25 @@ def predictor_error(specs: list, predicted: dict[str, float], setup: LatencySetu
         ms = latency(spec, setup, registry=registry).median_ms
         errors.setdefault(spec.block, []).append(math.log(ms / predicted[spec.digest]))
     found = {block: (statistics.mean(e), statistics.stdev(e) if len(e) > 1 else 0.1) for block, e in errors.items()}
-    print("predictor error (measured / predicted): " + ", ".join(
-        f"{block} x{math.exp(m):.2f} (spread {s:.2f}, {len(errors[block])} nets)" for block, (m, s) in found.items()))
+    print(
+        "predictor error (measured / predicted): "
+        + ", ".join(
+            f"{block} x{math.exp(m):.2f} (spread {s:.2f}, {len(errors[block])} nets)" for block, (m, s) in found.items()
+        )
+    )
     return found
 
 
-def search(arm: str, seed: int, trials: int, space: SearchSpace, predicted: dict[str, float], limit: float,
-           model: dict, limit_from_reference: bool) -> tuple[float, float, float]:
+def search(
+    arm: str,
+    seed: int,
+    trials: int,
+    space: SearchSpace,
+    predicted: dict[str, float],
+    limit: float,
+    model: dict,
+    limit_from_reference: bool,
+) -> tuple[float, float, float]:
     """One simulated search: the best feasible score it observed, the share of its trials under the limit
     and its trained nets' mean MACs over resnet20's (what the search's training time follows;
     ``limit_from_reference``: the limit is resnet20's latency, so resnet20 takes exactly that, as in a search)."""
@@ -132,14 +157,23 @@ def search(arm: str, seed: int, trials: int, space: SearchSpace, predicted: dict
             loss = float(np.dot(coef, features(spec.family, spec.block, spec.depth, params)))
             loss += rng.normal(0, residual) + rng.normal(0, seed_sd)  # the net's own deviation, its proxy seed's noise
             bias, spread = error.get(spec.block, (0.0, 0.1))
-            landscape[spec.digest] = (-loss + CAPACITY_WEIGHT * math.log(params),
-                                      predicted[spec.digest] * math.exp(bias + rng.normal(0, spread)))
+            landscape[spec.digest] = (
+                -loss + CAPACITY_WEIGHT * math.log(params),
+                predicted[spec.digest] * math.exp(bias + rng.normal(0, spread)),
+            )
         return landscape[spec.digest]
 
     config = SearchConfig(
-        dataset="simulated", space=space, proxy=Proxy(),
-        target=LatencyTarget(max_ms=limit), registry="sqlite://", study="sim", seed=seed,
-        sampler=arm.split("-")[0], screen=arm in ("tpe", "tpe-unpreferred"), size_preference=arm == "tpe",
+        dataset="simulated",
+        space=space,
+        proxy=Proxy(),
+        target=LatencyTarget(max_ms=limit),
+        registry="sqlite://",
+        study="sim",
+        seed=seed,
+        sampler=arm.split("-")[0],
+        screen=arm in ("tpe", "tpe-unpreferred"),
+        size_preference=arm == "tpe",
         startup_trials=min(10, max(3, trials // 3)),  # as search_quality.py
     )
     judge = SimpleNamespace(predicted_ms=lambda spec: predicted[spec.digest], limit_ms=limit, policy=DEFAULT_POLICY)
@@ -155,13 +189,23 @@ def search(arm: str, seed: int, trials: int, space: SearchSpace, predicted: dict
         # As Objective: a net predicted far over the limit is recorded at its prediction, one a rough
         # timing puts far over it at that timing (not stored), the rest measured.
         score, ms = net(spec)
-        source = ("predicted" if predicted[digest] > margin * limit
-                  else "rough" if ms > DEFAULT_POLICY.rough_margin * limit else "measured")
+        source = (
+            "predicted"
+            if predicted[digest] > margin * limit
+            else "rough"
+            if ms > DEFAULT_POLICY.rough_margin * limit
+            else "measured"
+        )
         taken = predicted[digest] if source == "predicted" else ms
         if digest == reference.digest and limit_from_reference:
             source, taken = "measured", limit
-        for key, value in {"worker": {"pid": os.getpid()}, "spec": spec.to_dict(), "latency_ms": taken,
-                           "latency_source": source, "feasible": taken <= limit}.items():
+        for key, value in {
+            "worker": {"pid": os.getpid()},
+            "spec": spec.to_dict(),
+            "latency_ms": taken,
+            "latency_source": source,
+            "feasible": taken <= limit,
+        }.items():
             trial.set_user_attr(key, value)
         record_constraint(trial, taken - limit)
         return score if taken <= limit else UNTRAINED
@@ -176,12 +220,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=30)
     parser.add_argument("--trials", type=int, default=24)
-    parser.add_argument("--arms", default="tpe,tpe-unpreferred,random",
-                        help=f"comma-separated, the last one the baseline: {', '.join(ARMS)}")
+    parser.add_argument(
+        "--arms",
+        default="tpe,tpe-unpreferred,random",
+        help=f"comma-separated, the last one the baseline: {', '.join(ARMS)}",
+    )
     parser.add_argument("--max-latency-ms", type=float, default=None, help="default: resnet20's latency here")
     parser.add_argument("--error-nets", type=int, default=40, help="nets timed whole to measure the predictor's error")
-    parser.add_argument("--fidelity", default=",".join(str(RESULTS / f) for f in FIDELITY),
-                        help="proxy-fidelity result files (globs) the loss model is fitted to")
+    parser.add_argument(
+        "--fidelity",
+        default=",".join(str(RESULTS / f) for f in FIDELITY),
+        help="proxy-fidelity result files (globs) the loss model is fitted to",
+    )
     parser.add_argument("--registry", default=None, help="registry caching latency (default: a temporary one)")
     args = parser.parse_args()
     arms = args.arms.split(",")
@@ -202,19 +252,29 @@ def main() -> None:
     limit = args.max_latency_ms or latency(fitted_preset("resnet20", space), setup, registry=registry).median_ms
     error = predictor_error(specs, predicted, setup, registry, limit, args.error_nets)
     model = {"coef": coef, "residual": residual, "seed_sd": seed_sd, "error": error}
-    print(f"{len(specs)} nets, {sum(predicted[s.digest] <= limit for s in specs)} predicted under the limit of "
-          f"{limit:.3f} ms; {args.trials} trained trials x {args.seeds} seeds")
+    print(
+        f"{len(specs)} nets, {sum(predicted[s.digest] <= limit for s in specs)} predicted under the limit of "
+        f"{limit:.3f} ms; {args.trials} trained trials x {args.seeds} seeds"
+    )
 
-    runs = {arm: [search(arm, seed, args.trials, space, predicted, limit, model, args.max_latency_ms is None)
-                  for seed in range(args.seeds)] for arm in arms}
+    runs = {
+        arm: [
+            search(arm, seed, args.trials, space, predicted, limit, model, args.max_latency_ms is None)
+            for seed in range(args.seeds)
+        ]
+        for arm in arms
+    }
     baseline = arms[-1]
     base_best, base_share, base_cost = (statistics.mean(run[i] for run in runs[baseline]) for i in range(3))
     for arm in arms:
         best, share, cost = (statistics.mean(run[i] for run in runs[arm]) for i in range(3))
         wins = sum(a[0] > b[0] for a, b in zip(runs[arm], runs[baseline]))
-        print(f"{arm:>16}: mean best score {best:.4f} (difference to {baseline} {best - base_best:+.4f}), wins "
-              f"{wins} of {args.seeds}; feasible share {share:.2f} (ratio {share / base_share:.2f}); trained "
-              f"nets' MACs {cost:.2f}x resnet20's (ratio {cost / base_cost:.2f})")
+        print(
+            f"{arm:>16}: mean best score {best:.4f} (difference to {baseline} {best - base_best:+.4f}), wins "
+            f"{wins} of {args.seeds}; feasible share {share:.2f} (ratio {share / base_share:.2f}); trained "
+            f"nets' MACs {cost:.2f}x resnet20's (ratio {cost / base_cost:.2f})"
+        )
+
 
 if __name__ == "__main__":
     main()

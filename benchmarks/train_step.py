@@ -60,8 +60,9 @@ def make_step(name: str, path: str, device: torch.device, batch: int):
     channels_last = path != "float32"
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4,
-                                fused=True if path == "graph" else None)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4, fused=True if path == "graph" else None
+    )
     x = torch.randn(batch, 3, 32, 32, device=device)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
@@ -98,8 +99,9 @@ def processes_throughput(name: str, path: str, counts: list[int], batch: int, se
     for n in counts:
         out = context.Queue()
         start_at = time.time() + 15  # time for every process to import torch and warm up
-        procs = [context.Process(target=_process_steps, args=(name, path, batch, seconds, start_at, out))
-                 for _ in range(n)]
+        procs = [
+            context.Process(target=_process_steps, args=(name, path, batch, seconds, start_at, out)) for _ in range(n)
+        ]
         for p in procs:
             p.start()
         rates = [out.get() for _ in procs]
@@ -116,19 +118,35 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--nets", nargs="*", default=["resnet20", "resnet56", "resnet110"])
-    parser.add_argument("--paths", nargs="*", default=None,
-                        help="channels_last, float32, bfloat16, bfloat16-norm32, graph, compile; the first is "
-                             "the baseline (default: CPU channels_last float32 bfloat16 bfloat16-norm32; CUDA "
-                             "bfloat16 graph)")
-    parser.add_argument("--threads", nargs="*", type=int, default=None,
-                        help="CPU: time every path at each of these thread counts (default: torch's)")
-    parser.add_argument("--processes", nargs="*", type=int, default=None,
-                        help="CPU: also time this many 1-thread processes at once (e.g. 1 2)")
+    parser.add_argument(
+        "--paths",
+        nargs="*",
+        default=None,
+        help="channels_last, float32, bfloat16, bfloat16-norm32, graph, compile; the first is "
+        "the baseline (default: CPU channels_last float32 bfloat16 bfloat16-norm32; CUDA "
+        "bfloat16 graph)",
+    )
+    parser.add_argument(
+        "--threads",
+        nargs="*",
+        type=int,
+        default=None,
+        help="CPU: time every path at each of these thread counts (default: torch's)",
+    )
+    parser.add_argument(
+        "--processes",
+        nargs="*",
+        type=int,
+        default=None,
+        help="CPU: also time this many 1-thread processes at once (e.g. 1 2)",
+    )
     parser.add_argument("--seconds", type=float, default=30.0, help="How long each process count trains.")
     args = parser.parse_args()
     device = torch.device(args.device)
     cuda = device.type == "cuda"
-    paths = args.paths or (["bfloat16", "graph"] if cuda else ["channels_last", "float32", "bfloat16", "bfloat16-norm32"])
+    paths = args.paths or (
+        ["bfloat16", "graph"] if cuda else ["channels_last", "float32", "bfloat16", "bfloat16-norm32"]
+    )
     for threads in args.threads or [torch.get_num_threads()]:
         torch.set_num_threads(threads)
         where = torch.cuda.get_device_name(device) if cuda else f"{threads} thread{'s' if threads > 1 else ''}"
@@ -142,8 +160,10 @@ def main() -> None:
                 setups[path] = time.perf_counter() - start
             ms = {path: 1e3 * t for path, t in time_interleaved(steps, args.steps, cuda).items()}
             for path in paths:
-                print(f"{name:<10} {path:<16} {ms[path]:>9.1f} {ms[path] / ms[paths[0]]:>7.2f}x "
-                      f"{setups[path]:>8.1f}", flush=True)
+                print(
+                    f"{name:<10} {path:<16} {ms[path]:>9.1f} {ms[path] / ms[paths[0]]:>7.2f}x {setups[path]:>8.1f}",
+                    flush=True,
+                )
     if args.processes and not cuda:
         processes_throughput(args.nets[0], "channels_last", args.processes, args.batch_size, args.seconds)
 

@@ -68,15 +68,29 @@ if TYPE_CHECKING:
     from reszoo.zoo.registry import Registry
 
 
-def latency(ref: SpecLike, setup: LatencySetup | None = None, *, registry: Registry | None = None,
-            remeasure: bool = False, timing: Timing | None = None, **fields: Any) -> LatencyRecord:
+def latency(
+    ref: SpecLike,
+    setup: LatencySetup | None = None,
+    *,
+    registry: Registry | None = None,
+    remeasure: bool = False,
+    timing: Timing | None = None,
+    **fields: Any,
+) -> LatencyRecord:
     """Latency of an entry or architecture: its stored row, else measured now and stored
     (``reszoo.latency("resnet56", device="cuda", runtime="graph")``); see
     :func:`reszoo.latency.measure.latency` for the arguments."""
     from reszoo.latency import measure
 
-    return measure.latency(ref, setup, registry=registry, remeasure=remeasure,
-                           timing=timing if timing is not None else measure.DEFAULT_TIMING, **fields)
+    return measure.latency(
+        ref,
+        setup,
+        registry=registry,
+        remeasure=remeasure,
+        timing=timing if timing is not None else measure.DEFAULT_TIMING,
+        **fields,
+    )
+
 
 try:
     __version__ = version("reszoo")

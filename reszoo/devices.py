@@ -51,12 +51,14 @@ def model_device(name: str | torch.device) -> torch.device:
             if torch.device(name).type == "meta":
                 return torch.device("meta")
         except (RuntimeError, TypeError):
-            raise DeviceError(f"{name!r} is not a device name; use 'cpu', 'cuda', 'cuda:N' or 'meta' (available "
-                              f"here: {', '.join(available_devices())})") from None
+            raise DeviceError(
+                f"{name!r} is not a device name; use 'cpu', 'cuda', 'cuda:N' or 'meta' (available "
+                f"here: {', '.join(available_devices())})"
+            ) from None
     return resolve_device(str(name))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as handle:
@@ -95,9 +97,15 @@ def device_key(name: str, stored: Sequence[str] = ()) -> str:
         pass  # not a device name, or not a device of this machine
     matches = [label for label in stored if name.lower() in label.lower()]
     if len(matches) > 1:
-        raise InputError(f"device {name!r} matches several stored devices: {', '.join(map(repr, matches))}; "
-                        "give more of the name", field="device", value=name)
+        raise InputError(
+            f"device {name!r} matches several stored devices: {', '.join(map(repr, matches))}; give more of the name",
+            field="device",
+            value=name,
+        )
     if not matches and stored:
-        raise InputError(f"no latency stored for device {name!r}; stored devices: {', '.join(map(repr, stored))}",
-                        field="device", value=name)
+        raise InputError(
+            f"no latency stored for device {name!r}; stored devices: {', '.join(map(repr, stored))}",
+            field="device",
+            value=name,
+        )
     return matches[0] if matches else name

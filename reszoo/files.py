@@ -53,8 +53,9 @@ def ensure_folder(path: str | os.PathLike[str], what: str) -> Path:
     return path
 
 
-def check_output_file(path: str | os.PathLike[str], what: str, *, suffixes: tuple[str, ...] | None = None,
-                      overwrite: bool = True) -> Path:
+def check_output_file(
+    path: str | os.PathLike[str], what: str, *, suffixes: tuple[str, ...] | None = None, overwrite: bool = True
+) -> Path:
     """Refuse, before the work that produces it, an output file that could not be
     written: a folder, a missing or read-only folder, a name the file system
     refuses, an unknown format, or (without ``overwrite``) an existing file."""
@@ -64,13 +65,16 @@ def check_output_file(path: str | os.PathLike[str], what: str, *, suffixes: tupl
     if suffixes is not None and path.suffix.lower() not in suffixes:
         raise InputError(f"{what} {str(path)!r} has no known format; end it with {', '.join(suffixes)}")
     if len(path.name.encode()) > 255:  # before any stat: the OS raises on such a name
-        raise InputError(f"cannot write {what}: its file name is {len(path.name.encode())} bytes, more than the "
-                         "255 a file system allows; choose a shorter name")
+        raise InputError(
+            f"cannot write {what}: its file name is {len(path.name.encode())} bytes, more than the "
+            "255 a file system allows; choose a shorter name"
+        )
     if path.is_dir():
         raise InputError(f"{what} {str(path)!r} is a folder; give a file name in it")
     if not path.parent.is_dir():
-        raise InputError(f"cannot write {what} {str(path)!r}: folder {str(path.parent)!r} does not exist; create it "
-                         "first")
+        raise InputError(
+            f"cannot write {what} {str(path)!r}: folder {str(path.parent)!r} does not exist; create it first"
+        )
     if not os.access(path.parent, os.W_OK):
         raise InputError(f"cannot write {what} {str(path)!r}: folder {str(path.parent)!r} is not writable")
     if path.exists() and not overwrite:

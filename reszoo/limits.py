@@ -58,7 +58,9 @@ class Range:
         low, high = _number_text(self.low), _number_text(self.upper)
         kind = "a whole number" if self.integer else "a number"
         if math.isinf(self.upper):
-            return f"{'a finite number' if not self.integer else kind} {'above' if self.low_open else 'of at least'} {low}"
+            return (
+                f"{'a finite number' if not self.integer else kind} {'above' if self.low_open else 'of at least'} {low}"
+            )
         lower = f"above {low}" if self.low_open else (f"at least {low}" if self.high_open else f"from {low}")
         upper = f"below {high}" if self.high_open else (f"at most {high}" if self.low_open else f"to {high}")
         joint = " and " if self.low_open or self.high_open else " "

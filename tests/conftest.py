@@ -7,9 +7,7 @@ from hypothesis import HealthCheck, settings
 # Two cores: more threads than that only adds contention.
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
-settings.register_profile(
-    "reszoo", deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow]
-)
+settings.register_profile("reszoo", deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("reszoo")
 
 
@@ -33,7 +31,7 @@ def _postgres_or_skip():
     if not POSTGRES_URL:
         if os.environ.get("CI"):
             pytest.fail("CI must run the PostgreSQL contract tests: .ci/run starts a server (RESZOO_TEST_POSTGRES_URL)")
-        pytest.skip("no PostgreSQL server: eval \"$(.ci/start-postgres)\" to run these")
+        pytest.skip('no PostgreSQL server: eval "$(.ci/start-postgres)" to run these')
     return POSTGRES_URL
 
 

@@ -1,6 +1,7 @@
 """Small models and weights shared by the registry tests."""
 
 import os
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ def need(path: Path) -> Path:
             pytest.fail(f"{path} is missing: CI must have ../shared/data beside the clone")
         pytest.skip(f"{path} is not here")
     return path
+
 
 TINY = reszoo.ArchSpec(stage_depths=(1, 1), stage_widths=(4, 8), num_classes=3, input_size=8)
 
@@ -58,22 +60,57 @@ def need_onnx() -> None:
 def tiny_zoo(path: Path):
     """A registry of three tiny trained-looking entries (a residual net in two versions, one
     the parent of a plain net) with histories, recipes and a batch-1 latency row each."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from reszoo.zoo.records import LatencyRecord
 
     registry = reszoo.Registry(path)
     plain = TINY.with_overrides(family="plain")
-    history = [{"epoch": e, "iteration": 10 * e, "train_err": 0.5 / e, "test_err": 0.6 / e, "lr": 0.1}
-               for e in (1, 2, 3)]
+    history = [
+        {"epoch": e, "iteration": 10 * e, "train_err": 0.5 / e, "test_err": 0.6 / e, "lr": 0.1} for e in (1, 2, 3)
+    ]
     recipe = {"name": "short", "epochs": 3, "batch_size": 32, "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4}
-    registry.add("tiny", tiny_model(0), dataset="synthetic", metrics={"top1": 0.5}, history=history, recipe=recipe,
-                 device="cpu Test CPU (1 thread)")
-    registry.add("tiny", tiny_model(1), dataset="synthetic", metrics={"top1": 0.625}, history=history,
-                 recipe=recipe, device="cpu Test CPU (1 thread)")
-    registry.add("tiny-plain", tiny_model(2, plain), dataset="synthetic", metrics={"top1": 0.375}, history=history,
-                 recipe=recipe, parent="tiny@2", device="cpu Test CPU (1 thread)")
+    registry.add(
+        "tiny",
+        tiny_model(0),
+        dataset="synthetic",
+        metrics={"top1": 0.5},
+        history=history,
+        recipe=recipe,
+        device="cpu Test CPU (1 thread)",
+    )
+    registry.add(
+        "tiny",
+        tiny_model(1),
+        dataset="synthetic",
+        metrics={"top1": 0.625},
+        history=history,
+        recipe=recipe,
+        device="cpu Test CPU (1 thread)",
+    )
+    registry.add(
+        "tiny-plain",
+        tiny_model(2, plain),
+        dataset="synthetic",
+        metrics={"top1": 0.375},
+        history=history,
+        recipe=recipe,
+        parent="tiny@2",
+        device="cpu Test CPU (1 thread)",
+    )
     for spec, ms in ((TINY, 0.25), (plain, 0.125)):
-        registry.add_latency(LatencyRecord(spec.digest, "cpu Test CPU (1 thread)", 1, "float32", "eager", ms,
-                                           1.1 * ms, 100, {}, datetime.now(timezone.utc)))
+        registry.add_latency(
+            LatencyRecord(
+                spec.digest,
+                "cpu Test CPU (1 thread)",
+                1,
+                "float32",
+                "eager",
+                ms,
+                1.1 * ms,
+                100,
+                {},
+                datetime.now(UTC),
+            )
+        )
     return registry

@@ -37,7 +37,18 @@ def test_list_json_is_machine_readable_and_filtered():
     assert row["params"] == 269_722 and row["depth"] == 20
     assert row["digest"] == reszoo.get_spec("resnet20").digest
     assert list(row) == [
-        "kind", "name", "family", "block", "stem", "shortcut", "depth", "params", "macs", "input_size", "num_classes", "digest",
+        "kind",
+        "name",
+        "family",
+        "block",
+        "stem",
+        "shortcut",
+        "depth",
+        "params",
+        "macs",
+        "input_size",
+        "num_classes",
+        "digest",
     ]
     assert json.loads(run("list", "plain*", "--family", "highway", "--json").stdout) == []
 
@@ -132,13 +143,16 @@ def test_help_texts_describe_each_command():
     assert "--set" in run("build", "--help").stdout
 
 
-@pytest.mark.parametrize("argv", [
-    ["search", "--dataset", "synthetic", "--trials", "1", "--out", "{tmp}/missing/out.json"],
-    ["plot", "pareto", "nostudy", "--out", "{tmp}/missing/front.png"],
-    ["plot", "curves", "resnet20", "--out", "{tmp}/missing/curves.png"],
-    ["plot", "curves", "resnet20", "--out", "{tmp}/curves.bmpx"],
-    ["plot", "curves", "resnet20", "--out", "{tmp}/" + "c" * 300 + ".png"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["search", "--dataset", "synthetic", "--trials", "1", "--out", "{tmp}/missing/out.json"],
+        ["plot", "pareto", "nostudy", "--out", "{tmp}/missing/front.png"],
+        ["plot", "curves", "resnet20", "--out", "{tmp}/missing/curves.png"],
+        ["plot", "curves", "resnet20", "--out", "{tmp}/curves.bmpx"],
+        ["plot", "curves", "resnet20", "--out", "{tmp}/" + "c" * 300 + ".png"],
+    ],
+)
 def test_output_paths_are_checked_before_the_work(tmp_path, argv):
     result = CliRunner().invoke(app, [a.replace("{tmp}", str(tmp_path)) for a in argv])
     assert result.exit_code == 2, result.output
@@ -146,13 +160,16 @@ def test_output_paths_are_checked_before_the_work(tmp_path, argv):
     assert any(hint in result.output for hint in ("does not exist", "no known format", "255")), result.output
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["list", "--device", "cpu", "--batch-size", "99999999999999999999"], "batch-size"),
-    (["bench", "resnet20", "--batch-size", "100000000"], "batch-size"),
-    (["show", "{tmp}/deep.json"], "nests deeper"),
-    (["show", "{tmp}/huge.json"], "at most 8,192"),
-    (["show", "{tmp}"], "unknown model"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["list", "--device", "cpu", "--batch-size", "99999999999999999999"], "batch-size"),
+        (["bench", "resnet20", "--batch-size", "100000000"], "batch-size"),
+        (["show", "{tmp}/deep.json"], "nests deeper"),
+        (["show", "{tmp}/huge.json"], "at most 8,192"),
+        (["show", "{tmp}"], "unknown model"),
+    ],
+)
 def test_big_or_deep_input_gives_one_line_not_a_traceback(tmp_path, argv, message):
     (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
     (tmp_path / "huge.json").write_text(json.dumps({"stage_depths": [3, 3, 3], "stage_widths": [16, 32, 10**30]}))
@@ -171,8 +188,17 @@ def test_search_table_marks_a_latency_scaled_for_a_slow_host():
     spec = get_spec("resnet20")
 
     def trial(number, ms, source):
-        return TrialResult(number=number, state="COMPLETE", spec=spec, params=272474, accuracy=0.8, latency_ms=ms,
-                           latency_source=source, feasible=True, reason=None)
+        return TrialResult(
+            number=number,
+            state="COMPLETE",
+            spec=spec,
+            params=272474,
+            accuracy=0.8,
+            latency_ms=ms,
+            latency_source=source,
+            feasible=True,
+            reason=None,
+        )
 
     def rendered(rows):
         console = Console(width=80, record=True)  # the table is meant to fit an 80-column terminal

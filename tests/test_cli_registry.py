@@ -1,8 +1,9 @@
 """Registry commands through the CLI runner, checked through the Python API."""
 
 import json
-import time
 import pickle
+import time
+from datetime import UTC
 
 import pytest
 import torch
@@ -37,8 +38,20 @@ def weights_file(tmp_path):
 def test_import_show_publish_pull_load_round_trip(tmp_path, weights_file):
     model, path, spec_path = weights_file
     first, second, third = (f"sqlite:///{tmp_path / name}" for name in ("first.db", "second.db", "third.db"))
-    out = run("--registry", first, "import", path, "--arch", spec_path, "--name", "tiny", "--dataset", "synthetic",
-              "--top1", "0.42").stdout
+    out = run(
+        "--registry",
+        first,
+        "import",
+        path,
+        "--arch",
+        spec_path,
+        "--name",
+        "tiny",
+        "--dataset",
+        "synthetic",
+        "--top1",
+        "0.42",
+    ).stdout
     assert "imported tiny@1" in out
 
     card = run("--registry", first, "show", "tiny").stdout
@@ -86,8 +99,9 @@ def test_pull_of_an_architecture_without_weights_says_so(tmp_path):
 
 
 def test_pull_from_an_unreachable_remote(tmp_path):
-    result = run("--registry", tmp_path / "local.db", "pull", "x", "--remote", "postgresql+psycopg://u@127.0.0.1:9/db",
-                 code=1)
+    result = run(
+        "--registry", tmp_path / "local.db", "pull", "x", "--remote", "postgresql+psycopg://u@127.0.0.1:9/db", code=1
+    )
     assert "cannot reach registry" in result.stderr
     assert not (tmp_path / "local.db").exists()
 
@@ -189,15 +203,14 @@ def test_a_reszoo_home_that_is_no_folder_gets_one_line(tmp_path, monkeypatch, ho
     weights = tmp_path / "w.safetensors"
     save_file(tiny_model().state_dict(), str(weights))
     spec_file = write_spec_file(TINY, tmp_path / "tiny.json")
-    for argv in (["import", str(weights), "--arch", str(spec_file), "--name", "t"],
-                 ["tag", "t@1", "best"]):
+    for argv in (["import", str(weights), "--arch", str(spec_file), "--name", "t"], ["tag", "t@1", "best"]):
         result = CliRunner().invoke(app, argv)
         assert result.exit_code == 2, result.output
-        assert ("is a file, not a folder" in result.output or "lies under a file" in result.output), result.output
+        assert "is a file, not a folder" in result.output or "lies under a file" in result.output, result.output
 
 
 def test_listing_fits_80_columns_and_never_cuts_a_reference(tmp_path):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from reszoo import LatencyRecord
 
@@ -206,8 +219,11 @@ def test_listing_fits_80_columns_and_never_cuts_a_reference(tmp_path):
     device = "cpu Intel(R) Xeon(R) Platinum 8480+ with a long model name (2 threads)"
     with Registry(url) as registry:
         record = registry.add(long_name, tiny_model(), dataset="cifar10", metrics={"top1": 0.5})
-        registry.add_latency(LatencyRecord(record.arch_digest, device, 1, "float32", "eager", 16.646, 17.0, 100, {},
-                                           datetime.now(timezone.utc)))
+        registry.add_latency(
+            LatencyRecord(
+                record.arch_digest, device, 1, "float32", "eager", 16.646, 17.0, 100, {}, datetime.now(UTC)
+            )
+        )
     result = CliRunner().invoke(app, ["--registry", url, "list", "a-*", "--device", "xeon"], env={"COLUMNS": "80"})
     assert result.exit_code == 0, result.output
     assert all(len(line) <= 80 for line in result.output.splitlines()), result.output
@@ -220,8 +236,11 @@ def test_registry_is_accepted_after_the_command_and_remotes_are_never_created_by
     url = str(tmp_path / "r.db")
     with Registry(url) as registry:
         registry.add("tiny", tiny_model(), dataset="cifar10")
-    for argv in (["--registry", url, "list", "tiny"], ["list", "tiny", "--registry", url], ["list", f"--registry={url}",
-                                                                                            "tiny"]):
+    for argv in (
+        ["--registry", url, "list", "tiny"],
+        ["list", "tiny", "--registry", url],
+        ["list", f"--registry={url}", "tiny"],
+    ):
         result = CliRunner().invoke(app, argv)
         assert result.exit_code == 0 and "tiny@1" in result.output, (argv, result.output)
     result = CliRunner().invoke(app, ["publish", "tiny", "--registry", url, "--remote", str(tmp_path / "new.db")])
@@ -248,11 +267,13 @@ def test_import_takes_an_entrys_architecture_and_never_duplicates_weights(tmp_pa
     with Registry(url) as registry:
         registry.add("tiny", tiny_model(), dataset="cifar10")
         registry.export("tiny", tmp_path / "w.safetensors")
-    first = CliRunner().invoke(app, ["--registry", url, "import", str(tmp_path / "w.safetensors"), "--arch", "tiny",
-                                     "--name", "copy"])
+    first = CliRunner().invoke(
+        app, ["--registry", url, "import", str(tmp_path / "w.safetensors"), "--arch", "tiny", "--name", "copy"]
+    )
     assert first.exit_code == 0 and "imported copy@1" in first.output, first.output
-    again = CliRunner().invoke(app, ["--registry", url, "import", str(tmp_path / "w.safetensors"), "--arch", "tiny",
-                                     "--name", "copy"])
+    again = CliRunner().invoke(
+        app, ["--registry", url, "import", str(tmp_path / "w.safetensors"), "--arch", "tiny", "--name", "copy"]
+    )
     assert again.exit_code == 0 and "copy@1 already holds these weights" in again.output
     assert [e.ref for e in Registry(url).list("copy", all_versions=True)] == ["copy@1"]
     folder = CliRunner().invoke(app, ["--registry", str(tmp_path), "list"])
@@ -305,16 +326,30 @@ def test_a_safetensors_header_with_an_absurd_offset_is_refused_in_one_line(tmp_p
         read_weights_file(path)
 
 
-@pytest.mark.parametrize("row, message", [
-    ({}, "NOT NULL constraint failed"),  # every required column missing
-    # SQLite writes one transaction at a time, so no concurrent writer explains a dangling reference.
-    ({"arch_digest": "no-such-architecture", "device": "cpu", "batch_size": 1, "dtype": "float32",
-      "runtime": "eager", "median_ms": 1.0, "p90_ms": 1.0, "samples": 1}, "FOREIGN KEY constraint failed"),
-])
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        ({}, "NOT NULL constraint failed"),  # every required column missing
+        # SQLite writes one transaction at a time, so no concurrent writer explains a dangling reference.
+        (
+            {
+                "arch_digest": "no-such-architecture",
+                "device": "cpu",
+                "batch_size": 1,
+                "dtype": "float32",
+                "runtime": "eager",
+                "median_ms": 1.0,
+                "p90_ms": 1.0,
+                "samples": 1,
+            },
+            "FOREIGN KEY constraint failed",
+        ),
+    ],
+)
 def test_a_constraint_failure_is_reported_at_once_as_a_bug_not_as_busy(tmp_path, row, message):
     """Only a lost race (a unique key taken meanwhile) is worth another attempt: a NOT NULL
     failure is the same every time, and "stayed busy; try again" would send the user waiting."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     import sqlalchemy as sa
 
@@ -325,7 +360,7 @@ def test_a_constraint_failure_is_reported_at_once_as_a_bug_not_as_busy(tmp_path,
 
     def incomplete(session):
         attempts.append(1)
-        session.add(Latency(**row, **({"measured_at": datetime.now(timezone.utc)} if row else {})))
+        session.add(Latency(**row, **({"measured_at": datetime.now(UTC)} if row else {})))
         session.flush()
 
     with pytest.raises(reszoo.RegistryError, match=f"refused the write: {message}.*bug in reszoo") as err:

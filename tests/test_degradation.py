@@ -26,7 +26,9 @@ def first_to_last_gradient_ratio(name: str, seed: int = 0, batch: int = 32) -> f
 
 @pytest.fixture(scope="module")
 def ratios():
-    return {f"{family}{d}": first_to_last_gradient_ratio(f"{family}{d}") for family in ("resnet", "plain") for d in DEPTHS}
+    return {
+        f"{family}{d}": first_to_last_gradient_ratio(f"{family}{d}") for family in ("resnet", "plain") for d in DEPTHS
+    }
 
 
 def test_residual_gradients_stay_within_an_order_of_magnitude_across_depth(ratios):

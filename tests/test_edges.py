@@ -45,27 +45,37 @@ def one_line_error(args: list[str], *pieces: str, code: int = 2) -> str:
 
 @pytest.mark.parametrize("flag, value", [("--lr", "inf"), ("--lr", "1e400"), ("--warmup-lr", "inf"), ("--lr", "nan")])
 def test_a_learning_rate_that_is_not_finite_is_refused_before_training(flag, value):
-    one_line_error(["train", "resnet20", "-d", "synthetic:64", "--epochs", "1", flag, value],
-                   f"{flag} {value} is not a finite number", "give a finite number above 0")
+    one_line_error(
+        ["train", "resnet20", "-d", "synthetic:64", "--epochs", "1", flag, value],
+        f"{flag} {value} is not a finite number",
+        "give a finite number above 0",
+    )
     with pytest.raises(InputError, match="lr inf is not a finite number"):
         ONECYCLE.with_overrides(lr=float("inf"))
     with pytest.raises(InputError, match="warmup_lr inf is not a finite number"):
         PAPER.with_overrides(warmup_lr=float("inf"))
 
 
-@pytest.mark.parametrize("value, problem", [("nan", "is not a finite number"), ("-5", "is out of range"),
-                                            ("0", "is out of range")])
+@pytest.mark.parametrize(
+    "value, problem", [("nan", "is not a finite number"), ("-5", "is out of range"), ("0", "is out of range")]
+)
 def test_list_latency_limit_is_positive_and_finite(value, problem):
-    one_line_error(["list", "--device", "cpu", "--max-latency-ms", value], f"--max-latency-ms {value} {problem}",
-                   "give a number above 0 and at most 3,600,000")
+    one_line_error(
+        ["list", "--device", "cpu", "--max-latency-ms", value],
+        f"--max-latency-ms {value} {problem}",
+        "give a number above 0 and at most 3,600,000",
+    )
     with pytest.raises(InputError, match=f"max_latency_ms {value} {problem}"):
         LATENCY_MS.check(float(value) if value == "nan" else int(value), "max_latency_ms")  # Registry.list's range
 
 
 def test_seeds_fit_torch_numpy_and_optuna():
     huge = "99999999999999999999999"
-    one_line_error(["train", "resnet20", "-d", "synthetic:64", "--seed", huge], f"--seed {huge} is out of range",
-                   "from 0 to 2,147,483,647")
+    one_line_error(
+        ["train", "resnet20", "-d", "synthetic:64", "--seed", huge],
+        f"--seed {huge} is out of range",
+        "from 0 to 2,147,483,647",
+    )
     one_line_error(["bench", "--build-table", "--seed", "-1"], "--seed -1 is out of range")
     with pytest.raises(InputError, match="seed 99999999999999999999999 is out of range"):
         train(TINY, synthetic(train=64, test=16), ONECYCLE.with_overrides(epochs=1), seed=int(huge))
@@ -73,23 +83,34 @@ def test_seeds_fit_torch_numpy_and_optuna():
     torch.manual_seed(SEED.upper * 1_000_003 * 7)  # the augmentation's mix of the largest seed fits torch
 
 
-@pytest.mark.parametrize("args, pieces", [
-    (["train", "resnet20", "-d", "synthetic", "--epochs", "0"], ["--epochs 0 is out of range", "from 1 to 100,000"]),
-    (["train", "resnet20", "-d", "synthetic", "--iterations", "1e9"], ["--iterations 1e9 is not a whole number"]),
-    (["train", "resnet20", "-d", "synthetic", "--batch-size", "99999999"], ["--batch-size 99999999 is out of range"]),
-    (["train", "resnet20", "-d", "synthetic", "--subset", "5"], ["--subset 5 is out of range"]),
-    (["train", "resnet20", "-d", "synthetic", "--threads", "100000"], ["--threads 100000 is out of range",
-                                                                      "the cores this process may use"]),
-    (["train", "resnet20", "-d", "synthetic", "--lr", "abc"], ["--lr abc is not a number"]),
-    (["eval", "x", "-d", "synthetic", "--test-subset", "-3"], ["--test-subset -3 is out of range"]),
-    (["bench", "resnet20", "--batch-size", "0"], ["--batch-size 0 is out of range", "from 1 to 65,536"]),
-    (["bench", "--build-table", "--random", "1000000"], ["--random 1000000 is out of range"]),
-    (["bench", "resnet20", "--threads", "0"], ["--threads 0 is out of range"]),
-    (["list", "--min-top1", "nan"], ["--min-top1 nan is not a finite number", "a fraction: 0.9 for 90%"]),
-    (["list", "--min-top1", "90"], ["--min-top1 90 is out of range"]),
-    (["list", "--device", "cpu", "--batch-size", "99999999999999999999"], ["--batch-size 99999999999999999999"]),
-    (["release", "zoo.toml", "--into", "r.db", "--jobs", "100000"], ["--jobs 100000 is out of range"]),
-])
+@pytest.mark.parametrize(
+    "args, pieces",
+    [
+        (
+            ["train", "resnet20", "-d", "synthetic", "--epochs", "0"],
+            ["--epochs 0 is out of range", "from 1 to 100,000"],
+        ),
+        (["train", "resnet20", "-d", "synthetic", "--iterations", "1e9"], ["--iterations 1e9 is not a whole number"]),
+        (
+            ["train", "resnet20", "-d", "synthetic", "--batch-size", "99999999"],
+            ["--batch-size 99999999 is out of range"],
+        ),
+        (["train", "resnet20", "-d", "synthetic", "--subset", "5"], ["--subset 5 is out of range"]),
+        (
+            ["train", "resnet20", "-d", "synthetic", "--threads", "100000"],
+            ["--threads 100000 is out of range", "the cores this process may use"],
+        ),
+        (["train", "resnet20", "-d", "synthetic", "--lr", "abc"], ["--lr abc is not a number"]),
+        (["eval", "x", "-d", "synthetic", "--test-subset", "-3"], ["--test-subset -3 is out of range"]),
+        (["bench", "resnet20", "--batch-size", "0"], ["--batch-size 0 is out of range", "from 1 to 65,536"]),
+        (["bench", "--build-table", "--random", "1000000"], ["--random 1000000 is out of range"]),
+        (["bench", "resnet20", "--threads", "0"], ["--threads 0 is out of range"]),
+        (["list", "--min-top1", "nan"], ["--min-top1 nan is not a finite number", "a fraction: 0.9 for 90%"]),
+        (["list", "--min-top1", "90"], ["--min-top1 90 is out of range"]),
+        (["list", "--device", "cpu", "--batch-size", "99999999999999999999"], ["--batch-size 99999999999999999999"]),
+        (["release", "zoo.toml", "--into", "r.db", "--jobs", "100000"], ["--jobs 100000 is out of range"]),
+    ],
+)
 def test_every_numeric_option_error_is_one_line_with_value_range_and_what_to_do(args, pieces):
     line = one_line_error(args, *pieces)
     assert "give " in line
@@ -101,12 +122,14 @@ def test_usage_errors_are_one_line_too():
 
 
 def test_recipe_fields_are_checked_as_a_recipe_is_made():
-    for change, message in [({"batch_size": 0}, "batch_size 0 is out of range"),
-                            ({"epochs": 2.5}, "epochs 2.5 is not a whole number"),
-                            ({"momentum": float("nan")}, "momentum nan is not a finite number"),
-                            ({"milestones": (0.5, 1.5)}, "milestone 1.5 is out of range"),
-                            ({"crop_padding": 10**6}, "crop_padding 1000000 is out of range"),
-                            ({"flip": "yes"}, "flip must be true or false")]:
+    for change, message in [
+        ({"batch_size": 0}, "batch_size 0 is out of range"),
+        ({"epochs": 2.5}, "epochs 2.5 is not a whole number"),
+        ({"momentum": float("nan")}, "momentum nan is not a finite number"),
+        ({"milestones": (0.5, 1.5)}, "milestone 1.5 is out of range"),
+        ({"crop_padding": 10**6}, "crop_padding 1000000 is out of range"),
+        ({"flip": "yes"}, "flip must be true or false"),
+    ]:
         with pytest.raises(InputError, match=message):
             PAPER.with_overrides(**change)
 
@@ -135,16 +158,22 @@ def test_a_weights_file_given_as_a_checkpoint_to_resume_is_refused(tmp_path):
 
     weights = tmp_path / "w.safetensors"
     save_file(reszoo.create_model("resnet20").state_dict(), str(weights))
-    one_line_error(["train", "resnet20", "-d", "synthetic:64", "--epochs", "1", "--checkpoint", str(weights),
-                    "--resume"], f"{weights} is not a training checkpoint", "give the file --checkpoint wrote", code=1)
+    one_line_error(
+        ["train", "resnet20", "-d", "synthetic:64", "--epochs", "1", "--checkpoint", str(weights), "--resume"],
+        f"{weights} is not a training checkpoint",
+        "give the file --checkpoint wrote",
+        code=1,
+    )
     with pytest.raises(TrainingError, match="is not a training checkpoint"):
         train(TINY, synthetic(train=64, test=16), ONECYCLE.with_overrides(epochs=1), checkpoint=weights, resume=True)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
 def test_create_model_on_a_missing_gpu_is_a_device_error():
-    for make in (lambda: reszoo.create_model("resnet20", device="cuda"),
-                 lambda: reszoo.create_model("resnet20", device="cuda:1")):
+    for make in (
+        lambda: reszoo.create_model("resnet20", device="cuda"),
+        lambda: reszoo.create_model("resnet20", device="cuda:1"),
+    ):
         with pytest.raises(DeviceError, match="this machine has no CUDA GPU"):
             make()
     with pytest.raises(DeviceError, match="not a device name"):
@@ -179,8 +208,12 @@ def test_training_says_it_is_loading_the_data_before_the_first_step(monkeypatch)
 
 def _env(tmp_path: Path) -> dict[str, str]:
     here = str(Path(__file__).resolve().parents[1])
-    return {**os.environ, "RESZOO_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1",
-            "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])}
+    return {
+        **os.environ,
+        "RESZOO_HOME": str(tmp_path / "home"),
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")]),
+    }
 
 
 def _epochs_in(path: Path) -> int:
@@ -207,10 +240,27 @@ def test_ctrl_c_on_train_keeps_the_checkpoint_and_prints_the_command_that_resume
     spec = tmp_path / "tiny.json"
     spec.write_text(TINY.to_json())
     checkpoint = tmp_path / "run.safetensors"
-    args = ["train", str(spec), "-d", "synthetic:512", "--epochs", "400", "--batch-size", "64",
-            "--checkpoint", str(checkpoint), "--force"]
-    process = subprocess.Popen([sys.executable, "-m", "reszoo", *args], env=_env(tmp_path), text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    args = [
+        "train",
+        str(spec),
+        "-d",
+        "synthetic:512",
+        "--epochs",
+        "400",
+        "--batch-size",
+        "64",
+        "--checkpoint",
+        str(checkpoint),
+        "--force",
+    ]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "reszoo", *args],
+        env=_env(tmp_path),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     code, stderr = _interrupt_when(process, lambda: _epochs_in(checkpoint) >= 2)
     assert code == 130, stderr
     done = _epochs_in(checkpoint)
@@ -221,8 +271,14 @@ def test_ctrl_c_on_train_keeps_the_checkpoint_and_prints_the_command_that_resume
 
     # The printed command carries on from the checkpoint: its history goes on from there.
     before = json.dumps(_history(checkpoint)[:done])
-    process = subprocess.Popen([sys.executable, "-m", *shlex.split(again)], env=_env(tmp_path), text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", *shlex.split(again)],
+        env=_env(tmp_path),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     code, stderr = _interrupt_when(process, lambda: _epochs_in(checkpoint) > done)
     assert code == 130 and json.dumps(_history(checkpoint)[:done]) == before, stderr
 
@@ -239,10 +295,25 @@ def test_ctrl_c_on_release_stops_its_workers_and_says_what_was_done(tmp_path):
 
     manifest = tmp_path / "zoo.toml"
     manifest.write_text(MANIFEST.replace("epochs = 2", "epochs = 500"))
-    args = ["release", str(manifest), "--into", str(tmp_path / "zoo.db"), "--device", "cpu", "--jobs", "1",
-            "--no-latency"]
-    process = subprocess.Popen([sys.executable, "-m", "reszoo", *args], env=_env(tmp_path), text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    args = [
+        "release",
+        str(manifest),
+        "--into",
+        str(tmp_path / "zoo.db"),
+        "--device",
+        "cpu",
+        "--jobs",
+        "1",
+        "--no-latency",
+    ]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "reszoo", *args],
+        env=_env(tmp_path),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     run = tmp_path / "home" / "release" / "tiny" / "cpu"
     code, stderr = _interrupt_when(process, lambda: any(_epochs_in(p) >= 1 for p in run.glob("resnet8-*.safetensors")))
     assert code == 130, stderr
@@ -262,11 +333,20 @@ def test_ctrl_c_on_release_stops_its_workers_and_says_what_was_done(tmp_path):
 
 
 def _entry(registry, name, version, recipe, steps):
-    history = [{"epoch": i + 1, "iteration": (i + 1) * steps, "train_err": 0.5 / (i + 1), "test_err": 0.6 / (i + 1)}
-               for i in range(3)]
+    history = [
+        {"epoch": i + 1, "iteration": (i + 1) * steps, "train_err": 0.5 / (i + 1), "test_err": 0.6 / (i + 1)}
+        for i in range(3)
+    ]
     model = reszoo.create_model(TINY)
-    return registry.add(name, model, version=version, dataset="cifar10", history=history,
-                        recipe={**recipe.to_dict(), "steps": 3 * steps}, data={"label": "CIFAR-10 (JPEG q75)"})
+    return registry.add(
+        name,
+        model,
+        version=version,
+        dataset="cifar10",
+        history=history,
+        recipe={**recipe.to_dict(), "steps": 3 * steps},
+        data={"label": "CIFAR-10 (JPEG q75)"},
+    )
 
 
 def test_curves_of_bare_names_share_one_recipe(tmp_path, monkeypatch):
@@ -287,9 +367,11 @@ def test_curves_of_bare_names_share_one_recipe(tmp_path, monkeypatch):
     assert [e.ref for e in picked] == ["plain20@1", "resnet56@1", "resnet20@1"]
     both = alike([(zoo.list(n, all_versions=True), None) for n in ("plain20", "resnet20")])
     assert [e.ref for e in both] == ["plain20@2", "resnet20@2"]  # the newest, where all have it
-    one_line_error(["plot", "curves", "plain20@2", "resnet56", "--out", str(out)],
-                   "plain20@2 (paper recipe, 64,000 iterations, batch 128) and resnet56@1 (onecycle recipe, 15 "
-                   "epochs (1,173 iterations), batch 128) were trained differently")
+    one_line_error(
+        ["plot", "curves", "plain20@2", "resnet56", "--out", str(out)],
+        "plain20@2 (paper recipe, 64,000 iterations, batch 128) and resnet56@1 (onecycle recipe, 15 "
+        "epochs (1,173 iterations), batch 128) were trained differently",
+    )
     mixed = one_line_error(["plot", "curves", "plain20@2", "resnet20@1", "--out", str(out)], "trained differently")
     assert "draw plain20@2 resnet20@2 (trained alike)" in mixed  # the versions that can share an axis
 
@@ -298,10 +380,16 @@ def test_curves_title_names_data_set_and_recipe_and_the_legend_the_entries(tmp_p
     from reszoo.train import plots
 
     zoo = Registry(tmp_path / "zoo.db")
-    entries = [_entry(zoo, "resnet8", 1, ONECYCLE.with_overrides(epochs=15), 391),
-               _entry(zoo, "mine", 1, ONECYCLE.with_overrides(epochs=15), 391)]
+    entries = [
+        _entry(zoo, "resnet8", 1, ONECYCLE.with_overrides(epochs=15), 391),
+        _entry(zoo, "mine", 1, ONECYCLE.with_overrides(epochs=15), 391),
+    ]
     drawn = {}
-    monkeypatch.setattr(plots, "_draw", lambda figure, axes, plt, entries, out, title, labels: drawn.update(title=title))
+    monkeypatch.setattr(
+        plots, "_draw", lambda figure, axes, plt, entries, out, title, labels: drawn.update(title=title)
+    )
     plots.plot_curves(entries, tmp_path / "c.png")
-    assert plots.curves_title(entries) == "CIFAR-10 (JPEG q75), onecycle recipe, 15 epochs (1,173 iterations), batch 128"
+    assert (
+        plots.curves_title(entries) == "CIFAR-10 (JPEG q75), onecycle recipe, 15 epochs (1,173 iterations), batch 128"
+    )
     assert [plots.curve_label(e) for e in entries] == ["resnet8@1", "mine@1 (residual-8)"]

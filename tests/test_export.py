@@ -43,13 +43,24 @@ def test_the_zoos_resnet20_exported_as_a_hub_folder_loads_back_with_equal_output
     config = json.loads((out / "config.json").read_text())
     assert config["architecture"] == "resnet20" and config["num_classes"] == 10
     assert config["pretrained_cfg"]["input_size"] == [3, 32, 32] and config["pretrained_cfg"]["mean"]
-    assert config["reszoo"]["spec"] == record.spec.to_dict() and config["reszoo"]["weights_sha256"] == record.blob_sha256
+    assert (
+        config["reszoo"]["spec"] == record.spec.to_dict() and config["reszoo"]["weights_sha256"] == record.blob_sha256
+    )
 
     card = (out / "README.md").read_text()
     assert card.startswith("---\n") and "library_name: reszoo" in card and "license: apache-2.0" in card
-    for fact in (f"{100 * record.top1:.2f}%", record.blob_sha256, record.arch_digest, "## Latency", "NVIDIA H200",
-                 "| epoch | iteration |", "![training and test error against iterations](curves.png)",
-                 "SGD lr 0.1", "reszoo pull resnet20@2", "## Licence"):
+    for fact in (
+        f"{100 * record.top1:.2f}%",
+        record.blob_sha256,
+        record.arch_digest,
+        "## Latency",
+        "NVIDIA H200",
+        "| epoch | iteration |",
+        "![training and test error against iterations](curves.png)",
+        "SGD lr 0.1",
+        "reszoo pull resnet20@2",
+        "## Licence",
+    ):
         assert fact in card, fact
 
 
@@ -60,7 +71,9 @@ def test_timms_save_for_hf_works_on_a_loaded_model(tmp_path):
     assert model.pretrained_cfg["architecture"] == "resnet20"
     save_for_hf(model, tmp_path / "timm", safe_serialization=True)
     config = json.loads((tmp_path / "timm" / "config.json").read_text())
-    assert config["architecture"] == "resnet20" and config["pretrained_cfg"]["mean"] == list(model.pretrained_cfg["mean"])
+    assert config["architecture"] == "resnet20" and config["pretrained_cfg"]["mean"] == list(
+        model.pretrained_cfg["mean"]
+    )
 
 
 def test_from_pretrained_reads_a_hub_repository_through_huggingface_hubs_cache(tmp_path, monkeypatch):
@@ -77,8 +90,18 @@ def test_from_pretrained_reads_a_hub_repository_through_huggingface_hubs_cache(t
     model = reszoo.from_pretrained("someone/tiny-reszoo", revision="main")
     assert torch.equal(outputs(model), outputs(registry.load("tiny")))
     assert model.pretrained_cfg["hf_hub_id"] == "someone/tiny-reszoo"
-    assert calls == [("someone/tiny-reszoo", {"revision": "main", "cache_dir": None, "local_files_only": False,
-                                              "token": None, "allow_patterns": ["config.json", "model.safetensors"]})]
+    assert calls == [
+        (
+            "someone/tiny-reszoo",
+            {
+                "revision": "main",
+                "cache_dir": None,
+                "local_files_only": False,
+                "token": None,
+                "allow_patterns": ["config.json", "model.safetensors"],
+            },
+        )
+    ]
     assert reszoo.load("hf-hub:someone/tiny-reszoo", num_classes=5).fc.out_features == 5
     card = (folder / "README.md").read_text()
     assert "tiny@2" in card and "curves.png" in card and "0.250" in card  # its latency row
@@ -97,8 +120,9 @@ def test_a_changed_or_foreign_folder_is_refused(tmp_path):
     with pytest.raises(IntegrityError, match="sha256 mismatch"):
         reszoo.load(str(folder))
     hf.save_folder(registry, "tiny", folder, overwrite=True)
-    (folder / "config.json").write_text(json.dumps({**config, "reszoo": {
-        **config["reszoo"], "spec": {**config["reszoo"]["spec"], "num_classes": 4}}}))
+    (folder / "config.json").write_text(
+        json.dumps({**config, "reszoo": {**config["reszoo"], "spec": {**config["reszoo"]["spec"], "num_classes": 4}}})
+    )
     with pytest.raises(WeightsError, match="the folder was changed"):
         reszoo.load(str(folder))
     (folder / "config.json").write_text(json.dumps({"architecture": "resnet18"}))  # a timm folder
@@ -154,8 +178,9 @@ def test_without_the_onnx_extra_the_error_says_what_to_install(tmp_path, monkeyp
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime" else real(name, *a))
     registry = Registry(tmp_path / "r.db")
     registry.add("net", tiny_model(0), dataset="synthetic")
-    result = runner.invoke(app, ["--registry", registry.url, "export", "net", "--format", "onnx", "--out",
-                                 str(tmp_path / "net.onnx")])
+    result = runner.invoke(
+        app, ["--registry", registry.url, "export", "net", "--format", "onnx", "--out", str(tmp_path / "net.onnx")]
+    )
     assert result.exit_code == 2 and "needs onnxruntime" in result.stderr and "reszoo[onnx]" in result.stderr
     bench = runner.invoke(app, ["--registry", registry.url, "bench", "net", "--runtime", "onnxruntime"])
     assert bench.exit_code == 2 and "pip install 'reszoo[onnx]'" in bench.stderr

@@ -2,16 +2,17 @@
 
 import json
 import random
+from datetime import UTC
 
 import pytest
 import torch
 from typer.testing import CliRunner
 
 import reszoo
+from reszoo import DeviceError, InputError, MeasurementError, Registry
+from reszoo.cli.app import app
 from reszoo.latency import measure as latency_module
 from reszoo.latency import predictor as predictor_module
-from reszoo import DeviceError, MeasurementError, Registry, InputError
-from reszoo.cli.app import app
 from reszoo.latency.measure import Timing, latency, measure
 from reszoo.latency.predictor import LatencyPredictor, PredictionCheck, parts, summarize
 from reszoo.search.space import SearchSpace
@@ -164,31 +165,45 @@ def test_bench_cli_stores_rows_that_show_and_list_use(tmp_path):
     assert row["digest"] == TINY.digest and row["median_ms"] > 0 and "(1 thread)" in row["device"]
     card = runner.invoke(app, ["--registry", url, "show", "tiny"]).stdout
     assert "latency" in card and "eager" in card
-    listed = lambda limit: json.loads(runner.invoke(app, [  # noqa: E731
-        "--registry", url, "list", "--max-latency-ms", str(limit), "--device", row["device"], "--json",
-    ]).stdout)
+    listed = lambda limit: json.loads(
+        runner.invoke(
+            app,
+            [  # noqa: E731
+                "--registry",
+                url,
+                "list",
+                "--max-latency-ms",
+                str(limit),
+                "--device",
+                row["device"],
+                "--json",
+            ],
+        ).stdout
+    )
     assert [r["ref"] for r in listed(1000)] == ["tiny@1"]
     assert listed(1000)[0]["latency_ms"] == pytest.approx(row["median_ms"])
     assert listed(row["median_ms"] / 10) == []
     again = json.loads(runner.invoke(app, ["--registry", url, "bench", "tiny", "--threads", "1", "--json"]).stdout)
     assert again["rows"][0]["measured_at"] == row["measured_at"]  # reused, not measured again
-    fresh = json.loads(runner.invoke(app, ["--registry", url, "bench", "tiny", "--threads", "1", "--remeasure",
-                                           "--json"]).stdout)
+    fresh = json.loads(
+        runner.invoke(app, ["--registry", url, "bench", "tiny", "--threads", "1", "--remeasure", "--json"]).stdout
+    )
     assert fresh["rows"][0]["measured_at"] > row["measured_at"]
     failed = runner.invoke(app, ["--registry", url, "bench", "tiny", "--runtime", "graph"])
     assert failed.exit_code == 2 and "needs a CUDA device" in failed.stderr
 
 
 def test_list_finds_a_gpu_measured_elsewhere_by_part_of_its_name(tmp_path):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from reszoo.zoo.records import LatencyRecord
 
     registry = Registry(tmp_path / "r.db")
     registry.add("tiny", tiny_model(0), dataset="synthetic")
     for device, ms in (("NVIDIA H100 80GB HBM3", 0.21), ("NVIDIA H200", 0.19)):
-        registry.add_latency(LatencyRecord(TINY.digest, device, 1, "float32", "graph", ms, ms, 100, {},
-                                           datetime.now(timezone.utc)))
+        registry.add_latency(
+            LatencyRecord(TINY.digest, device, 1, "float32", "graph", ms, ms, 100, {}, datetime.now(UTC))
+        )
 
     def listed(device):
         return runner.invoke(app, ["--registry", registry.url, "list", "--device", device, "--json"])
@@ -231,8 +246,9 @@ def test_the_limits_timing_keeps_the_quickest_of_three_whole_measurements(monkey
     from reszoo.latency.measure import LIMIT_TIMING, Measurement
 
     medians = [3.2, 2.0, 2.5]
-    monkeypatch.setattr(latency_module, "measure_module",
-                        lambda make, shape, **kwargs: Measurement(medians.pop(0), 2.1, 100, ()))
+    monkeypatch.setattr(
+        latency_module, "measure_module", lambda make, shape, **kwargs: Measurement(medians.pop(0), 2.1, 100, ())
+    )
     assert LIMIT_TIMING.attempts == 3
     assert measure("resnet20", timing=LIMIT_TIMING).median_ms == 2.0 and not medians
     medians[:] = [3.2, 2.0]
@@ -243,8 +259,9 @@ def test_the_limits_timing_prefers_a_steady_measurement_to_a_quicker_noisy_one(m
     from reszoo.latency.measure import LIMIT_TIMING, Measurement
 
     readings = [(1.5, 4.0)] * 3 + [(2.0, 2.1), (2.5, 2.6)]  # the first attempt noisy through both retries
-    monkeypatch.setattr(latency_module, "measure_module",
-                        lambda make, shape, **kwargs: Measurement(*readings.pop(0), 100, ()))
+    monkeypatch.setattr(
+        latency_module, "measure_module", lambda make, shape, **kwargs: Measurement(*readings.pop(0), 100, ())
+    )
     row = measure("resnet20", timing=LIMIT_TIMING)
     assert (row.median_ms, row.noisy) == (2.0, False) and not readings
 
@@ -286,8 +303,9 @@ def test_onnxruntime_is_a_runtime_of_bench_latency_list_and_the_predictor(tmp_pa
     monkeypatch.setattr(ort, "onnx_bytes", lambda module, shape: exports.append(tuple(shape)) or real(module, shape))
     registry = Registry(tmp_path / "r.db")
     registry.add("tiny", tiny_model(0), dataset="synthetic")
-    bench = runner.invoke(app, ["--registry", registry.url, "bench", "tiny", "--runtime", "onnxruntime", "--threads",
-                                "1", "--json"])
+    bench = runner.invoke(
+        app, ["--registry", registry.url, "bench", "tiny", "--runtime", "onnxruntime", "--threads", "1", "--json"]
+    )
     assert bench.exit_code == 0, bench.output
     row = json.loads(bench.stdout)["rows"][0]
     assert row["runtime"] == "onnxruntime" and row["median_ms"] > 0 and "(1 thread)" in row["device"]
@@ -295,8 +313,23 @@ def test_onnxruntime_is_a_runtime_of_bench_latency_list_and_the_predictor(tmp_pa
     assert stored.median_ms == row["median_ms"] and stored.runtime == "onnxruntime"  # the row, read back
 
     def listed(runtime):
-        return json.loads(runner.invoke(app, ["--registry", registry.url, "list", "--device", row["device"],
-                                              "--runtime", runtime, "--max-latency-ms", "1000", "--json"]).stdout)
+        return json.loads(
+            runner.invoke(
+                app,
+                [
+                    "--registry",
+                    registry.url,
+                    "list",
+                    "--device",
+                    row["device"],
+                    "--runtime",
+                    runtime,
+                    "--max-latency-ms",
+                    "1000",
+                    "--json",
+                ],
+            ).stdout
+        )
 
     assert [(r["ref"], r["latency_ms"]) for r in listed("onnxruntime")] == [("tiny@1", row["median_ms"])]
     assert listed("eager") == []

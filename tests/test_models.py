@@ -152,7 +152,13 @@ def test_plain_block_has_no_shortcut():
 
 
 def test_odd_input_sizes_work_with_every_shortcut():
-    for family, shortcut in [("residual", "A"), ("residual", "B"), ("residual", "C"), ("highway", "B"), ("plain", None)]:
+    for family, shortcut in [
+        ("residual", "A"),
+        ("residual", "B"),
+        ("residual", "C"),
+        ("highway", "B"),
+        ("plain", None),
+    ]:
         for block in ("basic", "bottleneck"):
             model = reszoo.create_model(
                 "resnet20", family=family, shortcut=shortcut, block=block, input_size=29, stage_depths=(1, 1, 1)

@@ -2,7 +2,7 @@
 
 import pickle
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -27,8 +27,16 @@ from .helpers import TINY, outputs, tiny_model
 
 def latency(digest: str, device: str = "cpu-test", median: float = 1.0, runtime: str = "eager") -> LatencyRecord:
     return LatencyRecord(
-        digest, device, 1, "float32", runtime, median, median * 1.1, 50, {"torch": torch.__version__},
-        datetime.now(timezone.utc),
+        digest,
+        device,
+        1,
+        "float32",
+        runtime,
+        median,
+        median * 1.1,
+        50,
+        {"torch": torch.__version__},
+        datetime.now(UTC),
     )
 
 
@@ -37,8 +45,14 @@ def test_add_get_load_round_trip(make_registry_url):
     registry = Registry(make_registry_url())
     model = tiny_model(0)
     record = registry.add(
-        "tiny", model, dataset="synthetic", metrics={"top1": 0.5, "loss": 1.2},
-        history=[{"epoch": 1, "test_err": 0.5}], recipe={"lr": 0.1}, device="cpu", notes="first",
+        "tiny",
+        model,
+        dataset="synthetic",
+        metrics={"top1": 0.5, "loss": 1.2},
+        history=[{"epoch": 1, "test_err": 0.5}],
+        recipe={"lr": 0.1},
+        device="cpu",
+        notes="first",
     )
     assert (record.ref, record.dataset, record.top1, record.notes) == ("tiny@1", "synthetic", 0.5, "first")
     assert record.spec == TINY and record.params == reszoo.count(TINY).params
@@ -251,7 +265,9 @@ def test_import_and_export_preserve_bytes(tmp_path):
 def test_a_file_that_is_not_sqlite_is_never_touched(tmp_path):
     path = tmp_path / "registry.db"
     path.write_text("my notes, not a database\n")
-    with pytest.raises(RegistryError, match="not a SQLite database, or one damaged beyond reading; reszoo will not touch it"):
+    with pytest.raises(
+        RegistryError, match="not a SQLite database, or one damaged beyond reading; reszoo will not touch it"
+    ):
         Registry(path)
     assert path.read_text() == "my notes, not a database\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["registry.db"]
@@ -460,12 +476,15 @@ def test_valid_safetensors_are_never_mistaken_for_pickle(tmp_path):
     assert all(torch.equal(loaded[k], v) for k, v in state.items())
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda p: p.mkdir(), "is a folder"),
-    (lambda p: p.write_bytes(pickle.dumps({"fc.weight": [1.0]})), "pickle/torch.save file"),
-    (lambda p: p.write_bytes(b"\x00" * 64), "does not start with a safetensors header"),
-    (lambda p: p.write_bytes(b""), "does not start with a safetensors header"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: p.mkdir(), "is a folder"),
+        (lambda p: p.write_bytes(pickle.dumps({"fc.weight": [1.0]})), "pickle/torch.save file"),
+        (lambda p: p.write_bytes(b"\x00" * 64), "does not start with a safetensors header"),
+        (lambda p: p.write_bytes(b""), "does not start with a safetensors header"),
+    ],
+)
 def test_weights_files_that_are_not_safetensors(tmp_path, make, message):
     from reszoo.zoo.weights import read_weights_file
 
@@ -534,19 +553,33 @@ def test_the_last_nameable_version_is_the_last(tmp_path):
         assert registry.get("tiny").version == 2**31 - 1  # and a reference names it
 
 
-@pytest.mark.parametrize("call, error, message", [
-    (lambda tmp: Registry(None), reszoo.InputError, "needs a SQLAlchemy URL or a SQLite file path, got NoneType"),
-    (lambda tmp: Registry(5), reszoo.InputError, "got int"),
-    (lambda tmp: Registry(tmp / "r.db").list(None), reszoo.InputError, "name pattern"),
-    (lambda tmp: reszoo.list_models(None), reszoo.SpecError, "name pattern"),
-    (lambda tmp: Registry(tmp / "r.db").add("x", None, TINY), reszoo.WeightsError, "got NoneType"),
-    (lambda tmp: Registry(tmp / "r.db").add("x", "w.safetensors", TINY), reszoo.WeightsError, "import_weights"),
-    (lambda tmp: Registry(tmp / "r.db").add("x", {"fc.weight": 5}, TINY), reszoo.WeightsError, "map names to tensors"),
-    (lambda tmp: Registry(tmp / "r.db").add("x", reszoo.create_model(TINY, device="meta")), reszoo.WeightsError,
-     "meta device"),
-    (lambda tmp: Registry(tmp / "r.db").import_weights(None, TINY, "x"), reszoo.InputError, "path of a .safetensors"),
-    (lambda tmp: reszoo.create_model("resnet20", device="bogus"), reszoo.DeviceError, "not a device name"),
-])
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda tmp: Registry(None), reszoo.InputError, "needs a SQLAlchemy URL or a SQLite file path, got NoneType"),
+        (lambda tmp: Registry(5), reszoo.InputError, "got int"),
+        (lambda tmp: Registry(tmp / "r.db").list(None), reszoo.InputError, "name pattern"),
+        (lambda tmp: reszoo.list_models(None), reszoo.SpecError, "name pattern"),
+        (lambda tmp: Registry(tmp / "r.db").add("x", None, TINY), reszoo.WeightsError, "got NoneType"),
+        (lambda tmp: Registry(tmp / "r.db").add("x", "w.safetensors", TINY), reszoo.WeightsError, "import_weights"),
+        (
+            lambda tmp: Registry(tmp / "r.db").add("x", {"fc.weight": 5}, TINY),
+            reszoo.WeightsError,
+            "map names to tensors",
+        ),
+        (
+            lambda tmp: Registry(tmp / "r.db").add("x", reszoo.create_model(TINY, device="meta")),
+            reszoo.WeightsError,
+            "meta device",
+        ),
+        (
+            lambda tmp: Registry(tmp / "r.db").import_weights(None, TINY, "x"),
+            reszoo.InputError,
+            "path of a .safetensors",
+        ),
+        (lambda tmp: reszoo.create_model("resnet20", device="bogus"), reszoo.DeviceError, "not a device name"),
+    ],
+)
 def test_python_api_misuse_names_the_argument(tmp_path, call, error, message):
     with pytest.raises(error, match=message):
         call(tmp_path)

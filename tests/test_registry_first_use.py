@@ -3,7 +3,7 @@ yet, a device with no stored latency, a public name taken by their own net, and
 `reszoo eval` in a fresh home."""
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from safetensors.torch import save_file
@@ -41,8 +41,11 @@ def test_list_on_a_device_without_stored_latency_lists_and_names_the_stored_devi
     url = str(tmp_path / "r.db")
     with Registry(url) as registry:
         record = registry.add("tiny", tiny_model(), dataset="cifar10", metrics={"top1": 0.5})
-        registry.add_latency(LatencyRecord(record.arch_digest, "NVIDIA H200", 1, "float32", "graph", 0.4, 0.41, 100,
-                                           {}, datetime.now(timezone.utc)))
+        registry.add_latency(
+            LatencyRecord(
+                record.arch_digest, "NVIDIA H200", 1, "float32", "graph", 0.4, 0.41, 100, {}, datetime.now(UTC)
+            )
+        )
     listed = run("--registry", url, "list", "tiny", "--device", "h100")
     assert "tiny@1" in listed.stdout
     assert "no latency stored for device 'h100'" in listed.stderr and "'NVIDIA H200'" in listed.stderr

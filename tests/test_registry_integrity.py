@@ -72,15 +72,18 @@ def test_an_entry_re_pointed_at_another_stored_blob_is_refused(make_registry_url
     assert registry.load("b") is not None  # the other entry is sound
 
 
-@pytest.mark.parametrize("sql", [
-    "UPDATE entries SET top1 = 0.99",
-    "UPDATE entries SET metrics_json = '{\"top1\": 0.99}'",
-    "UPDATE entries SET data_json = '{\"mean\": [0, 0, 0]}'",
-    "UPDATE entries SET version = 7",
-    "UPDATE entries SET name = 'other'",
-    "UPDATE blobs SET dtypes = 'float16:19'",
-    "UPDATE entries SET record_digest = NULL",
-])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE entries SET top1 = 0.99",
+        "UPDATE entries SET metrics_json = '{\"top1\": 0.99}'",
+        "UPDATE entries SET data_json = '{\"mean\": [0, 0, 0]}'",
+        "UPDATE entries SET version = 7",
+        "UPDATE entries SET name = 'other'",
+        "UPDATE blobs SET dtypes = 'float16:19'",
+        "UPDATE entries SET record_digest = NULL",
+    ],
+)
 def test_an_edited_fact_of_an_entry_is_refused(tmp_path, sql):
     registry = Registry(tmp_path / "r.db")
     registry.add("tiny", tiny_model(), metrics={"top1": 0.5}, data={"mean": [0.5, 0.5, 0.5]})
@@ -131,8 +134,10 @@ def test_an_older_registry_says_it_is_unverified_until_its_first_write_adds_the_
         registry.add("plain", tiny_model(2, PLAIN))
     _as_schema_0002(path)
     conn = sqlite3.connect(path)  # damaged before the upgrade: never blessed by it
-    conn.execute("UPDATE blobs SET data = substr(data, 1, 64) WHERE sha256 = "
-                 "(SELECT blob_sha256 FROM entries WHERE name = 'damaged')")
+    conn.execute(
+        "UPDATE blobs SET data = substr(data, 1, 64) WHERE sha256 = "
+        "(SELECT blob_sha256 FROM entries WHERE name = 'damaged')"
+    )
     conn.commit()
     conn.close()
     with Registry(path) as registry:
@@ -145,8 +150,9 @@ def test_an_older_registry_says_it_is_unverified_until_its_first_write_adds_the_
         with pytest.raises(IntegrityError, match=TAMPERED):
             registry.get("damaged")
     conn = sqlite3.connect(path)
-    conn.execute("UPDATE entries SET arch_digest = (SELECT arch_digest FROM entries WHERE name = 'plain') "
-                 "WHERE name = 'tiny'")
+    conn.execute(
+        "UPDATE entries SET arch_digest = (SELECT arch_digest FROM entries WHERE name = 'plain') WHERE name = 'tiny'"
+    )
     conn.commit()
     conn.close()
     with Registry(path) as registry, pytest.raises(IntegrityError, match=TAMPERED):
@@ -162,8 +168,9 @@ def test_the_shipped_registry_upgrades_to_record_digests_as_the_lead_will_apply_
     shutil.copy2(SHIPPED_REGISTRY, path)
     with Registry(path) as shipped:
         refs = [e.ref for e in shipped.list(all_versions=True)]
-    spec = importlib.util.spec_from_file_location("make_registry", Path(reszoo.__file__).parents[1] / "tools" /
-                                                  "make_registry.py")
+    spec = importlib.util.spec_from_file_location(
+        "make_registry", Path(reszoo.__file__).parents[1] / "tools" / "make_registry.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     module.main(str(path))

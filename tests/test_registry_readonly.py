@@ -29,7 +29,9 @@ NOBODY = 65534
 
 def fingerprint(folder: Path) -> dict[str, tuple[str, int]]:
     """Every file in ``folder``: its sha256 and modification time."""
-    return {p.name: (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns) for p in sorted(folder.iterdir())}
+    return {
+        p.name: (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns) for p in sorted(folder.iterdir())
+    }
 
 
 def in_wal_mode(path: Path) -> bool:
@@ -185,8 +187,14 @@ def read_as_nobody():
         before = fingerprint(ro)
         env = {**os.environ, "PYTHONPATH": str(ROOT), "RESZOO_HOME": str(shared / "home" / "default")}
         env.pop("RESZOO_REMOTE", None)
-        done = subprocess.run([sys.executable, "-c", AS_NOBODY, str(shared), str(warm)], env=env, cwd=shared,
-                              capture_output=True, text=True, timeout=600)
+        done = subprocess.run(
+            [sys.executable, "-c", AS_NOBODY, str(shared), str(warm)],
+            env=env,
+            cwd=shared,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         yield json.loads(done.stdout.strip().splitlines()[-1]), before, fingerprint(ro)
     finally:
@@ -235,8 +243,10 @@ def test_an_older_schema_is_read_as_it_is_and_upgraded_by_the_first_write(tmp_pa
     with Registry(path) as registry:
         registry.add("tiny", tiny_model())
     conn = sqlite3.connect(path)  # as an older reszoo left it
-    conn.executescript("DROP TABLE latency_parts; ALTER TABLE entries DROP COLUMN record_digest; "
-                       "UPDATE alembic_version SET version_num = '0001'")
+    conn.executescript(
+        "DROP TABLE latency_parts; ALTER TABLE entries DROP COLUMN record_digest; "
+        "UPDATE alembic_version SET version_num = '0001'"
+    )
     conn.close()
     before = fingerprint(tmp_path)
     with Registry(path) as registry:
@@ -264,8 +274,16 @@ def test_opening_a_registry_keeps_the_locks_this_process_holds_on_it(tmp_path):
     for readonly in (False, True):
         Registry(path, readonly=readonly).close()
     other = subprocess.run(  # another process may not take the file over while it is read here
-        [sys.executable, "-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], timeout=0);"
-         "print(c.execute('PRAGMA journal_mode = DELETE').fetchone()[0])", str(path)],
-        capture_output=True, text=True, timeout=60)
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], timeout=0);"
+            "print(c.execute('PRAGMA journal_mode = DELETE').fetchone()[0])",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     reader.close()
     assert "database is locked" in other.stderr, (other.stdout, other.stderr)

@@ -16,12 +16,15 @@ from reszoo.zoo.spec import write_spec_file
 from .helpers import TINY, tiny_model
 
 
-@pytest.mark.parametrize("dtype, message", [
-    (torch.int8, "weights_dtype must be a floating dtype to store weights in: float16, bfloat16 or float32"),
-    ("bogus", "got 'bogus'"),
-    (torch.float64, "got torch.float64"),
-    (5, "got 5"),
-])
+@pytest.mark.parametrize(
+    "dtype, message",
+    [
+        (torch.int8, "weights_dtype must be a floating dtype to store weights in: float16, bfloat16 or float32"),
+        ("bogus", "got 'bogus'"),
+        (torch.float64, "got torch.float64"),
+        (5, "got 5"),
+    ],
+)
 def test_a_weights_dtype_that_cannot_load_is_refused_before_writing(tmp_path, dtype, message):
     registry = Registry(tmp_path / "r.db")
     with pytest.raises(reszoo.InputError, match=message) as error:
@@ -37,18 +40,24 @@ def test_every_weights_dtype_accepted_loads(tmp_path, dtype):
     assert registry.load("tiny").fc.weight.dtype == torch.float32
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(min_top1="abc"), "min_top1 is a top-1 fraction from 0 to 1 .* got 'abc'"),
-    (dict(min_top1=math.nan), "min_top1 is a top-1 fraction from 0 to 1 .* got nan"),
-    (dict(min_top1=91), "got 91"),
-    (dict(min_top1=True), "got True"),
-    (dict(max_latency_ms=math.nan, device="cpu"), "max_latency_ms must be a number of milliseconds above 0 .* got nan"),
-    (dict(max_latency_ms=-5, device="cpu"), "got -5"),
-    (dict(max_latency_ms="1", device="cpu"), "got '1'"),
-    (dict(batch_size=0), "batch_size must be an integer from 1 to"),
-    (dict(family="resnet"), "family must be one of residual, plain, highway, got 'resnet'"),
-    (dict(dataset=5), "dataset must be text"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(min_top1="abc"), "min_top1 is a top-1 fraction from 0 to 1 .* got 'abc'"),
+        (dict(min_top1=math.nan), "min_top1 is a top-1 fraction from 0 to 1 .* got nan"),
+        (dict(min_top1=91), "got 91"),
+        (dict(min_top1=True), "got True"),
+        (
+            dict(max_latency_ms=math.nan, device="cpu"),
+            "max_latency_ms must be a number of milliseconds above 0 .* got nan",
+        ),
+        (dict(max_latency_ms=-5, device="cpu"), "got -5"),
+        (dict(max_latency_ms="1", device="cpu"), "got '1'"),
+        (dict(batch_size=0), "batch_size must be an integer from 1 to"),
+        (dict(family="resnet"), "family must be one of residual, plain, highway, got 'resnet'"),
+        (dict(dataset=5), "dataset must be text"),
+    ],
+)
 def test_list_filters_of_the_wrong_kind_are_refused_not_an_empty_list(tmp_path, kwargs, message):
     registry = Registry(tmp_path / "r.db")
     registry.add("tiny", tiny_model(), metrics={"top1": 0.5})
@@ -57,11 +66,14 @@ def test_list_filters_of_the_wrong_kind_are_refused_not_an_empty_list(tmp_path, 
     assert "\n" not in str(error.value)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(notes=5), "notes must be text of at most 20000 characters, got 5"),
-    (dict(notes="x" * 20_001), "notes must be text of at most 20000 characters"),
-    (dict(parent=5), "parent must be a reference .* got 5"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(notes=5), "notes must be text of at most 20000 characters, got 5"),
+        (dict(notes="x" * 20_001), "notes must be text of at most 20000 characters"),
+        (dict(parent=5), "parent must be a reference .* got 5"),
+    ],
+)
 def test_entry_facts_of_the_wrong_kind_are_refused(tmp_path, kwargs, message):
     registry = Registry(tmp_path / "r.db")
     with pytest.raises(reszoo.InputError, match=message):

@@ -5,7 +5,7 @@ scheduler's pieces (nets on streams together, the group monitor)."""
 import dataclasses
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,6 @@ import torch
 from typer.testing import CliRunner
 
 from reszoo import LatencyRecord, Registry
-from reszoo.zoo.presets import get_spec
 from reszoo.cli.app import app
 from reszoo.errors import ManifestError
 from reszoo.release import build_release, parse_duration, read_manifest
@@ -23,8 +22,9 @@ from reszoo.release.report import degradation_checks, write_report, zoo_table
 from reszoo.release.worker import BudgetExceeded, Deferred, GroupMonitor, keep_float16
 from reszoo.train.data import load as load_dataset
 from reszoo.train.loop import TrainingRun, train, train_many
-from reszoo.train.steps import default_precision
 from reszoo.train.recipes import ONECYCLE
+from reszoo.train.steps import default_precision
+from reszoo.zoo.presets import get_spec
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -97,19 +97,26 @@ def test_the_shipped_manifest_declares_the_zoo_in_priority_order():
     assert manifest.entry("resnet34").spec.stem == "imagenet"
 
 
-@pytest.mark.parametrize("change, message", [
-    (("[release]", "[release]\ncolour = 'red'"), "unknown key.*'colour'"),
-    (("epochs = 2", "epochs = 'two'"), r"\[recipes.cpu\]"),
-    (("[recipes.cuda]\nbase = \"paper\"", "[recipes.cuda]\nbase = \"paper\"\nruntime = \"warp\""), "runtime must be"),
-    (("[recipes.cpu]\nbase = \"onecycle\"", "[recipes.cpu]\nbase = \"onecycle\"\nruntime = \"graph\""),
-     "runtime 'graph' needs CUDA"),
-    (("paper_error = 8.75", "paper_error = 8.75\ncpu = { lr = 0.5 }"), "resnet8 and plain8 are a pair but train "
-                                                                       "differently on cpu \\(lr\\)"),
-    (('preset = "plain20"', 'preset = "plian20"'), "did you mean 'plain20'"),
-    (('file = "pair.png"', 'file = "../pair.gif"'), "plain file name ending .png"),
-    (('entries = ["plain8", "resnet8"]', 'entries = ["plain8", "resnet9"]'), "no entry 'resnet9'"),
-    (("version = 1", "version = 0"), "version must be a whole number of at least 1"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (("[release]", "[release]\ncolour = 'red'"), "unknown key.*'colour'"),
+        (("epochs = 2", "epochs = 'two'"), r"\[recipes.cpu\]"),
+        (('[recipes.cuda]\nbase = "paper"', '[recipes.cuda]\nbase = "paper"\nruntime = "warp"'), "runtime must be"),
+        (
+            ('[recipes.cpu]\nbase = "onecycle"', '[recipes.cpu]\nbase = "onecycle"\nruntime = "graph"'),
+            "runtime 'graph' needs CUDA",
+        ),
+        (
+            ("paper_error = 8.75", "paper_error = 8.75\ncpu = { lr = 0.5 }"),
+            "resnet8 and plain8 are a pair but train differently on cpu \\(lr\\)",
+        ),
+        (('preset = "plain20"', 'preset = "plian20"'), "did you mean 'plain20'"),
+        (('file = "pair.png"', 'file = "../pair.gif"'), "plain file name ending .png"),
+        (('entries = ["plain8", "resnet8"]', 'entries = ["plain8", "resnet9"]'), "no entry 'resnet9'"),
+        (("version = 1", "version = 0"), "version must be a whole number of at least 1"),
+    ],
+)
 def test_bad_manifests_name_the_key(tmp_path, change, message):
     with pytest.raises(ManifestError, match=message):
         read_manifest(write_manifest(tmp_path, TINY.replace(*change)))
@@ -142,8 +149,7 @@ def test_a_release_trains_publishes_and_a_second_run_adds_nothing(tmp_path, monk
     from reszoo.latency import measure as latency_module
 
     # Steady timings: a busy machine's rows would be re-measured on the second run (test_latency's subject).
-    monkeypatch.setattr(latency_module, "measure_module",
-                        lambda *a, **k: latency_module.Measurement(1.0, 1.1, 50, []))
+    monkeypatch.setattr(latency_module, "measure_module", lambda *a, **k: latency_module.Measurement(1.0, 1.1, 50, []))
     manifest = read_manifest(write_manifest(tmp_path))
     target = Registry(tmp_path / "zoo.db")
     report = build_release(manifest, target, device="cpu", jobs=2, log=quiet)
@@ -157,8 +163,10 @@ def test_a_release_trains_publishes_and_a_second_run_adds_nothing(tmp_path, monk
     assert len(entry.history) == 2 and entry.metrics["weights_dtype"] == "float16"
     assert entry.metrics["top1"] == entry.top1 and entry.data["classes"]
     assert report.latency["resnet8"]["eager"]["median_ms"] > 0  # measured and stored in the target
-    assert target.latency_row(entry.arch_digest, report.latency["resnet8"]["eager"]["device"], 1, "float32",
-                              "eager") is not None
+    assert (
+        target.latency_row(entry.arch_digest, report.latency["resnet8"]["eager"]["device"], 1, "float32", "eager")
+        is not None
+    )
     files = write_report(manifest, "cpu", target, manifest.docs, report)
     assert (tmp_path / "docs" / "pair.png").stat().st_size > 10_000
     table = (tmp_path / "docs" / "zoo.md").read_text()
@@ -175,8 +183,10 @@ def test_a_release_trains_publishes_and_a_second_run_adds_nothing(tmp_path, monk
     assert (tmp_path / "docs" / "zoo.md").read_text() == table
     assert json.loads((tmp_path / "docs" / "zoo-release-cpu.json").read_text()) == summary
     # One net timed at another label (a bench at other threads) does not take the latency column over.
-    other = dataclasses.replace(target.latency_row(entry.arch_digest, report.latency["resnet8"]["eager"]["device"],
-                                                   1, "float32", "eager"), device="cpu Aaa (9 threads)")
+    other = dataclasses.replace(
+        target.latency_row(entry.arch_digest, report.latency["resnet8"]["eager"]["device"], 1, "float32", "eager"),
+        device="cpu Aaa (9 threads)",
+    )
     target.add_latency(other)
     assert zoo_table(manifest, target) == table
 
@@ -197,12 +207,21 @@ def test_a_cut_run_resumes_from_its_checkpoint(tmp_path):
 
     net.job.folder.mkdir(parents=True)
     with pytest.raises(Stop):  # as a killed run leaves it: a checkpoint after epoch 1 of 2
-        train(net.spec, dataset, net.job.recipe, seed=net.job.seed, precision=net.job.precision,
-              checkpoint=net.job.checkpoint, on_step=stop_in_epoch_two, report_every=1)
+        train(
+            net.spec,
+            dataset,
+            net.job.recipe,
+            seed=net.job.seed,
+            precision=net.job.precision,
+            checkpoint=net.job.checkpoint,
+            on_step=stop_in_epoch_two,
+            report_every=1,
+        )
     assert net.job.checkpoint.is_file()
     lines: list[str] = []
-    report = build_release(manifest, target, device="cpu", jobs=1, only=["resnet8"], measure_latency=False,
-                           log=lines.append)
+    report = build_release(
+        manifest, target, device="cpu", jobs=1, only=["resnet8"], measure_latency=False, log=lines.append
+    )
     assert report.nets[0].status == "published"
     assert any("resnet8: resumed after epoch 1 of 2" in line for line in lines)
     assert len(target.get("resnet8").history) == 2
@@ -223,15 +242,17 @@ def test_a_version_taken_by_other_content_is_a_conflict(tmp_path):
     manifest = read_manifest(write_manifest(tmp_path))
     target = Registry(tmp_path / "zoo.db")
     target.add("resnet8", tiny_model())  # resnet8@1, not from this release
-    report = build_release(manifest, target, device="cpu", only=["resnet8"], budget_s=1.0, measure_latency=False,
-                           log=quiet)
+    report = build_release(
+        manifest, target, device="cpu", only=["resnet8"], budget_s=1.0, measure_latency=False, log=quiet
+    )
     assert report.nets[0].status == "conflict" and "resnet8@1 exists in the target" in report.nets[0].detail
 
 
 @pytest.mark.slow
 def test_over_the_size_cap_a_net_is_kept_out_with_its_history(tmp_path):
-    manifest = read_manifest(write_manifest(tmp_path, TINY.replace('docs = "docs"', 'docs = "docs"\n'
-                                                                   'max_registry_mb = 0.001')))
+    manifest = read_manifest(
+        write_manifest(tmp_path, TINY.replace('docs = "docs"', 'docs = "docs"\nmax_registry_mb = 0.001'))
+    )
     target = Registry(tmp_path / "zoo.db")
     report = build_release(manifest, target, device="cpu", jobs=2, measure_latency=False, log=quiet)
     assert [n.status for n in report.nets] == ["over-cap", "over-cap"]
@@ -246,22 +267,32 @@ def test_ship_from_copies_a_releases_entries_with_their_versions(tmp_path):
     gpu = Registry(tmp_path / "gpu.db")
     spec = manifest.entry("resnet8").spec.with_overrides(num_classes=3, input_size=8)
     recipe = {"name": "paper", "iterations": 100, "release": {"name": "tiny", "kind": "cuda", "key": "k"}}
-    gpu.add("resnet8", tiny_model(spec=spec), version=2, recipe=recipe, history=[{"iteration": 100, "train_err": 0.1,
-                                                                                   "test_err": 0.2}])
+    gpu.add(
+        "resnet8",
+        tiny_model(spec=spec),
+        version=2,
+        recipe=recipe,
+        history=[{"iteration": 100, "train_err": 0.1, "test_err": 0.2}],
+    )
     gpu.add("other", tiny_model(spec=spec))  # not in the manifest: stays behind
     measured = get_spec("resnet56")  # a latency row of an architecture no entry uses: it comes along
     gpu.add_architecture(measured, "resnet56")
-    gpu.add_latency(LatencyRecord(measured.digest, "NVIDIA H200", 1, "float32", "graph", 0.67, 0.7, 100, {},
-                                  datetime.now(timezone.utc)))
+    gpu.add_latency(
+        LatencyRecord(
+            measured.digest, "NVIDIA H200", 1, "float32", "graph", 0.67, 0.7, 100, {}, datetime.now(UTC)
+        )
+    )
     target = Registry(tmp_path / "zoo.db")
-    result = CliRunner().invoke(app, ["release", str(manifest.path), "--into", str(tmp_path / "zoo.db"),
-                                      "--from", str(tmp_path / "gpu.db")])
+    result = CliRunner().invoke(
+        app, ["release", str(manifest.path), "--into", str(tmp_path / "zoo.db"), "--from", str(tmp_path / "gpu.db")]
+    )
     assert result.exit_code == 0, result.output
     assert [e.ref for e in target.list(all_versions=True)] == ["resnet8@2"]
     assert target.get("resnet8@2").blob_sha256 == gpu.get("resnet8@2").blob_sha256
     assert target.latency_row(measured.digest, "NVIDIA H200", 1, "float32", "graph").median_ms == 0.67
-    again = CliRunner().invoke(app, ["release", str(manifest.path), "--into", str(tmp_path / "zoo.db"),
-                                     "--from", str(tmp_path / "gpu.db")])
+    again = CliRunner().invoke(
+        app, ["release", str(manifest.path), "--into", str(tmp_path / "zoo.db"), "--from", str(tmp_path / "gpu.db")]
+    )
     assert again.exit_code == 0 and [e.ref for e in target.list(all_versions=True)] == ["resnet8@2"]
 
 
@@ -287,8 +318,10 @@ def test_nets_trained_together_equal_nets_trained_alone():
 
     data = synthetic(train=200, test=60)
     recipe = ONECYCLE.with_overrides(epochs=2, batch_size=64)
-    specs = [get_spec("resnet20").with_overrides(stage_depths=(1, 1, 1)),
-             get_spec("plain20").with_overrides(stage_depths=(1, 1, 1))]
+    specs = [
+        get_spec("resnet20").with_overrides(stage_depths=(1, 1, 1)),
+        get_spec("plain20").with_overrides(stage_depths=(1, 1, 1)),
+    ]
     alone = [train(s, data, recipe, seed=3) for s in specs]
     together = train_many([TrainingRun(s, data, recipe, seed=3) for s in specs])
     for a, b in zip(alone, together):
@@ -341,10 +374,10 @@ def test_checks_and_table_say_what_is_not_trained_yet(tmp_path):
 def test_an_entry_may_train_in_its_own_precision_and_a_figure_mixes_only_interchangeable_ones(tmp_path, monkeypatch):
     from reszoo.latency import measure as latency_module
 
-    monkeypatch.setattr(latency_module, "measure_module",
-                        lambda *a, **k: latency_module.Measurement(1.0, 1.1, 50, []))
+    monkeypatch.setattr(latency_module, "measure_module", lambda *a, **k: latency_module.Measurement(1.0, 1.1, 50, []))
     text = TINY.replace("version = 1", 'version = 1\nprecision = "float32"').replace(
-        'preset = "plain20"', 'preset = "plain20"\ncpu = { precision = "bfloat16-norm32" }')
+        'preset = "plain20"', 'preset = "plain20"\ncpu = { precision = "bfloat16-norm32" }'
+    )
     manifest = read_manifest(write_manifest(tmp_path, text))
     assert manifest.precision_for("plain8", "cpu") == "bfloat16-norm32"
     assert manifest.precision_for("resnet8", "cpu") == "float32"
@@ -356,10 +389,16 @@ def test_an_entry_may_train_in_its_own_precision_and_a_figure_mixes_only_interch
     said: list[str] = []
     write_report(manifest, "cpu", target, manifest.docs, log=said.append)
     assert not (tmp_path / "docs" / "pair.png").exists()
-    assert said == ["pair.png: not drawn: it mixes precisions bfloat16-norm32, float32, not all listed in "
-                    "[release] interchangeable_precisions"]
-    alike = read_manifest(write_manifest(tmp_path, text.replace(
-        "[release]", '[release]\ninterchangeable_precisions = ["float32", "bfloat16-norm32"]')))
+    assert said == [
+        "pair.png: not drawn: it mixes precisions bfloat16-norm32, float32, not all listed in "
+        "[release] interchangeable_precisions"
+    ]
+    alike = read_manifest(
+        write_manifest(
+            tmp_path,
+            text.replace("[release]", '[release]\ninterchangeable_precisions = ["float32", "bfloat16-norm32"]'),
+        )
+    )
     assert build_release(alike, target, device="cpu", jobs=2, log=quiet, measure_latency=False).trained_now == []
     write_report(alike, "cpu", target, alike.docs, log=said.append)
     assert (tmp_path / "docs" / "pair.png").stat().st_size > 10_000 and len(said) == 1
@@ -386,5 +425,6 @@ def test_table6_says_whether_each_ordering_holds_and_which_pair_breaks_it():
     assert _ordering(falling, rising=False, what="test error").startswith("holds (test error %: resnet20@1 14.60")
     broken = [(20, "resnet20@1", 0.146), (32, "resnet32@1", 0.150), (56, "resnet56@1", 0.132)]
     assert _ordering(broken, rising=False, what="test error").startswith(
-        "does not hold: resnet32@1 15.00 vs resnet20@1 14.60")
+        "does not hold: resnet32@1 15.00 vs resnet20@1 14.60"
+    )
     assert _ordering(falling[:1], rising=False, what="x") == "not enough depths trained yet"

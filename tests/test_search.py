@@ -6,14 +6,14 @@ import math
 import random
 import re
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import optuna
 import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from reszoo import Registry, InputError
+from reszoo import InputError, Registry
 from reszoo.cli.app import app
 from reszoo.errors import DatasetError, SpecFileError
 from reszoo.latency.judge import DEFAULT_POLICY, LatencyJudge, LatencyTarget
@@ -33,9 +33,9 @@ from reszoo.search.results import (
     score_references,
     trial_results,
 )
-from reszoo.search.space import SearchSpace, load_space_file
 from reszoo.search.runner import run
 from reszoo.search.sampling import DistinctSampler, LatencyScreen
+from reszoo.search.space import SearchSpace, load_space_file
 from reszoo.search.storage import journal_path, open_storage
 from reszoo.search.study import known_score, make_objective
 from reszoo.train.data import local_dataset
@@ -49,18 +49,45 @@ runner = CliRunner()
 
 #: Small enough that a trial trains in about a second on a 2-core CPU.
 TINY_SPACE = SearchSpace(families=("residual", "plain"), blocks=("basic",), max_depth=2, base_widths=(4, 8, 16))
-TINY_CLI = ["--dataset", "synthetic:200", "--proxy-images", "100", "--val-images", "50", "--proxy-epochs", "1",
-            "--proxy-batch-size", "50", "--families", "residual,plain", "--blocks", "basic", "--depth", "1-2",
-            "--widths", "4,8,16", "--reference", "none", "--workers", "1"]
+TINY_CLI = [
+    "--dataset",
+    "synthetic:200",
+    "--proxy-images",
+    "100",
+    "--val-images",
+    "50",
+    "--proxy-epochs",
+    "1",
+    "--proxy-batch-size",
+    "50",
+    "--families",
+    "residual,plain",
+    "--blocks",
+    "basic",
+    "--depth",
+    "1-2",
+    "--widths",
+    "4,8,16",
+    "--reference",
+    "none",
+    "--workers",
+    "1",
+]
 
 
 def config(tmp_path, *, storage="memory", study="s", max_ms=1e6, mode="constrained", seed=0, lr=None, space=TINY_SPACE):
     recipe = PROXY_RECIPE.with_overrides(epochs=1, batch_size=50, **({"lr": lr} if lr else {}))
     return SearchConfig(
-        dataset="synthetic:200", space=space,
+        dataset="synthetic:200",
+        space=space,
         proxy=Proxy(recipe=recipe, train_images=100, val_images=50, seed=seed),
-        target=LatencyTarget(max_ms=max_ms, predict=False), registry=f"sqlite:///{tmp_path / 'r.db'}",
-        study=study, storage=storage, mode=mode, seed=seed, startup_trials=3,
+        target=LatencyTarget(max_ms=max_ms, predict=False),
+        registry=f"sqlite:///{tmp_path / 'r.db'}",
+        study=study,
+        storage=storage,
+        mode=mode,
+        seed=seed,
+        startup_trials=3,
     )
 
 
@@ -135,8 +162,11 @@ def test_suggest_draws_valid_specs_over_every_axis():
     assert {s.shortcut for s in specs if s.family == "residual"} == {"A", "B", "C"}
     assert all(1 <= d <= 4 for s in specs for d in s.stage_depths)
     # Each family's shortcut is its own parameter, so no parameter changes its choices.
-    assert all(set(t.params) <= {"family", "block", "depth1", "depth2", "depth3", "base_width", "shortcut_residual",
-                                 "shortcut_highway"} for t in study.trials)
+    assert all(
+        set(t.params)
+        <= {"family", "block", "depth1", "depth2", "depth3", "base_width", "shortcut_residual", "shortcut_highway"}
+        for t in study.trials
+    )
 
 
 def test_space_sample_stays_inside_the_bounds():
@@ -153,13 +183,16 @@ def test_space_files_json_and_toml(tmp_path):
     assert load_space_file(tmp_path / "s.toml").families == ("plain",)
 
 
-@pytest.mark.parametrize("content, message", [
-    ('{"depths": 3}', "unknown key(s) ['depths']"),
-    ('{"min_depth": 5, "max_depth": 2}', "min_depth 5 is above max_depth 2"),
-    ('{"families": ["resnet"]}', "families must be a non-empty list drawn from"),
-    ('{"families": ["highway"], "shortcuts": ["A"]}', "none of which is in shortcuts"),
-    ('{"base_widths": [0]}', "base_widths must hold integers >= 1"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('{"depths": 3}', "unknown key(s) ['depths']"),
+        ('{"min_depth": 5, "max_depth": 2}', "min_depth 5 is above max_depth 2"),
+        ('{"families": ["resnet"]}', "families must be a non-empty list drawn from"),
+        ('{"families": ["highway"], "shortcuts": ["A"]}', "none of which is in shortcuts"),
+        ('{"base_widths": [0]}', "base_widths must hold integers >= 1"),
+    ],
+)
 def test_bad_space_files_name_the_field(tmp_path, content, message):
     (tmp_path / "s.json").write_text(content)
     with pytest.raises(InputError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
@@ -196,8 +229,21 @@ def test_an_infeasible_trial_is_never_trained_nor_best(tmp_path, fake_latency):
 def test_an_impossible_limit_is_refused_before_anything_trains(tmp_path, fake_latency, monkeypatch):
     monkeypatch.setattr(Objective, "train_proxy", lambda *a, **k: pytest.fail("trained"))
     out = tmp_path / "res.json"
-    result = runner.invoke(app, ["--registry", str(tmp_path / "r.db"), "search", *TINY_CLI, "--trials", "3",
-                                 "--max-latency-ms", "0.000001", "--out", str(out)])
+    result = runner.invoke(
+        app,
+        [
+            "--registry",
+            str(tmp_path / "r.db"),
+            "search",
+            *TINY_CLI,
+            "--trials",
+            "3",
+            "--max-latency-ms",
+            "0.000001",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 1, result.output
     message = " ".join(result.output.split())
     assert "no net of this space can meet the limit" in message and "over the limit of 1e-06 ms" in message
@@ -265,15 +311,20 @@ def test_a_net_over_the_limit_is_judged_against_the_reference_timed_again(tmp_pa
         return judge
 
     cfg = config(tmp_path, max_ms=limit)
-    judge = clocked(make_objective(dataclasses.replace(cfg, target=dataclasses.replace(
-        cfg.target, limit_from=reference, predict=True))).judge)
+    judge = clocked(
+        make_objective(
+            dataclasses.replace(cfg, target=dataclasses.replace(cfg.target, limit_from=reference, predict=True))
+        ).judge
+    )
     monkeypatch.setattr(judge, "predicted_ms", lambda spec: 0.9 * limit)  # timed quiet: under the limit
     now.update({net.digest: 1.2, reference.digest: 2.0})  # everything reads twice as slow as when the limit was taken
     assert _verdict(judge, net) == (pytest.approx(0.6), "relative")
     assert _verdict(judge, reference) == (limit, "measured")  # the limit's own net is never timed again
     now[net.digest] = 2.4  # slower than the reference now too (its rough reading checked: the predictor disagrees)
     assert _verdict(judge, net) == (pytest.approx(1.2), "relative")
-    now.update({net.digest: 1.2, reference.digest: 0.98 * SLOWER_HOST * limit})  # the reference's noise: not a slower host
+    now.update(
+        {net.digest: 1.2, reference.digest: 0.98 * SLOWER_HOST * limit}
+    )  # the reference's noise: not a slower host
     assert _verdict(judge, net) == (1.2, "measured")
     now.update({net.digest: 0.9})  # under the limit: the reference is not timed
     del now[reference.digest]
@@ -283,8 +334,20 @@ def test_a_net_over_the_limit_is_judged_against_the_reference_timed_again(tmp_pa
     # A stored row over the limit (read in a slow spell, by an earlier search) is read again beside the reference.
     setup = judge.target.setup
     judge.registry.add_architecture(net)
-    judge.registry.add_latency(LatencyRecord(net.digest, setup.label(), setup.batch_size, setup.dtype,
-                                             setup.runtime, 2.4, 2.4, 15, {}, datetime.now(timezone.utc)))
+    judge.registry.add_latency(
+        LatencyRecord(
+            net.digest,
+            setup.label(),
+            setup.batch_size,
+            setup.dtype,
+            setup.runtime,
+            2.4,
+            2.4,
+            15,
+            {},
+            datetime.now(UTC),
+        )
+    )
     assert judge.registry.latency_row(net.digest, setup.label(), 1, "float32", "eager").median_ms == 2.4
     now.update({net.digest: 1.2, reference.digest: 2.0})
     assert _verdict(judge, net) == (pytest.approx(0.6), "relative")
@@ -318,14 +381,26 @@ def test_same_seed_same_trials(tmp_path, fake_latency):
 
 
 def test_resume_continues_numbering_and_keeps_trials(tmp_path, fake_latency):
-    args = ["--registry", str(tmp_path / "r.db"), "search", *TINY_CLI, "--max-latency-ms", "1000000",
-            "--study", "resumable", "--storage", f"journal:{tmp_path / 'studies.log'}"]
+    args = [
+        "--registry",
+        str(tmp_path / "r.db"),
+        "search",
+        *TINY_CLI,
+        "--max-latency-ms",
+        "1000000",
+        "--study",
+        "resumable",
+        "--storage",
+        f"journal:{tmp_path / 'studies.log'}",
+    ]
     assert runner.invoke(app, [*args, "--trials", "2"]).exit_code == 0
     storage = open_storage(f"journal:{tmp_path / 'studies.log'}")
     before = optuna.load_study(study_name="resumable", storage=storage).trials
     result = runner.invoke(app, [*args, "--trials", "2", "--out", str(tmp_path / "res.json")])
     assert result.exit_code == 0, result.output
-    after = optuna.load_study(study_name="resumable", storage=open_storage(f"journal:{tmp_path / 'studies.log'}")).trials
+    after = optuna.load_study(
+        study_name="resumable", storage=open_storage(f"journal:{tmp_path / 'studies.log'}")
+    ).trials
     assert [t.number for t in after] == [0, 1, 2, 3]
     assert [(t.params, t.values) for t in after[:2]] == [(t.params, t.values) for t in before]
     # Resuming with other settings would mix incomparable trials: refused.
@@ -394,8 +469,14 @@ def _result(number, accuracy, ms, feasible=True, state="COMPLETE"):
 
 
 def test_front_and_hypervolume():
-    results = [_result(0, 0.5, 1.0), _result(1, 0.7, 2.0), _result(2, 0.6, 3.0), _result(3, 0.9, 0.5, feasible=False),
-               _result(4, 0.8, 4.0), _result(5, None, 0.1, state="PRUNED")]
+    results = [
+        _result(0, 0.5, 1.0),
+        _result(1, 0.7, 2.0),
+        _result(2, 0.6, 3.0),
+        _result(3, 0.9, 0.5, feasible=False),
+        _result(4, 0.8, 4.0),
+        _result(5, None, 0.1, state="PRUNED"),
+    ]
     assert [r.number for r in pareto_front(results)] == [0, 1, 4]
     assert [r.number for r in best(results, 2)] == [4, 1]
     # (5-1)*0.5 + (5-2)*0.2 + (5-4)*0.1
@@ -425,29 +506,42 @@ def test_the_proxy_is_scored_by_its_last_epochs_training_loss_and_its_size(tmp_p
         assert trial.value == attrs["score"] == pytest.approx(score, abs=1e-12)
         assert trial.intermediate_values[max(trial.intermediate_values)] == pytest.approx(score, abs=1e-12)
         assert 0.0 <= attrs["accuracy"] <= 1.0  # top-1 is still measured and reported
-    by_loss = run(dataclasses.replace(config(tmp_path, study="l"), proxy=dataclasses.replace(
-        config(tmp_path).proxy, score="train-loss")), trials=3)
+    by_loss = run(
+        dataclasses.replace(
+            config(tmp_path, study="l"), proxy=dataclasses.replace(config(tmp_path).proxy, score="train-loss")
+        ),
+        trials=3,
+    )
     assert all(t.value == -t.user_attrs["train_loss"] for t in by_loss.trials)
     top = best(trial_results(by_loss))[0]
     assert top.train_loss == min(t.user_attrs["train_loss"] for t in by_loss.trials)
-    by_top1 = run(dataclasses.replace(config(tmp_path, study="t"), proxy=dataclasses.replace(
-        config(tmp_path).proxy, score="top1")), trials=2)
+    by_top1 = run(
+        dataclasses.replace(
+            config(tmp_path, study="t"), proxy=dataclasses.replace(config(tmp_path).proxy, score="top1")
+        ),
+        trials=2,
+    )
     assert all(t.value == t.user_attrs["accuracy"] for t in by_top1.trials)
-    with pytest.raises(InputError, match=re.escape("proxy score must be one of train-loss+params, train-loss, top1, "
-                                                   "got 'top-1'")):
+    with pytest.raises(
+        InputError, match=re.escape("proxy score must be one of train-loss+params, train-loss, top1, got 'top-1'")
+    ):
         Proxy(score="top-1")
 
 
-@pytest.mark.parametrize("score, reason", [
-    ("train-loss+params", r"score -?\d\.\d{4} \(training loss \d\.\d{4}, \d+ parameters\) after epoch 1"),
-    ("train-loss", r"training loss \d\.\d{4} after epoch 1"),
-    ("top1", r"validation top-1 \d\.\d{4} after epoch 1"),
-])
+@pytest.mark.parametrize(
+    "score, reason",
+    [
+        ("train-loss+params", r"score -?\d\.\d{4} \(training loss \d\.\d{4}, \d+ parameters\) after epoch 1"),
+        ("train-loss", r"training loss \d\.\d{4} after epoch 1"),
+        ("top1", r"validation top-1 \d\.\d{4} after epoch 1"),
+    ],
+)
 def test_a_pruned_proxy_run_says_what_it_was_pruned_on(tmp_path, monkeypatch, score, reason):
     # Under every score (the loss-ranked runs have no per-epoch test error to quote).
     base = config(tmp_path)
-    cfg = dataclasses.replace(base, proxy=dataclasses.replace(
-        base.proxy, score=score, recipe=base.proxy.recipe.with_overrides(epochs=2)))
+    cfg = dataclasses.replace(
+        base, proxy=dataclasses.replace(base.proxy, score=score, recipe=base.proxy.recipe.with_overrides(epochs=2))
+    )
     objective = make_objective(cfg)
     monkeypatch.setattr(objective_module, "_trained_to", lambda study, epoch: objective_module.PRUNE_AFTER)
 
@@ -478,8 +572,20 @@ def test_of_two_nets_with_one_training_loss_the_larger_scores_higher():
 def test_a_study_scored_by_top1_resumes_only_with_that_score(tmp_path, fake_latency):
     # Studies started before the score existed were scored by top-1: their stored settings have no
     # score, as --proxy-score top1's have none, so they resume with it and are refused without it.
-    args = ["--registry", str(tmp_path / "r.db"), "search", *TINY_CLI, "--max-latency-ms", "1000000",
-            "--study", "old", "--storage", f"journal:{tmp_path / 'studies.log'}", "--trials", "1"]
+    args = [
+        "--registry",
+        str(tmp_path / "r.db"),
+        "search",
+        *TINY_CLI,
+        "--max-latency-ms",
+        "1000000",
+        "--study",
+        "old",
+        "--storage",
+        f"journal:{tmp_path / 'studies.log'}",
+        "--trials",
+        "1",
+    ]
     assert runner.invoke(app, [*args, "--proxy-score", "top1"]).exit_code == 0
     stored = optuna.load_study(study_name="old", storage=open_storage(f"journal:{tmp_path / 'studies.log'}"))
     assert "score" not in stored.user_attrs["reszoo"]["proxy"]
@@ -500,11 +606,31 @@ def test_pareto_mode_reports_the_feasible_front(tmp_path, fake_latency):
 def test_cli_results_json_plot_and_publish_best_with_lineage(tmp_path, fake_latency):
     registry = tmp_path / "r.db"
     journal = tmp_path / "studies.log"
-    result = runner.invoke(app, [
-        "--registry", str(registry), "search", *TINY_CLI[:-2], "--reference", "resnet20", "--max-latency-ms", "1000000",
-        "--trials", "3", "--study", "found", "--storage", f"journal:{journal}", "--out", str(tmp_path / "res.json"),
-        "--publish-best", "1", "--final-epochs", "1",
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "--registry",
+            str(registry),
+            "search",
+            *TINY_CLI[:-2],
+            "--reference",
+            "resnet20",
+            "--max-latency-ms",
+            "1000000",
+            "--trials",
+            "3",
+            "--study",
+            "found",
+            "--storage",
+            f"journal:{journal}",
+            "--out",
+            str(tmp_path / "res.json"),
+            "--publish-best",
+            "1",
+            "--final-epochs",
+            "1",
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "res.json").read_text())
     assert summary["trials"] == 3 and len(summary["all_trials"]) == 3
@@ -514,14 +640,16 @@ def test_cli_results_json_plot_and_publish_best_with_lineage(tmp_path, fake_late
     assert entry.study == f"journal:{journal}#found" and entry.trial == winner["trial"]
     assert entry.spec.to_dict() == winner["spec"] and entry.top1 is not None
     assert "found-t" in result.output and "resnet20" in result.output
-    plotted = runner.invoke(app, ["plot", "pareto", "found", "--storage", f"journal:{journal}",
-                                  "--out", str(tmp_path / "front.png")])
+    plotted = runner.invoke(
+        app, ["plot", "pareto", "found", "--storage", f"journal:{journal}", "--out", str(tmp_path / "front.png")]
+    )
     assert plotted.exit_code == 0, plotted.output
     assert (tmp_path / "front.png").read_bytes()[:4] == b"\x89PNG"
     missing = runner.invoke(app, ["plot", "pareto", "nope", "--storage", f"journal:{journal}", "--out", "x.png"])
     assert missing.exit_code == 1 and "no study 'nope'" in missing.output
-    nowhere = runner.invoke(app, ["plot", "pareto", "found", "--storage", f"journal:{tmp_path / 'typo.log'}",
-                                  "--out", "x.png"])
+    nowhere = runner.invoke(
+        app, ["plot", "pareto", "found", "--storage", f"journal:{tmp_path / 'typo.log'}", "--out", "x.png"]
+    )
     assert nowhere.exit_code == 1 and "no study storage" in nowhere.output
     assert not (tmp_path / "typo.log").exists()  # a typo creates nothing
 
@@ -538,16 +666,19 @@ def test_search_finds_a_local_data_set_or_says_how_to_get_one(tmp_path, monkeypa
     assert local_dataset() == str(fashion)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--mode", "best"], "mode must be one of constrained, pareto, got 'best'"),
-    (["--depth", "x"], "is not MIN-MAX"),
-    (["--widths", "8,a"], "comma-separated list of ints"),
-    (["--study", "bad name"], "entry name 'bad name' is not valid"),
-    (["--storage", "nowhere"], "is not 'memory', 'journal:PATH'"),
-    (["--reference", "none"], "constrained mode needs a latency limit (--max-latency-ms)"),
-    (["--proxy-score", "top5"], "proxy score must be one of train-loss+params, train-loss, top1, got 'top5'"),
-    (["--threads", "0"], "Invalid value for '--threads': Input should be greater than or equal to 1"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--mode", "best"], "mode must be one of constrained, pareto, got 'best'"),
+        (["--depth", "x"], "is not MIN-MAX"),
+        (["--widths", "8,a"], "comma-separated list of ints"),
+        (["--study", "bad name"], "entry name 'bad name' is not valid"),
+        (["--storage", "nowhere"], "is not 'memory', 'journal:PATH'"),
+        (["--reference", "none"], "constrained mode needs a latency limit (--max-latency-ms)"),
+        (["--proxy-score", "top5"], "proxy score must be one of train-loss+params, train-loss, top1, got 'top5'"),
+        (["--threads", "0"], "Invalid value for '--threads': Input should be greater than or equal to 1"),
+    ],
+)
 def test_bad_search_options_are_named(tmp_path, args, message):
     result = runner.invoke(app, ["--registry", str(tmp_path / "r.db"), "search", "--dataset", "synthetic:200", *args])
     assert result.exit_code == 2, result.output
@@ -579,16 +710,16 @@ def test_a_screened_draw_fills_every_parameter_suggest_asks_for():
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 def test_the_screen_falls_back_to_uniform_draws_and_screens_tpe_too():
     # Stages x2, x4, x8: the first stage is twice the base width (params_for must see through it).
-    space = SearchSpace(families=("residual", "plain"), blocks=("basic",), max_depth=4, base_widths=(8, 16),
-                        width_multipliers=(2, 4, 8))
+    space = SearchSpace(
+        families=("residual", "plain"), blocks=("basic",), max_depth=4, base_widths=(8, 16), width_multipliers=(2, 4, 8)
+    )
     spec = space.sample(random.Random(0))
     assert space.from_params(space.params_for(spec)) == spec
     # Only the shallowest nets are predicted under the limit: 1 in 64 draws. TPE, once past its start-up,
     # keeps proposing what scored well; the uniform fallback still finds the narrow feasible corner.
     inner = optuna.samplers.TPESampler(n_startup_trials=3, multivariate=True, group=True, seed=0)
     predict = lambda s: 1.0 if s.stage_depths == (1, 1, 1) else 10.0  # noqa: E731
-    study = optuna.create_study(direction="maximize",
-                                sampler=screened(inner, space, predict, limit_ms=2.0, seed=0))
+    study = optuna.create_study(direction="maximize", sampler=screened(inner, space, predict, limit_ms=2.0, seed=0))
     study.optimize(lambda trial: float(space.suggest(trial).stage_widths[0]), n_trials=6)
     assert all(space.from_params(t.params).stage_depths == (1, 1, 1) for t in study.trials)
     assert sum(t.system_attrs[keys.SCREENED] for t in study.trials) > 20
@@ -600,8 +731,9 @@ def test_a_net_already_in_the_study_is_not_drawn_again():
     # repeat would train the same seeded proxy to the same score.
     space = SearchSpace(families=("residual", "plain"), blocks=("basic",), max_depth=3, base_widths=(8, 16))
     inner = optuna.samplers.TPESampler(n_startup_trials=3, multivariate=True, group=True, seed=0)
-    study = optuna.create_study(direction="maximize",
-                                sampler=screened(inner, space, lambda s: 1.0, limit_ms=2.0, seed=0))
+    study = optuna.create_study(
+        direction="maximize", sampler=screened(inner, space, lambda s: 1.0, limit_ms=2.0, seed=0)
+    )
     study.enqueue_trial(space.params_for(space.make_spec("residual", "basic", (1, 1, 1), 8, "A")))
     study.optimize(lambda trial: -float(sum(space.suggest(trial).stage_depths)), n_trials=25)
     digests = [space.from_params(t.params).digest for t in study.trials]
@@ -622,8 +754,9 @@ def test_the_screen_hands_on_the_passing_draw_the_known_score_ranks_highest():
         return spec.stage_widths[0]
 
     over = lambda spec: 10.0 if spec.stage_widths[0] >= 48 else 1.0  # noqa: E731
-    study = optuna.create_study(sampler=screened(optuna.samplers.RandomSampler(seed=0), space, over,
-                                                        limit_ms=2.0, seed=0, prefer=prefer))
+    study = optuna.create_study(
+        sampler=screened(optuna.samplers.RandomSampler(seed=0), space, over, limit_ms=2.0, seed=0, prefer=prefer)
+    )
     for _ in range(10):
         seen.clear()
         trial = study.ask()
@@ -632,8 +765,9 @@ def test_the_screen_hands_on_the_passing_draw_the_known_score_ranks_highest():
         assert spec.stage_widths[0] == max(s.stage_widths[0] for s in seen) < 48
         study.tell(trial, 0.0)
     chosen = [space.from_params(t.params).stage_widths[0] for t in study.trials]
-    plain = optuna.create_study(sampler=screened(optuna.samplers.RandomSampler(seed=0), space, over,
-                                                        limit_ms=2.0, seed=0))
+    plain = optuna.create_study(
+        sampler=screened(optuna.samplers.RandomSampler(seed=0), space, over, limit_ms=2.0, seed=0)
+    )
     plain.optimize(lambda trial: float(space.suggest(trial).depth), n_trials=10)
     assert sum(chosen) > sum(space.from_params(t.params).stage_widths[0] for t in plain.trials)
 
@@ -659,8 +793,7 @@ def test_the_preference_trusts_the_prediction_only_as_far_as_the_study_measured_
         return width
 
     def sampler():
-        return screened(optuna.samplers.RandomSampler(seed=1), space, predict, limit_ms=2.0, seed=1,
-                               prefer=prefer)
+        return screened(optuna.samplers.RandomSampler(seed=1), space, predict, limit_ms=2.0, seed=1, prefer=prefer)
 
     trusting = optuna.create_study(sampler=sampler())
     assert chosen(trusting) == 32  # nothing measured yet: the prediction is taken as it is
@@ -669,9 +802,14 @@ def test_the_preference_trusts_the_prediction_only_as_far_as_the_study_measured_
     for depths in [(1, 1, 1), (1, 1, 2), (1, 2, 1)][:CALIBRATE_AFTER]:
         spec = space.make_spec("residual", "basic", depths, 8, "A")
         params = space.params_for(spec)
-        measured.add_trial(optuna.trial.create_trial(
-            params=params, distributions={name: distributions[name] for name in params}, value=0.0,
-            user_attrs={"spec": spec.to_dict(), "latency_ms": 2 * predict(spec), "latency_source": "measured"}))
+        measured.add_trial(
+            optuna.trial.create_trial(
+                params=params,
+                distributions={name: distributions[name] for name in params},
+                value=0.0,
+                user_attrs={"spec": spec.to_dict(), "latency_ms": 2 * predict(spec), "latency_source": "measured"},
+            )
+        )
     assert chosen(measured) == 16 and seen and max(seen) == 16  # 32 (1.6 ms predicted, 3.2 likely) is not ranked
 
 
@@ -688,9 +826,14 @@ def test_the_correction_comes_from_careful_measurements_pooled_until_a_block_typ
     def add(block, depths, ms, source):
         spec = space.make_spec("residual", block, depths, 8, "A")
         params = space.params_for(spec)
-        study.add_trial(optuna.trial.create_trial(
-            params=params, distributions={name: distributions[name] for name in params}, value=0.0,
-            user_attrs={"spec": spec.to_dict(), "latency_ms": ms, "latency_source": source}))
+        study.add_trial(
+            optuna.trial.create_trial(
+                params=params,
+                distributions={name: distributions[name] for name in params},
+                value=0.0,
+                user_attrs={"spec": spec.to_dict(), "latency_ms": ms, "latency_source": source},
+            )
+        )
 
     add("basic", (1, 1, 1), 2.0, "measured")
     add("bottleneck", (1, 1, 1), 0.5, "measured")
@@ -713,13 +856,21 @@ def test_the_preference_stops_at_a_training_cost_set_by_the_nets_the_study_start
     budget = PREFER_MACS_RATIO * count(start).macs
 
     def study_from(start_nets, **options):
-        study = optuna.create_study(sampler=screened(
-            optuna.samplers.RandomSampler(seed=0), space, lambda spec: 1.0, limit_ms=2.0, seed=0,
-            prefer=lambda spec: count(spec).params, **options))
+        study = optuna.create_study(
+            sampler=screened(
+                optuna.samplers.RandomSampler(seed=0),
+                space,
+                lambda spec: 1.0,
+                limit_ms=2.0,
+                seed=0,
+                prefer=lambda spec: count(spec).params,
+                **options,
+            )
+        )
         for net in start_nets:
             study.enqueue_trial(space.params_for(net))
         study.optimize(lambda trial: float(space.suggest(trial).depth), n_trials=8)
-        return [space.from_params(t.params) for t in study.trials[len(start_nets):]]
+        return [space.from_params(t.params) for t in study.trials[len(start_nets) :]]
 
     unbounded = study_from([])  # nothing to set a budget: the largest passing draws, 32 wide
     assert max(count(spec).macs for spec in unbounded) > budget
@@ -727,8 +878,9 @@ def test_the_preference_stops_at_a_training_cost_set_by_the_nets_the_study_start
     assert all(count(spec).macs <= budget for spec in bounded)
     assert max(count(spec).params for spec in bounded) > count(start).params  # still the larger of those within it
     # No passing draw within the budget: the inner sampler's first goes on, as without a preference.
-    first = optuna.create_study(sampler=screened(optuna.samplers.RandomSampler(seed=0), space,
-                                                        lambda spec: 1.0, limit_ms=2.0, seed=0))
+    first = optuna.create_study(
+        sampler=screened(optuna.samplers.RandomSampler(seed=0), space, lambda spec: 1.0, limit_ms=2.0, seed=0)
+    )
     first.enqueue_trial(space.params_for(start))
     first.optimize(lambda trial: float(space.suggest(trial).depth), n_trials=2)
     assert study_from([start], macs_ratio=1e-3)[0] == space.from_params(first.trials[1].params)
@@ -741,7 +893,9 @@ def test_only_a_single_score_with_a_size_term_prefers_large_draws(tmp_path):
     assert known_score(default)(spec) == pytest.approx(CAPACITY_WEIGHT * math.log(count(spec).params))
     for other in ("train-loss", "top1"):
         assert known_score(dataclasses.replace(default, proxy=dataclasses.replace(default.proxy, score=other))) is None
-    assert known_score(dataclasses.replace(default, size_preference=False)) is None  # search_quality.py's tpe-unpreferred
+    assert (
+        known_score(dataclasses.replace(default, size_preference=False)) is None
+    )  # search_quality.py's tpe-unpreferred
     assert known_score(config(tmp_path, mode="pareto")) is None  # a front wants the fast nets as well
 
 
@@ -751,19 +905,30 @@ def _draws(tmp_path, screen):
     folder = tmp_path / f"screen-{screen}"
     folder.mkdir()
     cfg = config(folder, max_ms=1.5, seed=3)
-    cfg = dataclasses.replace(cfg, target=dataclasses.replace(cfg.target, predict=True), sampler="random",
-                              screen=screen, size_preference=False)
+    cfg = dataclasses.replace(
+        cfg,
+        target=dataclasses.replace(cfg.target, predict=True),
+        sampler="random",
+        screen=screen,
+        size_preference=False,
+    )
     objective = make_objective(cfg)
-    objective.train_proxy = lambda spec, trial=None: {"score": 0.5, "accuracy": 0.5, "train_err": 0.5,
-                                                      "train_seconds": 0.0}
+    objective.train_proxy = lambda spec, trial=None: {
+        "score": 0.5,
+        "accuracy": 0.5,
+        "train_err": 0.5,
+        "train_seconds": 0.0,
+    }
     return run(cfg, trials=8, objective=objective)
 
 
 def test_the_screen_puts_draws_where_the_feasible_nets_are(tmp_path, fake_latency):
     SCREEN_MARGIN = DEFAULT_POLICY.screen_margin
     plain, screened = _draws(tmp_path, screen=False), _draws(tmp_path, screen=True)
-    share = {name: sum(bool(t.user_attrs["feasible"]) for t in study.trials) / len(study.trials)
-             for name, study in (("plain", plain), ("screened", screened))}
+    share = {
+        name: sum(bool(t.user_attrs["feasible"]) for t in study.trials) / len(study.trials)
+        for name, study in (("plain", plain), ("screened", screened))
+    }
     assert share["plain"] < 0.8 and share["screened"] > share["plain"], share
     # Every trial the screen let through was predicted near the limit; what it dropped never became a trial.
     assert all(t.user_attrs["latency_ms"] <= SCREEN_MARGIN * 1.5 for t in screened.trials)
@@ -774,8 +939,9 @@ def test_the_screen_puts_draws_where_the_feasible_nets_are(tmp_path, fake_latenc
 def test_a_search_starts_from_its_reference_preset(tmp_path, fake_latency):
     from reszoo.search.results import fitted_preset
 
-    cfg = config(tmp_path, space=SearchSpace(families=("residual", "plain"), blocks=("basic",), max_depth=3,
-                                             base_widths=(8, 16)))
+    cfg = config(
+        tmp_path, space=SearchSpace(families=("residual", "plain"), blocks=("basic",), max_depth=3, base_widths=(8, 16))
+    )
     reference = fitted_preset("resnet20", cfg.space)
     study = run(cfg, trials=2, start_from=[reference])
     assert study.trials[0].user_attrs["digest"] == reference.digest
@@ -789,7 +955,6 @@ def test_a_search_starts_from_its_reference_preset(tmp_path, fake_latency):
 @pytest.mark.parametrize("damage", [b'{"op_code": 4, "worker_id": "x", "study', b"\xff\xfe\x00garbage"])
 def test_a_journal_cut_short_by_a_crash_reopens_with_its_whole_entries(tmp_path, damage):
     import optuna
-
 
     path = tmp_path / "studies.log"
     study = optuna.create_study(study_name="s", storage=open_storage(f"journal:{path}"))
@@ -829,16 +994,39 @@ def test_the_python_api_runs_a_search_and_returns_its_result(tmp_path, fake_late
     import reszoo
 
     lines: list[str] = []
-    result = reszoo.search("synthetic:200", device="cpu", trials=3, workers=1, space=TINY_SPACE, proxy_epochs=1,
-                           proxy_images=100, val_images=50, proxy_batch_size=50, references=["resnet20"],
-                           registry=str(tmp_path / "r.db"), log=lines.append)
+    result = reszoo.search(
+        "synthetic:200",
+        device="cpu",
+        trials=3,
+        workers=1,
+        space=TINY_SPACE,
+        proxy_epochs=1,
+        proxy_images=100,
+        val_images=50,
+        proxy_batch_size=50,
+        references=["resnet20"],
+        registry=str(tmp_path / "r.db"),
+        log=lines.append,
+    )
     assert any("latency limit: resnet20's" in line for line in lines)  # the limit is the reference's latency
     assert sum(1 for r in result.trials if r.feasible) == 3  # three trained trials
     assert result.best and all(r.feasible for r in result.best)
     assert result.config.target.max_ms == result.references["resnet20"]["latency_ms"]
-    pinned = reszoo.search("synthetic:200", device="cpu", trials=1, workers=1, space=TINY_SPACE, proxy_epochs=1,
-                           proxy_images=100, val_images=50, proxy_batch_size=50, max_latency_ms=1e6, references=[],
-                           threads=1, registry=str(tmp_path / "r.db"))
+    pinned = reszoo.search(
+        "synthetic:200",
+        device="cpu",
+        trials=1,
+        workers=1,
+        space=TINY_SPACE,
+        proxy_epochs=1,
+        proxy_images=100,
+        val_images=50,
+        proxy_batch_size=50,
+        max_latency_ms=1e6,
+        references=[],
+        threads=1,
+        registry=str(tmp_path / "r.db"),
+    )
     assert pinned.config.target.threads == 1  # --threads: latency timed with that many, whatever torch's
     assert pinned.summary()["device"].endswith("(1 thread)")  # and labelled so
     assert result.study.study_name == result.config.study and result.summary()["trials"] == len(result.trials)
@@ -872,9 +1060,19 @@ def test_the_reference_that_sets_the_limit_stays_under_it_on_a_busy_machine(tmp_
             return _row(reference, busier(reference))
 
     monkeypatch.setattr(study_module, "LatencyJudge", BusyJudge)
-    result = reszoo.search("synthetic:200", device="cpu", trials=2, workers=1, space=TINY_SPACE, proxy_epochs=1,
-                           proxy_images=100, val_images=50, proxy_batch_size=50, references=["resnet20"],
-                           registry=str(tmp_path / "r.db"))
+    result = reszoo.search(
+        "synthetic:200",
+        device="cpu",
+        trials=2,
+        workers=1,
+        space=TINY_SPACE,
+        proxy_epochs=1,
+        proxy_images=100,
+        val_images=50,
+        proxy_batch_size=50,
+        references=["resnet20"],
+        registry=str(tmp_path / "r.db"),
+    )
     reference = result.references["resnet20"]
     assert calls["n"] == 1  # timed once, for the limit
     assert reference["accuracy"] is not None and not reference["over_limit"]
@@ -956,5 +1154,7 @@ def test_the_proxy_trains_in_bfloat16_only_where_it_runs_natively(tmp_path, monk
         api.proxy_precision_for("half", "cpu")
     # A study started before the precision was a setting still resumes: the default adds no key.
     assert "precision" not in config(tmp_path).settings()["proxy"]
-    bf16 = dataclasses.replace(config(tmp_path), proxy=dataclasses.replace(config(tmp_path).proxy, precision="bfloat16"))
+    bf16 = dataclasses.replace(
+        config(tmp_path), proxy=dataclasses.replace(config(tmp_path).proxy, precision="bfloat16")
+    )
     assert bf16.settings()["proxy"]["precision"] == "bfloat16"

@@ -53,9 +53,20 @@ def test_workers_are_bounded_by_the_cores_and_the_trials_to_run(tmp_path, monkey
     monkeypatch.setattr("os.sched_getaffinity", lambda _pid: {0, 1}, raising=False)
     said: list[str] = []
     with pytest.raises(Stop):
-        reszoo.search("synthetic:200", device="cpu", workers=100_000, trials=1, max_latency_ms=1e6, references=[],
-                      space=TINY_SPACE, proxy_images=100, val_images=50, storage=f"journal:{tmp_path / 'j.log'}",
-                      registry=str(tmp_path / "r.db"), log=said.append)
+        reszoo.search(
+            "synthetic:200",
+            device="cpu",
+            workers=100_000,
+            trials=1,
+            max_latency_ms=1e6,
+            references=[],
+            space=TINY_SPACE,
+            proxy_images=100,
+            val_images=50,
+            storage=f"journal:{tmp_path / 'j.log'}",
+            registry=str(tmp_path / "r.db"),
+            log=said.append,
+        )
     assert asked["workers"] == 1  # one process, not 100,000
     assert said == ["workers 100,000: this machine gives reszoo 2 usable cores and 1 trial to run; running 1 worker"]
     assert bound_workers(8, None, 2) == (2, "workers 8: this machine gives reszoo 2 usable cores; running 2 workers")
@@ -63,10 +74,13 @@ def test_workers_are_bounded_by_the_cores_and_the_trials_to_run(tmp_path, monkey
 
 
 def test_a_worker_dies_with_its_parent_even_when_the_parent_is_killed(tmp_path):
-    parent_code = ("import time; from reszoo.search.processes import start_worker; "
-                   "worker = start_worker(time.sleep, (600,), 'w'); print(worker.pid, flush=True); time.sleep(600)")
-    parent = subprocess.Popen([sys.executable, "-c", parent_code], stdout=subprocess.PIPE, env=_env(tmp_path),
-                              text=True)
+    parent_code = (
+        "import time; from reszoo.search.processes import start_worker; "
+        "worker = start_worker(time.sleep, (600,), 'w'); print(worker.pid, flush=True); time.sleep(600)"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", parent_code], stdout=subprocess.PIPE, env=_env(tmp_path), text=True
+    )
     try:
         worker = int(parent.stdout.readline())
         time.sleep(1.0)  # the worker is up and watching
@@ -90,9 +104,27 @@ def _running(pid: int) -> bool:
 def test_ctrl_c_fails_the_interrupted_trials_shows_the_result_and_how_to_resume(tmp_path):
     journal = tmp_path / "j.log"
     args = TINY_CLI[:-2]  # without --workers 1
-    command = [sys.executable, "-m", "reszoo", "--registry", str(tmp_path / "r.db"), "search", *args,
-               "--workers", "2", "--max-latency-ms", "1000000", "--trials", "40", "--proxy-epochs", "3",
-               "--study", "s", "--storage", f"journal:{journal}"]
+    command = [
+        sys.executable,
+        "-m",
+        "reszoo",
+        "--registry",
+        str(tmp_path / "r.db"),
+        "search",
+        *args,
+        "--workers",
+        "2",
+        "--max-latency-ms",
+        "1000000",
+        "--trials",
+        "40",
+        "--proxy-epochs",
+        "3",
+        "--study",
+        "s",
+        "--storage",
+        f"journal:{journal}",
+    ]
     search = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(tmp_path), text=True)
     try:
         deadline = time.monotonic() + 240
@@ -136,7 +168,8 @@ def test_an_infeasible_trial_is_an_optuna_constraint_violation_with_no_made_up_s
         assert list(trial.constraints.values()) == [pytest.approx(over)]
     assert all(t.value == -math.inf for t in infeasible)  # never a score a trained net could have
     assert {t.number for t in _get_feasible_trials(study.trials)} == {
-        t.number for t in study.trials if t.user_attrs[keys.FEASIBLE]}
+        t.number for t in study.trials if t.user_attrs[keys.FEASIBLE]
+    }
 
 
 def test_a_study_with_trials_stored_the_old_way_resumes(tmp_path, fake_latency):
@@ -146,11 +179,21 @@ def test_a_study_with_trials_stored_the_old_way_resumes(tmp_path, fake_latency):
     spec = TINY_SPACE.make_spec("residual", "basic", (2, 2, 2), 16, "A")
     params = TINY_SPACE.params_for(spec)
     distributions = TINY_SPACE.distributions()
-    study.add_trial(optuna.trial.create_trial(  # an infeasible trial as reszoo stored it before: -1000, new-format key
-        params=params, distributions={name: distributions[name] for name in params}, value=-1000.0,
-        user_attrs={keys.SPEC: spec.to_dict(), keys.DIGEST: spec.digest, keys.LATENCY_MS: 9.0,
-                    keys.LATENCY_SOURCE: "measured", keys.FEASIBLE: False},
-        system_attrs={"constraints:latency_over_limit_ms": 6.0}))
+    study.add_trial(
+        optuna.trial.create_trial(  # an infeasible trial as reszoo stored it before: -1000, new-format key
+            params=params,
+            distributions={name: distributions[name] for name in params},
+            value=-1000.0,
+            user_attrs={
+                keys.SPEC: spec.to_dict(),
+                keys.DIGEST: spec.digest,
+                keys.LATENCY_MS: 9.0,
+                keys.LATENCY_SOURCE: "measured",
+                keys.FEASIBLE: False,
+            },
+            system_attrs={"constraints:latency_over_limit_ms": 6.0},
+        )
+    )
     resumed = run(cfg, trials=1)
     results = trial_results(resumed)
     assert len(results) >= 2 and results[0].feasible is False
@@ -176,7 +219,9 @@ def test_the_pareto_picture_gives_untrained_trials_no_accuracy_and_keeps_its_tit
     spec = get_spec("resnet20")
     trained = TrialResult(0, "COMPLETE", spec, 272474, 0.8, 1.5, "measured", True, None)
     over = TrialResult(1, "COMPLETE", spec, 272474, None, 5.0, "rough", False, None)
-    title = "a-long-study-name-" * 8 + ": cifar10, batch-1 eager latency on cpu AMD EPYC 7B13 (2 threads), limit 1.78 ms"
+    title = (
+        "a-long-study-name-" * 8 + ": cifar10, batch-1 eager latency on cpu AMD EPYC 7B13 (2 threads), limit 1.78 ms"
+    )
     figure = pareto_figure([trained, over], max_ms=1.78319, title=title)
     accuracy_axes = figure.axes[0]
     drawn = [tuple(point) for c in accuracy_axes.collections for point in c.get_offsets()]
@@ -210,8 +255,8 @@ def test_search_and_latency_are_plain_functions_a_type_checker_can_follow():
     for function, parameter in ((reszoo.search, "max_latency_ms"), (reszoo.latency, "remeasure")):
         assert inspect.isfunction(function), function
         assert parameter in inspect.signature(function).parameters
-    from reszoo.search import api
     from reszoo.latency import measure
+    from reszoo.search import api
 
     assert reszoo.search is api.search and inspect.isfunction(reszoo.latency)  # still, after the subpackages load
     assert measure.latency is not reszoo.latency  # the top-level one delegates, so `import reszoo` stays light

@@ -64,8 +64,7 @@ def test_the_site_is_self_contained_and_drawn_again_the_same(tmp_path):
     out = tmp_path / "site"
     files = write_site(registry, out)
     pages = {path.name: path.read_text() for path in files if path.suffix in (".html", ".css", ".js")}
-    assert sorted(pages) == ["index.html", "sort.js", "style.css", "tiny-plain-v1.html", "tiny-v1.html",
-                             "tiny-v2.html"]
+    assert sorted(pages) == ["index.html", "sort.js", "style.css", "tiny-plain-v1.html", "tiny-v1.html", "tiny-v2.html"]
     for name, text in pages.items():
         assert not re.search(r"(src|href)=\"(https?:)?//", text), name  # nothing fetched from the network
     (out / "notes.txt").write_text("mine")

@@ -208,7 +208,13 @@ def test_unknown_name_suggests_close_presets():
 def test_list_models_filters_by_pattern_and_family():
     assert reszoo.list_models("resnet*")[:3] == ["resnet18", "resnet20", "resnet32"]
     assert reszoo.list_models("*", family="highway") == [
-        "highway18", "highway20", "highway32", "highway34", "highway44", "highway56", "highway110",
+        "highway18",
+        "highway20",
+        "highway32",
+        "highway34",
+        "highway44",
+        "highway56",
+        "highway110",
     ]
     assert reszoo.list_models(["plain2*", "resnet1202"]) == ["plain20", "resnet1202"]
     assert reszoo.list_models("nothing*") == []
@@ -216,14 +222,17 @@ def test_list_models_filters_by_pattern_and_family():
         reszoo.list_models(family="resnet")
 
 
-@pytest.mark.parametrize("fields, message", [
-    ({"stage_depths": (100_000,), "stage_widths": (16,)}, "at most 1,000"),
-    ({"stage_depths": (900, 900, 900)}, "add up to 2,700 blocks"),
-    ({"stage_depths": (1,) * 9, "stage_widths": (4,) * 9}, "more than 8 stages"),
-    ({"stage_widths": (16, 32, 10**12)}, "at most 8,192"),
-    ({"num_classes": 10**9}, "at most 100,000"),
-    ({"input_size": 10**6}, "at most 4,096"),
-])
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"stage_depths": (100_000,), "stage_widths": (16,)}, "at most 1,000"),
+        ({"stage_depths": (900, 900, 900)}, "add up to 2,700 blocks"),
+        ({"stage_depths": (1,) * 9, "stage_widths": (4,) * 9}, "more than 8 stages"),
+        ({"stage_widths": (16, 32, 10**12)}, "at most 8,192"),
+        ({"num_classes": 10**9}, "at most 100,000"),
+        ({"input_size": 10**6}, "at most 4,096"),
+    ],
+)
 def test_specs_beyond_any_sane_net_are_refused_at_once(fields, message):
     with pytest.raises(reszoo.SpecError, match=message):
         reszoo.ArchSpec(**fields)

@@ -26,7 +26,6 @@ SMALL = reszoo.ArchSpec(stage_depths=(1, 1, 1), stage_widths=(16, 32, 64))
 runner = CliRunner()
 
 
-
 @pytest.fixture(scope="session")
 def data_cache(tmp_path_factory):
     return tmp_path_factory.mktemp("data-cache")
@@ -99,8 +98,12 @@ def _tar(path: Path, members: dict[str, bytes]) -> Path:
 
 
 def test_image_folder_archive_and_tree(tmp_path):
-    members = {f"{split}/{label}/{i}.jpg": _jpeg(40 * i + 10) for split in ("train", "test")
-               for label in ("cat", "dog") for i in range(3)}
+    members = {
+        f"{split}/{label}/{i}.jpg": _jpeg(40 * i + 10)
+        for split in ("train", "test")
+        for label in ("cat", "dog")
+        for i in range(3)
+    }
     data = load_dataset(str(_tar(tmp_path / "tiny.tar.gz", members)), cache_dir=tmp_path / "cache")
     assert data.classes == ("cat", "dog") and data.train.images.shape == (6, 3, 8, 8)
     tree = tmp_path / "tree"
@@ -192,6 +195,7 @@ def test_resume_after_an_interruption_equals_an_uninterrupted_run(tmp_path):
     def kill_in_epoch_3(record):
         if record["epoch"] == 3:
             raise Killed  # before epoch 3's checkpoint: the run restarts from epoch 2's
+
     checkpoint = tmp_path / "run.safetensors"
     with pytest.raises(Killed):
         train(SMALL, data, recipe, seed=3, checkpoint=checkpoint, on_epoch=kill_in_epoch_3)
@@ -275,8 +279,9 @@ def test_a_run_without_per_epoch_tests_still_tests_once_at_the_end():
     for _ in run.steps():
         pass
     result = run.result()
-    assert [sorted(r) for r in result.history] == [["epoch", "iteration", "lr", "seconds", "train_err",
-                                                    "train_loss"]] * 2
+    assert [sorted(r) for r in result.history] == [
+        ["epoch", "iteration", "lr", "seconds", "train_err", "train_loss"]
+    ] * 2
     tested = train(SMALL, data, recipe)  # the same run, tested after each epoch: same weights, same result
     assert [r["train_loss"] for r in result.history] == [r["train_loss"] for r in tested.history]
     assert result.metrics["top1"] == tested.metrics["top1"] and "test_err" in tested.history[0]
@@ -326,8 +331,26 @@ def test_bad_training_inputs(tmp_path):
 
 def test_cli_train_publishes_and_eval_reproduces_the_stored_accuracy(tmp_path):
     registry = f"sqlite:///{tmp_path / 'r.db'}"
-    result = runner.invoke(app, ["--registry", registry, "train", "resnet20", "--dataset", "synthetic:400",
-                                 "--epochs", "2", "--batch-size", "64", "--lr", "0.05", "--publish", "syn20", "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "--registry",
+            registry,
+            "train",
+            "resnet20",
+            "--dataset",
+            "synthetic:400",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "64",
+            "--lr",
+            "0.05",
+            "--publish",
+            "syn20",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     entry = Registry(registry).get("syn20")
@@ -352,12 +375,39 @@ def test_two_process_ddp_matches_one_process_and_publishes_once(tmp_path):
     import sys
 
     registry = str(tmp_path / "r.db")
-    args = ["--registry", registry, "train", "resnet20", "--dataset", "synthetic:512", "--epochs", "3",
-            "--batch-size", "64", "--lr", "0.05", "--json"]
+    args = [
+        "--registry",
+        registry,
+        "train",
+        "resnet20",
+        "--dataset",
+        "synthetic:512",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "64",
+        "--lr",
+        "0.05",
+        "--json",
+    ]
     ddp = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "reszoo",
-         *args, "--publish", "ddp"],
-        env=_cli_env(tmp_path), capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "reszoo",
+            *args,
+            "--publish",
+            "ddp",
+        ],
+        env=_cli_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     single = runner.invoke(app, [*args, "--publish", "single"])
@@ -402,7 +452,9 @@ def test_eval_of_a_spec_and_a_weights_file(tmp_path):
     save_file(result.model.state_dict(), str(weights))
     spec_file = tmp_path / "small.json"
     spec_file.write_text(SMALL.to_json())
-    out = runner.invoke(app, ["eval", str(spec_file), "--weights", str(weights), "--dataset", "synthetic:256", "--json"])
+    out = runner.invoke(
+        app, ["eval", str(spec_file), "--weights", str(weights), "--dataset", "synthetic:256", "--json"]
+    )
     assert out.exit_code == 0, out.output
     assert json.loads(out.stdout)["top1"] == pytest.approx(result.metrics["top1"])
 
@@ -418,13 +470,31 @@ def test_resume_after_sigkill_gives_the_same_weights(tmp_path):
 
     registry = str(tmp_path / "r.db")
     checkpoint = tmp_path / "run.safetensors"
-    base = [sys.executable, "-m", "reszoo", "--registry", registry, "train", "resnet20", "--dataset", "synthetic:512",
-            "--epochs", "4", "--batch-size", "64", "--lr", "0.05", "--seed", "7"]
+    base = [
+        sys.executable,
+        "-m",
+        "reszoo",
+        "--registry",
+        registry,
+        "train",
+        "resnet20",
+        "--dataset",
+        "synthetic:512",
+        "--epochs",
+        "4",
+        "--batch-size",
+        "64",
+        "--lr",
+        "0.05",
+        "--seed",
+        "7",
+    ]
     env = _cli_env(tmp_path)
     subprocess.run([*base, "--publish", "whole"], env=env, check=True, capture_output=True, timeout=600)
 
-    process = subprocess.Popen([*base, "--checkpoint", str(checkpoint)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [*base, "--checkpoint", str(checkpoint)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 300
     epochs_done = 0
     while epochs_done < 2 and time.monotonic() < deadline and process.poll() is None:
@@ -437,8 +507,13 @@ def test_resume_after_sigkill_gives_the_same_weights(tmp_path):
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert 2 <= epochs_done < 4, epochs_done  # killed mid-run
-    subprocess.run([*base, "--checkpoint", str(checkpoint), "--resume", "--publish", "resumed"], env=env, check=True,
-                   capture_output=True, timeout=600)
+    subprocess.run(
+        [*base, "--checkpoint", str(checkpoint), "--resume", "--publish", "resumed"],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     reg = Registry(registry)
     assert reg.get("resumed").blob_sha256 == reg.get("whole").blob_sha256  # bit-identical weights
 
@@ -483,15 +558,18 @@ def test_checkpoint_paths_are_checked_before_any_training(tmp_path):
     finished = tmp_path / "run.safetensors"
     train(SMALL, data, recipe, checkpoint=finished)
     before = finished.read_bytes()
-    for path, message in ((finished, "already exists; --resume continues that run, --force starts over"),
-                          (tmp_path, "is a folder"),
-                          (tmp_path / "missing" / "run.safetensors", "folder .* does not exist")):
+    for path, message in (
+        (finished, "already exists; --resume continues that run, --force starts over"),
+        (tmp_path, "is a folder"),
+        (tmp_path / "missing" / "run.safetensors", "folder .* does not exist"),
+    ):
         with pytest.raises(reszoo.InputError, match=message):
             train(SMALL, data, recipe, checkpoint=path, on_step=pytest.fail)  # refused before a step
     assert finished.read_bytes() == before  # a finished run's checkpoint is never silently replaced
     train(SMALL, data, recipe, checkpoint=finished, overwrite=True)
-    result = runner.invoke(app, ["train", "resnet20", "-d", "synthetic:64", "--epochs", "1", "--checkpoint",
-                                 str(finished)])
+    result = runner.invoke(
+        app, ["train", "resnet20", "-d", "synthetic:64", "--epochs", "1", "--checkpoint", str(finished)]
+    )
     assert result.exit_code == 2 and "--force starts over" in result.output
 
 
@@ -519,8 +597,9 @@ def test_a_full_disk_stops_a_checkpoint_with_one_line_and_only_costs_the_data_ca
 
 def test_train_publishes_into_a_registry_file_not_yet_created(tmp_path):
     url = str(tmp_path / "new.db")
-    result = runner.invoke(app, ["--registry", url, "train", "resnet20", "-d", "synthetic:64", "--epochs", "1",
-                                 "--publish", "fresh"])
+    result = runner.invoke(
+        app, ["--registry", url, "train", "resnet20", "-d", "synthetic:64", "--epochs", "1", "--publish", "fresh"]
+    )
     assert result.exit_code == 0, result.output
     assert Registry(url).get("fresh").recipe["steps"] > 0
 
@@ -538,8 +617,13 @@ def test_bfloat16_norm32_keeps_batchnorm_and_the_residual_stream_in_float32():
     block.register_forward_hook(lambda m, a, out: seen.__setitem__("block", out.dtype))
     with autocast("cpu", "bfloat16-norm32"):
         logits = model(torch.randn(2, 3, 32, 32))
-    assert seen == {"conv1": torch.bfloat16, "bn1": torch.float32, "conv2": torch.bfloat16,
-                    "bn2": torch.float32, "block": torch.float32}
+    assert seen == {
+        "conv1": torch.bfloat16,
+        "bn1": torch.float32,
+        "conv2": torch.bfloat16,
+        "bn2": torch.float32,
+        "block": torch.float32,
+    }
     assert logits.dtype == torch.bfloat16  # the classifier is a matmul: bf16, upcast for the loss
     assert model.state_dict().keys() == reszoo.create_model("resnet20").state_dict().keys()
     assert {p.dtype for p in model.parameters()} == {torch.float32}
@@ -547,8 +631,9 @@ def test_bfloat16_norm32_keeps_batchnorm_and_the_residual_stream_in_float32():
 
 def test_training_in_bfloat16_norm32_learns_and_evaluates_in_float32():
     data = synthetic(train=1000, test=300)
-    result = train(SMALL, data, ONECYCLE.with_overrides(epochs=4, batch_size=64, lr=0.05), seed=0,
-                   precision="bfloat16-norm32")
+    result = train(
+        SMALL, data, ONECYCLE.with_overrides(epochs=4, batch_size=64, lr=0.05), seed=0, precision="bfloat16-norm32"
+    )
     assert result.metrics["top1"] > 0.5 and result.extra["precision"] == "bfloat16-norm32"
     with pytest.raises(reszoo.InputError, match="precision must be one of 'float32', 'bfloat16', 'bfloat16-norm32'"):
         train(SMALL, data, ONECYCLE, precision="float16")

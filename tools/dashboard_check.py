@@ -47,13 +47,19 @@ def make_study(work: Path) -> tuple[str, list[dict]]:
     space = SearchSpace(families=("residual", "plain"), blocks=("basic",), max_depth=2, base_widths=(4, 8, 16))
     registry = f"sqlite:///{work / 'registry.db'}"
     smallest, largest = space.fastest_candidates()[0], space.make_spec("residual", "basic", (2, 2, 2), 16, "C")
-    fast, slow = (reszoo.latency(spec, device="cpu", registry=reszoo.Registry(registry)).median_ms
-                  for spec in (smallest, largest))
+    fast, slow = (
+        reszoo.latency(spec, device="cpu", registry=reszoo.Registry(registry)).median_ms for spec in (smallest, largest)
+    )
     if slow <= fast:
         sys.exit(f"the largest net timed {slow:.3f} ms, no slower than the smallest ({fast:.3f} ms): run again")
     storage = f"journal:{work / 'studies.log'}"
     config = SearchConfig(
-        dataset="synthetic:400", space=space, registry=registry, study=STUDY, storage=storage, startup_trials=3,
+        dataset="synthetic:400",
+        space=space,
+        registry=registry,
+        study=STUDY,
+        storage=storage,
+        startup_trials=3,
         proxy=Proxy(recipe=PROXY_RECIPE.with_overrides(epochs=1, batch_size=50), train_images=200, val_images=100),
         target=LatencyTarget(device="cpu", max_ms=(fast * slow) ** 0.5),
     )
@@ -61,8 +67,9 @@ def make_study(work: Path) -> tuple[str, list[dict]]:
     study.enqueue_trial(space.params_for(largest))  # over the limit: an infeasible trial for certain
     run(config, trials=3)
     study = open_study(config, open_storage(storage))
-    return storage, [{"number": t.number, "feasible": t.user_attrs.get(keys.FEASIBLE), "state": t.state.name}
-                     for t in study.trials]
+    return storage, [
+        {"number": t.number, "feasible": t.user_attrs.get(keys.FEASIBLE), "state": t.state.name} for t in study.trials
+    ]
 
 
 def free_port() -> int:
@@ -96,8 +103,15 @@ def browse(url: str, screenshot: Path | None) -> str:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         sys.exit("no chromium on PATH: apt-get install -y chromium")
-    common = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-              "--window-size=1400,1600", "--virtual-time-budget=15000"]
+    common = [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--window-size=1400,1600",
+        "--virtual-time-budget=15000",
+    ]
     if screenshot is not None:
         screenshot.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run([*common, f"--screenshot={screenshot}", url], check=True, capture_output=True, timeout=120)
@@ -130,8 +144,10 @@ def main() -> None:
     missing = [n for n in served if f"#{n}" not in dom and f"Trial {n}" not in dom]
     assert "Infeasible" in dom, "the dashboard shows no trial as infeasible"
     assert not missing, f"trials {missing} do not show on the study page"
-    print(f"optuna-dashboard shows all {len(served)} trials, {len(infeasible)} of them infeasible "
-          f"(trials {infeasible}); screenshot {args.screenshot}")
+    print(
+        f"optuna-dashboard shows all {len(served)} trials, {len(infeasible)} of them infeasible "
+        f"(trials {infeasible}); screenshot {args.screenshot}"
+    )
 
 
 if __name__ == "__main__":

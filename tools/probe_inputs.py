@@ -36,7 +36,6 @@ from reszoo.train.data import synthetic
 from reszoo.zoo.spec import write_spec_file
 
 
-
 @dataclass(frozen=True)
 class Expect:
     """What a probe must get: the CLI's exit status, or the error a Python call raises
@@ -74,41 +73,96 @@ def probes(tmp: Path) -> dict[str, list[Probe]]:
     long = "n" * 300
     return {
         "names and references": [
-            (f"show {arg}", ["--registry", db, "show", arg]) for arg in
-            ("resnt20", "t@0", "t@-1", "t@99999999999999999999", "t:", "@1", "a b", "t@x", "../../etc/passwd", long)
+            (f"show {arg}", ["--registry", db, "show", arg])
+            for arg in (
+                "resnt20",
+                "t@0",
+                "t@-1",
+                "t@99999999999999999999",
+                "t:",
+                "@1",
+                "a b",
+                "t@x",
+                "../../etc/passwd",
+                long,
+            )
         ],
         "spec files": [
-            (f"show {name}", ["show", str(tmp / name)]) for name in
-            ("deep.json", "huge.json", "binary.json", "blocks.json", "missing.json", "file")
-        ] + [("build --set bad", ["build", "resnet20", "--set", "stage_depths=[0]"]),
-             ("build --set junk", ["build", "resnet20", "--set", "nonsense"]),
-             ("build long --out", ["build", "resnet20", "--out", str(tmp / f"{long}.json")])],
+            (f"show {name}", ["show", str(tmp / name)])
+            for name in ("deep.json", "huge.json", "binary.json", "blocks.json", "missing.json", "file")
+        ]
+        + [
+            ("build --set bad", ["build", "resnet20", "--set", "stage_depths=[0]"]),
+            ("build --set junk", ["build", "resnet20", "--set", "nonsense"]),
+            ("build long --out", ["build", "resnet20", "--out", str(tmp / f"{long}.json")]),
+        ],
         "weights files": [
             (f"import {name}", ["--registry", db, "import", str(path), "--arch", str(spec), "--name", "x"])
-            for name, path in (("pickle", tmp / "pickle.safetensors"), ("folder", tmp), ("/dev/zero", Path("/dev/zero")),
-                               ("missing", tmp / "missing.safetensors"), ("spec as weights", spec))
-        ] + [("import other arch", ["--registry", db, "import", str(weights), "--arch", "resnet20", "--name", "x"]),
-             ("import twice", ["--registry", db, "import", str(weights), "--arch", str(spec), "--name", "t"])],
+            for name, path in (
+                ("pickle", tmp / "pickle.safetensors"),
+                ("folder", tmp),
+                ("/dev/zero", Path("/dev/zero")),
+                ("missing", tmp / "missing.safetensors"),
+                ("spec as weights", spec),
+            )
+        ]
+        + [
+            ("import other arch", ["--registry", db, "import", str(weights), "--arch", "resnet20", "--name", "x"]),
+            ("import twice", ["--registry", db, "import", str(weights), "--arch", str(spec), "--name", "t"]),
+        ],
         "numbers out of range": [
             ("list batch 10^20", ["list", "--device", "cpu", "--batch-size", "99999999999999999999"]),
             ("list min-top1 90", ["list", "--min-top1", "90"]),
             ("bench batch 10^8", ["bench", "resnet20", "--batch-size", "100000000"]),
-            ("publish version 10^11", ["--registry", db, "publish", "t", "--remote", str(tmp / "p.db"), "--create",
-                                       "--version", "99999999999"]),
+            (
+                "publish version 10^11",
+                [
+                    "--registry",
+                    db,
+                    "publish",
+                    "t",
+                    "--remote",
+                    str(tmp / "p.db"),
+                    "--create",
+                    "--version",
+                    "99999999999",
+                ],
+            ),
             ("train epochs 0", ["train", "resnet20", "-d", "synthetic", "--epochs", "0"]),
             ("train lr -1", ["train", "resnet20", "-d", "synthetic", "--lr", "-1"]),
         ],
         "paths given as arguments": [
-            ("train checkpoint folder", ["train", "resnet20", "-d", "synthetic:20", "--epochs", "1", "--checkpoint",
-                                         str(tmp)]),
-            ("train checkpoint missing folder", ["train", "resnet20", "-d", "synthetic:20", "--epochs", "1",
-                                                 "--checkpoint", str(tmp / "no" / "c.safetensors")]),
-            ("plot curves missing folder", ["--registry", db, "plot", "curves", "t", "--out", str(tmp / "no" / "c.png")]),
+            (
+                "train checkpoint folder",
+                ["train", "resnet20", "-d", "synthetic:20", "--epochs", "1", "--checkpoint", str(tmp)],
+            ),
+            (
+                "train checkpoint missing folder",
+                [
+                    "train",
+                    "resnet20",
+                    "-d",
+                    "synthetic:20",
+                    "--epochs",
+                    "1",
+                    "--checkpoint",
+                    str(tmp / "no" / "c.safetensors"),
+                ],
+            ),
+            (
+                "plot curves missing folder",
+                ["--registry", db, "plot", "curves", "t", "--out", str(tmp / "no" / "c.png")],
+            ),
             ("plot curves bad format", ["--registry", db, "plot", "curves", "t", "--out", str(tmp / "c.bmpx")]),
             ("plot pareto missing", ["plot", "pareto", "nope", "--out", str(tmp / "p.png")]),
-            ("search out missing folder", ["search", "-d", "synthetic", "--trials", "1", "--out",
-                                           str(tmp / "no" / "s.json")]),
-            ("search space binary", ["search", "-d", "synthetic", "--trials", "1", "--space", str(tmp / "binary.json")]),
+            (
+                "search out missing folder",
+                ["search", "-d", "synthetic", "--trials", "1", "--out", str(tmp / "no" / "s.json")],
+            ),
+            (
+                "search space binary",
+                ["search", "-d", "synthetic", "--trials", "1", "--space", str(tmp / "binary.json")],
+            ),
             ("registry is a folder", ["--registry", str(tmp), "list"]),
             ("registry is not a database", ["--registry", str(tmp / "file"), "list"]),
             ("export onto a folder", ["--registry", db, "export", "t", "--out", str(tmp)]),
@@ -116,49 +170,96 @@ def probes(tmp: Path) -> dict[str, list[Probe]]:
             ("release binary manifest", ["release", str(tmp / "binary.json"), "--into", db]),
         ],
         "training values (issue 33)": [
-            (f"train {flag} {value}", ["train", "resnet20", "-d", "synthetic:64", "--epochs", "1", flag, value],
-             refused(f"{flag} {value} is not a finite number"))
+            (
+                f"train {flag} {value}",
+                ["train", "resnet20", "-d", "synthetic:64", "--epochs", "1", flag, value],
+                refused(f"{flag} {value} is not a finite number"),
+            )
             for flag, value in (("--lr", "inf"), ("--lr", "1e400"), ("--lr", "nan"), ("--warmup-lr", "inf"))
-        ] + [
-            ("train seed 10^23", ["train", "resnet20", "-d", "synthetic:64", "--seed", "99999999999999999999999"],
-             refused("--seed 99999999999999999999999 is out of range")),
+        ]
+        + [
+            (
+                "train seed 10^23",
+                ["train", "resnet20", "-d", "synthetic:64", "--seed", "99999999999999999999999"],
+                refused("--seed 99999999999999999999999 is out of range"),
+            ),
             ("train seed -1", ["train", "resnet20", "-d", "synthetic:64", "--seed", "-1"], refused("is out of range")),
-            ("train threads 10^5", ["train", "resnet20", "-d", "synthetic:64", "--threads", "100000"],
-             refused("--threads 100000 is out of range")),
-            ("train epochs abc", ["train", "resnet20", "-d", "synthetic:64", "--epochs", "abc"],
-             refused("--epochs abc is not a number")),
-            ("train iterations 1e9", ["train", "resnet20", "-d", "synthetic:64", "--iterations", "1e9"],
-             refused("is not a whole number")),
-            ("train subset 5", ["train", "resnet20", "-d", "synthetic:64", "--subset", "5"], refused("is out of range")),
+            (
+                "train threads 10^5",
+                ["train", "resnet20", "-d", "synthetic:64", "--threads", "100000"],
+                refused("--threads 100000 is out of range"),
+            ),
+            (
+                "train epochs abc",
+                ["train", "resnet20", "-d", "synthetic:64", "--epochs", "abc"],
+                refused("--epochs abc is not a number"),
+            ),
+            (
+                "train iterations 1e9",
+                ["train", "resnet20", "-d", "synthetic:64", "--iterations", "1e9"],
+                refused("is not a whole number"),
+            ),
+            (
+                "train subset 5",
+                ["train", "resnet20", "-d", "synthetic:64", "--subset", "5"],
+                refused("is out of range"),
+            ),
             ("train lr 0", ["train", "resnet20", "-d", "synthetic:64", "--lr", "0"], refused("--lr 0 is out of range")),
-            ("train batch 0", ["train", "resnet20", "-d", "synthetic:64", "--batch-size", "0"], refused("out of range")),
+            (
+                "train batch 0",
+                ["train", "resnet20", "-d", "synthetic:64", "--batch-size", "0"],
+                refused("out of range"),
+            ),
             ("train no data set", ["train", "resnet20"], refused("Missing option '--dataset'")),
-            ("train weights as checkpoint", ["train", str(spec), "-d", "synthetic:64", "--epochs", "1", "--checkpoint",
-                                             str(weights), "--resume"], Expect(code=1, says="is not a training checkpoint")),
-            ("eval test-subset -3", ["eval", "t", "-d", "synthetic", "--test-subset", "-3"], refused("is out of range")),
+            (
+                "train weights as checkpoint",
+                ["train", str(spec), "-d", "synthetic:64", "--epochs", "1", "--checkpoint", str(weights), "--resume"],
+                Expect(code=1, says="is not a training checkpoint"),
+            ),
+            (
+                "eval test-subset -3",
+                ["eval", "t", "-d", "synthetic", "--test-subset", "-3"],
+                refused("is out of range"),
+            ),
             ("bench seed -1", ["bench", "--build-table", "--seed", "-1"], refused("--seed -1 is out of range")),
             ("bench threads 0", ["bench", "resnet20", "--threads", "0"], refused("--threads 0 is out of range")),
             ("bench random 10^6", ["bench", "--build-table", "--random", "1000000"], refused("is out of range")),
             ("release jobs 10^5", ["release", "zoo.toml", "--into", db, "--jobs", "100000"], refused("out of range")),
-            ("release budget inf", ["release", str(REPO / "zoo.toml"), "--into", db, "--budget", "inf"],
-             refused("is not a duration")),
+            (
+                "release budget inf",
+                ["release", str(REPO / "zoo.toml"), "--into", db, "--budget", "inf"],
+                refused("is not a duration"),
+            ),
         ],
         "list filters (issue 33)": [
-            (f"list max-latency {value}", ["list", "--device", "cpu", "--max-latency-ms", value],
-             refused(f"--max-latency-ms {value} is"))
+            (
+                f"list max-latency {value}",
+                ["list", "--device", "cpu", "--max-latency-ms", value],
+                refused(f"--max-latency-ms {value} is"),
+            )
             for value in ("nan", "-5", "0", "inf", "1e400")
-        ] + [
+        ]
+        + [
             ("list min-top1 nan", ["list", "--min-top1", "nan"], refused("--min-top1 nan is not a finite number")),
             ("list min-top1 abc", ["list", "--min-top1", "abc"], refused("--min-top1 abc is not a number")),
             ("list max-latency 2.5", ["list", "--device", "cpu", "--max-latency-ms", "2.5"], Expect(code=0)),
         ],
         "curves (issue 33)": [
-            ("plot curves bare names", ["plot", "curves", "plain20", "plain56", "resnet20", "resnet56", "--out",
-                                        str(tmp / "curves.png")], Expect(code=0, says="drew plain20@1 (not plain20@2)")),
-            ("plot curves mixed versions", ["plot", "curves", "plain20@2", "resnet56@1", "--out", str(tmp / "c.png")],
-             refused("were trained differently")),
-            ("plot curves unknown", ["plot", "curves", "plian20", "--out", str(tmp / "c.png")],
-             refused("did you mean 'plain20'")),
+            (
+                "plot curves bare names",
+                ["plot", "curves", "plain20", "plain56", "resnet20", "resnet56", "--out", str(tmp / "curves.png")],
+                Expect(code=0, says="drew plain20@1 (not plain20@2)"),
+            ),
+            (
+                "plot curves mixed versions",
+                ["plot", "curves", "plain20@2", "resnet56@1", "--out", str(tmp / "c.png")],
+                refused("were trained differently"),
+            ),
+            (
+                "plot curves unknown",
+                ["plot", "curves", "plian20", "--out", str(tmp / "c.png")],
+                refused("did you mean 'plain20'"),
+            ),
         ],
         "python api": [
             ("Registry(None)", lambda t: reszoo.Registry(None)),
@@ -175,20 +276,35 @@ def probes(tmp: Path) -> dict[str, list[Probe]]:
             ("create_model(device='bogus')", lambda t: reszoo.create_model("resnet20", device="bogus")),
             ("load('nope')", lambda t: reszoo.load("nope", registry=db)),
             ("latency(batch 10^8)", lambda t: reszoo.latency("resnet20", batch_size=100_000_000)),
-            ("create_model(device='cuda:99')", lambda t: reszoo.create_model("resnet20", device="cuda:99"),
-             Expect(error=reszoo.DeviceError)),
-            ("create_model(device='gpu')", lambda t: reszoo.create_model("resnet20", device="gpu"),
-             Expect(error=reszoo.DeviceError, says="not a device name")),
+            (
+                "create_model(device='cuda:99')",
+                lambda t: reszoo.create_model("resnet20", device="cuda:99"),
+                Expect(error=reszoo.DeviceError),
+            ),
+            (
+                "create_model(device='gpu')",
+                lambda t: reszoo.create_model("resnet20", device="gpu"),
+                Expect(error=reszoo.DeviceError, says="not a device name"),
+            ),
             ("train(seed=10^22)", lambda t: _train(seed=10**22), Expect(error=reszoo.InputError, says="out of range")),
             ("train(seed=1.5)", lambda t: _train(seed=1.5), Expect(error=reszoo.InputError, says="not a whole number")),
             ("train(report_every=0)", lambda t: _train(report_every=0), Expect(error=reszoo.InputError)),
-            ("train(weights as checkpoint)", lambda t: _train(checkpoint=weights, resume=True),
-             Expect(error=reszoo.TrainingError, says="is not a training checkpoint")),
-            ("recipe lr inf", lambda t: ONECYCLE.with_overrides(lr=float("inf")),
-             Expect(error=reszoo.InputError, says="lr inf is not a finite number")),
+            (
+                "train(weights as checkpoint)",
+                lambda t: _train(checkpoint=weights, resume=True),
+                Expect(error=reszoo.TrainingError, says="is not a training checkpoint"),
+            ),
+            (
+                "recipe lr inf",
+                lambda t: ONECYCLE.with_overrides(lr=float("inf")),
+                Expect(error=reszoo.InputError, says="lr inf is not a finite number"),
+            ),
             ("recipe lr 1e400", lambda t: ONECYCLE.with_overrides(lr=1e400), Expect(error=reszoo.InputError)),
-            ("recipe warmup_lr nan", lambda t: ONECYCLE.with_overrides(warmup_lr=float("nan")),
-             Expect(error=reszoo.InputError)),
+            (
+                "recipe warmup_lr nan",
+                lambda t: ONECYCLE.with_overrides(warmup_lr=float("nan")),
+                Expect(error=reszoo.InputError),
+            ),
             ("recipe batch '64'", lambda t: ONECYCLE.with_overrides(batch_size="64"), Expect(error=reszoo.InputError)),
             ("recipe flip 'no'", lambda t: ONECYCLE.with_overrides(flip="no"), Expect(error=reszoo.InputError)),
             ("check_seed(2**64)", lambda t: check_seed(2**64), Expect(error=reszoo.InputError)),
@@ -227,8 +343,11 @@ def run_probe(action: Action, expect: Expect | None, tmp: Path) -> tuple[str, st
     what = f"exit {result.exit_code}: {(message or ['(no message)'])[-1][:90]}"
     if result.exit_code != 0 and len(message) != 1:
         return "wrong", f"exit {result.exit_code} with {len(message)} lines of error, not one"
-    if expect is not None and (expect.code is not None and result.exit_code != expect.code
-                               or expect.says not in " ".join(result.output.split())):
+    if expect is not None and (
+        expect.code is not None
+        and result.exit_code != expect.code
+        or expect.says not in " ".join(result.output.split())
+    ):
         return "wrong", what + f" (expected exit {expect.code}" + (f", {expect.says!r}" if expect.says else "") + ")"
     return "clean", what
 

@@ -73,8 +73,12 @@ class _ReszooGroup(TyperGroup):
             context = getattr(exc, "ctx", None)
             path = context.command_path.split()[1:] if context is not None else []
             listed = "commands" if context is not None and hasattr(context.command, "commands") else "options"
-            err_console.print(f"[bold red]error:[/] {escape(exc.format_message())} ({shlex.join(['reszoo', *path])} "
-                              f"-h lists the {listed})", soft_wrap=True, highlight=False)
+            err_console.print(
+                f"[bold red]error:[/] {escape(exc.format_message())} ({shlex.join(['reszoo', *path])} "
+                f"-h lists the {listed})",
+                soft_wrap=True,
+                highlight=False,
+            )
             raise typer.Exit(exc.exit_code) from None
 
 
@@ -103,7 +107,7 @@ def _version(value: bool) -> None:
 class _State:
     """Global options, set by the root callback for the command that runs."""
 
-    registry_url: Optional[str] = None
+    registry_url: str | None = None
     argv: list[str] = []
 
 
@@ -125,7 +129,7 @@ def interrupted(done: str, again: str | None) -> NoReturn:
     raise typer.Exit(130)
 
 
-def open_registry(*, must_exist: bool = False, readonly: bool = False) -> Optional[Registry]:
+def open_registry(*, must_exist: bool = False, readonly: bool = False) -> Registry | None:
     """The registry commands act on: --registry, else the local one.
 
     With ``must_exist``, ``None`` when the local SQLite file is not there yet,
@@ -151,7 +155,7 @@ def open_registry(*, must_exist: bool = False, readonly: bool = False) -> Option
 @app.callback()
 def root(
     registry: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             "--registry",
             envvar="RESZOO_REGISTRY",
@@ -161,7 +165,7 @@ def root(
         ),
     ] = None,
     version: Annotated[
-        Optional[bool],
+        bool | None,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
     ] = None,
 ) -> None:
@@ -173,7 +177,13 @@ def root(
 
 
 # Commands register themselves on `app` when their module is imported.
-import reszoo.cli.bench, reszoo.cli.models, reszoo.cli.registry, reszoo.cli.release, reszoo.cli.search, reszoo.cli.site, reszoo.cli.train  # noqa: E402,F401,I001
+import reszoo.cli.bench
+import reszoo.cli.models
+import reszoo.cli.registry
+import reszoo.cli.release
+import reszoo.cli.search
+import reszoo.cli.site
+import reszoo.cli.train  # noqa: E402,F401,I001
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.progress import Progress
@@ -18,20 +18,25 @@ from reszoo.limits import BATCH, RANDOM_SPECS, SEED, THREADS
 @app.command("bench")
 def bench_command(
     refs: Annotated[
-        Optional[list[str]],
-        typer.Argument(help="Preset names or spec .json files to measure, or entries (NAME@VERSION, or a name that "
-                            "is no preset).", show_default=False),
+        list[str] | None,
+        typer.Argument(
+            help="Preset names or spec .json files to measure, or entries (NAME@VERSION, or a name that is no preset).",
+            show_default=False,
+        ),
     ] = None,
     device: Annotated[str, typer.Option(help="auto (a GPU if there is one), cpu, cuda or cuda:N.")] = "auto",
     batch_size: Annotated[int, number_option(BATCH, "--batch-size", help="Images per forward pass.")] = 1,
     dtype: Annotated[str, typer.Option(help="float32, float16 or bfloat16.")] = "float32",
     runtime: Annotated[
-        str, typer.Option(help="eager, graph (one CUDA graph; CUDA only), compile (torch.compile) or onnxruntime "
-                               "(ONNX Runtime on the CPU, float32; pip install 'reszoo[onnx]').")
+        str,
+        typer.Option(
+            help="eager, graph (one CUDA graph; CUDA only), compile (torch.compile) or onnxruntime "
+            "(ONNX Runtime on the CPU, float32; pip install 'reszoo[onnx]')."
+        ),
     ] = "eager",
     threads: Annotated[
-        Optional[int], number_option(THREADS, "--threads", help="CPU threads to measure with (default: "
-                                                                     "torch's; 1 is steadiest).")
+        int | None,
+        number_option(THREADS, "--threads", help="CPU threads to measure with (default: torch's; 1 is steadiest)."),
     ] = None,
     remeasure: Annotated[bool, typer.Option("--remeasure", help="Measure again even if a row is stored.")] = False,
     build_table: Annotated[
@@ -43,8 +48,10 @@ def bench_command(
         ),
     ] = False,
     random_specs: Annotated[
-        int, number_option(RANDOM_SPECS, "--random",
-                          help="With --build-table: also this many random specs of the default space.")
+        int,
+        number_option(
+            RANDOM_SPECS, "--random", help="With --build-table: also this many random specs of the default space."
+        ),
     ] = 10,
     seed: Annotated[int, number_option(SEED, "--seed", help="Seed of the random specs.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")] = False,
@@ -55,9 +62,9 @@ def bench_command(
     is reused unless --remeasure.
     """
     from reszoo.latency.measure import LatencySetup, latency
-    from reszoo.zoo.factory import resolve_arch
     from reszoo.latency.predictor import LatencyPredictor, PredictionCheck, summarize
     from reszoo.search.space import SearchSpace
+    from reszoo.zoo.factory import resolve_arch
 
     setup = LatencySetup(device=device, batch_size=batch_size, dtype=dtype, runtime=runtime, threads=threads)
     registry = open_registry()
@@ -72,7 +79,9 @@ def bench_command(
         predictor = LatencyPredictor(registry, setup)
         with Progress(console=err_console, transient=True) as progress:
             task = progress.add_task("timing parts", total=None)
-            added = predictor.fill(specs, progress=lambda done, total: progress.update(task, completed=done, total=total))
+            added = predictor.fill(
+                specs, progress=lambda done, total: progress.update(task, completed=done, total=total)
+            )
         err_console.print(f"lookup table for {predictor.label}: {added} parts timed, {len(predictor.table)} in all")
     rows, checks = [], []
     for spec in specs:
@@ -88,12 +97,20 @@ def bench_command(
         return
     table = Table(box=None, padding=(0, 1), pad_edge=False, header_style="bold")
     # Units in the headers, not in every cell, and a net name that folds: 7 columns fit 80.
-    for column in ("net", "depth", "median ms", "p90 ms", "samples") + (("predicted ms", "error") if build_table else ()):
-        table.add_column(column, justify="left" if column == "net" else "right", no_wrap=column != "net",
-                         overflow="fold")
+    for column in ("net", "depth", "median ms", "p90 ms", "samples") + (
+        ("predicted ms", "error") if build_table else ()
+    ):
+        table.add_column(
+            column, justify="left" if column == "net" else "right", no_wrap=column != "net", overflow="fold"
+        )
     for spec, row, check in zip(specs, rows, checks or [None] * len(rows)):
-        cells = [f"{spec.family}{spec.depth} {spec.block} {spec.short_digest[:8]}", str(spec.depth),
-                 f"{row['median_ms']:.3f}", f"{row['p90_ms']:.3f}" + ("*" if row["noisy"] else ""), str(row["samples"])]
+        cells = [
+            f"{spec.family}{spec.depth} {spec.block} {spec.short_digest[:8]}",
+            str(spec.depth),
+            f"{row['median_ms']:.3f}",
+            f"{row['p90_ms']:.3f}" + ("*" if row["noisy"] else ""),
+            str(row["samples"]),
+        ]
         if check is not None:
             cells += [f"{check.predicted_ms:.3f}", f"{100 * check.error:+.0f}%"]
         table.add_row(*cells)

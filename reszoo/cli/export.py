@@ -24,15 +24,25 @@ def export_as(ref: str, out: Path, fmt: str, *, force: bool = False) -> None:
         from reszoo.export.hf import save_folder
 
         files = save_folder(registry, record.ref, out, overwrite=force)
-        console.print(f"wrote {out}: {', '.join(f.name for f in files)}  ({record.ref}, weights sha256 "
-                      f"{record.blob_sha256[:12]}); load it with reszoo.load({str(out)!r}), upload it with "
-                      "reszoo.export.hf.push_to_hub", highlight=False, soft_wrap=True)
+        console.print(
+            f"wrote {out}: {', '.join(f.name for f in files)}  ({record.ref}, weights sha256 "
+            f"{record.blob_sha256[:12]}); load it with reszoo.load({str(out)!r}), upload it with "
+            "reszoo.export.hf.push_to_hub",
+            highlight=False,
+            soft_wrap=True,
+        )
         return
     from reszoo.export.onnx import export_entry
 
     result = export_entry(registry, record.ref, out, overwrite=force)
-    console.print(f"wrote {result.path} ({result.size / 1e6:.1f} MB, {record.ref}, dynamic batch size)",
-                  highlight=False, soft_wrap=True)
-    console.print(f"max abs diff against eager PyTorch: {result.max_abs_diff:.2e} (float32, ONNX Runtime "
-                  f"{result.onnxruntime} on the CPU, batch {' and '.join(map(str, result.batch_sizes))})",
-                  highlight=False, soft_wrap=True)
+    console.print(
+        f"wrote {result.path} ({result.size / 1e6:.1f} MB, {record.ref}, dynamic batch size)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(
+        f"max abs diff against eager PyTorch: {result.max_abs_diff:.2e} (float32, ONNX Runtime "
+        f"{result.onnxruntime} on the CPU, batch {' and '.join(map(str, result.batch_sizes))})",
+        highlight=False,
+        soft_wrap=True,
+    )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -26,7 +26,9 @@ if TYPE_CHECKING:
     from reszoo.zoo.registry import Registry
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")]
-ModelRef = Annotated[str, typer.Argument(help="A preset name (see `reszoo list`) or a spec .json file.", show_default=False)]
+ModelRef = Annotated[
+    str, typer.Argument(help="A preset name (see `reszoo list`) or a spec .json file.", show_default=False)
+]
 
 
 def looks_like_spec_file(ref: str) -> bool:
@@ -48,23 +50,29 @@ def _latency_text(median: float | None) -> str:
 def list_command(
     pattern: Annotated[str, typer.Argument(help="Shell-style name pattern, e.g. 'resnet*'.")] = "*",
     family: Annotated[
-        Optional[str], typer.Option("--family", "-f", help="Only this family: residual, plain or highway.")
+        str | None, typer.Option("--family", "-f", help="Only this family: residual, plain or highway.")
     ] = None,
-    dataset: Annotated[Optional[str], typer.Option(help="Only entries trained on this data set.")] = None,
+    dataset: Annotated[str | None, typer.Option(help="Only entries trained on this data set.")] = None,
     min_top1: Annotated[
-        Optional[float], number_option(FRACTION, "--min-top1", help="Only entries with at least this top-1 (a "
-                                                                        "fraction: 0.9 for 90%).")
+        float | None,
+        number_option(FRACTION, "--min-top1", help="Only entries with at least this top-1 (a fraction: 0.9 for 90%)."),
     ] = None,
     max_latency_ms: Annotated[
-        Optional[float], number_option(LATENCY_MS, "--max-latency-ms",
-                                      help="Only entries measured at or under this latency on --device.")
+        float | None,
+        number_option(
+            LATENCY_MS, "--max-latency-ms", help="Only entries measured at or under this latency on --device."
+        ),
     ] = None,
     device: Annotated[
-        Optional[str],
-        typer.Option(help="Device whose stored latency to show and filter on: cpu, cuda, or part of a stored name (h100)."),
+        str | None,
+        typer.Option(
+            help="Device whose stored latency to show and filter on: cpu, cuda, or part of a stored name (h100)."
+        ),
     ] = None,
     batch_size: Annotated[int, number_option(BATCH, "--batch-size", help="Batch size of the latency to use.")] = 1,
-    runtime: Annotated[Optional[str], typer.Option(help="Runtime of the latency (eager, graph, compile, onnxruntime); default any.")] = None,
+    runtime: Annotated[
+        str | None, typer.Option(help="Runtime of the latency (eager, graph, compile, onnxruntime); default any.")
+    ] = None,
     all_versions: Annotated[bool, typer.Option("--all-versions", help="Every version, not only the latest.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
@@ -116,27 +124,44 @@ def list_command(
             table.add_column(column, justify="right" if column in ("depth", "params", "MACs") else "left", no_wrap=True)
         for row in rows:
             table.add_row(
-                row["name"], row["family"], row["block"], row["stem"], row["shortcut"],
-                str(row["depth"]), human_count(row["params"]), human_count(row["macs"]),
+                row["name"],
+                row["family"],
+                row["block"],
+                row["stem"],
+                row["shortcut"],
+                str(row["depth"]),
+                human_count(row["params"]),
+                human_count(row["macs"]),
             )
         console.print(table)
     if entry_rows:
         # The device goes in the title, not a header: a CPU's name is longer than the rest of a row,
         # and a header that wide cut the entry names ("resnet20…") at 80 columns.
         # A long registry path folds rather than ending in "...".
-        console.print(f"trained entries in {registry.display_url}"
-                      + (f"; latency: batch {batch_size} on {device}" if device else ""), overflow="fold",
-                      highlight=False)
+        console.print(
+            f"trained entries in {registry.display_url}"
+            + (f"; latency: batch {batch_size} on {device}" if device else ""),
+            overflow="fold",
+            highlight=False,
+        )
         table = Table(box=None, padding=(0, 1), pad_edge=False, header_style="bold")
         columns = ["entry", "family", "depth", "params", "dataset", "top-1"] + (["latency"] if device else [])
         for column in columns:
             # Names and versions fold rather than lose their "@1"; the other columns are short.
-            table.add_column(column, justify="left" if column in ("entry", "family", "dataset") else "right",
-                             no_wrap=column != "entry", overflow="fold")
+            table.add_column(
+                column,
+                justify="left" if column in ("entry", "family", "dataset") else "right",
+                no_wrap=column != "entry",
+                overflow="fold",
+            )
         for row in entry_rows:
             cells = [
-                row["ref"] + "".join(f" :{a}" for a in row["aliases"]), row["family"], str(row["depth"]),
-                human_count(row["params"]), row["dataset"] or "", "" if row["top1"] is None else f"{100 * row['top1']:.2f}%",
+                row["ref"] + "".join(f" :{a}" for a in row["aliases"]),
+                row["family"],
+                str(row["depth"]),
+                human_count(row["params"]),
+                row["dataset"] or "",
+                "" if row["top1"] is None else f"{100 * row['top1']:.2f}%",
             ]
             if device:
                 cells.append(_latency_text(row["latency_ms"]))
@@ -171,8 +196,10 @@ def entry_row(record: EntryRecord, latency_ms: float | None = None) -> dict[str,
 def show_command(
     ref: ModelRef,
     arch: Annotated[
-        bool, typer.Option("--arch", help="Show the preset's (or spec file's) architecture card even where an entry "
-                                          "has that name.")
+        bool,
+        typer.Option(
+            "--arch", help="Show the preset's (or spec file's) architecture card even where an entry has that name."
+        ),
     ] = False,
     as_json: JsonFlag = False,
 ) -> None:
@@ -182,8 +209,10 @@ def show_command(
 
     registry = None if looks_like_spec_file(ref) else open_registry(must_exist=True)
     if registry is None and not arch and any(ch in ref for ch in "@:") and not looks_like_spec_file(ref):
-        raise EntryNotFoundError(f"no entry {ref!r}: you have no registry yet; reszoo pull {ref} fetches it from the "
-                                 "remote (the zoo by default)")
+        raise EntryNotFoundError(
+            f"no entry {ref!r}: you have no registry yet; reszoo pull {ref} fetches it from the "
+            "remote (the zoo by default)"
+        )
     if registry is not None and not arch:
         try:
             record = registry.verify(ref)  # what is shown is what load, export and pull would accept
@@ -210,8 +239,13 @@ def latency_table(records: list[LatencyRecord]) -> Table:
         table.add_column(column, justify="left" if column in ("device", "runtime", "dtype") else "right")
     for r in records:
         table.add_row(
-            r.device, r.runtime, str(r.batch_size), r.dtype, f"{r.median_ms:.3f} ms",
-            f"{r.p90_ms:.3f} ms" + (" noisy" if r.noisy else ""), str(r.samples)
+            r.device,
+            r.runtime,
+            str(r.batch_size),
+            r.dtype,
+            f"{r.median_ms:.3f} ms",
+            f"{r.p90_ms:.3f} ms" + (" noisy" if r.noisy else ""),
+            str(r.samples),
         )
     if any(r.noisy for r in records):
         table.caption = NOISY_NOTE
@@ -233,7 +267,11 @@ def show_spec(spec: ArchSpec, card: dict[str, Any], ref: str) -> None:
     for row in stage_rows(spec):
         size = row["output_size"]
         stages.add_row(
-            str(row["stage"]), str(row["blocks"]), str(row["width"]), str(row["out_channels"]), str(row["stride"]),
+            str(row["stage"]),
+            str(row["blocks"]),
+            str(row["width"]),
+            str(row["out_channels"]),
+            str(row["stride"]),
             f"{size}x{size}",
         )
     console.print(stages)
@@ -250,8 +288,9 @@ def show_entry(registry: Registry, record: EntryRecord, as_json: bool) -> None:
     latency = registry.latency(record.arch_digest)
     verified = {"weights": True, "architecture": True, "record": registry.record_digests}
     if as_json:
-        print_json({"kind": "entry", **record.to_dict(), "verified": verified,
-                    "latency": [latency_row(r) for r in latency]})
+        print_json(
+            {"kind": "entry", **record.to_dict(), "verified": verified, "latency": [latency_row(r) for r in latency]}
+        )
         return
     aliases = "".join(f" :{a}" for a in record.aliases)
     console.print(f"[bold]{record.ref}[/]{aliases}  {record.spec.summary()}", highlight=False)
@@ -264,12 +303,21 @@ def show_entry(registry: Registry, record: EntryRecord, as_json: bool) -> None:
     # Digests on lines of their own, never wrapped: people copy them.
     console.print(f"weights sha256 {record.blob_sha256}", highlight=False, soft_wrap=True)
     console.print(f"architecture   {record.arch_digest}", highlight=False, soft_wrap=True)
-    console.print("verified       " + ("weights, architecture and the entry's record digest" if verified["record"]
-                                       else "weights and architecture only: this registry's schema predates record "
-                                       "digests, so the entry's links and metrics were not checked (its first "
-                                       "write adds them)"), highlight=False)
+    console.print(
+        "verified       "
+        + (
+            "weights, architecture and the entry's record digest"
+            if verified["record"]
+            else "weights and architecture only: this registry's schema predates record "
+            "digests, so the entry's links and metrics were not checked (its first "
+            "write adds them)"
+        ),
+        highlight=False,
+    )
     if record.history:
-        history = Table(title="history", title_justify="left", box=None, padding=(0, 1), pad_edge=False, header_style="bold")
+        history = Table(
+            title="history", title_justify="left", box=None, padding=(0, 1), pad_edge=False, header_style="bold"
+        )
         keys = list(dict.fromkeys(k for epoch in record.history for k in epoch))
         for key in keys:
             history.add_column(key, justify="right")
@@ -301,7 +349,7 @@ def parse_assignment(text: str) -> tuple[str, Any]:
 def build_command(
     ref: ModelRef,
     assignments: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option(
             "--set",
             "-s",
@@ -309,7 +357,7 @@ def build_command(
         ),
     ] = None,
     out: Annotated[
-        Optional[Path], typer.Option("--out", "-o", help="Write the spec to this .json file (default: print it).")
+        Path | None, typer.Option("--out", "-o", help="Write the spec to this .json file (default: print it).")
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
 ) -> None:

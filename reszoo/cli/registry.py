@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
@@ -16,7 +16,7 @@ from reszoo.zoo.records import EntryRecord
 
 Ref = Annotated[str, typer.Argument(help="An entry: NAME (latest), NAME@VERSION or NAME:ALIAS.", show_default=False)]
 RemoteOption = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--remote", help="Remote registry URL or SQLite file (default: $RESZOO_REMOTE, else the shipped registry.db)."
     ),
@@ -64,7 +64,7 @@ def publish_command(
     ref: Ref,
     remote: RemoteOption = None,
     version: Annotated[
-        Optional[int], typer.Option("--version", min=1, help="Version number on the remote (default: the local one).")
+        int | None, typer.Option("--version", min=1, help="Version number on the remote (default: the local one).")
     ] = None,
     create: Annotated[
         bool, typer.Option("--create", help="Create the remote SQLite file if it does not exist yet.")
@@ -116,18 +116,26 @@ def remove_command(
 def import_command(
     file: Annotated[Path, typer.Argument(help="Weights in .safetensors format.", show_default=False)],
     arch: Annotated[
-        str, typer.Option("--arch", help="Architecture: a preset name, a spec .json file, or an entry whose "
-                                         "architecture the weights have.", show_default=False)
+        str,
+        typer.Option(
+            "--arch",
+            help="Architecture: a preset name, a spec .json file, or an entry whose architecture the weights have.",
+            show_default=False,
+        ),
     ],
     name: Annotated[str, typer.Option("--name", help="Entry name to create.", show_default=False)],
-    dataset: Annotated[Optional[str], typer.Option(help="Data set the weights were trained on.")] = None,
+    dataset: Annotated[str | None, typer.Option(help="Data set the weights were trained on.")] = None,
     top1: Annotated[
-        Optional[float], typer.Option(min=0.0, max=1.0, help="Top-1 accuracy as a fraction (0.91) on the test split.")
+        float | None, typer.Option(min=0.0, max=1.0, help="Top-1 accuracy as a fraction (0.91) on the test split.")
     ] = None,
-    notes: Annotated[Optional[str], typer.Option(help="Free text kept with the entry.")] = None,
+    notes: Annotated[str | None, typer.Option(help="Free text kept with the entry.")] = None,
     shadow: Annotated[
-        bool, typer.Option("--shadow", help="Let --name be a public zoo name (resnet20) in your local registry: "
-                                            "reszoo.load(NAME) then gives this entry, not the zoo's.")
+        bool,
+        typer.Option(
+            "--shadow",
+            help="Let --name be a public zoo name (resnet20) in your local registry: "
+            "reszoo.load(NAME) then gives this entry, not the zoo's.",
+        ),
     ] = False,
 ) -> None:
     """Add a safetensors weights file as a new entry (pickle files are refused).
@@ -143,8 +151,9 @@ def import_command(
     state_dict = W.read_weights_file(file)
     same = registry.holding(name, spec, state_dict)  # refuses a name that is no entry name
     if same is not None:
-        console.print(f"{same.ref} already holds these weights (sha256 {same.blob_sha256[:12]}); nothing added",
-                      highlight=False)
+        console.print(
+            f"{same.ref} already holds these weights (sha256 {same.blob_sha256[:12]}); nothing added", highlight=False
+        )
         return
     metrics = {"top1": top1} if top1 is not None else None
     record = registry.add(name, state_dict, spec, dataset=dataset, metrics=metrics, notes=notes, shadow=shadow)
@@ -154,12 +163,22 @@ def import_command(
 @app.command("export")
 def export_command(
     ref: Ref,
-    out: Annotated[Path, typer.Option("--out", "-o", help="The .safetensors file, hf folder or .onnx file to write.",
-                                      show_default=False)],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", help="The .safetensors file, hf folder or .onnx file to write.", show_default=False
+        ),
+    ],
     force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
-    fmt: Annotated[str, typer.Option("--format", help="safetensors, hf (a Hugging Face Hub folder: weights, "
-                                                      "config.json, model card) or onnx (dynamic batch size, "
-                                                      "checked against eager; needs reszoo[onnx]).")] = "safetensors",
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="safetensors, hf (a Hugging Face Hub folder: weights, "
+            "config.json, model card) or onnx (dynamic batch size, "
+            "checked against eager; needs reszoo[onnx]).",
+        ),
+    ] = "safetensors",
 ) -> None:
     """Write an entry's weights to a safetensors file, byte for byte as stored; or the
     entry as a Hugging Face model folder or an ONNX file."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -18,39 +18,53 @@ from reszoo.limits import JOBS
 @app.command("release")
 def release_command(
     manifest_path: Annotated[
-        Path, typer.Argument(metavar="MANIFEST", help="The zoo manifest (zoo.toml at the repository root).",
-                             show_default=False)
+        Path,
+        typer.Argument(
+            metavar="MANIFEST", help="The zoo manifest (zoo.toml at the repository root).", show_default=False
+        ),
     ],
     into: Annotated[
-        str, typer.Option("--into", help="Registry to publish into (a SQLite file or URL; created if missing).",
-                          show_default=False)
+        str,
+        typer.Option(
+            "--into", help="Registry to publish into (a SQLite file or URL; created if missing).", show_default=False
+        ),
     ],
-    device: Annotated[str, typer.Option(help="auto (a GPU if there is one), cpu, cuda or cuda:N; its type "
-                                             "picks the manifest's recipe.")] = "auto",
+    device: Annotated[
+        str,
+        typer.Option(help="auto (a GPU if there is one), cpu, cuda or cuda:N; its type picks the manifest's recipe."),
+    ] = "auto",
     jobs: Annotated[
-        Optional[int],
-        number_option(JOBS, "--jobs", "-j", help="Nets at once: processes on a CPU (default one per core, "
-                                                 "threads split evenly), CUDA streams on a GPU (default 4)."),
+        int | None,
+        number_option(
+            JOBS,
+            "--jobs",
+            "-j",
+            help="Nets at once: processes on a CPU (default one per core, "
+            "threads split evenly), CUDA streams on a GPU (default 4).",
+        ),
     ] = None,
     budget: Annotated[
-        Optional[str],
-        typer.Option(help="Wall time for the whole run (90s, 45m, 2h, 2h30m): nets that cannot fit are not started; "
-                          "runs near the end stop at their last checkpoint and resume next time."),
+        str | None,
+        typer.Option(
+            help="Wall time for the whole run (90s, 45m, 2h, 2h30m): nets that cannot fit are not started; "
+            "runs near the end stop at their last checkpoint and resume next time."
+        ),
     ] = None,
-    only: Annotated[
-        Optional[list[str]], typer.Option("--only", help="Build this entry only (repeatable).")
-    ] = None,
+    only: Annotated[list[str] | None, typer.Option("--only", help="Build this entry only (repeatable).")] = None,
     data_root: Annotated[
-        Optional[str], typer.Option(help="Folder holding the manifest's data set (also $RESZOO_DATA).")
+        str | None, typer.Option(help="Folder holding the manifest's data set (also $RESZOO_DATA).")
     ] = None,
     docs: Annotated[
-        Optional[Path], typer.Option(help="Where figures, zoo.md and the run summary go (default: the "
-                                          "manifest's docs folder).")
+        Path | None,
+        typer.Option(help="Where figures, zoo.md and the run summary go (default: the manifest's docs folder)."),
     ] = None,
     ship_from: Annotated[
-        Optional[str],
-        typer.Option("--from", help="Train nothing: copy this release's entries from another registry (a GPU "
-                                    "machine's, say) into --into, versions and checksums kept; then redraw."),
+        str | None,
+        typer.Option(
+            "--from",
+            help="Train nothing: copy this release's entries from another registry (a GPU "
+            "machine's, say) into --into, versions and checksums kept; then redraw.",
+        ),
     ] = None,
     no_latency: Annotated[bool, typer.Option("--no-latency", help="Skip the batch-1 latency measurement.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON.")] = False,
@@ -88,8 +102,17 @@ def release_command(
         console.print(f"{len(copied)} entries of {manifest.name} in {target.display_url}", highlight=False)
         return
     try:
-        report = build_release(manifest, target, device=device, jobs=jobs, budget_s=budget_s, data_root=data_root,
-                               only=only, measure_latency=not no_latency, log=log)
+        report = build_release(
+            manifest,
+            target,
+            device=device,
+            jobs=jobs,
+            budget_s=budget_s,
+            data_root=data_root,
+            only=only,
+            measure_latency=not no_latency,
+            log=log,
+        )
     except Interrupted as exc:
         _settle(target, log)
         # Running the same command again is resuming: held nets are skipped, stopped ones resume.
@@ -101,8 +124,11 @@ def release_command(
         return
     for net in report.nets:
         console.print(f"{net.name:<12} {net.status:<10} {net.detail}", highlight=False)
-    console.print(f"{len(report.trained_now)} trained and published in {report.elapsed_s / 60:.1f} min; "
-                  + (f"wrote {', '.join(files)}" if files else "no report folder"), highlight=False)
+    console.print(
+        f"{len(report.trained_now)} trained and published in {report.elapsed_s / 60:.1f} min; "
+        + (f"wrote {', '.join(files)}" if files else "no report folder"),
+        highlight=False,
+    )
     if any(n.status in ("failed", "conflict") for n in report.nets):
         raise typer.Exit(1)
 
@@ -110,5 +136,7 @@ def release_command(
 def _settle(target, log) -> None:
     """A SQLite target is left as one file that reads without writing (what ships)."""
     if target.path is not None and not target.settle():
-        log(f"{target.path} is open in another process: left in WAL mode; run python tools/make_registry.py "
-            f"{target.path} once it is closed to settle it for shipping")
+        log(
+            f"{target.path} is open in another process: left in WAL mode; run python tools/make_registry.py "
+            f"{target.path} once it is closed to settle it for shipping"
+        )

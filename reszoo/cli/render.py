@@ -35,5 +35,7 @@ def latency_row(record: LatencyRecord) -> dict[str, Any]:
 
 
 #: What the "noisy" mark means, wherever a latency table shows one.
-NOISY_NOTE = ("noisy: p90 over 1.5x the median, measured while the machine was busy (retried twice); "
-              "measure again with `reszoo bench --remeasure` when it is idle")
+NOISY_NOTE = (
+    "noisy: p90 over 1.5x the median, measured while the machine was busy (retried twice); "
+    "measure again with `reszoo bench --remeasure` when it is idle"
+)

@@ -28,9 +28,16 @@ def progress_fields(study: optuna.Study, mode: str, by_loss: bool) -> dict[str, 
     if mode == "pareto":
         best_text = f"front {len(pareto_front(results))}"
     else:
-        figures = (f"loss {top[0].train_loss:.3f}, " if by_loss else "") + f"{100 * top[0].accuracy:.2f}%" if top else ""
+        figures = (
+            (f"loss {top[0].train_loss:.3f}, " if by_loss else "") + f"{100 * top[0].accuracy:.2f}%" if top else ""
+        )
         best_text = f"best {figures} @ {_latency_text(top[0])} ms" if top else "best -"
-    return {"completed": len(done), "trained": feasible, "best": best_text, "feasible": f"{feasible}/{len(judged)} feasible"}
+    return {
+        "completed": len(done),
+        "trained": feasible,
+        "best": best_text,
+        "feasible": f"{feasible}/{len(judged)} feasible",
+    }
 
 
 def eta_text(elapsed_s: float, trained: int, budget: int | None, timeout_s: float | None) -> str:
@@ -44,8 +51,11 @@ def eta_text(elapsed_s: float, trained: int, budget: int | None, timeout_s: floa
     if not left:
         return "eta -"
     seconds = round(min(left))
-    return f"eta {seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
-        f"eta {seconds // 60}:{seconds % 60:02d}"
+    return (
+        f"eta {seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+        if seconds >= 3600
+        else f"eta {seconds // 60}:{seconds % 60:02d}"
+    )
 
 
 def _latency_text(r: TrialResult) -> str:
@@ -57,8 +67,9 @@ def _net(family: str, block: str, shortcut: str | None) -> str:
     return f"{family} {block}" + (f" {shortcut}" if shortcut and shortcut != "none" else "")
 
 
-def results_table(rows: list[TrialResult], references: dict[str, dict[str, Any]], title: str,
-                  with_loss: bool = False) -> Table:
+def results_table(
+    rows: list[TrialResult], references: dict[str, dict[str, Any]], title: str, with_loss: bool = False
+) -> Table:
     """Trials and the reference presets (dimmed), narrow enough for an 80-column terminal;
     ``with_loss``: a column of the proxy's last-epoch training loss (when the score uses it)."""
     table = Table(title=title, title_justify="left")
@@ -74,26 +85,46 @@ def results_table(rows: list[TrialResult], references: dict[str, dict[str, Any]]
 
     for r in rows:
         s = r.spec
-        table.add_row(str(r.number), _net(s.family, s.block, s.shortcut), "-".join(map(str, s.stage_depths)),
-                      "-".join(map(str, s.stage_widths)), f"{r.params / 1e6:.2f}M", *loss(r.train_loss),
-                      f"{100 * r.accuracy:.2f}", _latency_text(r))
+        table.add_row(
+            str(r.number),
+            _net(s.family, s.block, s.shortcut),
+            "-".join(map(str, s.stage_depths)),
+            "-".join(map(str, s.stage_widths)),
+            f"{r.params / 1e6:.2f}M",
+            *loss(r.train_loss),
+            f"{100 * r.accuracy:.2f}",
+            _latency_text(r),
+        )
     for name, ref in references.items():
         s = ref["spec"]
         trained = ref.get("accuracy") is not None
-        table.add_row(name, _net(s["family"], s["block"], s.get("shortcut")), "-".join(map(str, s["stage_depths"])),
-                      "-".join(map(str, s["stage_widths"])), f"{ref['params'] / 1e6:.2f}M",
-                      *loss(ref.get("train_loss") if trained else None),
-                      f"{100 * ref['accuracy']:.2f}" if trained else "over the limit",
-                      f"{ref['latency_ms']:.3f}", style="dim")
+        table.add_row(
+            name,
+            _net(s["family"], s["block"], s.get("shortcut")),
+            "-".join(map(str, s["stage_depths"])),
+            "-".join(map(str, s["stage_widths"])),
+            f"{ref['params'] / 1e6:.2f}M",
+            *loss(ref.get("train_loss") if trained else None),
+            f"{100 * ref['accuracy']:.2f}" if trained else "over the limit",
+            f"{ref['latency_ms']:.3f}",
+            style="dim",
+        )
     if any(r.latency_source == "relative" for r in rows):  # a scaled reading is not what the clock said
-        table.caption = ("* timed while the host ran slow, then scaled by the limit / the reference's latency timed "
-                         "beside it (the registry keeps the raw reading)")
+        table.caption = (
+            "* timed while the host ran slow, then scaled by the limit / the reference's latency timed "
+            "beside it (the registry keeps the raw reading)"
+        )
         table.caption_justify = "left"
     return table
 
 
-def report(summary: dict[str, Any], results: list[TrialResult], references: dict[str, dict[str, Any]],
-            as_json: bool, config: SearchConfig) -> None:
+def report(
+    summary: dict[str, Any],
+    results: list[TrialResult],
+    references: dict[str, dict[str, Any]],
+    as_json: bool,
+    config: SearchConfig,
+) -> None:
     from reszoo.search.proxy import CAPACITY_WEIGHT
     from reszoo.search.results import best, pareto_front
 
@@ -102,10 +133,12 @@ def report(summary: dict[str, Any], results: list[TrialResult], references: dict
         return
     rows = best(results, 5) if config.mode == "constrained" else pareto_front(results)
     limit = f" under {config.target.max_ms:.4g} ms" if config.target.max_ms is not None else ""
-    ranked = {"train-loss+params": f"the proxy's last-epoch training loss less {CAPACITY_WEIGHT} ln(params); top-1 "
-                                   "on held-out images",
-              "train-loss": "the proxy's last-epoch training loss; top-1 on held-out images",
-              "top1": "the proxy's top-1 on held-out images"}[config.proxy.score]
+    ranked = {
+        "train-loss+params": f"the proxy's last-epoch training loss less {CAPACITY_WEIGHT} ln(params); top-1 "
+        "on held-out images",
+        "train-loss": "the proxy's last-epoch training loss; top-1 on held-out images",
+        "top1": "the proxy's top-1 on held-out images",
+    }[config.proxy.score]
     title = ("best feasible nets" if config.mode == "constrained" else "Pareto front") + (
         f"{limit} on {summary['device']} (ranked by {ranked}; presets dimmed)"
     )
@@ -114,16 +147,27 @@ def report(summary: dict[str, Any], results: list[TrialResult], references: dict
     if config.target.max_ms is None:  # Pareto mode without a limit: nothing is "over" anything
         fate = f"{summary['feasible']} trained ({len(pareto_front(results))} on the front, {counts['PRUNED']} pruned)"
     else:
-        fate = (f"{summary['feasible']} under the limit ({len(pareto_front(results))} on the front, "
-                f"{counts['PRUNED']} pruned), {sum(1 for r in results if r.feasible is False)} over it")
-    screened = (f"; {summary['screened_draws']} more draws, predicted over 1.2x the limit, were dropped before "
-                "they became trials" if summary["screened_draws"] else "")
+        fate = (
+            f"{summary['feasible']} under the limit ({len(pareto_front(results))} on the front, "
+            f"{counts['PRUNED']} pruned), {sum(1 for r in results if r.feasible is False)} over it"
+        )
+    screened = (
+        f"; {summary['screened_draws']} more draws, predicted over 1.2x the limit, were dropped before "
+        "they became trials"
+        if summary["screened_draws"]
+        else ""
+    )
     if summary["repeated_draws"]:
         repeated = summary["repeated_draws"]
-        screened += (f"; {repeated} draw{'s' if repeated > 1 else ''} of {'nets' if repeated > 1 else 'a net'} "
-                     f"already tried {'were' if repeated > 1 else 'was'} dropped (not trained twice)")
-    console.print(f"{summary['trials']} trials: {fate}, {counts['FAIL']} failed{screened}. Study {config.study} in "
-                  f"{summary['storage']}", highlight=False)
+        screened += (
+            f"; {repeated} draw{'s' if repeated > 1 else ''} of {'nets' if repeated > 1 else 'a net'} "
+            f"already tried {'were' if repeated > 1 else 'was'} dropped (not trained twice)"
+        )
+    console.print(
+        f"{summary['trials']} trials: {fate}, {counts['FAIL']} failed{screened}. Study {config.study} in "
+        f"{summary['storage']}",
+        highlight=False,
+    )
 
 
 def report_interrupted(stopped: Any, as_json: bool, context: Any) -> None:
@@ -142,11 +186,17 @@ def report_interrupted(stopped: Any, as_json: bool, context: Any) -> None:
         console.print(f"no trial of study {result.config.study} was trained to the end yet", highlight=False)
     stopped_trials = sum(1 for r in result.trials if r.reason == INTERRUPTED)
     where = redact(result.config.storage)
-    err_console.print(f"interrupted: {len(result.trials)} trials kept in {where}"
-                      + (f", the {stopped_trials} it stopped marked failed" if stopped_trials else ""), highlight=False)
+    err_console.print(
+        f"interrupted: {len(result.trials)} trials kept in {where}"
+        + (f", the {stopped_trials} it stopped marked failed" if stopped_trials else ""),
+        highlight=False,
+    )
     if result.config.storage == "memory":
-        err_console.print("the study was in memory, so it cannot be resumed; give --study NAME to keep a search "
-                          "in a journal and resume it", highlight=False)
+        err_console.print(
+            "the study was in memory, so it cannot be resumed; give --study NAME to keep a search "
+            "in a journal and resume it",
+            highlight=False,
+        )
     else:
         err_console.print(f"resume with: {_resume_command(result.config, context)}", highlight=False, soft_wrap=True)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -19,9 +19,10 @@ from reszoo.limits import BATCH, EPOCHS, ITERATIONS, LR, SEED, SUBSET, THREADS
 from reszoo.train.recipes import RECIPES, get_recipe
 
 DatasetOption = Annotated[
-    str, typer.Option("--dataset", "-d", help="cifar10, cifar100, fashion-mnist, synthetic, or a path.", show_default=False)
+    str,
+    typer.Option("--dataset", "-d", help="cifar10, cifar100, fashion-mnist, synthetic, or a path.", show_default=False),
 ]
-DataRootOption = Annotated[Optional[str], typer.Option(help="Folder holding named data sets (also $RESZOO_DATA).")]
+DataRootOption = Annotated[str | None, typer.Option(help="Folder holding named data sets (also $RESZOO_DATA).")]
 DownloadOption = Annotated[
     bool, typer.Option("--download", help="Let torchvision download cifar10/cifar100 if not found (needs network).")
 ]
@@ -30,32 +31,34 @@ DownloadOption = Annotated[
 @app.command("train")
 def train_command(
     ref: Annotated[
-        str, typer.Argument(help="A preset name, spec .json file, or an entry whose architecture to train.", show_default=False)
+        str,
+        typer.Argument(
+            help="A preset name, spec .json file, or an entry whose architecture to train.", show_default=False
+        ),
     ],
     dataset_name: DatasetOption,
     recipe_name: Annotated[str, typer.Option("--recipe", help=f"One of: {', '.join(RECIPES)}.")] = "onecycle",
     epochs: Annotated[
-        Optional[int], number_option(EPOCHS, "--epochs", help="Train this many epochs (overrides the recipe).")
+        int | None, number_option(EPOCHS, "--epochs", help="Train this many epochs (overrides the recipe).")
     ] = None,
     iterations: Annotated[
-        Optional[int], number_option(ITERATIONS, "--iterations", help="Train this many steps (overrides the recipe).")
+        int | None, number_option(ITERATIONS, "--iterations", help="Train this many steps (overrides the recipe).")
     ] = None,
     batch_size: Annotated[
-        Optional[int], number_option(BATCH, "--batch-size", help="Images per step (overrides the recipe).")
+        int | None, number_option(BATCH, "--batch-size", help="Images per step (overrides the recipe).")
     ] = None,
-    lr: Annotated[
-        Optional[float], number_option(LR, "--lr", help="Peak learning rate (overrides the recipe).")
-    ] = None,
+    lr: Annotated[float | None, number_option(LR, "--lr", help="Peak learning rate (overrides the recipe).")] = None,
     warmup_lr: Annotated[
-        Optional[float],
-        number_option(LR, "--warmup-lr",
-                     help="Start at this lr until training error < 80% (the paper's resnet110: 0.01)."),
+        float | None,
+        number_option(
+            LR, "--warmup-lr", help="Start at this lr until training error < 80% (the paper's resnet110: 0.01)."
+        ),
     ] = None,
     subset: Annotated[
-        Optional[int], number_option(SUBSET, "--subset", help="Train on this many training images.")
+        int | None, number_option(SUBSET, "--subset", help="Train on this many training images.")
     ] = None,
     test_subset: Annotated[
-        Optional[int], number_option(SUBSET, "--test-subset", help="Evaluate on this many test images.")
+        int | None, number_option(SUBSET, "--test-subset", help="Evaluate on this many test images.")
     ] = None,
     data_root: DataRootOption = None,
     download: DownloadOption = False,
@@ -69,24 +72,37 @@ def train_command(
     ] = "auto",
     precision: Annotated[
         str,
-        typer.Option(help="auto (bfloat16 autocast on a GPU, float32 on a CPU), bfloat16 or float32. On a CPU "
-                          "with AVX512-BF16, bfloat16 halves a step but cost resnet20 0.9 points of top-1 "
-                          "after 3 epochs."),
+        typer.Option(
+            help="auto (bfloat16 autocast on a GPU, float32 on a CPU), bfloat16 or float32. On a CPU "
+            "with AVX512-BF16, bfloat16 halves a step but cost resnet20 0.9 points of top-1 "
+            "after 3 epochs."
+        ),
     ] = "auto",
     threads: Annotated[
-        Optional[int], number_option(THREADS, "--threads", help="CPU threads for this process (default: all "
-                                    "cores; give 1 per process when several runs share the machine).")
+        int | None,
+        number_option(
+            THREADS,
+            "--threads",
+            help="CPU threads for this process (default: all "
+            "cores; give 1 per process when several runs share the machine).",
+        ),
     ] = None,
     seed: Annotated[
         int, number_option(SEED, "--seed", help="Seed of initialisation, data order and augmentation.")
     ] = 0,
-    checkpoint: Annotated[Optional[str], typer.Option(help="Checkpoint file, written after every epoch.")] = None,
+    checkpoint: Annotated[str | None, typer.Option(help="Checkpoint file, written after every epoch.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from --checkpoint if it exists.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Start over, replacing an existing --checkpoint.")] = False,
-    publish: Annotated[Optional[str], typer.Option(help="Add the trained model to the registry under this name.")] = None,
+    publish: Annotated[
+        str | None, typer.Option(help="Add the trained model to the registry under this name.")
+    ] = None,
     shadow: Annotated[
-        bool, typer.Option("--shadow", help="Let --publish use a public zoo name (resnet20) in your local registry: "
-                                            "reszoo.load(NAME) then gives your net, not the zoo's.")
+        bool,
+        typer.Option(
+            "--shadow",
+            help="Let --publish use a public zoo name (resnet20) in your local registry: "
+            "reszoo.load(NAME) then gives your net, not the zoo's.",
+        ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
@@ -126,9 +142,17 @@ def train_command(
         spec = resolve_arch(ref)
     except UnknownModelError:
         spec = resolve_arch(ref, open_registry(must_exist=True))
-    overrides: dict[str, Any] = {k: v for k, v in (("epochs", epochs), ("iterations", iterations),
-                                                     ("batch_size", batch_size), ("lr", lr),
-                                                     ("warmup_lr", warmup_lr)) if v is not None}
+    overrides: dict[str, Any] = {
+        k: v
+        for k, v in (
+            ("epochs", epochs),
+            ("iterations", iterations),
+            ("batch_size", batch_size),
+            ("lr", lr),
+            ("warmup_lr", warmup_lr),
+        )
+        if v is not None
+    }
     if epochs is not None and iterations is None:
         overrides["iterations"] = None
     recipe = get_recipe(recipe_name).with_overrides(**overrides)
@@ -138,22 +162,44 @@ def train_command(
             bar.status(f"loading {dataset_name}: the first time, decoding it into the cache takes about a minute")
             dataset = load_dataset(dataset_name, root=data_root, download=download).subset(subset, test_subset)
             spec = fit_spec(spec, dataset)
-            bar.status(f"setting up {spec.family}{spec.depth}" + {"compile": ": torch.compile takes about a minute",
-                                                                "graph": ": capturing the CUDA graph"}.get(runtime, ""))
-            result = train(spec, dataset, recipe, device=torch_device, seed=seed, runtime=runtime,
-                           precision=precision, checkpoint=checkpoint, resume=resume, overwrite=force,
-                           on_step=bar.step, on_epoch=bar.epoch if rank == 0 else None,
-                           # On a GPU reading the loss waits for it: the bar moves every 20th step there.
-                           report_every=20 if torch_device.type == "cuda" else 1)
+            bar.status(
+                f"setting up {spec.family}{spec.depth}"
+                + {"compile": ": torch.compile takes about a minute", "graph": ": capturing the CUDA graph"}.get(
+                    runtime, ""
+                )
+            )
+            result = train(
+                spec,
+                dataset,
+                recipe,
+                device=torch_device,
+                seed=seed,
+                runtime=runtime,
+                precision=precision,
+                checkpoint=checkpoint,
+                resume=resume,
+                overwrite=force,
+                on_step=bar.step,
+                on_epoch=bar.epoch if rank == 0 else None,
+                # On a GPU reading the loss waits for it: the bar moves every 20th step there.
+                report_every=20 if torch_device.type == "cuda" else 1,
+            )
     except KeyboardInterrupt:
         if rank != 0:
             raise typer.Exit(130) from None
         _interrupted_training(bar, checkpoint, force)
     summary = {
-        "spec": spec.to_dict(), "digest": spec.digest, "dataset": dataset.name, "recipe": recipe.to_dict(),
-        "runtime": runtime, "precision": precision,
-        "steps": result.steps, "seconds": result.seconds, "top1": result.metrics["top1"],
-        "top5": result.metrics["top5"], "loss": result.metrics["loss"],
+        "spec": spec.to_dict(),
+        "digest": spec.digest,
+        "dataset": dataset.name,
+        "recipe": recipe.to_dict(),
+        "runtime": runtime,
+        "precision": precision,
+        "steps": result.steps,
+        "seconds": result.seconds,
+        "top1": result.metrics["top1"],
+        "top5": result.metrics["top5"],
+        "loss": result.metrics["loss"],
     }
     if world > 1:
         import torch.distributed as dist
@@ -164,8 +210,9 @@ def train_command(
     if publish:
         from reszoo.train.publish import TrainedEntry, publish_trained
 
-        entry = TrainedEntry.from_result(result, dataset, device_label(torch_device), train_subset=subset,
-                                         test_subset=test_subset)
+        entry = TrainedEntry.from_result(
+            result, dataset, device_label(torch_device), train_subset=subset, test_subset=test_subset
+        )
         try:
             record = publish_trained(open_registry(), publish, result.model, spec, entry, shadow=shadow)
         except KeyboardInterrupt:
@@ -190,8 +237,14 @@ class TrainingBar:
     got, for the message of an interrupted run."""
 
     def __init__(self, batch_size: int, *, disable: bool) -> None:
-        self.progress = Progress(TextColumn("{task.fields[status]}"), BarColumn(), TimeRemainingColumn(),
-                                 console=err_console, transient=True, disable=disable)
+        self.progress = Progress(
+            TextColumn("{task.fields[status]}"),
+            BarColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+            transient=True,
+            disable=disable,
+        )
         self.batch_size = batch_size
         self.last: dict[str, Any] | None = None  # the latest step's report
         self.first: tuple[int, float] | None = None  # (step, time) of the first report: the rate starts there
@@ -216,16 +269,20 @@ class TrainingBar:
         self.last = state
         steps, seconds = state["step"] - self.first[0], now - self.first[1]
         rate = f"  {steps * self.batch_size / seconds:.0f} img/s" if steps and seconds > 0 else ""
-        self.progress.update(self.task, completed=state["step"], total=state["total"],
-                             status=f"epoch {state['epoch']}  {state['step']:,}/{state['total']:,}  loss "
-                                    f"{state['loss']:.3f}{rate}")
+        self.progress.update(
+            self.task,
+            completed=state["step"],
+            total=state["total"],
+            status=f"epoch {state['epoch']}  {state['step']:,}/{state['total']:,}  loss {state['loss']:.3f}{rate}",
+        )
 
     def epoch(self, record: dict[str, Any]) -> None:
         self.epochs_seen += 1
         self.progress.console.print(
             f"epoch {record['epoch']:>3}  train loss {record['train_loss']:.3f}  train err "
             f"{100 * record['train_err']:5.2f}%  test err {100 * record['test_err']:5.2f}%  "
-            f"{record['seconds']:.0f} s", highlight=False,
+            f"{record['seconds']:.0f} s",
+            highlight=False,
         )
 
 
@@ -235,13 +292,19 @@ def _interrupted_training(bar: TrainingBar, checkpoint: str | None, force: bool)
     from reszoo.train.checkpoints import load_checkpoint
 
     state = bar.last
-    where = ("while publishing: a publish is one transaction, so the registry holds all of it or none (reszoo list "
-             "says which)" if bar.publishing
-             else f"at step {state['step']:,} of {state['total']:,} (epoch {state['epoch']})" if state
-             else "before the first step")
+    where = (
+        "while publishing: a publish is one transaction, so the registry holds all of it or none (reszoo list "
+        "says which)"
+        if bar.publishing
+        else f"at step {state['step']:,} of {state['total']:,} (epoch {state['epoch']})"
+        if state
+        else "before the first step"
+    )
     if checkpoint is None:
-        interrupted(f"{where}; nothing was saved (only --checkpoint FILE makes a run resumable)",
-                    command_line(add=("--checkpoint", "run.safetensors")))
+        interrupted(
+            f"{where}; nothing was saved (only --checkpoint FILE makes a run resumable)",
+            command_line(add=("--checkpoint", "run.safetensors")),
+        )
     path = Path(checkpoint)
     try:
         done = load_checkpoint(path)[2]["epochs_done"] if path.is_file() else 0
@@ -251,24 +314,28 @@ def _interrupted_training(bar: TrainingBar, checkpoint: str | None, force: bool)
         interrupted(f"{where}; no epoch had finished, so {checkpoint} is as it was", command_line())
     if not done:
         interrupted(f"{where}; no epoch had finished, so {checkpoint} was not written", command_line())
-    interrupted(f"{where}; {checkpoint} holds {done} finished epoch{'s' if done != 1 else ''}",
-                command_line(drop=("--force",), add=("--resume",)))
+    interrupted(
+        f"{where}; {checkpoint} holds {done} finished epoch{'s' if done != 1 else ''}",
+        command_line(drop=("--force",), add=("--resume",)),
+    )
 
 
 @app.command("eval")
 def eval_command(
     ref: Annotated[
         str,
-        typer.Argument(help="A registry entry (NAME, NAME@VERSION, NAME:ALIAS), or with --weights a preset or spec file.",
-                       show_default=False),
+        typer.Argument(
+            help="A registry entry (NAME, NAME@VERSION, NAME:ALIAS), or with --weights a preset or spec file.",
+            show_default=False,
+        ),
     ],
     dataset_name: DatasetOption,
     weights: Annotated[
-        Optional[Path], typer.Option(help="A .safetensors file of weights for the architecture REF names.")
+        Path | None, typer.Option(help="A .safetensors file of weights for the architecture REF names.")
     ] = None,
     test_subset: Annotated[
-        Optional[int], number_option(SUBSET, "--test-subset", help="Evaluate on this many test images (default: as "
-                                                                    "the entry was).")
+        int | None,
+        number_option(SUBSET, "--test-subset", help="Evaluate on this many test images (default: as the entry was)."),
     ] = None,
     data_root: DataRootOption = None,
     device: Annotated[str, typer.Option(help="auto (a GPU if there is one), cpu, cuda or cuda:N.")] = "auto",
@@ -313,10 +380,16 @@ app.add_typer(plot_app, name="plot")
 
 @plot_app.command("curves")
 def plot_curves_command(
-    refs: Annotated[list[str], typer.Argument(help="Trained entries to compare: yours, else the default remote's "
-                                                   "(the shipped zoo).", show_default=False)],
-    out: Annotated[str, typer.Option("--out", "-o", help="Image file to write (.png, .svg, .pdf).", show_default=False)],
-    title: Annotated[Optional[str], typer.Option(help="Figure title.")] = None,
+    refs: Annotated[
+        list[str],
+        typer.Argument(
+            help="Trained entries to compare: yours, else the default remote's (the shipped zoo).", show_default=False
+        ),
+    ],
+    out: Annotated[
+        str, typer.Option("--out", "-o", help="Image file to write (.png, .svg, .pdf).", show_default=False)
+    ],
+    title: Annotated[str | None, typer.Option(help="Figure title.")] = None,
 ) -> None:
     """Training (dashed) and test (bold) error against iterations, as the paper's Figure 6.
 
@@ -355,8 +428,11 @@ def plot_curves_command(
             places[-1].get(ref)  # the zoo's own message, with its suggestions
         requests.append(([versions[v] for v in sorted(versions)], pinned))
     entries = alike(requests)
-    older = [f"{e.ref} (not {versions[-1].ref})" for (versions, pinned), e in zip(requests, entries)
-             if pinned is None and e.version != versions[-1].version]
+    older = [
+        f"{e.ref} (not {versions[-1].ref})"
+        for (versions, pinned), e in zip(requests, entries)
+        if pinned is None and e.version != versions[-1].version
+    ]
     if older:
         err_console.print(f"drew {', '.join(older)}: the versions trained alike", highlight=False)
     path = plot_curves(entries, out, title=title)

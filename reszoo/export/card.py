@@ -19,19 +19,31 @@ from reszoo.zoo.records import EntryRecord, LatencyRecord
 #: The licence the zoo's weights are released under: reszoo's own.
 LICENSE = "apache-2.0"
 #: Hub ids of the data sets reszoo names (others are named in the text only).
-HUB_DATASETS = {"cifar10": "uoft-cs/cifar10", "cifar100": "uoft-cs/cifar100",
-                "fashion-mnist": "zalando-datasets/fashion_mnist"}
+HUB_DATASETS = {
+    "cifar10": "uoft-cs/cifar10",
+    "cifar100": "uoft-cs/cifar100",
+    "fashion-mnist": "zalando-datasets/fashion_mnist",
+}
 LATENCY_HEADERS = ("device", "runtime", "batch", "dtype", "median ms", "p90 ms", "samples", "measured")
 
 
 def latency_cells(row: LatencyRecord) -> list[str]:
     """One latency row as table cells (a noisy p90 marked)."""
-    return [row.device, row.runtime, str(row.batch_size), row.dtype, f"{row.median_ms:.3f}",
-            f"{row.p90_ms:.3f}" + (" (noisy)" if row.noisy else ""), str(row.samples), f"{row.measured_at:%Y-%m-%d}"]
+    return [
+        row.device,
+        row.runtime,
+        str(row.batch_size),
+        row.dtype,
+        f"{row.median_ms:.3f}",
+        f"{row.p90_ms:.3f}" + (" (noisy)" if row.noisy else ""),
+        str(row.samples),
+        f"{row.measured_at:%Y-%m-%d}",
+    ]
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A GitHub-flavoured Markdown table; ``|`` and line breaks in cells escaped."""
+
     def cell(text: str) -> str:
         return str(text).replace("|", "\\|").replace("\n", "<br>")
 
@@ -53,19 +65,32 @@ def card_metadata(record: EntryRecord):
     hub_dataset = HUB_DATASETS.get(record.dataset or "")
     results = None
     if record.top1 is not None and record.dataset:
-        results = [EvalResult(task_type="image-classification", dataset_type=hub_dataset or record.dataset,
-                              dataset_name=record.dataset, dataset_split="test", metric_type="accuracy",
-                              metric_name="top-1", metric_value=round(record.top1, 6))]
+        results = [
+            EvalResult(
+                task_type="image-classification",
+                dataset_type=hub_dataset or record.dataset,
+                dataset_name=record.dataset,
+                dataset_split="test",
+                metric_type="accuracy",
+                metric_name="top-1",
+                metric_value=round(record.top1, 6),
+            )
+        ]
     return ModelCardData(
-        library_name="reszoo", license=LICENSE, pipeline_tag="image-classification",
+        library_name="reszoo",
+        license=LICENSE,
+        pipeline_tag="image-classification",
         tags=["image-classification", "reszoo", "timm", "safetensors", f"{record.spec.family}-net"],
-        datasets=[hub_dataset] if hub_dataset else None, metrics=["accuracy"] if results else None,
-        model_name=record.name, eval_results=results,
+        datasets=[hub_dataset] if hub_dataset else None,
+        metrics=["accuracy"] if results else None,
+        model_name=record.name,
+        eval_results=results,
     )
 
 
-def model_card(record: EntryRecord, latency: Sequence[LatencyRecord] = (), *, figure: str | None = None,
-               repo_id: str | None = None):
+def model_card(
+    record: EntryRecord, latency: Sequence[LatencyRecord] = (), *, figure: str | None = None, repo_id: str | None = None
+):
     """The model card of ``record`` (a ``huggingface_hub.ModelCard``; ``str(card)`` is its Markdown).
 
     Args:
@@ -85,10 +110,10 @@ def model_card(record: EntryRecord, latency: Sequence[LatencyRecord] = (), *, fi
         f"{human_count(record.macs)} multiply-adds per image. {spec.summary()}.",
         "## Use",
         "```python\nimport reszoo\n\n"
-        f"model = reszoo.from_pretrained(\"{source}\")  # or reszoo.load(\"path/to/this/folder\")\n"
+        f'model = reszoo.from_pretrained("{source}")  # or reszoo.load("path/to/this/folder")\n'
         "transform = reszoo.data_transform(model)  # PIL image -> normalised tensor, as trained\n"
         "logits = model(transform(image).unsqueeze(0))\n```",
-        f"From reszoo's own registry: `reszoo pull {record.ref}`, then `reszoo.load(\"{record.ref}\")`. "
+        f'From reszoo\'s own registry: `reszoo pull {record.ref}`, then `reszoo.load("{record.ref}")`. '
         "`config.json` holds the architecture spec and timm's `pretrained_cfg` (input size, mean, std, class names).",
         "## Results",
         markdown_table(["fact", "value"], entry_facts(record)),
@@ -99,12 +124,20 @@ def model_card(record: EntryRecord, latency: Sequence[LatencyRecord] = (), *, fi
             sections.append(f"![training and test error against iterations]({figure})")
         sections.append(history_markdown(record))
     if latency:
-        sections += ["## Latency", "Measured by `reszoo bench`: median and p90 of many forward passes after a "
-                     "warm-up, on the device, runtime, batch size and dtype named.",
-                     markdown_table(LATENCY_HEADERS, [latency_cells(row) for row in latency])]
-    lineage = [("entry", record.ref), ("aliases", ", ".join(record.aliases)), ("parent", record.parent or ""),
-               ("search study", f"{record.study} trial {record.trial}" if record.study else ""),
-               ("weights sha256", f"`{record.blob_sha256}`"), ("architecture digest", f"`{record.arch_digest}`")]
+        sections += [
+            "## Latency",
+            "Measured by `reszoo bench`: median and p90 of many forward passes after a "
+            "warm-up, on the device, runtime, batch size and dtype named.",
+            markdown_table(LATENCY_HEADERS, [latency_cells(row) for row in latency]),
+        ]
+    lineage = [
+        ("entry", record.ref),
+        ("aliases", ", ".join(record.aliases)),
+        ("parent", record.parent or ""),
+        ("search study", f"{record.study} trial {record.trial}" if record.study else ""),
+        ("weights sha256", f"`{record.blob_sha256}`"),
+        ("architecture digest", f"`{record.arch_digest}`"),
+    ]
     sections += [
         "## Lineage and checksums",
         markdown_table(["link", "value"], [(label, value) for label, value in lineage if value]),

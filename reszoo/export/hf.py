@@ -77,8 +77,9 @@ def hub_config(record: EntryRecord) -> dict[str, Any]:
     return config
 
 
-def save_folder(registry: Registry, ref: str, out: str | os.PathLike[str], *, overwrite: bool = False,
-                repo_id: str | None = None) -> list[Path]:
+def save_folder(
+    registry: Registry, ref: str, out: str | os.PathLike[str], *, overwrite: bool = False, repo_id: str | None = None
+) -> list[Path]:
     """Write the entry ``ref`` as a Hub model folder at ``out``; returns the files written.
 
     Args:
@@ -92,13 +93,16 @@ def save_folder(registry: Registry, ref: str, out: str | os.PathLike[str], *, ov
         raise InputError(f"{str(out)!r} is a file; give a folder to write the model into", field="out")
     held = [name for name in FOLDER_FILES if (out / name).exists()]
     if held and not overwrite:
-        raise ConflictError(f"{str(out)!r} already holds {', '.join(held)}; choose another folder or allow "
-                            "overwriting (--force)")
+        raise ConflictError(
+            f"{str(out)!r} already holds {', '.join(held)}; choose another folder or allow overwriting (--force)"
+        )
     record = registry.get(ref)
     data = registry.blob(record.ref)  # verified against its sha256
     ensure_folder(out, "the model folder")
-    written = [atomic_write_bytes(out / WEIGHTS_FILE, data),
-               atomic_write_text(out / CONFIG_FILE, json.dumps(hub_config(record), indent=2) + "\n")]
+    written = [
+        atomic_write_bytes(out / WEIGHTS_FILE, data),
+        atomic_write_text(out / CONFIG_FILE, json.dumps(hub_config(record), indent=2) + "\n"),
+    ]
     figure = None
     if has_curves(record):
         from reszoo.train.plots import plot_curves
@@ -118,13 +122,17 @@ def read_config(folder: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise WeightsError(f"{str(folder)!r} holds no {CONFIG_FILE}: not a model folder (write one with "
-                           "reszoo export NAME --format hf --out DIR)") from None
+        raise WeightsError(
+            f"{str(folder)!r} holds no {CONFIG_FILE}: not a model folder (write one with "
+            "reszoo export NAME --format hf --out DIR)"
+        ) from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise WeightsError(f"cannot read {path}: {exc}") from None
     if not isinstance(config, dict) or not isinstance(config.get("reszoo"), dict) or "spec" not in config["reszoo"]:
-        raise WeightsError(f"{path} has no 'reszoo' spec: not a folder reszoo wrote (a timm folder loads with "
-                           "timm.create_model('local-dir:...'))")
+        raise WeightsError(
+            f"{path} has no 'reszoo' spec: not a folder reszoo wrote (a timm folder loads with "
+            "timm.create_model('local-dir:...'))"
+        )
     return config
 
 
@@ -139,8 +147,10 @@ def load_folder(folder: str | os.PathLike[str]) -> ReszooNet:
     meta = config["reszoo"]
     spec = ArchSpec.from_dict(meta["spec"])
     if meta.get("arch_digest") not in (None, spec.digest):
-        raise WeightsError(f"{folder / CONFIG_FILE}: its spec hashes to {spec.digest[:12]}, not the "
-                           f"{str(meta['arch_digest'])[:12]} it names; the folder was changed")
+        raise WeightsError(
+            f"{folder / CONFIG_FILE}: its spec hashes to {spec.digest[:12]}, not the "
+            f"{str(meta['arch_digest'])[:12]} it names; the folder was changed"
+        )
     weights = folder / WEIGHTS_FILE
     sha = meta.get("weights_sha256")
     if sha:
@@ -156,14 +166,20 @@ def load_folder(folder: str | os.PathLike[str]) -> ReszooNet:
     model = W.model_from_state_dict(spec, state)
     cfg = config.get("pretrained_cfg") or {}
     data_info = {"mean": cfg.get("mean"), "std": cfg.get("std"), "classes": config.get("label_names")}
-    model.pretrained_cfg = pretrained_cfg(spec, data_info, ref=str(meta.get("ref") or config.get("architecture")),
-                                          dataset=meta.get("dataset"), sha256=sha)
+    model.pretrained_cfg = pretrained_cfg(
+        spec, data_info, ref=str(meta.get("ref") or config.get("architecture")), dataset=meta.get("dataset"), sha256=sha
+    )
     return model
 
 
-def from_pretrained(name_or_path: str | os.PathLike[str], *, revision: str | None = None,
-                    cache_dir: str | os.PathLike[str] | None = None, local_files_only: bool = False,
-                    token: str | bool | None = None) -> ReszooNet:
+def from_pretrained(
+    name_or_path: str | os.PathLike[str],
+    *,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    local_files_only: bool = False,
+    token: str | bool | None = None,
+) -> ReszooNet:
     """A net from a model folder, or from a Hub repository (``user/repo`` or
     ``hf-hub:user/repo``), which huggingface_hub downloads once into its cache.
 
@@ -176,27 +192,42 @@ def from_pretrained(name_or_path: str | os.PathLike[str], *, revision: str | Non
         >>> model = reszoo.from_pretrained("user/resnet20-cifar10")
     """
     text = str(name_or_path)
-    if not text.startswith(HUB_PREFIX) and (isinstance(name_or_path, os.PathLike) or Path(text).is_dir()
-                                            or not REPO_ID_RE.fullmatch(text)):
+    if not text.startswith(HUB_PREFIX) and (
+        isinstance(name_or_path, os.PathLike) or Path(text).is_dir() or not REPO_ID_RE.fullmatch(text)
+    ):
         return load_folder(name_or_path)
     repo_id = text.removeprefix(HUB_PREFIX)
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
 
     try:
-        folder = snapshot_download(repo_id, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only,
-                                   token=token, allow_patterns=[CONFIG_FILE, WEIGHTS_FILE])
+        folder = snapshot_download(
+            repo_id,
+            revision=revision,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+            token=token,
+            allow_patterns=[CONFIG_FILE, WEIGHTS_FILE],
+        )
     except (RepositoryNotFoundError, LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as exc:
         hint = "" if text.startswith(HUB_PREFIX) else " (nor is there a folder of that name here)"
-        raise RemoteUnavailableError(f"cannot fetch Hub repository {repo_id!r}{hint}: "
-                                     f"{str(exc).splitlines()[0]}") from None
+        raise RemoteUnavailableError(
+            f"cannot fetch Hub repository {repo_id!r}{hint}: {str(exc).splitlines()[0]}"
+        ) from None
     model = load_folder(folder)
     model.pretrained_cfg["hf_hub_id"] = repo_id
     return model
 
 
-def push_to_hub(registry: Registry, ref: str, repo_id: str, *, private: bool = False, token: str | None = None,
-                commit_message: str | None = None) -> str:
+def push_to_hub(
+    registry: Registry,
+    ref: str,
+    repo_id: str,
+    *,
+    private: bool = False,
+    token: str | None = None,
+    commit_message: str | None = None,
+) -> str:
     """Upload the entry ``ref`` as a model folder to the Hub repository ``repo_id``
     (created if missing); returns the commit's URL. Needs a Hub token
     (``hf auth login`` or ``token=``).
@@ -210,6 +241,7 @@ def push_to_hub(registry: Registry, ref: str, repo_id: str, *, private: bool = F
     with tempfile.TemporaryDirectory(prefix="reszoo-hub-") as folder:
         save_folder(registry, ref, folder, repo_id=repo_id)
         api.create_repo(repo_id, private=private, exist_ok=True)
-        commit = api.upload_folder(repo_id=repo_id, folder_path=folder,
-                                   commit_message=commit_message or f"reszoo {registry.get(ref).ref}")
+        commit = api.upload_folder(
+            repo_id=repo_id, folder_path=folder, commit_message=commit_message or f"reszoo {registry.get(ref).ref}"
+        )
     return str(commit.commit_url)

@@ -41,8 +41,7 @@ def require_onnx(what: str) -> None:
         raise DeviceError(f"{what} needs {', '.join(missing)}, not installed here: {INSTALL_HINT}")
 
 
-def onnx_bytes(module: nn.Module, input_shape: Sequence[int], *,
-               metadata: Mapping[str, str] | None = None) -> bytes:
+def onnx_bytes(module: nn.Module, input_shape: Sequence[int], *, metadata: Mapping[str, str] | None = None) -> bytes:
     """``module`` (float32, on the CPU) as ONNX bytes taking ``input`` of shape
     ``(batch, *input_shape)`` with a free batch size, returning ``logits``.
 
@@ -57,8 +56,14 @@ def onnx_bytes(module: nn.Module, input_shape: Sequence[int], *,
     try:
         with torch.no_grad():
             program = torch.onnx.export(
-                module, (example,), None, dynamo=True, verbose=False, input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME], dynamic_shapes=({0: torch.export.Dim("batch")},),
+                module,
+                (example,),
+                None,
+                dynamo=True,
+                verbose=False,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_shapes=({0: torch.export.Dim("batch")},),
             )
     except Exception as exc:  # the exporter raises many kinds; report any as one failure
         raise MeasurementError(f"ONNX export failed: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
@@ -91,8 +96,9 @@ def inference_session(data: bytes, threads: int | None = None) -> Any:
     return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
 
 
-def max_abs_diff(data: bytes, module: nn.Module, input_shape: Sequence[int], *,
-                 batch_sizes: Sequence[int] = (1, 3), seed: int = 0) -> float:
+def max_abs_diff(
+    data: bytes, module: nn.Module, input_shape: Sequence[int], *, batch_sizes: Sequence[int] = (1, 3), seed: int = 0
+) -> float:
     """The largest absolute difference between ONNX Runtime's outputs and eager
     PyTorch's (float32, CPU) on seeded random inputs at each of ``batch_sizes``."""
     session = inference_session(data)
@@ -105,8 +111,9 @@ def max_abs_diff(data: bytes, module: nn.Module, input_shape: Sequence[int], *,
             expected = module(x)
         (got,) = session.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})
         if got.shape != tuple(expected.shape):
-            raise MeasurementError(f"the ONNX model gave shape {got.shape} at batch {batch}, eager "
-                                   f"{tuple(expected.shape)}")
+            raise MeasurementError(
+                f"the ONNX model gave shape {got.shape} at batch {batch}, eager {tuple(expected.shape)}"
+            )
         worst = max(worst, float((torch.from_numpy(got) - expected).abs().max()))
     return worst
 
@@ -122,8 +129,14 @@ class OnnxExport:
     onnxruntime: str
 
 
-def export_onnx(model: nn.Module, path: str | os.PathLike[str], *, metadata: Mapping[str, Any] | None = None,
-                overwrite: bool = False, batch_sizes: Sequence[int] = (1, 3)) -> OnnxExport:
+def export_onnx(
+    model: nn.Module,
+    path: str | os.PathLike[str],
+    *,
+    metadata: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+    batch_sizes: Sequence[int] = (1, 3),
+) -> OnnxExport:
     """Write ``model`` (a ReszooNet: its ``spec`` gives the input shape) to an ``.onnx``
     file with a free batch size, then run it in ONNX Runtime against eager PyTorch.
 
@@ -145,8 +158,7 @@ def export_onnx(model: nn.Module, path: str | os.PathLike[str], *, metadata: Map
     return OnnxExport(path, len(data), diff, tuple(batch_sizes), onnxruntime.__version__)
 
 
-def export_entry(registry: Registry, ref: str, path: str | os.PathLike[str], *,
-                 overwrite: bool = False) -> OnnxExport:
+def export_entry(registry: Registry, ref: str, path: str | os.PathLike[str], *, overwrite: bool = False) -> OnnxExport:
     """:func:`export_onnx` of a registry entry, with its provenance in the file's
     metadata: ``reszoo.ref``, ``reszoo.weights_sha256``, ``reszoo.arch_digest``,
     ``reszoo.spec`` and timm's ``pretrained_cfg`` (input size, mean, std, class names)."""

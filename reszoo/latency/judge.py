@@ -163,8 +163,10 @@ class LatencyJudge:
         limit = self.limit_ms
         if limit is None or not candidates:
             return
-        rough = sorted((self.rough_ms(spec), index, spec)
-                       for index, spec in enumerate(candidates[: self.policy.reachable_candidates]))
+        rough = sorted(
+            (self.rough_ms(spec), index, spec)
+            for index, spec in enumerate(candidates[: self.policy.reachable_candidates])
+        )
         ms, _, spec = rough[0]
         for rough_ms, _, candidate in rough:  # each one a rough round puts near the limit, timed carefully
             if rough_ms > self.policy.reachable_rough * limit:

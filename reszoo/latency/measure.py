@@ -17,11 +17,11 @@ from __future__ import annotations
 import platform
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 import torch
 from torch import nn
@@ -262,7 +262,9 @@ def check_runtime(runtime: str, device: torch.device, dtype: str) -> None:
     if dtype not in DTYPES:
         raise InputError(f"dtype must be one of {', '.join(repr(d) for d in DTYPES)}, got {dtype!r}", field="dtype")
     if runtime not in RUNTIMES:
-        raise InputError(f"runtime must be one of {', '.join(repr(r) for r in RUNTIMES)}, got {runtime!r}", field="runtime")
+        raise InputError(
+            f"runtime must be one of {', '.join(repr(r) for r in RUNTIMES)}, got {runtime!r}", field="runtime"
+        )
     if runtime == "onnxruntime":
         if device.type != "cpu":
             raise DeviceError(f"runtime 'onnxruntime' times ONNX Runtime's CPU provider, not {device}; use device cpu")
@@ -273,8 +275,14 @@ def check_runtime(runtime: str, device: torch.device, dtype: str) -> None:
         require_onnx("runtime 'onnxruntime'")
 
 
-def _time_copies(factories: Sequence[Callable[[], nn.Module]], input_shape: Sequence[int], torch_device: torch.device,
-                 dtype: str, runtime: str, timing: Timing) -> list[Measurement]:
+def _time_copies(
+    factories: Sequence[Callable[[], nn.Module]],
+    input_shape: Sequence[int],
+    torch_device: torch.device,
+    dtype: str,
+    runtime: str,
+    timing: Timing,
+) -> list[Measurement]:
     """One measurement per freshly built copy, in PyTorch (eager, graph or compile)."""
     results = []
     with (
@@ -325,16 +333,22 @@ def _setup(setup: LatencySetup | None, fields: dict[str, Any]) -> LatencySetup:
     return setup if setup is not None else LatencySetup(**fields)
 
 
-def measure(spec: SpecLike, setup: LatencySetup | None = None, *, timing: Timing = DEFAULT_TIMING,
-            **fields: Any) -> LatencyRecord:
+def measure(
+    spec: SpecLike, setup: LatencySetup | None = None, *, timing: Timing = DEFAULT_TIMING, **fields: Any
+) -> LatencyRecord:
     """Measure one architecture (not stored; see :func:`latency`).
 
     Args:
         setup: Where and how; or its fields as keywords (``device="cuda", runtime="graph"``).
     """
     setup = _setup(setup, fields)
-    device, batch_size, dtype, runtime, threads = (setup.device, setup.batch_size, setup.dtype, setup.runtime,
-                                                   setup.threads)
+    device, batch_size, dtype, runtime, threads = (
+        setup.device,
+        setup.batch_size,
+        setup.dtype,
+        setup.runtime,
+        setup.threads,
+    )
     spec = resolve_spec(spec)
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or not 1 <= batch_size <= MAX_BATCH:
         raise InputError(f"batch_size must be a whole number from 1 to {MAX_BATCH:,}, got {batch_size!r}")
@@ -375,24 +389,34 @@ def measure(spec: SpecLike, setup: LatencySetup | None = None, *, timing: Timing
         p90_ms=result.p90_ms,
         samples=result.samples,
         versions=library_versions(),
-        measured_at=datetime.now(timezone.utc),
+        measured_at=datetime.now(UTC),
     )
 
 
-def _stored_row(ref: SpecLike, setup: LatencySetup,
-                registry: Registry | None) -> tuple[Registry, ArchSpec, LatencyRecord | None]:
+def _stored_row(
+    ref: SpecLike, setup: LatencySetup, registry: Registry | None
+) -> tuple[Registry, ArchSpec, LatencyRecord | None]:
     """The registry (default: the local one), the architecture ``ref`` names, and its stored row for ``setup``."""
     if registry is None:
         from reszoo.zoo.hub import local_registry
 
         registry = local_registry()
     spec = resolve_arch(ref, registry)
-    return registry, spec, registry.latency_row(spec.digest, setup.label(), setup.batch_size, setup.dtype,
-                                                setup.runtime)
+    return (
+        registry,
+        spec,
+        registry.latency_row(spec.digest, setup.label(), setup.batch_size, setup.dtype, setup.runtime),
+    )
 
 
-def quickest_latency(ref: SpecLike, setup: LatencySetup | None = None, *, registry: Registry | None = None,
-                     timing: Timing = LIMIT_TIMING, **fields: Any) -> LatencyRecord:
+def quickest_latency(
+    ref: SpecLike,
+    setup: LatencySetup | None = None,
+    *,
+    registry: Registry | None = None,
+    timing: Timing = LIMIT_TIMING,
+    **fields: Any,
+) -> LatencyRecord:
     """The latency a figure as weighty as a search's limit rests on: measured now with
     ``timing`` and compared with the stored row, the steadier and then the quicker kept
     (and stored). A slowed spell of the machine only adds time, so over runs the row

@@ -11,9 +11,9 @@ table fills as a search explores and is shared by everyone using the registry.
 from __future__ import annotations
 
 import statistics
-from contextlib import AbstractContextManager, nullcontext
 from collections import Counter
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,8 +58,13 @@ def parts(spec: ArchSpec) -> tuple[Counter[str], dict[str, Part]]:
         found.setdefault(part.key, part)
 
     size = spec.input_size
-    add(Part(f"stem/{spec.stem}/{spec.in_chans}>{spec.stem_width}/{size}", lambda: make_stem(spec),
-             (spec.in_chans, size, size)))
+    add(
+        Part(
+            f"stem/{spec.stem}/{spec.in_chans}>{spec.stem_width}/{size}",
+            lambda: make_stem(spec),
+            (spec.in_chans, size, size),
+        )
+    )
     for plans in stage_plans(spec):
         for plan in plans:
             kind = _shortcut_kind(spec, plan.in_channels, plan.out_channels, plan.stride)
@@ -67,11 +72,19 @@ def parts(spec: ArchSpec) -> tuple[Counter[str], dict[str, Part]]:
                 f"block/{spec.family}-{spec.block}-{kind}/{plan.in_channels}>{plan.out_channels}"
                 f"/s{plan.stride}/{plan.input_size}"
             )
-            add(Part(key, lambda plan=plan: make_block(spec, plan),
-                     (plan.in_channels, plan.input_size, plan.input_size)))
+            add(
+                Part(
+                    key, lambda plan=plan: make_block(spec, plan), (plan.in_channels, plan.input_size, plan.input_size)
+                )
+            )
     last = spec.stage_output_sizes()[-1]
-    add(Part(f"head/{spec.feature_dim}>{spec.num_classes}/{last}", lambda: nn.Sequential(*make_head(spec)),
-             (spec.feature_dim, last, last)))
+    add(
+        Part(
+            f"head/{spec.feature_dim}>{spec.num_classes}/{last}",
+            lambda: nn.Sequential(*make_head(spec)),
+            (spec.feature_dim, last, last),
+        )
+    )
     return counts, found
 
 
@@ -85,13 +98,25 @@ class LatencyPredictor:
             or the stored name of another device (prediction from its table only).
     """
 
-    def __init__(self, registry: Registry, setup: LatencySetup | None = None, *, timing: Timing = PART_TIMING,
-                 **fields: Any) -> None:
+    def __init__(
+        self, registry: Registry, setup: LatencySetup | None = None, *, timing: Timing = PART_TIMING, **fields: Any
+    ) -> None:
         setup = _setup(setup, fields)
         self.registry = registry
-        device, runtime, batch_size, dtype, threads = (setup.device, setup.runtime, setup.batch_size, setup.dtype,
-                                                       setup.threads)
-        self.runtime, self.batch_size, self.dtype, self.threads, self.timing = runtime, batch_size, dtype, threads, timing
+        device, runtime, batch_size, dtype, threads = (
+            setup.device,
+            setup.runtime,
+            setup.batch_size,
+            setup.dtype,
+            setup.threads,
+        )
+        self.runtime, self.batch_size, self.dtype, self.threads, self.timing = (
+            runtime,
+            batch_size,
+            dtype,
+            threads,
+            timing,
+        )
         try:
             self.device = str(resolve_device(device))
             with cpu_threads(threads):

@@ -29,7 +29,10 @@ from typing import Any
 
 import torch
 
+from reszoo.devices import resolve_device, usable_cores
 from reszoo.errors import ConflictError, Interrupted, ManifestError, ReszooError
+from reszoo.latency.measure import DEFAULT_TIMING, Timing, latency
+from reszoo.limits import CPU_PROCESSES, STREAMS
 from reszoo.release.manifest import Manifest
 from reszoo.release.scheduler import LATENCY_S_PER_NET, NetRun, Scheduler, checkpointed_epochs
 from reszoo.release.worker import (
@@ -38,9 +41,6 @@ from reszoo.release.worker import (
     final_weights,
     read_result,
 )
-from reszoo.devices import resolve_device, usable_cores
-from reszoo.limits import CPU_PROCESSES, STREAMS
-from reszoo.latency.measure import DEFAULT_TIMING, Timing, latency
 from reszoo.train.data import Dataset, fit_spec
 from reszoo.train.data import load as load_dataset
 from reszoo.train.precision import default_precision
@@ -63,8 +63,11 @@ def parse_duration(text: str) -> float:
         seconds = float(text) * 60
     except ValueError:
         match = _DURATION.fullmatch(text)
-        seconds = (sum(float(value or 0) * unit for value, unit in zip(match.groups(), (3600, 60, 1)))
-                   if match and any(match.groups()) else math.nan)
+        seconds = (
+            sum(float(value or 0) * unit for value, unit in zip(match.groups(), (3600, 60, 1)))
+            if match and any(match.groups())
+            else math.nan
+        )
     if not math.isfinite(seconds) or seconds <= 0:
         raise ManifestError(f"budget {given!r} is not a duration; give e.g. 90s, 45m, 2h or 2h30m")
     return seconds
@@ -94,15 +97,29 @@ class ReleaseReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "release": self.manifest.name, "kind": self.kind, "device": self.device, "runtime": self.runtime,
-            "precision": self.precision, "target": self.target, "elapsed_s": self.elapsed_s, "files": self.files,
+            "release": self.manifest.name,
+            "kind": self.kind,
+            "device": self.device,
+            "runtime": self.runtime,
+            "precision": self.precision,
+            "target": self.target,
+            "elapsed_s": self.elapsed_s,
+            "files": self.files,
             "nets": [
-                {"name": n.name, "status": n.status, "detail": n.detail, "ref": n.ref, "key": n.key,
-                 "steps": n.step, "total_steps": n.total, "train_seconds": (n.result or {}).get("train_seconds"),
-                 "top1_float32": ((n.result or {}).get("metrics_float32") or {}).get("top1"),
-                 "weights_dtype": (n.result or {}).get("weights_dtype"),
-                 "history": (n.result or {}).get("history") or n.history,
-                 "latency": self.latency.get(n.name)}
+                {
+                    "name": n.name,
+                    "status": n.status,
+                    "detail": n.detail,
+                    "ref": n.ref,
+                    "key": n.key,
+                    "steps": n.step,
+                    "total_steps": n.total,
+                    "train_seconds": (n.result or {}).get("train_seconds"),
+                    "top1_float32": ((n.result or {}).get("metrics_float32") or {}).get("top1"),
+                    "weights_dtype": (n.result or {}).get("weights_dtype"),
+                    "history": (n.result or {}).get("history") or n.history,
+                    "latency": self.latency.get(n.name),
+                }
                 for n in self.nets
             ],
         }
@@ -118,8 +135,12 @@ def release_entries(manifest: Manifest, registry: Registry, kind: str | None = N
     """Each manifest entry's versions in ``registry`` that this release made (of ``kind``, if given)."""
     out: dict[str, list[EntryRecord]] = {}
     for entry in manifest.entries:
-        records = [e for e in registry.list(entry.name, all_versions=True) if release_key_of(e)[0] == manifest.name
-                   and (kind is None or (e.recipe.get("release") or {}).get("kind") == kind)]
+        records = [
+            e
+            for e in registry.list(entry.name, all_versions=True)
+            if release_key_of(e)[0] == manifest.name
+            and (kind is None or (e.recipe.get("release") or {}).get("kind") == kind)
+        ]
         if records:
             out[entry.name] = records
     return out
@@ -129,10 +150,16 @@ def git_commit(folder: Path) -> dict[str, Any] | None:
     """The commit the release code and manifest came from, and whether tracked files
     differed from it (a run from a dirty tree is not that commit's), if in a git checkout."""
     try:
-        head = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=10, check=True).stdout.strip()
-        status = subprocess.run(["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no"],
-                                capture_output=True, text=True, timeout=30, check=True).stdout
+        head = subprocess.run(
+            ["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     return {"commit": head, "dirty": bool(status.strip())} if head else None
@@ -144,8 +171,15 @@ def run_folder(manifest: Manifest, kind: str) -> Path:
     return home() / "release" / manifest.name / kind
 
 
-def plan_nets(manifest: Manifest, kind: str, dataset: Dataset, target: Registry, runtime: str, precision: str,
-              only: list[str] | None = None) -> list[NetRun]:
+def plan_nets(
+    manifest: Manifest,
+    kind: str,
+    dataset: Dataset,
+    target: Registry,
+    runtime: str,
+    precision: str,
+    only: list[str] | None = None,
+) -> list[NetRun]:
     """Each entry's run (in priority order) and its state in ``target``; ``precision`` is the
     kind's, resolved for the device, which an entry's own ``precision`` replaces."""
     kind_recipe = manifest.kind(kind)
@@ -159,9 +193,16 @@ def plan_nets(manifest: Manifest, kind: str, dataset: Dataset, target: Registry,
         spec = fit_spec(entry.spec, dataset)
         key = manifest.recipe_key(entry.name, kind)
         own = entry.precisions.get(kind, "auto")
-        job = Job(name=f"{entry.name}-{key}", spec=spec, recipe=manifest.recipe_for(entry.name, kind),
-                  runtime=runtime, precision=precision if own == "auto" else own, seed=manifest.seed, folder=folder,
-                  float16_tolerance=manifest.float16_tolerance)
+        job = Job(
+            name=f"{entry.name}-{key}",
+            spec=spec,
+            recipe=manifest.recipe_for(entry.name, kind),
+            runtime=runtime,
+            precision=precision if own == "auto" else own,
+            seed=manifest.seed,
+            folder=folder,
+            float16_tolerance=manifest.float16_tolerance,
+        )
         net = NetRun(entry.name, spec, key, job)
         versions = target.list(entry.name, all_versions=True)
         held = [e for e in versions if release_key_of(e) == (manifest.name, key)]
@@ -169,8 +210,10 @@ def plan_nets(manifest: Manifest, kind: str, dataset: Dataset, target: Registry,
             net.status, net.ref, net.detail = "held", held[-1].ref, f"already in the target as {held[-1].ref}"
         elif kind_recipe.version is not None and any(e.version == kind_recipe.version for e in versions):
             net.status = "conflict"
-            net.detail = (f"{entry.name}@{kind_recipe.version} exists in the target from another recipe or release; "
-                          f"remove it (reszoo rm) or give [recipes.{kind}] another version")
+            net.detail = (
+                f"{entry.name}@{kind_recipe.version} exists in the target from another recipe or release; "
+                f"remove it (reszoo rm) or give [recipes.{kind}] another version"
+            )
         else:
             net.result = read_result(job)
             if net.result is not None:
@@ -182,8 +225,9 @@ def plan_nets(manifest: Manifest, kind: str, dataset: Dataset, target: Registry,
 # ---------------------------------------------------------------- publishing
 
 
-def publish_net(manifest: Manifest, kind: str, net: NetRun, dataset: Dataset, target: Registry,
-                commit: dict[str, Any] | None) -> EntryRecord | None:
+def publish_net(
+    manifest: Manifest, kind: str, net: NetRun, dataset: Dataset, target: Registry, commit: dict[str, Any] | None
+) -> EntryRecord | None:
     """Add a finished net to the target as ``name@version`` (the kind's version, or the
     next free one); ``None`` when the weights would take the target past its size cap."""
     result = net.result
@@ -194,34 +238,60 @@ def publish_net(manifest: Manifest, kind: str, net: NetRun, dataset: Dataset, ta
         state, _ = W.cast_floating(state, torch.float16)
     cap = manifest.max_registry_mb
     if cap is not None and target.path is not None:
-        size = sum(p.stat().st_size for p in (target.path, target.path.with_name(target.path.name + "-wal"))
-                   if p.exists())
+        size = sum(
+            p.stat().st_size for p in (target.path, target.path.with_name(target.path.name + "-wal")) if p.exists()
+        )
         blob = len(W.serialize(state))
         if size + blob > cap * 1e6:
             net.status = "over-cap"
-            net.detail = (f"not published: {blob / 1e6:.1f} MB of weights would take {target.path.name} from "
-                          f"{size / 1e6:.1f} MB past its {cap:.0f} MB cap (max_registry_mb); its history and "
-                          "metrics are kept in the release summary")
+            net.detail = (
+                f"not published: {blob / 1e6:.1f} MB of weights would take {target.path.name} from "
+                f"{size / 1e6:.1f} MB past its {cap:.0f} MB cap (max_registry_mb); its history and "
+                "metrics are kept in the release summary"
+            )
             return None
     delta = 100 * (result["metrics_float16"]["top1"] - result["metrics_float32"]["top1"])
     entry = TrainedEntry(
-        dataset=dataset, metrics=result["metrics_float16" if half else "metrics_float32"], history=result["history"],
-        recipe=Recipe.from_dict(result["recipe"]), seed=result["seed"], runtime=result["runtime"],
-        precision=result["precision"], steps=result["steps"], seconds=result["train_seconds"],
+        dataset=dataset,
+        metrics=result["metrics_float16" if half else "metrics_float32"],
+        history=result["history"],
+        recipe=Recipe.from_dict(result["recipe"]),
+        seed=result["seed"],
+        runtime=result["runtime"],
+        precision=result["precision"],
+        steps=result["steps"],
+        seconds=result["train_seconds"],
         device=result["device"],
-        extra_metrics={"top1_float32": result["metrics_float32"]["top1"],
-                       "top1_float16": result["metrics_float16"]["top1"], "weights_dtype": result["weights_dtype"]},
+        extra_metrics={
+            "top1_float32": result["metrics_float32"]["top1"],
+            "top1_float16": result["metrics_float16"]["top1"],
+            "weights_dtype": result["weights_dtype"],
+        },
         extra_data={"label": manifest.dataset_label},
-        release={"name": manifest.name, "kind": kind, "key": net.key, "manifest": manifest.path.name,
-                 **(commit or {"commit": None})},
-        notes=(f"release {manifest.name} ({kind} recipe); weights stored in {result['weights_dtype']} "
-               f"(top-1 as float16 vs float32: {delta:+.2f} points)"),
+        release={
+            "name": manifest.name,
+            "kind": kind,
+            "key": net.key,
+            "manifest": manifest.path.name,
+            **(commit or {"commit": None}),
+        },
+        notes=(
+            f"release {manifest.name} ({kind} recipe); weights stored in {result['weights_dtype']} "
+            f"(top-1 as float16 vs float32: {delta:+.2f} points)"
+        ),
     )
     return publish_trained(target, net.name, state, net.spec, entry, version=manifest.kind(kind).version)
 
 
-def _publish(manifest: Manifest, kind: str, net: NetRun, dataset: Dataset, target: Registry,
-             commit: dict[str, Any] | None, log: Log) -> None:
+def _publish(
+    manifest: Manifest,
+    kind: str,
+    net: NetRun,
+    dataset: Dataset,
+    target: Registry,
+    commit: dict[str, Any] | None,
+    log: Log,
+) -> None:
     try:
         record = publish_net(manifest, kind, net, dataset, target, commit)
     except ConflictError as exc:
@@ -277,15 +347,20 @@ def build_release(
     runtime = kind_recipe.runtime if kind_recipe.runtime != "auto" else ("graph" if kind == "cuda" else "eager")
     precision = default_precision(torch_device) if kind_recipe.precision == "auto" else kind_recipe.precision
     # Processes on a CPU (each needs a core), CUDA streams in one process on a GPU.
-    jobs = int((STREAMS if kind == "cuda" else CPU_PROCESSES).check(jobs, "jobs")) if jobs is not None else \
-        (4 if kind == "cuda" else usable_cores())
+    jobs = (
+        int((STREAMS if kind == "cuda" else CPU_PROCESSES).check(jobs, "jobs"))
+        if jobs is not None
+        else (4 if kind == "cuda" else usable_cores())
+    )
     threads = cpu_threads_per_worker(jobs) if kind == "cpu" else None
     nets: list[NetRun] = []  # filled once planned: what an interrupted run reports
     with _reporting_interruption(nets):
         dataset = load_dataset(manifest.dataset, root=data_root)  # decoded once here; the workers read the cache
-        log(f"release {manifest.name}: {kind} recipe on {torch_device} ({runtime}, {precision}), {jobs} at a time"
+        log(
+            f"release {manifest.name}: {kind} recipe on {torch_device} ({runtime}, {precision}), {jobs} at a time"
             f"{f', {threads} thread(s) each' if threads else ''}; data {manifest.dataset_label} "
-            f"({len(dataset.train)} training, {len(dataset.test)} test images); target {target.display_url}")
+            f"({len(dataset.train)} training, {len(dataset.test)} test images); target {target.display_url}"
+        )
         nets.extend(plan_nets(manifest, kind, dataset, target, runtime, precision, only))
         commit = git_commit(manifest.path.parent)
         for net in nets:
@@ -296,14 +371,26 @@ def build_release(
         budget = budget_s if budget_s is not None else math.inf
         # What follows training: publishing, and latency of the nets a run can train (a GPU group at most).
         to_time = min(len(nets), jobs) if kind == "cuda" else len(nets)
-        reserve = 20.0 + (LATENCY_S_PER_NET[kind] * to_time * (2 if kind == "cuda" else 1) if measure_latency
-                          else 0.0)
+        reserve = 20.0 + (LATENCY_S_PER_NET[kind] * to_time * (2 if kind == "cuda" else 1) if measure_latency else 0.0)
         partners = {name: tuple(n for n in pair if n != name) for pair in manifest.pairs for name in pair}
-        scheduler = Scheduler(nets, {
-            "kind": kind, "runtime": runtime, "precision": precision, "threads": threads, "jobs": jobs,
-            "dataset": dataset, "dataset_ref": manifest.dataset, "data_root": data_root, "device": str(torch_device),
-            "budget_s": budget - (time.monotonic() - began), "reserve_s": reserve, "partners": partners,
-        }, log)
+        scheduler = Scheduler(
+            nets,
+            {
+                "kind": kind,
+                "runtime": runtime,
+                "precision": precision,
+                "threads": threads,
+                "jobs": jobs,
+                "dataset": dataset,
+                "dataset_ref": manifest.dataset,
+                "data_root": data_root,
+                "device": str(torch_device),
+                "budget_s": budget - (time.monotonic() - began),
+                "reserve_s": reserve,
+                "partners": partners,
+            },
+            log,
+        )
         scheduler.run(lambda net: _publish(manifest, kind, net, dataset, target, commit, log))
         report = ReleaseReport(manifest, kind, str(torch_device), runtime, precision, target.display_url, nets, 0.0)
         if measure_latency:
@@ -335,17 +422,27 @@ def interruption_summary(nets: list[NetRun]) -> str:
         done = checkpointed_epochs(net.job.checkpoint)
         return f"{net.name} ({done} epoch{'s' if done != 1 else ''} in its checkpoint)"
 
-    parts = [(f"published {names('published', lambda n: n.ref or n.name)}", "published"),
-             (f"stopped {names('interrupted', epochs)}", "interrupted"),
-             (f"trained but not yet published {names('trained')}", "trained"),
-             (f"already held {names('held')}", "held"),
-             (f"not started {names('pending')}", "pending")]
+    parts = [
+        (f"published {names('published', lambda n: n.ref or n.name)}", "published"),
+        (f"stopped {names('interrupted', epochs)}", "interrupted"),
+        (f"trained but not yet published {names('trained')}", "trained"),
+        (f"already held {names('held')}", "held"),
+        (f"not started {names('pending')}", "pending"),
+    ]
     done = "; ".join(text for text, status in parts if any(net.status == status for net in nets))
     return done or "no net had changed"
 
 
-def measure_latencies(manifest: Manifest, target: Registry, device: torch.device, kind: str, seconds_left: float,
-                      timing: Timing, log: Log, only: list[str] | None = None) -> dict[str, dict[str, Any]]:
+def measure_latencies(
+    manifest: Manifest,
+    target: Registry,
+    device: torch.device,
+    kind: str,
+    seconds_left: float,
+    timing: Timing,
+    log: Log,
+    only: list[str] | None = None,
+) -> dict[str, dict[str, Any]]:
     """Batch-1 float32 latency of every release entry in the target, on ``device``
     (eager; and one CUDA graph on a GPU), stored in the target by architecture.
     Rows already there are reused, so a second run measures nothing."""

@@ -106,8 +106,13 @@ class Manifest:
         """A short digest of everything that decides a trained entry: recipe, runtime, seed, data set,
         precision. An entry in the target carrying this key is 'held' and never trained again."""
         kind_recipe = self.kind(kind)
-        body = {"recipe": self.recipe_for(name, kind).to_dict(), "runtime": kind_recipe.runtime,
-                "seed": self.seed, "dataset": self.dataset, "kind": kind}
+        body = {
+            "recipe": self.recipe_for(name, kind).to_dict(),
+            "runtime": kind_recipe.runtime,
+            "seed": self.seed,
+            "dataset": self.dataset,
+            "kind": kind,
+        }
         precision = self.precision_for(name, kind)
         if precision != "auto":  # keys made before precision could be chosen stay valid
             body["precision"] = precision
@@ -124,15 +129,18 @@ def _table(data: dict[str, Any], key: str, where: str) -> dict[str, Any]:
 def _unknown(table: dict[str, Any], allowed: set[str], where: str) -> None:
     extra = sorted(set(table) - allowed)
     if extra:
-        raise ManifestError(f"{where}: unknown key(s) {', '.join(map(repr, extra))}; allowed: {', '.join(sorted(allowed))}")
+        raise ManifestError(
+            f"{where}: unknown key(s) {', '.join(map(repr, extra))}; allowed: {', '.join(sorted(allowed))}"
+        )
 
 
 def _recipe_changes(table: dict[str, Any], where: str) -> dict[str, Any]:
     """Recipe fields, each checked for its type and range by the recipe itself (a recipe
     is only used hours later, so it is checked now)."""
     _unknown(table, RECIPE_FIELDS, where)
-    changes = {key: tuple(value) if key == "milestones" and isinstance(value, list) else value
-               for key, value in table.items()}
+    changes = {
+        key: tuple(value) if key == "milestones" and isinstance(value, list) else value for key, value in table.items()
+    }
     try:
         Recipe(name="check", **changes)
     except ReszooError as exc:
@@ -177,7 +185,9 @@ def read_manifest(path: str | Path) -> Manifest:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ManifestError(f"manifest {path} does not exist; the public zoo's is zoo.toml at the repository root") from None
+        raise ManifestError(
+            f"manifest {path} does not exist; the public zoo's is zoo.toml at the repository root"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(f"cannot read manifest {path}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
@@ -185,8 +195,20 @@ def read_manifest(path: str | Path) -> Manifest:
     where = str(path)
     _unknown(data, {"release", "recipes", "entries", "pairs", "figures"}, where)
     release = _table(data, "release", where)
-    _unknown(release, {"name", "dataset", "dataset_label", "seed", "float16_tolerance", "max_registry_mb", "docs",
-                       "interchangeable_precisions"}, f"{where} [release]")
+    _unknown(
+        release,
+        {
+            "name",
+            "dataset",
+            "dataset_label",
+            "seed",
+            "float16_tolerance",
+            "max_registry_mb",
+            "docs",
+            "interchangeable_precisions",
+        },
+        f"{where} [release]",
+    )
     try:
         name = check_name(str(release.get("name", "")))
     except ReszooError as exc:
@@ -196,15 +218,18 @@ def read_manifest(path: str | Path) -> Manifest:
         raise ManifestError(f"{where} [release]: dataset must name a data set (cifar10, fashion-mnist or a path)")
     tolerance = release.get("float16_tolerance", 0.0005)
     if not isinstance(tolerance, (int, float)) or not 0 <= tolerance <= 1:
-        raise ManifestError(f"{where} [release]: float16_tolerance is a top-1 fraction (0.0005 = 0.05 points), "
-                            f"got {tolerance!r}")
+        raise ManifestError(
+            f"{where} [release]: float16_tolerance is a top-1 fraction (0.0005 = 0.05 points), got {tolerance!r}"
+        )
     max_mb = release.get("max_registry_mb")
     if max_mb is not None and (not isinstance(max_mb, (int, float)) or max_mb <= 0):
         raise ManifestError(f"{where} [release]: max_registry_mb must be a positive number, got {max_mb!r}")
     alike = release.get("interchangeable_precisions", [])
     if not isinstance(alike, list) or not all(isinstance(p, str) and p in PRECISIONS for p in alike):
-        raise ManifestError(f"{where} [release]: interchangeable_precisions lists precisions shown to learn alike "
-                            f"(of {', '.join(PRECISIONS)}), got {alike!r}")
+        raise ManifestError(
+            f"{where} [release]: interchangeable_precisions lists precisions shown to learn alike "
+            f"(of {', '.join(PRECISIONS)}), got {alike!r}"
+        )
     seed = release.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ManifestError(f"{where} [release]: seed must be a whole number, got {seed!r}")
@@ -232,7 +257,7 @@ def read_manifest(path: str | Path) -> Manifest:
             raise ManifestError(f"{at}: entry {entry_name!r} is listed twice")
         source = raw.get("preset", raw.get("spec"))
         if ("preset" in raw) == ("spec" in raw) or not isinstance(source, str):
-            raise ManifestError(f"{at} ({entry_name}): give exactly one of preset = \"NAME\" or spec = \"FILE.json\"")
+            raise ManifestError(f'{at} ({entry_name}): give exactly one of preset = "NAME" or spec = "FILE.json"')
         if "spec" in raw and not Path(source).is_absolute():
             source = str(path.parent / source)
         try:
@@ -240,20 +265,33 @@ def read_manifest(path: str | Path) -> Manifest:
         except ReszooError as exc:
             raise ManifestError(f"{at} ({entry_name}): {exc}") from None
         per_kind = {kind: dict(_table(raw, kind, at)) for kind in KINDS if kind in raw}
-        precisions = {kind: _precision(table.pop("precision"), f"{at} [{kind}]")
-                      for kind, table in per_kind.items() if "precision" in table}
+        precisions = {
+            kind: _precision(table.pop("precision"), f"{at} [{kind}]")
+            for kind, table in per_kind.items()
+            if "precision" in table
+        }
         changes = {kind: _recipe_changes(table, f"{at} [{kind}]") for kind, table in per_kind.items() if table}
         paper = raw.get("paper_error")
         if paper is not None and not isinstance(paper, (int, float)):
             raise ManifestError(f"{at} ({entry_name}): paper_error is a test error in %, got {paper!r}")
-        entries.append(ManifestEntry(entry_name, str(raw.get("preset", raw.get("spec"))), spec, changes, paper,
-                                     precisions))
+        entries.append(
+            ManifestEntry(entry_name, str(raw.get("preset", raw.get("spec"))), spec, changes, paper, precisions)
+        )
 
     manifest = Manifest(
-        path=path, name=name, dataset=dataset, dataset_label=str(release.get("dataset_label", dataset)), seed=seed,
-        float16_tolerance=float(tolerance), max_registry_mb=None if max_mb is None else float(max_mb),
-        interchangeable_precisions=tuple(alike), docs=None if docs is None else (path.parent / str(docs)), recipes=recipes, entries=tuple(entries),
-        pairs=(), figures=(),
+        path=path,
+        name=name,
+        dataset=dataset,
+        dataset_label=str(release.get("dataset_label", dataset)),
+        seed=seed,
+        float16_tolerance=float(tolerance),
+        max_registry_mb=None if max_mb is None else float(max_mb),
+        interchangeable_precisions=tuple(alike),
+        docs=None if docs is None else (path.parent / str(docs)),
+        recipes=recipes,
+        entries=tuple(entries),
+        pairs=(),
+        figures=(),
     )
     pairs = _pairs(data.get("pairs", []), manifest, where)
     figures = _figures(data.get("figures", []), manifest, where)
@@ -262,7 +300,7 @@ def read_manifest(path: str | Path) -> Manifest:
 
 def _pairs(raw: Any, manifest: Manifest, where: str) -> tuple[tuple[str, ...], ...]:
     if not isinstance(raw, list) or not all(isinstance(p, list) and len(p) >= 2 for p in raw):
-        raise ManifestError(f"{where}: pairs is a list of lists of entry names, e.g. [[\"resnet20\", \"plain20\"]]")
+        raise ManifestError(f'{where}: pairs is a list of lists of entry names, e.g. [["resnet20", "plain20"]]')
     for group in raw:
         for name in group:
             manifest.entry(name)

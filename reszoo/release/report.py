@@ -48,8 +48,10 @@ def mixed_recipes(entries: list[EntryRecord], manifest: Manifest) -> str | None:
             return f"{first.ref} and {entry.ref} were trained differently ({', '.join(differ)})"
     precisions = {e.recipe.get("precision", "float32") for e in entries}
     if len(precisions) > 1 and not precisions <= set(manifest.interchangeable_precisions):
-        return (f"it mixes precisions {', '.join(sorted(precisions))}, not all listed in [release] "
-                f"interchangeable_precisions")
+        return (
+            f"it mixes precisions {', '.join(sorted(precisions))}, not all listed in [release] "
+            f"interchangeable_precisions"
+        )
     return None
 
 
@@ -81,8 +83,11 @@ def draw_figures(manifest: Manifest, target: Registry, kind: str, folder: Path) 
         # Several precisions in one figure: the legend says which curve is which.
         labels = None if len(set(precisions)) == 1 else [f"{curve_label(e)}, {p}" for e, p in zip(entries, precisions)]
         plot_curves(entries, folder / file, title=title, labels=labels)
-        status[file] = "drawn: " + ", ".join(e.ref for e in entries) + (
-            f" (not yet trained: {', '.join(missing)})" if missing else "")
+        status[file] = (
+            "drawn: "
+            + ", ".join(e.ref for e in entries)
+            + (f" (not yet trained: {', '.join(missing)})" if missing else "")
+        )
     return status
 
 
@@ -104,8 +109,9 @@ def degradation_checks(manifest: Manifest, target: Registry, kind: str) -> dict[
         return None if entry.top1 is None else 1 - entry.top1
 
     return {
-        "plain56 ends with higher training error than plain20 (degradation)":
-            compare("plain56", "plain20", final_train_err),
+        "plain56 ends with higher training error than plain20 (degradation)": compare(
+            "plain56", "plain20", final_train_err
+        ),
         "resnet56 ends with lower training error than resnet20": compare("resnet20", "resnet56", final_train_err),
         "resnet56's test error is below plain56's": compare("plain56", "resnet56", test_err),
         "resnet34 beats plain34 on test accuracy": compare("plain34", "resnet34", test_err),
@@ -132,30 +138,50 @@ def table6(manifest: Manifest, target: Registry) -> list[str]:
     cifar = [e for e in manifest.entries if e.spec.stem == "cifar" and e.name in held]
     families = [f for f in ("residual", "plain", "highway") if any(e.spec.family == f for e in cifar)]
     versions = sorted({r.version for e in cifar for r in held[e.name]})
-    columns = [(f, v) for f in families for v in versions
-               if any(e.spec.family == f and any(r.version == v for r in held[e.name]) for e in cifar)]
-    lines = ["", "## Table 6: CIFAR-10 test error by depth", "",
-             "Test error % on the whole test split (top-1 evaluated in float32); `@1` is the CPU recipe "
-             "(one-cycle, 15 epochs), `@2` the paper's schedule on a GPU. The paper's column is its ResNet "
-             "on the original CIFAR-10 after 64k iterations.", "",
-             "| depth | params | paper (ResNet) | " + " | ".join(f"{f} @{v}" for f, v in columns) + " |",
-             "|---|---|---|" + "---|" * len(columns)]
+    columns = [
+        (f, v)
+        for f in families
+        for v in versions
+        if any(e.spec.family == f and any(r.version == v for r in held[e.name]) for e in cifar)
+    ]
+    lines = [
+        "",
+        "## Table 6: CIFAR-10 test error by depth",
+        "",
+        "Test error % on the whole test split (top-1 evaluated in float32); `@1` is the CPU recipe "
+        "(one-cycle, 15 epochs), `@2` the paper's schedule on a GPU. The paper's column is its ResNet "
+        "on the original CIFAR-10 after 64k iterations.",
+        "",
+        "| depth | params | paper (ResNet) | " + " | ".join(f"{f} @{v}" for f, v in columns) + " |",
+        "|---|---|---|" + "---|" * len(columns),
+    ]
     for depth in sorted({e.spec.depth for e in cifar}):
         at_depth = [e for e in cifar if e.spec.depth == depth]
         paper = next((e.paper_error for e in at_depth if e.paper_error is not None), None)
         cells = []
         for family, version in columns:
-            record = next((r for e in at_depth if e.spec.family == family for r in held[e.name]
-                           if r.version == version), None)
-            cells.append("—" if record is None or record.top1 is None else
-                         f"{100 * (1 - record.top1):.2f} ({record.name}"
-                         f"{', ' + record.recipe['precision'] if record.recipe.get('precision', 'float32') != 'float32' else ''})")
+            record = next(
+                (r for e in at_depth if e.spec.family == family for r in held[e.name] if r.version == version), None
+            )
+            cells.append(
+                "—"
+                if record is None or record.top1 is None
+                else f"{100 * (1 - record.top1):.2f} ({record.name}"
+                f"{', ' + record.recipe['precision'] if record.recipe.get('precision', 'float32') != 'float32' else ''})"
+            )
         params = held[at_depth[0].name][-1].params
-        lines.append(f"| {depth} | {params / 1e6:.2f}M | {'—' if paper is None else f'{paper:.2f}'} | "
-                     + " | ".join(cells) + " |")
-    lines += ["", "The orderings of the paper's Figure 6, from the stored histories (nothing was tuned to make "
-              "them hold):", ""]
+        lines.append(
+            f"| {depth} | {params / 1e6:.2f}M | {'—' if paper is None else f'{paper:.2f}'} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    lines += [
+        "",
+        "The orderings of the paper's Figure 6, from the stored histories (nothing was tuned to make them hold):",
+        "",
+    ]
     for version in versions:
+
         def points(family: str, value: Callable[[EntryRecord], float | None]) -> list[tuple[int, str, float]]:
             out = []
             for entry in sorted((e for e in cifar if e.spec.family == family), key=lambda e: e.spec.depth):
@@ -167,10 +193,14 @@ def table6(manifest: Manifest, target: Registry) -> list[str]:
 
         test_err = points("residual", lambda r: None if r.top1 is None else 1 - r.top1)
         train_err = points("plain", final_train_err)
-        lines.append(f"- @{version}, residual nets, test error falls with depth: "
-                     f"{_ordering(test_err, rising=False, what='test error')}")
-        lines.append(f"- @{version}, plain nets, training error rises with depth: "
-                     f"{_ordering(train_err, rising=True, what='final training error')}")
+        lines.append(
+            f"- @{version}, residual nets, test error falls with depth: "
+            f"{_ordering(test_err, rising=False, what='test error')}"
+        )
+        lines.append(
+            f"- @{version}, plain nets, training error rises with depth: "
+            f"{_ordering(train_err, rising=True, what='final training error')}"
+        )
     return lines
 
 
@@ -229,13 +259,20 @@ def zoo_table(manifest: Manifest, target: Registry, cpu_device: str | None = Non
         if all(v is None for v in checks.values()):
             continue
         lines += ["", f"Checks on the {kind} build (from the stored histories):", ""]
-        lines += [f"- {claim}: {'not trained yet' if ok is None else ('yes' if ok else 'NO')}"
-                  for claim, ok in checks.items()]
+        lines += [
+            f"- {claim}: {'not trained yet' if ok is None else ('yes' if ok else 'NO')}" for claim, ok in checks.items()
+        ]
     return "\n".join(lines) + "\n"
 
 
-def write_report(manifest: Manifest, kind: str, target: Registry, folder: Path | None,
-                 report: ReleaseReport | None = None, log: Callable[[str], None] | None = None) -> list[str]:
+def write_report(
+    manifest: Manifest,
+    kind: str,
+    target: Registry,
+    folder: Path | None,
+    report: ReleaseReport | None = None,
+    log: Callable[[str], None] | None = None,
+) -> list[str]:
     """Figures, ``zoo.md`` and the zoo site (``site/``, reszoo.site) into ``folder``; with a
     run's ``report``, also its summary (``zoo-release-KIND.json``, which keeps the history of
     nets trained but not published). ``log`` hears of every figure that was not drawn, and why."""

@@ -47,8 +47,7 @@ LATENCY_S_PER_NET = {"cpu": 12.0, "cuda": 6.0}  # the measurement after training
 STOP_S = 20.0  # what a worker gets to stop after Ctrl-C: a checkpoint write is well under a second
 
 
-def step_seconds(spec: ArchSpec, batch: int, device_type: str, runtime: str, precision: str,
-                 threads: int = 1) -> float:
+def step_seconds(spec: ArchSpec, batch: int, device_type: str, runtime: str, precision: str, threads: int = 1) -> float:
     """Predicted seconds of one training step of ``spec`` alone (see the sizing note)."""
     flops = 6 * count(spec).macs * batch
     if device_type == "cpu":
@@ -126,15 +125,18 @@ class Scheduler:
 
     def step_s(self, net: NetRun) -> float:
         p = self.plan
-        return step_seconds(net.spec, net.job.recipe.batch_size, p["kind"], p["runtime"], net.job.precision,
-                            p["threads"] or 1)
+        return step_seconds(
+            net.spec, net.job.recipe.batch_size, p["kind"], p["runtime"], net.job.precision, p["threads"] or 1
+        )
 
     def remaining_s(self, net: NetRun) -> float:
         """Predicted wall seconds to finish ``net`` alone, from its checkpoint (evaluations included)."""
         steps_per_epoch = self.steps_per_epoch(net)
         total = net.job.recipe.total_steps(steps_per_epoch)
         done = net.step or _checkpointed_steps(net, steps_per_epoch)
-        evals = math.ceil((total - done) / steps_per_epoch) * len(self.plan["dataset"].test) / net.job.recipe.batch_size / 3
+        evals = (
+            math.ceil((total - done) / steps_per_epoch) * len(self.plan["dataset"].test) / net.job.recipe.batch_size / 3
+        )
         return (total - done + evals) * self.step_s(net) * self.calibration.scale
 
     def steps_per_epoch(self, net: NetRun) -> int:
@@ -160,8 +162,15 @@ class Scheduler:
             if net.status != "pending" or net in group:
                 continue
             # On a GPU a pair trains together or not at all: half a comparison is no figure.
-            partners = [n for n in self.nets if n.name in self.plan["partners"].get(net.name, ())
-                        and n.status == "pending" and n not in group] if cuda else []
+            partners = (
+                [
+                    n
+                    for n in self.nets
+                    if n.name in self.plan["partners"].get(net.name, ()) and n.status == "pending" and n not in group
+                ]
+                if cuda
+                else []
+            )
             trial = [*group, net, *partners]
             if len(trial) > size:
                 if len(partners) + 1 <= size:
@@ -171,13 +180,15 @@ class Scheduler:
             # On a GPU a group starts only when the last has ended (one slot), so nothing runs beside it.
             needed = START_S[self.plan["kind"]] + sum(self.remaining_s(n) for n in trial) / gain
             left = self.deadline() - self.now()
-            added = trial[len(group):]
+            added = trial[len(group) :]
             if needed > left:
                 # Not now; a later group (with a measured rate) may still fit it. What is
                 # still pending when the run ends is reported as skipped, with this reason.
                 for waiting in added:
-                    waiting.detail = (f"did not fit: {', '.join(n.name for n in trial)} need about "
-                                      f"{needed / 60:.1f} min, {max(left, 0) / 60:.1f} min of the budget left")
+                    waiting.detail = (
+                        f"did not fit: {', '.join(n.name for n in trial)} need about "
+                        f"{needed / 60:.1f} min, {max(left, 0) / 60:.1f} min of the budget left"
+                    )
                 continue
             for n in added:
                 n.predicted_s = needed
@@ -187,15 +198,22 @@ class Scheduler:
     def start(self, group: list[NetRun]) -> None:
         stop_at = time.time() + (self.deadline() - self.now())
         jobs = tuple(with_stop(n.job, stop_at) for n in group)
-        plan = WorkerPlan(jobs=jobs, dataset=self.plan["dataset_ref"], data_root=self.plan["data_root"],
-                          device=self.plan["device"], threads=self.plan["threads"])
+        plan = WorkerPlan(
+            jobs=jobs,
+            dataset=self.plan["dataset_ref"],
+            data_root=self.plan["data_root"],
+            device=self.plan["device"],
+            threads=self.plan["threads"],
+        )
         process = self.context.Process(target=run_worker, args=(plan, self.events), daemon=True)
         process.start()
         for net in group:
             net.status = "running"
         self.workers.append(Worker(process, group))
-        self.log(f"start {', '.join(n.name for n in group)} (predicted {group[-1].predicted_s / 60:.1f} min"
-                 f"{f', x{self.calibration.scale:.2f} measured' if self.calibration.ratios else ''})")
+        self.log(
+            f"start {', '.join(n.name for n in group)} (predicted {group[-1].predicted_s / 60:.1f} min"
+            f"{f', x{self.calibration.scale:.2f} measured' if self.calibration.ratios else ''})"
+        )
 
     def admit(self) -> None:
         slots = 1 if self.plan["kind"] == "cuda" else self.plan["jobs"]
@@ -224,8 +242,10 @@ class Scheduler:
             self.calibration.update(net.name, net.step, net.seconds, self.step_s(net))
         elif kind == "epoch":
             net.history.append(payload)
-            self.log(f"{net.name:<10} epoch {payload['epoch']:>3}  train err {100 * payload['train_err']:5.2f}%  "
-                     f"test err {100 * payload['test_err']:5.2f}%  {payload['seconds'] / 60:5.1f} min")
+            self.log(
+                f"{net.name:<10} epoch {payload['epoch']:>3}  train err {100 * payload['train_err']:5.2f}%  "
+                f"test err {100 * payload['test_err']:5.2f}%  {payload['seconds'] / 60:5.1f} min"
+            )
         elif kind == "done":
             net.status, net.result = "trained", payload
             on_done(net)

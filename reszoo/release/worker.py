@@ -25,12 +25,12 @@ from typing import Any
 
 import torch
 
+from reszoo.devices import device_label, resolve_device
 from reszoo.errors import ReszooError
 from reszoo.files import atomic_write_text
-from reszoo.devices import device_label, resolve_device
+from reszoo.train.checkpoints import load_checkpoint
 from reszoo.train.data import Dataset, fit_spec
 from reszoo.train.data import load as load_dataset
-from reszoo.train.checkpoints import load_checkpoint
 from reszoo.train.loop import TrainingRun, evaluate, train_many
 from reszoo.train.recipes import Recipe
 from reszoo.zoo import weights as W
@@ -170,8 +170,10 @@ class GroupMonitor:
 
     def check(self, name: str, step: int, total: int, stop_at: float) -> None:
         if name in self.dropped:
-            raise Deferred(f"stopped at step {step} of {total}: the nets trained with it could not all "
-                           "finish within the budget, and it had the lowest priority")
+            raise Deferred(
+                f"stopped at step {step} of {total}: the nets trained with it could not all "
+                "finish within the budget, and it had the lowest priority"
+            )
         if time.time() > stop_at:
             raise BudgetExceeded(f"stopped at step {step} of {total} as the budget ran out")
         if name != self.active[0] or len(self.active) == 1:
@@ -194,28 +196,55 @@ def _make_run(job: Job, dataset: Dataset, device: torch.device, events: Any, mon
     began = time.monotonic()
 
     def on_step(state: dict[str, Any]) -> None:
-        events.put(("progress", job.name, {"step": state["step"], "total": state["total"],
-                                           "seconds": time.monotonic() - began}))
+        events.put(
+            (
+                "progress",
+                job.name,
+                {"step": state["step"], "total": state["total"], "seconds": time.monotonic() - began},
+            )
+        )
         try:
             monitor.check(job.name, state["step"], state["total"], job.stop_at)
         except BudgetExceeded as exc:
             raise type(exc)(f"{exc}; it resumes from {job.checkpoint} (last epoch end)") from None
 
-    run = TrainingRun(fit_spec(job.spec, dataset), dataset, job.recipe, device=device, seed=job.seed,
-                      runtime=job.runtime, precision=job.precision, checkpoint=job.checkpoint, resume=True,
-                      on_step=on_step, on_epoch=lambda record: events.put(("epoch", job.name, record)))
-    events.put(("started", job.name, {"epochs_done": run.start_epoch, "epochs": run.epochs, "total": run.total,
-                                      "step": run.step}))
+    run = TrainingRun(
+        fit_spec(job.spec, dataset),
+        dataset,
+        job.recipe,
+        device=device,
+        seed=job.seed,
+        runtime=job.runtime,
+        precision=job.precision,
+        checkpoint=job.checkpoint,
+        resume=True,
+        on_step=on_step,
+        on_epoch=lambda record: events.put(("epoch", job.name, record)),
+    )
+    events.put(
+        (
+            "started",
+            job.name,
+            {"epochs_done": run.start_epoch, "epochs": run.epochs, "total": run.total, "step": run.step},
+        )
+    )
     return run
 
 
-def _train(plan: WorkerPlan, runs: dict[str, TrainingRun], dataset: Dataset, device: torch.device,
-           events: Any, monitor: GroupMonitor) -> None:
+def _train(
+    plan: WorkerPlan,
+    runs: dict[str, TrainingRun],
+    dataset: Dataset,
+    device: torch.device,
+    events: Any,
+    monitor: GroupMonitor,
+) -> None:
     jobs = {job.name: job for job in plan.jobs}
     names = list(runs)
     # finish() evaluates the saved weights, in float32 and float16: no evaluation at the end of training too.
-    results = train_many(list(runs.values()), evaluate_at_end=False,
-                         on_finish=lambda index: monitor.finished(names[index]))
+    results = train_many(
+        list(runs.values()), evaluate_at_end=False, on_finish=lambda index: monitor.finished(names[index])
+    )
     for name, result in zip(runs, results, strict=True):
         if isinstance(result, BudgetExceeded):
             events.put(("deferred" if isinstance(result, Deferred) else "cut", name, str(result)))
@@ -224,14 +253,16 @@ def _train(plan: WorkerPlan, runs: dict[str, TrainingRun], dataset: Dataset, dev
             events.put(("failed", name, str(result)))
             continue
         try:
-            events.put(("done", name, finish(jobs[name], result.history, result.steps, result.seconds,
-                                             dataset, device)))
+            events.put(
+                ("done", name, finish(jobs[name], result.history, result.steps, result.seconds, dataset, device))
+            )
         except ReszooError as exc:
             events.put(("failed", name, str(exc)))
 
 
-def finish(job: Job, history: list[dict[str, Any]], steps: int, seconds: float, dataset: Dataset,
-           device: torch.device) -> dict[str, Any]:
+def finish(
+    job: Job, history: list[dict[str, Any]], steps: int, seconds: float, dataset: Dataset, device: torch.device
+) -> dict[str, Any]:
     """Evaluate the final weights in float32 and as float16, and write the result file.
 
     float16 halves what every clone of the zoo carries; it is kept when top-1
@@ -242,14 +273,28 @@ def finish(job: Job, history: list[dict[str, Any]], steps: int, seconds: float, 
     half, _ = W.cast_floating(state, torch.float16)
     spec = fit_spec(job.spec, dataset)
     with exact_float32():
-        full, halved = (evaluate(W.model_from_state_dict(spec, s).to(device), dataset.test, dataset.mean,
-                                 dataset.std, device=device) for s in (state, half))
+        full, halved = (
+            evaluate(
+                W.model_from_state_dict(spec, s).to(device), dataset.test, dataset.mean, dataset.std, device=device
+            )
+            for s in (state, half)
+        )
     keep_half = keep_float16(full["top1"], halved["top1"], job.float16_tolerance)
     result = {
-        "name": job.name, "spec": spec.to_dict(), "recipe": job.recipe.to_dict(), "runtime": job.runtime,
-        "precision": job.precision, "seed": job.seed, "device": device_label(device), "history": history,
-        "steps": steps, "train_seconds": seconds, "metrics_float32": full, "metrics_float16": halved,
-        "weights_dtype": "float16" if keep_half else "float32", "finished_at": time.time(),
+        "name": job.name,
+        "spec": spec.to_dict(),
+        "recipe": job.recipe.to_dict(),
+        "runtime": job.runtime,
+        "precision": job.precision,
+        "seed": job.seed,
+        "device": device_label(device),
+        "history": history,
+        "steps": steps,
+        "train_seconds": seconds,
+        "metrics_float32": full,
+        "metrics_float16": halved,
+        "weights_dtype": "float16" if keep_half else "float32",
+        "finished_at": time.time(),
     }
     atomic_write_text(job.result_file, json.dumps(result, indent=1) + "\n")
     return result

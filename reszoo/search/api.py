@@ -60,15 +60,22 @@ class SearchResult:
         top1_front = pareto_front(self.trials, by="accuracy")  # the hypervolume is of accuracy x ms
         hv_limit = limit if limit is not None else max((r.latency_ms for r in top1_front), default=0.0)
         return {
-            "study": config.study, "storage": redact(config.storage), "mode": config.mode, "dataset": config.dataset,
-            "device": config.target.setup.label(), "max_latency_ms": limit,  # with the threads it timed at
-            "batch_size": config.target.batch_size, "runtime": config.target.runtime,
+            "study": config.study,
+            "storage": redact(config.storage),
+            "mode": config.mode,
+            "dataset": config.dataset,
+            "device": config.target.setup.label(),
+            "max_latency_ms": limit,  # with the threads it timed at
+            "batch_size": config.target.batch_size,
+            "runtime": config.target.runtime,
             "proxy_score": config.proxy.score,
-            "trials": len(self.trials), "feasible": sum(1 for r in self.trials if r.feasible),
+            "trials": len(self.trials),
+            "feasible": sum(1 for r in self.trials if r.feasible),
             "complete": sum(1 for r in self.trials if r.state == "COMPLETE"),
             "screened_draws": sum(r.screened for r in self.trials),
             "repeated_draws": sum(r.repeated for r in self.trials),
-            "best": [r.to_dict() for r in self.best], "front": [r.to_dict() for r in self.front],
+            "best": [r.to_dict() for r in self.best],
+            "front": [r.to_dict() for r in self.front],
             "hypervolume": hypervolume([(r.latency_ms, r.accuracy) for r in top1_front], hv_limit),
             "references": self.references,
             "all_trials": [r.to_dict() for r in self.trials],
@@ -149,9 +156,9 @@ def search(
     from reszoo.search.processes import bound_workers
     from reszoo.search.proxy import PROXY_RECIPE, Proxy, check_score
     from reszoo.search.results import fitted_preset
+    from reszoo.search.runner import run
     from reszoo.search.space import SearchSpace
     from reszoo.search.storage import default_storage, journal_path, stored_settings
-    from reszoo.search.runner import run
     from reszoo.search.study import make_objective, reference_limit
     from reszoo.train.data import load as load_dataset
     from reszoo.train.data import local_dataset
@@ -185,12 +192,15 @@ def search(
     journal_path(storage_url)  # a bad URL fails now, not after the data set is loaded
     dataset_path = dataset or local_dataset(data_root)
     data = load_dataset(dataset_path, root=data_root)
-    space = (space or SearchSpace()).with_overrides(num_classes=data.num_classes, in_chans=data.in_chans,
-                                                    input_size=data.input_size)
+    space = (space or SearchSpace()).with_overrides(
+        num_classes=data.num_classes, in_chans=data.in_chans, input_size=data.input_size
+    )
     available = len(data.train) - val_images
     if proxy_images > available > 0:
-        say(f"proxy images {proxy_images}: {data.name} has {available} training images left after the "
-            f"{val_images} held out; using {available}")
+        say(
+            f"proxy images {proxy_images}: {data.name} has {available} training images left after the "
+            f"{val_images} held out; using {available}"
+        )
         proxy_images = available
     registry_url = registry or local_url()
     import torch
@@ -203,10 +213,16 @@ def search(
     elif threads is None:
         # A resumed study times as it started (its rows and limit compare).
         threads = stored.get("threads") if stored else torch.get_num_threads()
-    proxy = Proxy(recipe=PROXY_RECIPE.with_overrides(epochs=proxy_epochs, batch_size=proxy_batch_size),
-                  train_images=proxy_images, val_images=val_images, seed=seed, device=str(torch_device),
-                  runtime="graph" if cuda else "eager", precision=proxy_precision_for(proxy_precision, torch_device),
-                  score=proxy_score)
+    proxy = Proxy(
+        recipe=PROXY_RECIPE.with_overrides(epochs=proxy_epochs, batch_size=proxy_batch_size),
+        train_images=proxy_images,
+        val_images=val_images,
+        seed=seed,
+        device=str(torch_device),
+        runtime="graph" if cuda else "eager",
+        precision=proxy_precision_for(proxy_precision, torch_device),
+        score=proxy_score,
+    )
     references = list(references)
     limit_from = None
     if max_latency_ms is None:
@@ -214,26 +230,48 @@ def search(
         max_latency_ms = stored.get("max_ms")
     if max_latency_ms is None and mode == "constrained":
         if not references:
-            raise InputError("constrained mode needs a latency limit (--max-latency-ms), or a reference preset "
-                             "whose latency sets it (--reference)", field="max_latency_ms")
+            raise InputError(
+                "constrained mode needs a latency limit (--max-latency-ms), or a reference preset "
+                "whose latency sets it (--reference)",
+                field="max_latency_ms",
+            )
         setup = LatencySetup(device=str(torch_device), batch_size=batch_size, runtime=runtime, threads=threads)
         with local_registry(registry) as rows:
             row = reference_limit(fitted_preset(references[0], space), setup, rows)
         max_latency_ms, limit_from = row.median_ms, fitted_preset(references[0], space)
-        say(f"latency limit: {references[0]}'s {max_latency_ms:.3f} ms on {row.device} (batch {batch_size}, "
-            f"{runtime})")
+        say(f"latency limit: {references[0]}'s {max_latency_ms:.3f} ms on {row.device} (batch {batch_size}, {runtime})")
     config = SearchConfig(
-        dataset=dataset_path, data_root=data_root, space=space, proxy=proxy,
-        target=LatencyTarget(device=str(torch_device), max_ms=max_latency_ms, batch_size=batch_size, runtime=runtime,
-                             threads=threads, limit_from=limit_from),
-        registry=registry_url, study=name, storage=storage_url, mode=mode, seed=seed,
+        dataset=dataset_path,
+        data_root=data_root,
+        space=space,
+        proxy=proxy,
+        target=LatencyTarget(
+            device=str(torch_device),
+            max_ms=max_latency_ms,
+            batch_size=batch_size,
+            runtime=runtime,
+            threads=threads,
+            limit_from=limit_from,
+        ),
+        registry=registry_url,
+        study=name,
+        storage=storage_url,
+        mode=mode,
+        seed=seed,
         startup_trials=min(10, max(3, (trials or 30) // 3)),
     )
     objective = make_objective(config, data)  # this process's (spawned workers load the data set themselves)
     study_so_far = None
     try:
-        study_so_far = run(config, trials=trials, workers=workers, timeout=timeout, on_progress=on_progress,
-                           start_from=[fitted_preset(r, space) for r in references], objective=objective)
+        study_so_far = run(
+            config,
+            trials=trials,
+            workers=workers,
+            timeout=timeout,
+            on_progress=on_progress,
+            start_from=[fitted_preset(r, space) for r in references],
+            objective=objective,
+        )
         return _result(study_so_far, config, data, objective, references)
     except KeyboardInterrupt as exc:
         interrupted = exc if isinstance(exc, SearchInterrupted) else SearchInterrupted(study_so_far)
@@ -242,8 +280,9 @@ def search(
         raise interrupted from None
 
 
-def _result(study: optuna.Study, config: SearchConfig, data: Dataset, objective: Objective | None,
-            references: Sequence[str]) -> SearchResult:
+def _result(
+    study: optuna.Study, config: SearchConfig, data: Dataset, objective: Objective | None, references: Sequence[str]
+) -> SearchResult:
     """The result of ``study``; with ``objective``, the references not scored yet are scored first."""
     from reszoo.search import keys
     from reszoo.search.results import best, pareto_front, score_references, trial_results
@@ -255,8 +294,9 @@ def _result(study: optuna.Study, config: SearchConfig, data: Dataset, objective:
         scored = {name: stored[name] for name in references if name in stored}
     results = trial_results(study)
     front = pareto_front(results)
-    return SearchResult(study, config, data, results, best(results, 5) if config.mode == "constrained" else front,
-                        front, scored)
+    return SearchResult(
+        study, config, data, results, best(results, 5) if config.mode == "constrained" else front, front, scored
+    )
 
 
 def proxy_precision_for(precision: str, device: Any) -> str | None:
@@ -267,8 +307,11 @@ def proxy_precision_for(precision: str, device: Any) -> str | None:
     if precision == "auto":
         return "bfloat16" if native_bfloat16(device) else None
     if precision not in PRECISIONS:
-        raise InputError(f"proxy precision must be auto, {', '.join(PRECISIONS)}, got {precision!r}",
-                         field="proxy_precision", value=precision)
+        raise InputError(
+            f"proxy precision must be auto, {', '.join(PRECISIONS)}, got {precision!r}",
+            field="proxy_precision",
+            value=precision,
+        )
     return precision
 
 

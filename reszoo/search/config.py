@@ -59,8 +59,13 @@ class SearchConfig:
         target = dataclasses.asdict(self.target)
         # How latency is found, not what it means (limit_from: a resumed study keeps its limit in max_ms).
         del target["predict"], target["limit_from"]
-        return {"dataset": self.dataset, "mode": self.mode, "space": self.space.to_dict(), "proxy": proxy,
-                "target": target}
+        return {
+            "dataset": self.dataset,
+            "mode": self.mode,
+            "space": self.space.to_dict(),
+            "proxy": proxy,
+            "target": target,
+        }
 
 
 def check_same_settings(name: str, stored: dict[str, Any], config: SearchConfig) -> None:
@@ -81,6 +86,9 @@ def check_same_settings(name: str, stored: dict[str, Any], config: SearchConfig)
 def _differences(then: Any, now: Any, path: str = "") -> list[tuple[str, Any, Any]]:
     """The leaves where two settings differ, as (dotted path, then, now)."""
     if isinstance(then, dict) and isinstance(now, dict):
-        return [found for key in sorted(then.keys() | now.keys())
-                for found in _differences(then.get(key), now.get(key), f"{path}.{key}" if path else key)]
+        return [
+            found
+            for key in sorted(then.keys() | now.keys())
+            for found in _differences(then.get(key), now.get(key), f"{path}.{key}" if path else key)
+        ]
     return [] if then == now else [(path, then, now)]

@@ -66,9 +66,16 @@ class Objective:
         spec = self.space.suggest(trial)
         counts = count(spec)
         verdict = self.judge.judge(spec)
-        attrs = {keys.SPEC: spec.to_dict(), keys.DIGEST: spec.digest, keys.SUMMARY: spec.summary(),
-                 keys.PARAMS: counts.params, keys.MACS: counts.macs, keys.LATENCY_MS: verdict.ms,
-                 keys.LATENCY_SOURCE: verdict.source, keys.FEASIBLE: verdict.feasible}
+        attrs = {
+            keys.SPEC: spec.to_dict(),
+            keys.DIGEST: spec.digest,
+            keys.SUMMARY: spec.summary(),
+            keys.PARAMS: counts.params,
+            keys.MACS: counts.macs,
+            keys.LATENCY_MS: verdict.ms,
+            keys.LATENCY_SOURCE: verdict.source,
+            keys.FEASIBLE: verdict.feasible,
+        }
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         # TPE models infeasible trials apart; study.best_trial and the dashboard skip them.
@@ -99,16 +106,22 @@ class Objective:
             trial.report(epoch_score(record, by, params), epoch)
             # Stopping at the last epoch saves nothing and loses the score, and a
             # median of fewer than PRUNE_AFTER trained trials is noise.
-            if (self.prune and epoch != last_epoch and _trained_to(trial.study, epoch) >= PRUNE_AFTER
-                    and trial.should_prune()):
+            if (
+                self.prune
+                and epoch != last_epoch
+                and _trained_to(trial.study, epoch) >= PRUNE_AFTER
+                and trial.should_prune()
+            ):
                 # Only the score in use: a run ranked by its loss has no per-epoch test error.
                 if by == "top1":
                     figure = f"validation top-1 {1 - record['test_err']:.4f}"
                 elif by == "train-loss":
                     figure = f"training loss {record['train_loss']:.4f}"
                 else:
-                    figure = (f"score {epoch_score(record, by, params):.4f} (training loss "
-                              f"{record['train_loss']:.4f}, {params} parameters)")
+                    figure = (
+                        f"score {epoch_score(record, by, params):.4f} (training loss "
+                        f"{record['train_loss']:.4f}, {params} parameters)"
+                    )
                 raise optuna.TrialPruned(f"{figure} after epoch {epoch}")
 
         started = time.perf_counter()
@@ -116,9 +129,17 @@ class Objective:
         try:
             with step():
                 # Ranked by training loss, the proxy is tested once, at the end (3 test passes fewer).
-                run = TrainingRun(spec, self.data, self.proxy.recipe, device=self.proxy.device, seed=self.proxy.seed,
-                                  runtime=self.proxy.runtime, precision=self.proxy.precision, on_epoch=report,
-                                  validate_epochs=by == "top1")
+                run = TrainingRun(
+                    spec,
+                    self.data,
+                    self.proxy.recipe,
+                    device=self.proxy.device,
+                    seed=self.proxy.seed,
+                    runtime=self.proxy.runtime,
+                    precision=self.proxy.precision,
+                    on_epoch=report,
+                    validate_epochs=by == "top1",
+                )
             steps = run.steps()
             while True:
                 with step():
@@ -128,8 +149,10 @@ class Objective:
                 result = run.result()
         except torch.OutOfMemoryError:
             # One net too big for the device fails its trial, not the search.
-            raise TrainingError(f"out of memory training {spec.summary()} at batch "
-                                f"{self.proxy.recipe.batch_size} on {self.proxy.device}") from None
+            raise TrainingError(
+                f"out of memory training {spec.summary()} at batch "
+                f"{self.proxy.recipe.batch_size} on {self.proxy.device}"
+            ) from None
         last = result.history[-1]
         accuracy = result.metrics["top1"]
         return {

@@ -68,8 +68,11 @@ class Calibration:
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
             attrs = t.user_attrs
             # Rough and predicted figures are not careful ratios: the median needs no outliers.
-            if (t.number in self._ratios or attrs.get(keys.LATENCY_SOURCE) not in ("measured", "relative")
-                    or keys.SPEC not in attrs):
+            if (
+                t.number in self._ratios
+                or attrs.get(keys.LATENCY_SOURCE) not in ("measured", "relative")
+                or keys.SPEC not in attrs
+            ):
                 continue
             spec = ArchSpec.from_dict(attrs[keys.SPEC])
             try:
@@ -94,8 +97,15 @@ class SizePreference(DrawSampler):
         known_score: The part of the score known before training (higher is better).
     """
 
-    def __init__(self, inner: DrawSampler, judge: LatencyJudge, known_score: Callable[[ArchSpec], float], *,
-                 pick: int = PREFER_AMONG, macs_ratio: float = PREFER_MACS_RATIO) -> None:
+    def __init__(
+        self,
+        inner: DrawSampler,
+        judge: LatencyJudge,
+        known_score: Callable[[ArchSpec], float],
+        *,
+        pick: int = PREFER_AMONG,
+        macs_ratio: float = PREFER_MACS_RATIO,
+    ) -> None:
         super().__init__(inner, inner.space)
         self.judge, self.known_score = judge, known_score
         self.pick, self.macs_ratio = pick, macs_ratio
@@ -103,8 +113,9 @@ class SizePreference(DrawSampler):
         self._max_macs: float | None = None
         self._budget_known = False
 
-    def draws(self, study: optuna.Study, trial: FrozenTrial,
-              search_space: dict[str, BaseDistribution]) -> Iterator[Draw | None]:
+    def draws(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> Iterator[Draw | None]:
         candidates: dict[str, Draw] = {}  # in the order drawn
         uniform = False  # past the Optuna sampler's draws: one uniform draw at most, never mixed with its own
         for draw in super().draws(study, trial, search_space):
@@ -129,8 +140,11 @@ class SizePreference(DrawSampler):
         if not affordable:  # the preference never pushes past the budget
             return candidates[0]
         limit = self.judge.limit_ms
-        likely = [d for d in affordable
-                  if d.predicted_ms is not None and d.predicted_ms * correct.get(d.spec.block, correct[""]) <= limit]
+        likely = [
+            d
+            for d in affordable
+            if d.predicted_ms is not None and d.predicted_ms * correct.get(d.spec.block, correct[""]) <= limit
+        ]
         return max(likely or affordable, key=lambda d: self.known_score(d.spec))
 
     def _budget(self, study: optuna.Study) -> float | None:

@@ -45,8 +45,10 @@ def bound_workers(requested: int, trials: int | None, cores: int) -> tuple[int, 
     why = [f"{cores} usable core{'s' if cores != 1 else ''}"]
     if trials is not None and trials < cores:
         why.append(f"{trials} trial{'s' if trials != 1 else ''} to run")
-    return bound, (f"workers {requested:,}: this machine gives reszoo {' and '.join(why)}; running {bound} "
-                   f"worker{'s' if bound != 1 else ''}")
+    return bound, (
+        f"workers {requested:,}: this machine gives reszoo {' and '.join(why)}; running {bound} "
+        f"worker{'s' if bound != 1 else ''}"
+    )
 
 
 def start_worker(target: Callable[..., Any], args: tuple[Any, ...], name: str) -> multiprocessing.Process:

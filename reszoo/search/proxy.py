@@ -67,8 +67,9 @@ class Proxy:
 def check_score(score: str) -> str:
     """``score`` if it is one of :data:`SCORES`, else an error naming them."""
     if score not in SCORES:
-        raise InputError(f"proxy score must be one of {', '.join(SCORES)}, got {score!r}", field="proxy_score",
-                         value=score)
+        raise InputError(
+            f"proxy score must be one of {', '.join(SCORES)}, got {score!r}", field="proxy_score", value=score
+        )
     return score
 
 
@@ -90,7 +91,9 @@ def proxy_data(dataset: Dataset, train_images: int | None, val_images: int, seed
     """The proxy's data: disjoint training and validation images, both from the training split."""
     n = len(dataset.train)
     if val_images >= n:
-        raise TrainingError(f"cannot hold out {val_images} validation images from {n} training images; lower --val-images")
+        raise TrainingError(
+            f"cannot hold out {val_images} validation images from {n} training images; lower --val-images"
+        )
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     val = order[:val_images].sort().values
     rest = order[val_images:]

@@ -37,7 +37,9 @@ class TrialResult:
     params: int | None
     accuracy: float | None  # validation top-1 of the proxy run; None if not trained to the end
     latency_ms: float | None
-    latency_source: str | None  # measured, relative (scaled: the host was slower), rough (timed briefly, far over the limit) or predicted
+    latency_source: (
+        str | None
+    )  # measured, relative (scaled: the host was slower), rough (timed briefly, far over the limit) or predicted
     feasible: bool | None
     reason: str | None  # why it failed or was pruned
     screened: int = 0  # draws the latency screen dropped before this trial (search/sampling.py)
@@ -81,12 +83,20 @@ class TrialResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "trial": self.number, "state": self.state, "feasible": self.feasible, "accuracy": self.accuracy,
-            "score": self.score, "train_loss": self.train_loss,
-            "latency_ms": self.latency_ms, "latency_source": self.latency_source, "params": self.params,
+            "trial": self.number,
+            "state": self.state,
+            "feasible": self.feasible,
+            "accuracy": self.accuracy,
+            "score": self.score,
+            "train_loss": self.train_loss,
+            "latency_ms": self.latency_ms,
+            "latency_source": self.latency_source,
+            "params": self.params,
             "summary": self.spec.summary() if self.spec else None,
-            "spec": self.spec.to_dict() if self.spec else None, "reason": self.reason,
-            "screened_draws": self.screened, "repeated_draws": self.repeated,
+            "spec": self.spec.to_dict() if self.spec else None,
+            "reason": self.reason,
+            "screened_draws": self.screened,
+            "repeated_draws": self.repeated,
         }
 
 
@@ -136,7 +146,10 @@ def fitted_preset(name: str, space: SearchSpace) -> ArchSpec:
 
 
 def score_references(
-    study: optuna.Study, objective: Objective, names: list[str], on_start: Callable[[str], None] | None = None,
+    study: optuna.Study,
+    objective: Objective,
+    names: list[str],
+    on_start: Callable[[str], None] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Presets trained on the same proxy and timed on the same device, kept with the study
     (scored once; a resumed study reuses them, and a trial of the same net is reused)."""
@@ -147,8 +160,11 @@ def score_references(
         if on_start is not None:
             on_start(name)
         spec = fitted_preset(name, objective.space)
-        trained = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                   if t.user_attrs.get(keys.DIGEST) == spec.digest and keys.ACCURACY in t.user_attrs]
+        trained = [
+            t
+            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.user_attrs.get(keys.DIGEST) == spec.digest and keys.ACCURACY in t.user_attrs
+        ]
         scored: dict[str, Any] = {keys.ACCURACY: None, keys.SCORE: None, keys.TRAIN_LOSS: None}
         limit = objective.judge.limit_ms
         if trained:  # the search started from it (see runner.run): same proxy, same seed, same score
@@ -159,8 +175,14 @@ def score_references(
             # A preset over the limit is reported as such, never trained: it is no rival here.
             if limit is None or ms <= limit:
                 scored.update({key: value for key, value in objective.train_proxy(spec).items() if key in scored})
-        stored[name] = {"summary": spec.summary(), "params": _params(spec), "latency_ms": ms, **scored,
-                        "spec": spec.to_dict(), "over_limit": limit is not None and ms > limit}
+        stored[name] = {
+            "summary": spec.summary(),
+            "params": _params(spec),
+            "latency_ms": ms,
+            **scored,
+            "spec": spec.to_dict(),
+            "over_limit": limit is not None and ms > limit,
+        }
         study.set_user_attr(keys.REFERENCES, stored)
     return {name: stored[name] for name in names if name in stored}
 
@@ -203,13 +225,24 @@ def publish_best(
         name = f"{config.study}-t{result.number}"
         if on_start is not None:
             on_start(result, name)
-        trained = train(result.spec, dataset, recipe, device=config.proxy.device, seed=config.proxy.seed,
-                        runtime=config.proxy.runtime, on_epoch=on_epoch)
+        trained = train(
+            result.spec,
+            dataset,
+            recipe,
+            device=config.proxy.device,
+            seed=config.proxy.seed,
+            runtime=config.proxy.runtime,
+            on_epoch=on_epoch,
+        )
         entry = TrainedEntry.from_result(
-            trained, dataset, device_label(config.proxy.device), extra_metrics={"proxy_accuracy": result.accuracy},
-            study=lineage(config), trial=result.number,
+            trained,
+            dataset,
+            device_label(config.proxy.device),
+            extra_metrics={"proxy_accuracy": result.accuracy},
+            study=lineage(config),
+            trial=result.number,
             notes=f"found by reszoo search ({config.mode}, latency limit {config.target.max_ms} ms on "
-                  f"{device_label(config.target.device)}, batch {config.target.batch_size}, {config.target.runtime})",
+            f"{device_label(config.target.device)}, batch {config.target.batch_size}, {config.target.runtime})",
         )
         published.append(publish_trained(registry, name, trained.model, result.spec, entry))
     return published

@@ -75,8 +75,13 @@ class _RecordingWorker:
             raise
 
 
-def _optimize(study: optuna.Study, objective: Objective, trials: int | None, timeout: float | None,
-              callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] | None = None) -> None:
+def _optimize(
+    study: optuna.Study,
+    objective: Objective,
+    trials: int | None,
+    timeout: float | None,
+    callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] | None = None,
+) -> None:
     """Run trials until ``trials`` were trained here (see TrainedBudget) or ``timeout`` seconds."""
     callbacks = list(callbacks or [])
     if trials is not None:
@@ -84,8 +89,13 @@ def _optimize(study: optuna.Study, objective: Objective, trials: int | None, tim
             return
         callbacks.append(TrainedBudget(trials))
     # A diverging or unmeasurable net fails its trial, not the search.
-    study.optimize(_RecordingWorker(objective), n_trials=None, timeout=timeout, callbacks=callbacks,
-                   catch=(TrainingError, MeasurementError))
+    study.optimize(
+        _RecordingWorker(objective),
+        n_trials=None,
+        timeout=timeout,
+        callbacks=callbacks,
+        catch=(TrainingError, MeasurementError),
+    )
 
 
 def run_worker(config: SearchConfig, worker: int, trials: int | None, timeout: float | None) -> None:
@@ -139,8 +149,11 @@ def run(
     if trials is not None:
         workers = max(1, min(workers, trials))  # a worker with no trial to run would only load the data
     if workers > 1 and config.storage == "memory":
-        raise InputError("several workers share a study through a journal file or a database, not 'memory'; "
-                         "give --storage journal:PATH or a database URL", field="storage")
+        raise InputError(
+            "several workers share a study through a journal file or a database, not 'memory'; "
+            "give --storage journal:PATH or a database URL",
+            field="storage",
+        )
     if trials is None and timeout is None:
         raise InputError("give a number of trials or a timeout, or the search never ends", field="trials")
     check_apart(config.storage, config.registry)
@@ -170,10 +183,18 @@ def run(
     return study
 
 
-def _run_workers(study: optuna.Study, config: SearchConfig, trials: int | None, workers: int,
-                 timeout: float | None, on_progress: Callable[[optuna.Study], None] | None) -> None:
-    processes = [start_worker(_worker_main, (config, index, workers, count, timeout), f"reszoo-search-{index}")
-                 for index, count in enumerate(split_trials(trials, workers))]
+def _run_workers(
+    study: optuna.Study,
+    config: SearchConfig,
+    trials: int | None,
+    workers: int,
+    timeout: float | None,
+    on_progress: Callable[[optuna.Study], None] | None,
+) -> None:
+    processes = [
+        start_worker(_worker_main, (config, index, workers, count, timeout), f"reszoo-search-{index}")
+        for index, count in enumerate(split_trials(trials, workers))
+    ]
     try:
         while any(p.is_alive() for p in processes):
             if on_progress is not None:
@@ -190,8 +211,10 @@ def _run_workers(study: optuna.Study, config: SearchConfig, trials: int | None, 
         on_progress(study)
     failed = [p.name for p in processes if p.exitcode != 0]
     if failed:
-        raise SearchError(f"search worker(s) {', '.join(failed)} stopped with an error (see above); the trials "
-                          f"they finished are kept in {redact(config.storage)}")
+        raise SearchError(
+            f"search worker(s) {', '.join(failed)} stopped with an error (see above); the trials "
+            f"they finished are kept in {redact(config.storage)}"
+        )
 
 
 def _interrupt(processes: list) -> None:

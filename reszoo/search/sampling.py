@@ -76,16 +76,24 @@ class DrawSampler(optuna.samplers.BaseSampler):
         seed: Seed of the uniform draws (of the innermost DrawSampler).
     """
 
-    def __init__(self, inner: optuna.samplers.BaseSampler, space: SearchSpace, *, seed: int | None = None,
-                 tries: int = MODEL_TRIES, fallback: int = FALLBACK_TRIES) -> None:
+    def __init__(
+        self,
+        inner: optuna.samplers.BaseSampler,
+        space: SearchSpace,
+        *,
+        seed: int | None = None,
+        tries: int = MODEL_TRIES,
+        fallback: int = FALLBACK_TRIES,
+    ) -> None:
         self.inner, self.space = inner, space
         self.tries, self.fallback = tries, fallback
         self._rng = random.Random(seed)
         self._distributions = space.distributions()
         self._inner_space: dict[str, BaseDistribution] = {}
 
-    def draws(self, study: optuna.Study, trial: FrozenTrial,
-              search_space: dict[str, BaseDistribution]) -> Iterator[Draw | None]:
+    def draws(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> Iterator[Draw | None]:
         if isinstance(self.inner, DrawSampler):
             yield from self.inner.draws(study, trial, search_space)
             return
@@ -108,8 +116,9 @@ class DrawSampler(optuna.samplers.BaseSampler):
         self._inner_space = self.inner.infer_relative_search_space(study, trial)
         return dict(self._distributions)
 
-    def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
-                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
         if trial.system_attrs.get(keys.FIXED_PARAMS) or not search_space:
             return {}  # an enqueued net (a reference preset) is tried as given
         chosen = next((d for d in self.draws(study, trial, search_space) if d is not MODEL_DONE), None)
@@ -120,8 +129,9 @@ class DrawSampler(optuna.samplers.BaseSampler):
         # Optuna has no public call to annotate a trial from its sampler; the storage API does it.
         study._storage.set_trial_system_attr(trial._trial_id, key, value)
 
-    def _model_draw(self, study: optuna.Study, trial: FrozenTrial,
-                    search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+    def _model_draw(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
         """One whole draw of the Optuna sampler: its joint (relative) part, the rest one by one."""
         params = dict(self.inner.sample_relative(study, trial, self._inner_space))
         for name, distribution in search_space.items():
@@ -131,11 +141,16 @@ class DrawSampler(optuna.samplers.BaseSampler):
 
     def _uniform(self, search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
         """One draw uniform along every axis of the space (every family's shortcut included)."""
-        return {name: self._rng.choice(d.choices) if isinstance(d, CategoricalDistribution)
-                else self._rng.randint(d.low, d.high) for name, d in search_space.items()}
+        return {
+            name: self._rng.choice(d.choices)
+            if isinstance(d, CategoricalDistribution)
+            else self._rng.randint(d.low, d.high)
+            for name, d in search_space.items()
+        }
 
-    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
-                           param_distribution: BaseDistribution) -> Any:
+    def sample_independent(
+        self, study: optuna.Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
+    ) -> Any:
         return self.inner.sample_independent(study, trial, param_name, param_distribution)
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
@@ -159,8 +174,9 @@ class DistinctSampler(DrawSampler):
         self._digests: dict[int, str] = {}  # finished trial number -> its net's digest
         self._repeated = 0
 
-    def draws(self, study: optuna.Study, trial: FrozenTrial,
-              search_space: dict[str, BaseDistribution]) -> Iterator[Draw | None]:
+    def draws(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> Iterator[Draw | None]:
         self._repeated = 0
         tried = self._tried(study, trial)
         for draw in super().draws(study, trial, search_space):
@@ -200,8 +216,9 @@ class LatencyScreen(DrawSampler):
         self.judge = judge
         self._dropped = 0
 
-    def draws(self, study: optuna.Study, trial: FrozenTrial,
-              search_space: dict[str, BaseDistribution]) -> Iterator[Draw | None]:
+    def draws(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> Iterator[Draw | None]:
         self._dropped = 0
         passed, fastest = False, None
         bound = self.judge.policy.screen_margin * self.judge.limit_ms

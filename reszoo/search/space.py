@@ -65,18 +65,21 @@ class SearchSpace:
         if self.min_depth > self.max_depth:
             raise InputError(
                 f"min_depth {self.min_depth} is above max_depth {self.max_depth}; give min_depth <= max_depth",
-                field="min_depth", value=self.min_depth,
+                field="min_depth",
+                value=self.min_depth,
             )
         if len(self.width_multipliers) < self.num_stages:
             raise InputError(
                 f"width_multipliers {list(self.width_multipliers)} has fewer entries than num_stages "
-                f"{self.num_stages}; give one multiplier per stage", field="width_multipliers",
+                f"{self.num_stages}; give one multiplier per stage",
+                field="width_multipliers",
             )
         for family in self.families:
             if not self.family_shortcuts(family):
                 raise InputError(
                     f"family {family!r} can use shortcuts {list(FAMILY_SHORTCUTS[family])}, none of which is in "
-                    f"shortcuts {list(self.shortcuts)}; allow one of them or drop the family", field="shortcuts",
+                    f"shortcuts {list(self.shortcuts)}; allow one of them or drop the family",
+                    field="shortcuts",
                 )
 
     def family_shortcuts(self, family: str) -> tuple[str, ...]:
@@ -108,9 +111,12 @@ class SearchSpace:
         depths = (self.min_depth,) * self.num_stages
         specs = {
             spec.digest: spec
-            for family in self.families for block in self.blocks for stem in self.stems
-            for spec in [self.make_spec(family, block, depths, min(self.base_widths),
-                                        self.family_shortcuts(family)[0], stem)]
+            for family in self.families
+            for block in self.blocks
+            for stem in self.stems
+            for spec in [
+                self.make_spec(family, block, depths, min(self.base_widths), self.family_shortcuts(family)[0], stem)
+            ]
         }
         from reszoo.zoo.counting import count
 
@@ -132,15 +138,23 @@ class SearchSpace:
         from optuna.distributions import CategoricalDistribution, IntDistribution
 
         found: dict[str, Any] = {}
-        axes = [("family", self.families), ("block", self.blocks), ("base_width", self.base_widths),
-                *((f"shortcut_{family}", self.family_shortcuts(family)) for family in self.families),
-                ("stem", self.stems)]
+        axes = [
+            ("family", self.families),
+            ("block", self.blocks),
+            ("base_width", self.base_widths),
+            *((f"shortcut_{family}", self.family_shortcuts(family)) for family in self.families),
+            ("stem", self.stems),
+        ]
         for name, choices in axes:
             if len(choices) > 1:
                 found[name] = CategoricalDistribution(list(choices))
         if self.min_depth != self.max_depth:
-            found.update({f"depth{stage + 1}": IntDistribution(self.min_depth, self.max_depth)
-                          for stage in range(self.num_stages)})
+            found.update(
+                {
+                    f"depth{stage + 1}": IntDistribution(self.min_depth, self.max_depth)
+                    for stage in range(self.num_stages)
+                }
+            )
         return found
 
     def _build(self, categorical: Any, integer: Any) -> ArchSpec:
@@ -153,7 +167,8 @@ class SearchSpace:
         family = choose("family", self.families)
         block = choose("block", self.blocks)
         depths = tuple(
-            self.min_depth if self.min_depth == self.max_depth
+            self.min_depth
+            if self.min_depth == self.max_depth
             else integer(f"depth{stage + 1}", self.min_depth, self.max_depth)
             for stage in range(self.num_stages)
         )
@@ -171,16 +186,22 @@ class SearchSpace:
         base = spec.stage_widths[0] // first if spec.stage_widths[0] % first == 0 else None
         shortcuts = self.family_shortcuts(spec.family)
         if (
-            spec.block not in self.blocks or spec.stem not in self.stems or base not in self.base_widths
+            spec.block not in self.blocks
+            or spec.stem not in self.stems
+            or base not in self.base_widths
             or spec.shortcut not in shortcuts
             or not all(self.min_depth <= d <= self.max_depth for d in spec.stage_depths)
             or self.make_spec(spec.family, spec.block, spec.stage_depths, base, spec.shortcut, spec.stem) != spec
         ):
             return None
         params: dict[str, Any] = {}
-        for name, value, choices in (("family", spec.family, self.families), ("block", spec.block, self.blocks),
-                                     ("base_width", base, self.base_widths),
-                                     (f"shortcut_{spec.family}", spec.shortcut, shortcuts), ("stem", spec.stem, self.stems)):
+        for name, value, choices in (
+            ("family", spec.family, self.families),
+            ("block", spec.block, self.blocks),
+            ("base_width", base, self.base_widths),
+            (f"shortcut_{spec.family}", spec.shortcut, shortcuts),
+            ("stem", spec.stem, self.stems),
+        ):
             if len(choices) > 1:
                 params[name] = value
         if self.min_depth != self.max_depth:
@@ -203,8 +224,9 @@ class SearchSpace:
         return from_mapping({**self.to_dict(), **changes})
 
     def to_dict(self) -> dict[str, Any]:
-        return {key: list(value) if isinstance(value, tuple) else value
-                for key, value in dataclasses.asdict(self).items()}
+        return {
+            key: list(value) if isinstance(value, tuple) else value for key, value in dataclasses.asdict(self).items()
+        }
 
 
 def from_mapping(data: Mapping[str, Any], source: str = "search space") -> SearchSpace:
@@ -245,7 +267,9 @@ def load_space_file(path: str | Path) -> SearchSpace:
     except ValueError as exc:  # JSONDecodeError and TOMLDecodeError are ValueErrors
         raise SpecFileError(f"search space file {path} is not valid {path.suffix[1:] or 'JSON'}: {exc}") from None
     if not isinstance(data, dict):
-        raise SpecFileError(f"search space file {path} must hold an object of SearchSpace fields, got {type(data).__name__}")
+        raise SpecFileError(
+            f"search space file {path} must hold an object of SearchSpace fields, got {type(data).__name__}"
+        )
     return from_mapping(data, source=str(path))
 
 

@@ -41,15 +41,24 @@ def journal_path(url: str) -> Path | None:
     if path is not None:
         blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
         if blocker is not None:
-            raise InputError(f"storage {url!r} lies under {str(blocker)!r}, which is a file, not a folder; give a "
-                            "journal path in a folder", field="storage", value=url)
+            raise InputError(
+                f"storage {url!r} lies under {str(blocker)!r}, which is a file, not a folder; give a "
+                "journal path in a folder",
+                field="storage",
+                value=url,
+            )
         if path.is_dir():
-            raise InputError(f"storage {url!r} is a folder; give a journal file such as journal:{path / 'studies.log'}",
-                            field="storage", value=url)
+            raise InputError(
+                f"storage {url!r} is a folder; give a journal file such as journal:{path / 'studies.log'}",
+                field="storage",
+                value=url,
+            )
         return path
     raise InputError(
         f"storage {url!r} is not 'memory', 'journal:PATH', a .log/.journal file or a database URL "
-        "(postgresql+psycopg://user@host/db)", field="storage", value=url,
+        "(postgresql+psycopg://user@host/db)",
+        field="storage",
+        value=url,
     )
 
 
@@ -73,8 +82,9 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
                     lock.release()
             return optuna.storages.JournalStorage(JournalFileBackend(str(path), lock_obj=lock))
         except OSError as exc:  # a read-only folder (no lock file), a journal that cannot be read or repaired
-            raise SearchError(f"cannot use study journal {path}: {exc.strerror or exc}; give a --storage "
-                              "in a folder you can write to") from None
+            raise SearchError(
+                f"cannot use study journal {path}: {exc.strerror or exc}; give a --storage in a folder you can write to"
+            ) from None
     engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if url.startswith("sqlite"):
         engine_kwargs["connect_args"] = {"timeout": 60}  # wait for a writer rather than fail at once
@@ -82,8 +92,7 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             # A heartbeat lets a restarted study fail the trials of workers that died.
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=30,
-                                              grace_period=120)
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=30, grace_period=120)
     except Exception as exc:  # SQLAlchemy raises many kinds (driver missing, refused, auth)
         raise SearchError(f"cannot open study storage {redact(url)}: {exc}") from None
 
@@ -124,8 +133,10 @@ def repair_journal(path: Path) -> str | None:
         kept.write_bytes(handle.read())
     with path.open("r+b") as handle:
         handle.truncate(good_end)
-    message = (f"study journal {path}: its last line (line {bad_line}, {size - good_end} bytes) was cut short, as a "
-               f"crash mid-write leaves it; removed it (kept in {kept}) and reopened the {bad_line - 1} whole entries")
+    message = (
+        f"study journal {path}: its last line (line {bad_line}, {size - good_end} bytes) was cut short, as a "
+        f"crash mid-write leaves it; removed it (kept in {kept}) and reopened the {bad_line - 1} whole entries"
+    )
     warnings.warn(message, RuntimeWarning, stacklevel=2)
     return message
 
@@ -150,7 +161,8 @@ def check_apart(storage: str, registry: str) -> None:
         raise InputError(
             f"study storage {redact(storage)} is the registry's database; both keep a schema version in "
             "'alembic_version', so give the study its own database (another SQLite file, or another PostgreSQL "
-            "database or schema)", field="storage",
+            "database or schema)",
+            field="storage",
         )
 
 

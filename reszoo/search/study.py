@@ -41,8 +41,9 @@ def reference_limit(reference: ArchSpec, setup: LatencySetup, registry: Registry
     return LatencyJudge.reference_limit(reference, setup, registry)
 
 
-def make_objective(config: SearchConfig, dataset: Dataset | None = None,
-                   judge: LatencyJudge | None = None) -> Objective:
+def make_objective(
+    config: SearchConfig, dataset: Dataset | None = None, judge: LatencyJudge | None = None
+) -> Objective:
     """The trial objective of ``config``; ``dataset``: the loaded ``config.dataset``, if the caller has it;
     ``judge``: the latency judge (default :func:`make_judge`'s)."""
     dataset = dataset or load_dataset(config.dataset, root=config.data_root)
@@ -50,8 +51,9 @@ def make_objective(config: SearchConfig, dataset: Dataset | None = None,
     return Objective(config.space, data, config.proxy, judge or make_judge(config), pareto=config.mode == "pareto")
 
 
-def sampler_for(config: SearchConfig, worker: int = 0,
-                judge: LatencyJudge | None = None) -> optuna.samplers.BaseSampler:
+def sampler_for(
+    config: SearchConfig, worker: int = 0, judge: LatencyJudge | None = None
+) -> optuna.samplers.BaseSampler:
     """The study's sampler: TPE (or random); with a ``judge`` (and a limit, and ``config.screen``)
     wrapped to draw distinct nets the judge predicts near the limit, preferring the larger."""
     seed = None if config.seed is None else config.seed + worker  # workers must not draw the same trials
@@ -62,8 +64,9 @@ def sampler_for(config: SearchConfig, worker: int = 0,
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             # Multivariate TPE models the depths and widths jointly; group splits it
             # by family, whose shortcut parameters differ.
-            sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=config.startup_trials,
-                                                 multivariate=True, group=True)
+            sampler = optuna.samplers.TPESampler(
+                seed=seed, n_startup_trials=config.startup_trials, multivariate=True, group=True
+            )
     if not (config.screen and judge is not None and config.target.max_ms is not None and config.target.predict):
         return sampler
     from reszoo.search.preference import SizePreference
@@ -93,8 +96,13 @@ def pruner_for(config: SearchConfig) -> optuna.pruners.BasePruner:
     return optuna.pruners.MedianPruner(n_startup_trials=0)
 
 
-def open_study(config: SearchConfig, storage: optuna.storages.BaseStorage, worker: int = 0,
-               create: bool = False, judge: LatencyJudge | None = None) -> optuna.Study:
+def open_study(
+    config: SearchConfig,
+    storage: optuna.storages.BaseStorage,
+    worker: int = 0,
+    create: bool = False,
+    judge: LatencyJudge | None = None,
+) -> optuna.Study:
     """The study ``config`` names: created (``create``) or resumed; refuses other settings.
     ``judge``: the objective's latency judge, which screens the sampler's draws."""
     directions = ["maximize", "minimize"] if config.mode == "pareto" else ["maximize"]
@@ -102,12 +110,20 @@ def open_study(config: SearchConfig, storage: optuna.storages.BaseStorage, worke
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if create:
             study = optuna.create_study(
-                study_name=config.study, storage=storage, sampler=sampler_for(config, worker, judge),
-                pruner=pruner_for(config), directions=directions, load_if_exists=True,
+                study_name=config.study,
+                storage=storage,
+                sampler=sampler_for(config, worker, judge),
+                pruner=pruner_for(config),
+                directions=directions,
+                load_if_exists=True,
             )
         else:
-            study = optuna.load_study(study_name=config.study, storage=storage,
-                                      sampler=sampler_for(config, worker, judge), pruner=pruner_for(config))
+            study = optuna.load_study(
+                study_name=config.study,
+                storage=storage,
+                sampler=sampler_for(config, worker, judge),
+                pruner=pruner_for(config),
+            )
     if study.trials:
         # A resumed or joined study: a sampler seeded as at the start would draw
         # the start's nets again (and its twin on another machine the same ones).

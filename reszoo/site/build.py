@@ -35,11 +35,13 @@ def _settings(pages: list[EntryPage]) -> list[Setting]:
     """Batch-1 float32 settings by how many entries they time, CPUs and eager first on ties."""
     covered: Counter[Setting] = Counter()
     for page in pages:
-        for setting in {Setting(row.device, row.runtime) for row in page.latency
-                        if row.batch_size == 1 and row.dtype == "float32"}:
+        for setting in {
+            Setting(row.device, row.runtime) for row in page.latency if row.batch_size == 1 and row.dtype == "float32"
+        }:
             covered[setting] += 1
-    return sorted(covered, key=lambda s: (-covered[s], not s.device.startswith("cpu"), s.runtime != "eager",
-                                          s.device, s.runtime))
+    return sorted(
+        covered, key=lambda s: (-covered[s], not s.device.startswith("cpu"), s.runtime != "eager", s.device, s.runtime)
+    )
 
 
 def _median(rows: tuple[LatencyRecord, ...], setting: Setting) -> float | None:
@@ -51,7 +53,6 @@ def _median(rows: tuple[LatencyRecord, ...], setting: Setting) -> float | None:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-
 
 
 def write_site(registry: Registry, out: str | os.PathLike[str], *, source: str | None = None) -> list[Path]:
@@ -80,8 +81,11 @@ def write_site(registry: Registry, out: str | os.PathLike[str], *, source: str |
     settings = _settings(pages)
     charts = []
     for setting in settings[:MAX_CHARTS]:
-        points = [ChartPoint(p.record.ref, p.record.spec.family, ms, p.record.top1) for p in pages
-                  if p.record.top1 is not None and (ms := _median(p.latency, setting)) is not None]
+        points = [
+            ChartPoint(p.record.ref, p.record.spec.family, ms, p.record.top1)
+            for p in pages
+            if p.record.top1 is not None and (ms := _median(p.latency, setting)) is not None
+        ]
         if len(points) >= 2:
             file = f"chart-{_slug(setting.runtime + '-' + setting.device)}.png"
             title = f"the zoo: top-1 against latency, {setting}"
@@ -100,8 +104,12 @@ def write_site(registry: Registry, out: str | os.PathLike[str], *, source: str |
         atomic_write_text(out / "sort.js", SORT_JS),
     ]
     _remove_stale(out, {path.name for path in written} | {MANIFEST})
-    summary = {"source": source, "entries": [p.record.ref for p in pages],
-               "latency": str(primary) if primary else None, "files": sorted(path.name for path in written)}
+    summary = {
+        "source": source,
+        "entries": [p.record.ref for p in pages],
+        "latency": str(primary) if primary else None,
+        "files": sorted(path.name for path in written),
+    }
     written.append(atomic_write_text(out / MANIFEST, json.dumps(summary, indent=1) + "\n"))
     return written
 

@@ -42,11 +42,25 @@ def plot_accuracy_latency(points: Sequence[ChartPoint], out: str | os.PathLike[s
         for family, colour in FAMILY_COLOURS.items():
             chosen = [p for p in points if p.family == family]
             if chosen:
-                axes.scatter([p.latency_ms for p in chosen], [100 * p.top1 for p in chosen], s=28, color=colour,
-                             label=family, zorder=3)
+                axes.scatter(
+                    [p.latency_ms for p in chosen],
+                    [100 * p.top1 for p in chosen],
+                    s=28,
+                    color=colour,
+                    label=family,
+                    zorder=3,
+                )
         best = front(points)
-        axes.step([p.latency_ms for p in best], [100 * p.top1 for p in best], where="post", color="grey",
-                  linewidth=1, linestyle="--", label="front", zorder=2)
+        axes.step(
+            [p.latency_ms for p in best],
+            [100 * p.top1 for p in best],
+            where="post",
+            color="grey",
+            linewidth=1,
+            linestyle="--",
+            label="front",
+            zorder=2,
+        )
         latencies = [p.latency_ms for p in points]
         if max(latencies) > 4 * min(latencies):
             from matplotlib.ticker import LogLocator, ScalarFormatter
@@ -82,10 +96,16 @@ def _label(figure, axes, points: Sequence[ChartPoint]) -> None:
         width = 0.6 * 7 * len(point.label) * figure.dpi / 72
         for shift in (3, 13, -11, 23, -21, 33, -31, -41):
             bottom = y + shift * figure.dpi / 72
-            if all(not (abs(bottom - b) < height and x + 5 < left + w and left < x + 5 + width)
-                   for left, b, w in placed):
+            if all(
+                not (abs(bottom - b) < height and x + 5 < left + w and left < x + 5 + width) for left, b, w in placed
+            ):
                 break
         placed.append((x + 5, bottom, width))
-        axes.annotate(point.label, (point.latency_ms, 100 * point.top1), textcoords="offset points",
-                      xytext=(5, shift), fontsize=7, arrowprops=None if abs(shift) < 12 else
-                      {"arrowstyle": "-", "color": "grey", "linewidth": 0.5})
+        axes.annotate(
+            point.label,
+            (point.latency_ms, 100 * point.top1),
+            textcoords="offset points",
+            xytext=(5, shift),
+            fontsize=7,
+            arrowprops=None if abs(shift) < 12 else {"arrowstyle": "-", "color": "grey", "linewidth": 0.5},
+        )

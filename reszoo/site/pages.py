@@ -45,29 +45,41 @@ def page_file(name: str, version: int) -> str:
 
 
 def _page(title: str, body: str) -> str:
-    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>{escape(title)}</title>\n'
-            f'<link rel="stylesheet" href="style.css">\n</head>\n<body>\n{body}\n'
-            f'<script src="sort.js"></script>\n</body>\n</html>\n')
+    return (
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>{escape(title)}</title>\n'
+        f'<link rel="stylesheet" href="style.css">\n</head>\n<body>\n{body}\n'
+        f'<script src="sort.js"></script>\n</body>\n</html>\n'
+    )
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, numeric: Sequence[int] = (),
-           css: str = "") -> str:
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, numeric: Sequence[int] = (), css: str = "") -> str:
     """A table of escaped text cells; ``numeric`` columns right-aligned."""
-    head = "".join(f'<th{" class=num" if i in numeric else ""}>{escape(h)}</th>' for i, h in enumerate(headers))
-    body = "".join("<tr>" + "".join(f'<td{" class=num" if i in numeric else ""}>{escape(c)}</td>'
-                                    for i, c in enumerate(row)) + "</tr>\n" for row in rows)
-    return f'<table{f" class={css}" if css else ""}><thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody></table>'
+    head = "".join(f"<th{' class=num' if i in numeric else ''}>{escape(h)}</th>" for i, h in enumerate(headers))
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td{' class=num' if i in numeric else ''}>{escape(c)}</td>" for i, c in enumerate(row))
+        + "</tr>\n"
+        for row in rows
+    )
+    return f"<table{f' class={css}' if css else ''}><thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody></table>"
 
 
 def _figure(src: str, alt: str) -> str:
     # A figure that failed to load says so in words rather than leaving an empty box.
-    return (f'<p><img src="{escape(src)}" alt="{escape(alt)}" '
-            "onerror=\"this.replaceWith('(figure missing: ' + this.getAttribute('src') + ')')\"></p>")
+    return (
+        f'<p><img src="{escape(src)}" alt="{escape(alt)}" '
+        "onerror=\"this.replaceWith('(figure missing: ' + this.getAttribute('src') + ')')\"></p>"
+    )
 
 
-def index_page(pages: Sequence[EntryPage], latency: dict[str, float], setting: Setting | None,
-               charts: Sequence[tuple[str, Setting]], source: str) -> str:
+def index_page(
+    pages: Sequence[EntryPage],
+    latency: dict[str, float],
+    setting: Setting | None,
+    charts: Sequence[tuple[str, Setting]],
+    source: str,
+) -> str:
     """The index: a sortable table of every entry, then the accuracy-latency charts.
 
     Args:
@@ -75,12 +87,21 @@ def index_page(pages: Sequence[EntryPage], latency: dict[str, float], setting: S
         charts: (file name, setting) of each chart drawn.
         source: The registry the site was generated from, as shown to readers.
     """
-    columns = [("name", "name"), ("version", "version"), ("family", "family"), ("depth", "depth"),
-               ("params", "params"), ("top1", "top-1 %"), ("latency", "latency ms"), ("recipe", "recipe"),
-               ("device", "trained on")]
+    columns = [
+        ("name", "name"),
+        ("version", "version"),
+        ("family", "family"),
+        ("depth", "depth"),
+        ("params", "params"),
+        ("top1", "top-1 %"),
+        ("latency", "latency ms"),
+        ("recipe", "recipe"),
+        ("device", "trained on"),
+    ]
     numeric = {"version", "depth", "params", "top1", "latency"}
-    head = "".join(f'<th data-key="{key}"{" class=num" if key in numeric else ""}>{escape(label)}</th>'
-                   for key, label in columns)
+    head = "".join(
+        f'<th data-key="{key}"{" class=num" if key in numeric else ""}>{escape(label)}</th>' for key, label in columns
+    )
     rows = []
     for page in pages:
         r = page.record
@@ -92,7 +113,7 @@ def index_page(pages: Sequence[EntryPage], latency: dict[str, float], setting: S
             f"<td class=num>{r.spec.depth}</td>",
             f'<td class=num data-sort="{r.params}">{escape(human_count(r.params))}</td>',
             f'<td class=num data-sort="{"" if r.top1 is None else f"{100 * r.top1:.4f}"}">'
-            f'{"" if r.top1 is None else f"{100 * r.top1:.2f}"}</td>',
+            f"{'' if r.top1 is None else f'{100 * r.top1:.2f}'}</td>",
             f'<td class=num data-sort="{"" if ms is None else f"{ms:.6f}"}">{"" if ms is None else f"{ms:.3f}"}</td>',
             f"<td>{escape(recipe_summary(r.recipe))}</td>",
             f"<td>{escape(r.device or '')}</td>",
@@ -104,7 +125,8 @@ def index_page(pages: Sequence[EntryPage], latency: dict[str, float], setting: S
         f"<code>{escape(source)}</code>. Click a column to sort; pull any entry with "
         "<code>reszoo pull NAME@VERSION</code>.</p>",
         f'<p class="muted">Latency: {escape(str(setting)) if setting else "none measured"}.</p>',
-        f'<table class="sortable" id="entries"><thead><tr>{head}</tr></thead>\n<tbody>\n' + "\n".join(rows)
+        f'<table class="sortable" id="entries"><thead><tr>{head}</tr></thead>\n<tbody>\n'
+        + "\n".join(rows)
         + "\n</tbody></table>",
     ]
     if charts:
@@ -128,16 +150,15 @@ def entry_page(page: EntryPage, versions: Sequence[EntryRecord], known: set[str]
         '<p><a href="index.html">&larr; all entries</a></p>',
         f"<h1>{escape(r.ref)}</h1>",
         f"<p>{escape(r.spec.summary())}</p>",
-        f'<p class="top1" id="top1">{escape(top1)}'
-        f'{f" on {escape(r.dataset)}" if r.dataset else ""}</p>',
+        f'<p class="top1" id="top1">{escape(top1)}{f" on {escape(r.dataset)}" if r.dataset else ""}</p>',
         "<h2>Use it</h2>",
         f"<pre>reszoo pull {escape(r.ref)}</pre>",
-        f'<pre>import reszoo\nmodel = reszoo.load("{escape(r.ref)}")\n'
-        "transform = reszoo.data_transform(model)</pre>",
+        f'<pre>import reszoo\nmodel = reszoo.load("{escape(r.ref)}")\ntransform = reszoo.data_transform(model)</pre>',
         "<h2>Card</h2>",
         '<table class="card"><tbody>'
-        + "".join(f"<tr><th>{escape(label)}</th><td class=fact>{escape(value)}</td></tr>"
-                  for label, value in entry_facts(r))
+        + "".join(
+            f"<tr><th>{escape(label)}</th><td class=fact>{escape(value)}</td></tr>" for label, value in entry_facts(r)
+        )
         + "</tbody></table>",
         "<h2>Training curves</h2>",
     ]
@@ -145,8 +166,13 @@ def entry_page(page: EntryPage, versions: Sequence[EntryRecord], known: set[str]
         body.append(_figure(page.figure, f"training and test error of {r.ref} against iterations"))
     if r.history:
         keys = list(dict.fromkeys(k for epoch in r.history for k in epoch))
-        body.append(_table(keys, [[history_cell(e.get(k)) for k in keys] for e in shown_history(r.history)],
-                           numeric=range(len(keys))))
+        body.append(
+            _table(
+                keys,
+                [[history_cell(e.get(k)) for k in keys] for e in shown_history(r.history)],
+                numeric=range(len(keys)),
+            )
+        )
     else:
         body.append("<p>No training history stored (an imported entry).</p>")
     body.append("<h2>Latency</h2>")
@@ -156,21 +182,38 @@ def entry_page(page: EntryPage, versions: Sequence[EntryRecord], known: set[str]
         body.append(f"<p>Not measured yet: <code>reszoo bench {escape(r.ref)}</code>.</p>")
     parent = r.parent
     lineage = [
-        ("versions", " ".join(
-            f'<a href="{escape(page_file(v.name, v.version))}">@{v.version}</a>' if v.version != r.version
-            else f"<b>@{v.version}</b>" for v in versions)),
+        (
+            "versions",
+            " ".join(
+                f'<a href="{escape(page_file(v.name, v.version))}">@{v.version}</a>'
+                if v.version != r.version
+                else f"<b>@{v.version}</b>"
+                for v in versions
+            ),
+        ),
         ("aliases", escape(", ".join(r.aliases))),
-        ("parent", (f'<a href="{escape(page_file(*_split(parent)))}">{escape(parent)}</a>' if parent in known
-                    else escape(parent)) if parent else ""),
+        (
+            "parent",
+            (
+                f'<a href="{escape(page_file(*_split(parent)))}">{escape(parent)}</a>'
+                if parent in known
+                else escape(parent)
+            )
+            if parent
+            else "",
+        ),
         ("search study", escape(f"{r.study} trial {r.trial}") if r.study else ""),
         ("weights sha256", f"<code>{escape(r.blob_sha256)}</code>"),
         ("architecture digest", f"<code>{escape(r.arch_digest)}</code>"),
     ]
-    body += ["<h2>Lineage</h2>",
-             "<table><tbody>" + "".join(f"<tr><th>{label}</th><td>{value}</td></tr>"
-                                        for label, value in lineage if value) + "</tbody></table>",
-             "<details><summary>Architecture spec</summary>",
-             f"<pre>{escape(json.dumps(r.spec.to_dict(), indent=2))}</pre></details>"]
+    body += [
+        "<h2>Lineage</h2>",
+        "<table><tbody>"
+        + "".join(f"<tr><th>{label}</th><td>{value}</td></tr>" for label, value in lineage if value)
+        + "</tbody></table>",
+        "<details><summary>Architecture spec</summary>",
+        f"<pre>{escape(json.dumps(r.spec.to_dict(), indent=2))}</pre></details>",
+    ]
     return _page(f"{r.ref} - reszoo zoo", "\n".join(body))
 
 

@@ -38,8 +38,9 @@ class AugmentParams:
         return cls(dy, dx, torch.rand(batch, generator=generator) < 0.5)
 
     @classmethod
-    def draw_epoch(cls, batches: list[int], generator: torch.Generator, padding: int, rank: int, world: int,
-                   device: torch.device) -> list[AugmentParams]:
+    def draw_epoch(
+        cls, batches: list[int], generator: torch.Generator, padding: int, rank: int, world: int, device: torch.device
+    ) -> list[AugmentParams]:
         """Every batch's parameters of one epoch (global batch sizes ``batches``), drawn
         in the order a batch-by-batch draw would use, and moved to ``device`` at once:
         three copies an epoch instead of three a step, which would each wait for the

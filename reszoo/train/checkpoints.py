@@ -22,8 +22,9 @@ def check_checkpoint_path(path: Path, *, resume: bool, overwrite: bool) -> None:
     could not write, or whose file a new run would silently replace."""
     check_output_file(path, "checkpoint")
     if path.exists() and not (resume or overwrite):
-        raise InputError(f"checkpoint {str(path)!r} already exists; --resume continues that run, --force starts "
-                         "over and replaces it")
+        raise InputError(
+            f"checkpoint {str(path)!r} already exists; --resume continues that run, --force starts over and replaces it"
+        )
 
 
 def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, meta: dict[str, Any]) -> None:

@@ -29,8 +29,8 @@ from reszoo.limits import EVERY, check_seed
 from reszoo.train.augment import AugmentParams, _generator, augment, normalize, shard_order
 from reszoo.train.checkpoints import check_checkpoint_path, load_checkpoint, save_checkpoint
 from reszoo.train.data import Dataset, ImageSet
-from reszoo.train.recipes import Recipe
 from reszoo.train.precision import apply_precision, autocast, check_precision
+from reszoo.train.recipes import Recipe
 from reszoo.train.steps import _EagerStep, _GraphStep
 from reszoo.zoo.network import build
 from reszoo.zoo.spec import ArchSpec
@@ -160,17 +160,30 @@ def train(
     Raises:
         TrainingError: the loss became NaN or infinite (the last checkpoint is kept).
     """
-    run = TrainingRun(spec, dataset, recipe, device=device, seed=seed, runtime=runtime, precision=precision,
-                      checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume, overwrite=overwrite,
-                      on_step=on_step,
-                      on_epoch=on_epoch, report_every=report_every)
+    run = TrainingRun(
+        spec,
+        dataset,
+        recipe,
+        device=device,
+        seed=seed,
+        runtime=runtime,
+        precision=precision,
+        checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
+        resume=resume,
+        overwrite=overwrite,
+        on_step=on_step,
+        on_epoch=on_epoch,
+        report_every=report_every,
+    )
     for _ in run.steps():
         pass
     return run.result()
 
 
-def train_many(runs: list[TrainingRun], *, evaluate_at_end: bool = True,
-               on_finish: Callable[[int], None] | None = None) -> list[TrainResult | ReszooError]:
+def train_many(
+    runs: list[TrainingRun], *, evaluate_at_end: bool = True, on_finish: Callable[[int], None] | None = None
+) -> list[TrainResult | ReszooError]:
     """Train several nets at once, one step of each in turn.
 
     On a GPU every run gets its own CUDA stream: the paper's nets are too small
@@ -202,16 +215,19 @@ def train_many(runs: list[TrainingRun], *, evaluate_at_end: bool = True,
                 except ReszooError as exc:
                     outcomes[i] = exc
                 except torch.OutOfMemoryError as exc:
-                    outcomes[i] = TrainingError(f"out of memory training {runs[i].spec.summary()}: "
-                                                f"{str(exc).splitlines()[0]}")
+                    outcomes[i] = TrainingError(
+                        f"out of memory training {runs[i].spec.summary()}: {str(exc).splitlines()[0]}"
+                    )
             if on_finish is not None:
                 on_finish(i)
         active = still
     for stream in streams:
         if stream is not None:
             stream.synchronize()
-    return [outcome if outcome is not None else run.result(evaluate_at_end)
-            for run, outcome in zip(runs, outcomes, strict=True)]
+    return [
+        outcome if outcome is not None else run.result(evaluate_at_end)
+        for run, outcome in zip(runs, outcomes, strict=True)
+    ]
 
 
 class TrainingRun:
@@ -244,11 +260,15 @@ class TrainingRun:
         validate_epochs: bool = True,
     ) -> None:
         seed = check_seed(seed)
-        checkpoint_every, report_every = (int(EVERY.check(v, k)) for k, v in (("checkpoint_every", checkpoint_every),
-                                                                              ("report_every", report_every)))
+        checkpoint_every, report_every = (
+            int(EVERY.check(v, k)) for k, v in (("checkpoint_every", checkpoint_every), ("report_every", report_every))
+        )
         self.device = device = resolve_device(device)
-        if (spec.num_classes, spec.in_chans, spec.input_size) != (dataset.num_classes, dataset.in_chans,
-                                                                   dataset.input_size):
+        if (spec.num_classes, spec.in_chans, spec.input_size) != (
+            dataset.num_classes,
+            dataset.in_chans,
+            dataset.input_size,
+        ):
             raise SpecError(
                 f"spec expects {spec.num_classes} classes of {spec.in_chans}x{spec.input_size}x{spec.input_size} "
                 f"images, data set {dataset.name!r} has {dataset.num_classes} of "
@@ -256,7 +276,9 @@ class TrainingRun:
                 "input_size"
             )
         if runtime not in ("eager", "graph", "compile"):
-            raise InputError(f"training runtime must be 'eager', 'graph' or 'compile', got {runtime!r}", field="runtime")
+            raise InputError(
+                f"training runtime must be 'eager', 'graph' or 'compile', got {runtime!r}", field="runtime"
+            )
         self.cuda = cuda = device.type == "cuda"
         self.precision = check_precision(precision or ("bfloat16" if cuda else "float32"))
         # NHWC everywhere: cuDNN's bf16 kernels want it, and on a CPU oneDNN's float32
@@ -266,7 +288,9 @@ class TrainingRun:
             raise DeviceError(f"runtime 'graph' captures CUDA graphs and needs a CUDA device, not {device}; use eager")
         self.rank, self.world = rank, world = data_parallel()
         if recipe.batch_size % world:
-            raise InputError(f"batch size {recipe.batch_size} does not split over {world} processes", field="batch_size")
+            raise InputError(
+                f"batch size {recipe.batch_size} does not split over {world} processes", field="batch_size"
+            )
         if runtime == "graph" and world > 1:
             raise InputError("runtime 'graph' runs on one GPU; use eager or compile under torchrun", field="runtime")
         self.spec, self.dataset, self.recipe, self.seed, self.runtime = spec, dataset, recipe, seed, runtime
@@ -282,8 +306,13 @@ class TrainingRun:
         self._set_up_data()
         self.history: list[dict[str, Any]] = []
         self.start_epoch, self.warming_up = 0, recipe.warmup_lr is not None
-        self.identity = {"spec": spec.digest, "recipe": recipe.to_dict(), "seed": seed, "data": dataset.fingerprint,
-                         "precision": self.precision}
+        self.identity = {
+            "spec": spec.digest,
+            "recipe": recipe.to_dict(),
+            "seed": seed,
+            "data": dataset.fingerprint,
+            "precision": self.precision,
+        }
         if resume and self.path is not None and self.path.is_file():
             self._resume(self.path)
         self.step = self.start_epoch * self.steps_per_epoch
@@ -333,16 +362,18 @@ class TrainingRun:
         self.drop_last = self.runtime == "graph"  # a graph replays one batch shape
         if self.drop_last and n < recipe.batch_size:
             raise InputError(f"runtime 'graph' needs at least one full batch of {recipe.batch_size} images, have {n}")
-        self.steps_per_epoch = (self.n_local // self.local_batch if self.drop_last
-                                else math.ceil(self.n_local / self.local_batch))
+        self.steps_per_epoch = (
+            self.n_local // self.local_batch if self.drop_last else math.ceil(self.n_local / self.local_batch)
+        )
         self.total = recipe.total_steps(self.steps_per_epoch)
         self.epochs = math.ceil(self.total / self.steps_per_epoch)
 
     def _resume(self, path: Path) -> None:
         model_state, momentum, meta = load_checkpoint(path)
         if meta["identity"] != self.identity:
-            raise TrainingError(f"checkpoint {path} belongs to another run (spec, recipe, seed, data or precision "
-                                "differ)")
+            raise TrainingError(
+                f"checkpoint {path} belongs to another run (spec, recipe, seed, data or precision differ)"
+            )
         self.model.load_state_dict(model_state)
         params = [p for group in self.optimizer.param_groups for p in group["params"]]
         for index, buffer in momentum.items():
@@ -364,8 +395,9 @@ class TrainingRun:
         order = shard_order(torch.randperm(self.n, generator=_generator(self.seed, epoch, 0)), rank, world).to(device)
         starts = range(0, self.n_local, self.local_batch)
         batches = [world * len(order[start : start + self.local_batch]) for start in starts]
-        augment_params = AugmentParams.draw_epoch(batches, _generator(self.seed, epoch, 1), recipe.crop_padding,
-                                                  rank, world, device)
+        augment_params = AugmentParams.draw_epoch(
+            batches, _generator(self.seed, epoch, 1), recipe.crop_padding, rank, world, device
+        )
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device)
         seen = 0
@@ -428,8 +460,15 @@ class TrainingRun:
         }
         if self.validate_epochs:
             # Large batches on a GPU: each one synchronises, and the nets are launch-bound.
-            test = evaluate(self.model, self.dataset.test, self.dataset.mean, self.dataset.std, device=device,
-                            precision=self.precision, batch_size=2000 if self.cuda else 500)
+            test = evaluate(
+                self.model,
+                self.dataset.test,
+                self.dataset.mean,
+                self.dataset.std,
+                device=device,
+                precision=self.precision,
+                batch_size=2000 if self.cuda else 500,
+            )
             # The last step's update can break the weights after a finite loss:
             # never checkpoint a net whose test loss is not finite.
             _check_finite(test["loss"], f"the end of epoch {epoch + 1} (test loss)", self.path)
@@ -441,16 +480,25 @@ class TrainingRun:
         last = epoch == self.epochs - 1
         if self.path is not None and self.rank == 0 and ((epoch + 1) % self.checkpoint_every == 0 or last):
             save_checkpoint(
-                self.path, self.model, self.optimizer,
-                {"identity": self.identity, "history": self.history, "epochs_done": epoch + 1,
-                 "warming_up": self.warming_up},
+                self.path,
+                self.model,
+                self.optimizer,
+                {
+                    "identity": self.identity,
+                    "history": self.history,
+                    "epochs_done": epoch + 1,
+                    "warming_up": self.warming_up,
+                },
             )
 
     def result(self, evaluate_at_end: bool = True) -> TrainResult:
         """The trained net (on the CPU, contiguous) and its float32 test metrics (none
         with ``evaluate_at_end=False``)."""
-        metrics = (evaluate(self.model, self.dataset.test, self.dataset.mean, self.dataset.std, device=self.device)
-                   if evaluate_at_end else {})
+        metrics = (
+            evaluate(self.model, self.dataset.test, self.dataset.mean, self.dataset.std, device=self.device)
+            if evaluate_at_end
+            else {}
+        )
         if metrics:  # the only test pass of a run with validate_epochs=False
             _check_finite(metrics["loss"], "the end of training (test loss)", self.path)
         self.model.eval()

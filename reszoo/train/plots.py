@@ -16,8 +16,13 @@ from reszoo.zoo.records import EntryRecord
 def recipe_key(entry: EntryRecord) -> tuple[Any, ...]:
     """What must match for curves to share an axis: data set, recipe, length and batch."""
     recipe = entry.recipe or {}
-    return (entry.dataset, recipe.get("name"), recipe.get("iterations") or None,
-            None if recipe.get("iterations") else recipe.get("epochs"), recipe.get("batch_size"))
+    return (
+        entry.dataset,
+        recipe.get("name"),
+        recipe.get("iterations") or None,
+        None if recipe.get("iterations") else recipe.get("epochs"),
+        recipe.get("batch_size"),
+    )
 
 
 def recipe_text(entry: EntryRecord) -> str:
@@ -26,8 +31,11 @@ def recipe_text(entry: EntryRecord) -> str:
     if not recipe.get("name"):
         return "recipe not recorded"
     steps = recipe.get("steps")
-    length = (f"{recipe['iterations']:,} iterations" if recipe.get("iterations") else
-              f"{recipe.get('epochs')} epochs" + (f" ({steps:,} iterations)" if isinstance(steps, int) else ""))
+    length = (
+        f"{recipe['iterations']:,} iterations"
+        if recipe.get("iterations")
+        else f"{recipe.get('epochs')} epochs" + (f" ({steps:,} iterations)" if isinstance(steps, int) else "")
+    )
     return f"{recipe['name']} recipe, {length}, batch {recipe.get('batch_size')}"
 
 
@@ -35,8 +43,9 @@ def curves_title(entries: Sequence[EntryRecord]) -> str:
     """The data set as the entries label it, the recipe they share, and the device if they share one."""
     first = entries[0]
     devices = {e.device for e in entries}
-    return (f"{(first.data or {}).get('label') or first.dataset or 'data set not recorded'}, {recipe_text(first)}"
-            + (f", on {first.device}" if len(devices) == 1 and first.device else ""))
+    return f"{(first.data or {}).get('label') or first.dataset or 'data set not recorded'}, {recipe_text(first)}" + (
+        f", on {first.device}" if len(devices) == 1 and first.device else ""
+    )
 
 
 def alike(requests: Sequence[tuple[Sequence[EntryRecord], EntryRecord | None]]) -> list[EntryRecord]:
@@ -51,12 +60,15 @@ def alike(requests: Sequence[tuple[Sequence[EntryRecord], EntryRecord | None]]) 
     @1 as well, not its GPU @2). References that cannot be trained alike are
     refused, with the versions that are, if there are such.
     """
+
     def keys(versions: Sequence[EntryRecord], pinned: EntryRecord | None) -> list[tuple[Any, ...]]:
         return [recipe_key(pinned)] if pinned is not None else [recipe_key(e) for e in reversed(versions)]
 
     def pick(key: tuple[Any, ...], pins: bool = True) -> list[EntryRecord]:
-        return [pinned if pins and pinned is not None else next(e for e in reversed(versions) if recipe_key(e) == key)
-                for versions, pinned in requests]
+        return [
+            pinned if pins and pinned is not None else next(e for e in reversed(versions) if recipe_key(e) == key)
+            for versions, pinned in requests
+        ]
 
     def shared(pins: bool) -> tuple[Any, ...] | None:
         options = [keys(versions, pinned if pins else None) for versions, pinned in requests]
@@ -68,10 +80,15 @@ def alike(requests: Sequence[tuple[Sequence[EntryRecord], EntryRecord | None]]) 
     first, *rest = [pinned or versions[-1] for versions, pinned in requests]
     differ = next(e for e in rest if recipe_key(e) != recipe_key(first))
     free = shared(pins=False)
-    hint = (f"draw {' '.join(e.ref for e in pick(free, pins=False))} (trained alike)" if free is not None else
-            "draw each recipe in a figure of its own (reszoo list --all-versions shows how each was trained)")
-    raise InputError(f"{first.ref} ({recipe_text(first)}) and {differ.ref} ({recipe_text(differ)}) were trained "
-                     f"differently, and one axis of iterations takes one recipe; {hint}")
+    hint = (
+        f"draw {' '.join(e.ref for e in pick(free, pins=False))} (trained alike)"
+        if free is not None
+        else "draw each recipe in a figure of its own (reszoo list --all-versions shows how each was trained)"
+    )
+    raise InputError(
+        f"{first.ref} ({recipe_text(first)}) and {differ.ref} ({recipe_text(differ)}) were trained "
+        f"differently, and one axis of iterations takes one recipe; {hint}"
+    )
 
 
 def curve_label(entry: EntryRecord) -> str:
@@ -80,8 +97,13 @@ def curve_label(entry: EntryRecord) -> str:
     return entry.ref if str(spec.depth) in entry.name else f"{entry.ref} ({spec.family}-{spec.depth})"
 
 
-def plot_curves(entries: Sequence[EntryRecord], out: str | os.PathLike, *, title: str | None = None,
-                labels: Sequence[str] | None = None) -> Path:
+def plot_curves(
+    entries: Sequence[EntryRecord],
+    out: str | os.PathLike,
+    *,
+    title: str | None = None,
+    labels: Sequence[str] | None = None,
+) -> Path:
     """Draw every entry's per-epoch history into one PNG (or any format matplotlib knows by suffix);
     ``labels`` name the curves in the legend (default :func:`curve_label`)."""
     import matplotlib
@@ -99,8 +121,15 @@ def plot_curves(entries: Sequence[EntryRecord], out: str | os.PathLike, *, title
         plt.close(figure)
 
 
-def _draw(figure, axes, plt, entries: Sequence[EntryRecord], out: str | os.PathLike, title: str | None,
-          labels: Sequence[str] | None) -> Path:
+def _draw(
+    figure,
+    axes,
+    plt,
+    entries: Sequence[EntryRecord],
+    out: str | os.PathLike,
+    title: str | None,
+    labels: Sequence[str] | None,
+) -> Path:
     import textwrap
 
     from matplotlib.lines import Line2D
@@ -110,8 +139,14 @@ def _draw(figure, axes, plt, entries: Sequence[EntryRecord], out: str | os.PathL
         colour = colours[index % len(colours)]
         steps = [h["iteration"] for h in entry.history]
         axes.plot(steps, [100 * h["train_err"] for h in entry.history], "--", linewidth=0.9, color=colour)
-        axes.plot(steps, [100 * h["test_err"] for h in entry.history], "-", linewidth=2.2, color=colour,
-                  label=labels[index] if labels else curve_label(entry))
+        axes.plot(
+            steps,
+            [100 * h["test_err"] for h in entry.history],
+            "-",
+            linewidth=2.2,
+            color=colour,
+            label=labels[index] if labels else curve_label(entry),
+        )
     from matplotlib.ticker import MaxNLocator
 
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole: no "2.5" ticks on short runs
@@ -123,8 +158,10 @@ def _draw(figure, axes, plt, entries: Sequence[EntryRecord], out: str | os.PathL
     axes.set_title("\n".join(textwrap.fill(line, 72) for line in heading.splitlines()), fontsize=9)
     axes.grid(alpha=0.3)
     handles, _ = axes.get_legend_handles_labels()
-    styles = [Line2D([], [], color="grey", linestyle="--", linewidth=0.9, label="training error"),
-              Line2D([], [], color="grey", linestyle="-", linewidth=2.2, label="test error")]
+    styles = [
+        Line2D([], [], color="grey", linestyle="--", linewidth=0.9, label="training error"),
+        Line2D([], [], color="grey", linestyle="-", linewidth=2.2, label="test error"),
+    ]
     axes.legend(handles=handles + styles, fontsize=8)
     figure.tight_layout()
     path = Path(out)

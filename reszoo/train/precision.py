@@ -45,8 +45,11 @@ PRECISIONS = tuple(_POLICIES)
 
 def check_precision(precision: str) -> str:
     if precision not in _POLICIES:
-        raise InputError(f"precision must be one of {', '.join(map(repr, PRECISIONS))}, got {precision!r}",
-                         field="precision", value=precision)
+        raise InputError(
+            f"precision must be one of {', '.join(map(repr, PRECISIONS))}, got {precision!r}",
+            field="precision",
+            value=precision,
+        )
     return precision
 
 

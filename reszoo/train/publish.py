@@ -55,45 +55,90 @@ class TrainedEntry:
     def __post_init__(self) -> None:
         missing = [key for key in (*CORE_METRICS, "images") if key not in self.metrics]
         if missing:
-            raise InputError(f"a trained entry's metrics need {', '.join(missing)} (from evaluate()); got "
-                             f"{', '.join(self.metrics) or 'none'}")
+            raise InputError(
+                f"a trained entry's metrics need {', '.join(missing)} (from evaluate()); got "
+                f"{', '.join(self.metrics) or 'none'}"
+            )
         if not self.history:
             raise InputError("a trained entry needs its per-epoch history; got none")
 
     @classmethod
     def from_result(cls, result: TrainResult, dataset: Dataset, device: str, **facts: Any) -> TrainedEntry:
         """The entry of a :func:`reszoo.train.train` result."""
-        return cls(dataset=dataset, metrics=result.metrics, history=result.history, recipe=result.recipe,
-                   seed=result.seed, runtime=result.extra.get("runtime", "eager"),
-                   precision=result.extra.get("precision", "float32"), steps=result.steps, seconds=result.seconds,
-                   device=device, **facts)
+        return cls(
+            dataset=dataset,
+            metrics=result.metrics,
+            history=result.history,
+            recipe=result.recipe,
+            seed=result.seed,
+            runtime=result.extra.get("runtime", "eager"),
+            precision=result.extra.get("precision", "float32"),
+            steps=result.steps,
+            seconds=result.seconds,
+            device=device,
+            **facts,
+        )
 
     def metrics_record(self) -> dict[str, Any]:
-        return {**{k: self.metrics[k] for k in CORE_METRICS}, "test_images": self.metrics["images"],
-                **self.extra_metrics}
+        return {
+            **{k: self.metrics[k] for k in CORE_METRICS},
+            "test_images": self.metrics["images"],
+            **self.extra_metrics,
+        }
 
     def recipe_record(self) -> dict[str, Any]:
-        record = {**self.recipe.to_dict(), "seed": self.seed, "runtime": self.runtime, "precision": self.precision,
-                  "steps": self.steps, "train_seconds": self.seconds}
+        record = {
+            **self.recipe.to_dict(),
+            "seed": self.seed,
+            "runtime": self.runtime,
+            "precision": self.precision,
+            "steps": self.steps,
+            "train_seconds": self.seconds,
+        }
         if self.release is not None:
             record["release"] = dict(self.release)
         return record
 
     def data_record(self) -> dict[str, Any]:
-        return {**self.dataset.info(), "train_subset": self.train_subset, "test_subset": self.test_subset,
-                **self.extra_data}
+        return {
+            **self.dataset.info(),
+            "train_subset": self.train_subset,
+            "test_subset": self.test_subset,
+            **self.extra_data,
+        }
 
 
-def publish_trained(registry: Registry, name: str, weights: Any, spec: Any, entry: TrainedEntry, *,
-                    version: int | None = None, weights_dtype: Any = None, shadow: bool = False) -> EntryRecord:
+def publish_trained(
+    registry: Registry,
+    name: str,
+    weights: Any,
+    spec: Any,
+    entry: TrainedEntry,
+    *,
+    version: int | None = None,
+    weights_dtype: Any = None,
+    shadow: bool = False,
+) -> EntryRecord:
     """Add trained ``weights`` of ``spec`` to ``registry`` as ``name`` with ``entry``'s facts.
 
     A public name (``resnet20``) in the user's local registry is refused unless
     ``shadow`` (see :meth:`Registry.add <reszoo.zoo.registry.Registry.add>`).
     """
     return registry.add(
-        name, weights, spec, version=version, dataset=entry.dataset.name, metrics=entry.metrics_record(),
-        history=entry.history, recipe=entry.recipe_record(), data=entry.data_record(), device=entry.device,
-        parent=entry.parent, study=entry.study, trial=entry.trial, notes=entry.notes, weights_dtype=weights_dtype,
+        name,
+        weights,
+        spec,
+        version=version,
+        dataset=entry.dataset.name,
+        metrics=entry.metrics_record(),
+        history=entry.history,
+        recipe=entry.recipe_record(),
+        data=entry.data_record(),
+        device=entry.device,
+        parent=entry.parent,
+        study=entry.study,
+        trial=entry.trial,
+        notes=entry.notes,
+        weights_dtype=weights_dtype,
         shadow=shadow,
     )

@@ -23,9 +23,19 @@ from reszoo.limits import (
 )
 
 #: Every number of a recipe and its range (reszoo.limits says why each lies where it does).
-_RANGES = {"batch_size": BATCH, "lr": LR, "momentum": MOMENTUM, "weight_decay": WEIGHT_DECAY,
-           "label_smoothing": LABEL_SMOOTHING, "gamma": GAMMA, "warmup_lr": LR, "pct_start": PCT_START,
-           "epochs": EPOCHS, "iterations": ITERATIONS, "crop_padding": CROP_PADDING}
+_RANGES = {
+    "batch_size": BATCH,
+    "lr": LR,
+    "momentum": MOMENTUM,
+    "weight_decay": WEIGHT_DECAY,
+    "label_smoothing": LABEL_SMOOTHING,
+    "gamma": GAMMA,
+    "warmup_lr": LR,
+    "pct_start": PCT_START,
+    "epochs": EPOCHS,
+    "iterations": ITERATIONS,
+    "crop_padding": CROP_PADDING,
+}
 _OPTIONAL = {"warmup_lr", "epochs", "iterations"}  # None: no warm-up; length set by the other
 #: The warm-up ends once the training error falls below this: -1 never ends it, above 1 ends it at once.
 WARMUP_UNTIL_ERROR = Range(-1, 2, hint="the paper's resnet110 warm-up ends below 0.8")
@@ -72,8 +82,10 @@ class Recipe:
         if self.schedule not in ("step", "onecycle"):
             raise InputError(f"schedule must be 'step' or 'onecycle', got {self.schedule!r}", field="schedule")
         if not isinstance(self.milestones, (tuple, list)):
-            raise InputError(f"milestones must be a list of fractions of the run, e.g. [0.5, 0.75], got "
-                             f"{self.milestones!r}", field="milestones")
+            raise InputError(
+                f"milestones must be a list of fractions of the run, e.g. [0.5, 0.75], got {self.milestones!r}",
+                field="milestones",
+            )
         for milestone in self.milestones:
             MILESTONE.check(milestone, "milestone")
         WARMUP_UNTIL_ERROR.check(self.warmup_until_error, "warmup_until_error")
@@ -147,4 +159,6 @@ def get_recipe(name: str) -> Recipe:
     try:
         return RECIPES[name]
     except KeyError:
-        raise InputError(f"recipe must be one of {', '.join(map(repr, RECIPES))}, got {name!r}", field="recipe") from None
+        raise InputError(
+            f"recipe must be one of {', '.join(map(repr, RECIPES))}, got {name!r}", field="recipe"
+        ) from None

@@ -17,8 +17,14 @@ __all__ = ["PRECISIONS", "check_precision", "default_precision", "native_bfloat1
 class _EagerStep:
     """One optimisation step, op by op (the reference the fast paths must match)."""
 
-    def __init__(self, forward: nn.Module, optimizer: torch.optim.Optimizer, recipe: Recipe, device: torch.device,
-                 precision: str = "float32"):
+    def __init__(
+        self,
+        forward: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        recipe: Recipe,
+        device: torch.device,
+        precision: str = "float32",
+    ):
         self.forward, self.optimizer, self.recipe = forward, optimizer, recipe
         self.precision = precision
         self.device_type = device.type
@@ -45,8 +51,15 @@ class _GraphStep:
     in place), so the run starts from the same state as an eager one.
     """
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, recipe: Recipe,
-                 example: tuple[torch.Tensor, torch.Tensor], device: torch.device, precision: str = "bfloat16"):
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        recipe: Recipe,
+        example: tuple[torch.Tensor, torch.Tensor],
+        device: torch.device,
+        precision: str = "bfloat16",
+    ):
         self.lr = torch.tensor(recipe.lr, device=device)
         for group in optimizer.param_groups:
             group["lr"] = self.lr

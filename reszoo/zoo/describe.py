@@ -54,8 +54,9 @@ def spec_card(spec: ArchSpec, name: str | None = None) -> dict[str, Any]:
     }
 
 
-def pretrained_cfg(spec: ArchSpec, data: Mapping[str, Any], *, ref: str, dataset: str | None,
-                   sha256: str) -> dict[str, Any]:
+def pretrained_cfg(
+    spec: ArchSpec, data: Mapping[str, Any], *, ref: str, dataset: str | None, sha256: str
+) -> dict[str, Any]:
     """timm's ``pretrained_cfg`` for a trained entry: what its inputs must look like.
 
     Images are fed at the size trained on (no resize or crop for CIFAR's 32x32:

@@ -52,12 +52,18 @@ def entry_columns(
     """The entry's columns (all but its name, version and links) from what ``add`` was given."""
     if trial is not None:
         check_int("trial", trial, 0, MAX_INT32)
-    for field_name, text in (("dataset", dataset), ("device", device), ("study", study), ("created_by", created_by),
-                             ("notes", notes)):
+    for field_name, text in (
+        ("dataset", dataset),
+        ("device", device),
+        ("study", study),
+        ("created_by", created_by),
+        ("notes", notes),
+    ):
         check_text(field_name, text, TEXT_LIMITS[field_name])
     if parent is not None and not isinstance(parent, str):
-        raise InputError(f"parent must be a reference such as 'resnet20@1', got {parent!r}", field="parent",
-                         value=parent)
+        raise InputError(
+            f"parent must be a reference such as 'resnet20@1', got {parent!r}", field="parent", value=parent
+        )
     metrics = check_mapping("metrics", metrics)
     top1 = metrics.get("top1")
     if top1 is not None:
@@ -65,8 +71,9 @@ def entry_columns(
     if history is not None and (
         isinstance(history, (str, bytes, Mapping)) or not all(isinstance(h, Mapping) for h in history)
     ):
-        raise InputError("history must be a list of per-epoch dicts ([{'epoch': 1, 'test_err': 0.3}, ...])",
-                         field="history")
+        raise InputError(
+            "history must be a list of per-epoch dicts ([{'epoch': 1, 'test_err': 0.3}, ...])", field="history"
+        )
     return dict(
         dataset=dataset,
         top1=float(top1) if top1 is not None else None,
@@ -86,8 +93,24 @@ def entry_columns(
 #: What an entry's record digest covers: every column but its row id and the digest itself,
 #: and the size and dtypes of its blob (whose bytes their sha256 covers).
 RECORD_FIELDS = (
-    "name", "version", "arch_digest", "blob_sha256", "blob_size", "dtypes", "dataset", "top1", "metrics_json",
-    "history_json", "recipe_json", "data_json", "device", "parent", "study", "trial", "created_at", "created_by",
+    "name",
+    "version",
+    "arch_digest",
+    "blob_sha256",
+    "blob_size",
+    "dtypes",
+    "dataset",
+    "top1",
+    "metrics_json",
+    "history_json",
+    "recipe_json",
+    "data_json",
+    "device",
+    "parent",
+    "study",
+    "trial",
+    "created_at",
+    "created_by",
     "notes",
 )
 #: Names the scheme inside what is hashed: a later scheme cannot collide with this one.
@@ -102,8 +125,9 @@ def record_digest(values: Mapping[str, Any]) -> str:
     for key in RECORD_FIELDS:
         value = values[key]
         record[key] = _as_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if isinstance(value, datetime) else value
-    text = json.dumps([_RECORD_SCHEME, record], sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False)
+    text = json.dumps(
+        [_RECORD_SCHEME, record], sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -113,25 +137,30 @@ def check_weights_dtype(value: Any) -> torch.dtype | None:
         return None
     name = str(value).removeprefix("torch.") if isinstance(value, (str, torch.dtype)) else None
     if name not in WEIGHTS_DTYPES:
-        raise InputError(f"weights_dtype must be a floating dtype to store weights in: float16, bfloat16 or float32 "
-                         f"(torch.float16 or 'float16'), got {value!r}; leave it out to keep the weights' own dtypes",
-                         field="weights_dtype", value=value)
+        raise InputError(
+            f"weights_dtype must be a floating dtype to store weights in: float16, bfloat16 or float32 "
+            f"(torch.float16 or 'float16'), got {value!r}; leave it out to keep the weights' own dtypes",
+            field="weights_dtype",
+            value=value,
+        )
     return WEIGHTS_DTYPES[name]
 
 
 def check_fraction(field: str, value: Any) -> float:
     """A top-1 accuracy as a fraction: a real number from 0 to 1 (never NaN, a bool or text)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise InputError(f"{field} is a top-1 fraction from 0 to 1 (0.91 for 91%), got {value!r}", field=field,
-                         value=value)
+        raise InputError(
+            f"{field} is a top-1 fraction from 0 to 1 (0.91 for 91%), got {value!r}", field=field, value=value
+        )
     return float(value)
 
 
 def check_positive(field: str, value: Any, unit: str) -> float:
     """A finite number above 0 (a latency, a limit)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
-        raise InputError(f"{field} must be a number of {unit} above 0 (e.g. 2.5), got {value!r}", field=field,
-                         value=value)
+        raise InputError(
+            f"{field} must be a number of {unit} above 0 (e.g. 2.5), got {value!r}", field=field, value=value
+        )
     return float(value)
 
 

@@ -89,8 +89,11 @@ def create_model(
 
         other = sorted(set(overrides) - {"num_classes"})
         if other or not isinstance(name_or_spec, str):
-            raise SpecError(f"pretrained=True loads the zoo's entry {name_or_spec!r:.40} as trained; only num_classes "
-                            f"can change (a fresh head), not {', '.join(other) or 'a spec'}", field="pretrained")
+            raise SpecError(
+                f"pretrained=True loads the zoo's entry {name_or_spec!r:.40} as trained; only num_classes "
+                f"can change (a fresh head), not {', '.join(other) or 'a spec'}",
+                field="pretrained",
+            )
         if device is not None:
             device = model_device(device)  # checked before anything is pulled
         model = load(name_or_spec, num_classes=overrides.get("num_classes"))

@@ -29,14 +29,19 @@ def metrics_text(record: EntryRecord) -> str:
     images = images if isinstance(images, int) and not isinstance(images, bool) else None
     for key in ("top1", "top5"):
         if isinstance(metrics.get(key), (int, float)):
-            parts.append(f"{key[:3]}-{key[3:]} {100 * metrics.pop(key):.2f}%"
-                         + (f" on {images:,} test images" if key == "top1" and images else ""))
+            parts.append(
+                f"{key[:3]}-{key[3:]} {100 * metrics.pop(key):.2f}%"
+                + (f" on {images:,} test images" if key == "top1" and images else "")
+            )
     for key, value in metrics.items():
         if key.startswith("top1_") and isinstance(value, float):
             parts.append(f"{key.replace('_', ' ')} {100 * value:.2f}%")
         else:
-            parts.append(f"{key.replace('_', ' ')} {value:.4g}" if isinstance(value, float)
-                         else f"{key.replace('_', ' ')} {value}")
+            parts.append(
+                f"{key.replace('_', ' ')} {value:.4g}"
+                if isinstance(value, float)
+                else f"{key.replace('_', ' ')} {value}"
+            )
     return ", ".join(parts)
 
 
@@ -52,13 +57,16 @@ def recipe_text(recipe: dict[str, Any]) -> str:
     """A recipe as a reader wants it: optimiser, schedule, length, augmentation, how it ran.
     A recipe not written by reszoo's trainer (an import's free-form dict) is shown as JSON."""
     numeric = ("lr", "momentum", "weight_decay", "batch_size")
-    if not all(isinstance(recipe.get(k), (int, float)) and not isinstance(recipe.get(k), bool) for k in numeric) or \
-            not all(isinstance(m, (int, float)) for m in recipe.get("milestones") or []):
+    if not all(
+        isinstance(recipe.get(k), (int, float)) and not isinstance(recipe.get(k), bool) for k in numeric
+    ) or not all(isinstance(m, (int, float)) for m in recipe.get("milestones") or []):
         return json.dumps(recipe)
-    length = (f"{recipe['iterations']:,} iterations" if recipe.get("iterations")
-              else f"{recipe.get('epochs')} epochs")
-    schedule = ("one-cycle" if recipe.get("schedule") == "onecycle" else
-                f"x{recipe.get('gamma')} at {', '.join(f'{m:.0%}' for m in recipe.get('milestones', []))}")
+    length = f"{recipe['iterations']:,} iterations" if recipe.get("iterations") else f"{recipe.get('epochs')} epochs"
+    schedule = (
+        "one-cycle"
+        if recipe.get("schedule") == "onecycle"
+        else f"x{recipe.get('gamma')} at {', '.join(f'{m:.0%}' for m in recipe.get('milestones', []))}"
+    )
     warmup = f", warm-up lr {recipe['warmup_lr']:g}" if recipe.get("warmup_lr") else ""
     lines = [
         f"{recipe.get('name')}: SGD lr {recipe['lr']:g}{' Nesterov' if recipe.get('nesterov') else ''}, momentum "
@@ -79,8 +87,13 @@ def recipe_summary(recipe: dict[str, Any]) -> str:
     """``paper, 64,000 it, batch 128``: a recipe in a table cell ("" for none)."""
     if not recipe:
         return ""
-    length = (f"{recipe['iterations']:,} it" if recipe.get("iterations")
-              else f"{recipe['epochs']} ep" if recipe.get("epochs") else None)
+    length = (
+        f"{recipe['iterations']:,} it"
+        if recipe.get("iterations")
+        else f"{recipe['epochs']} ep"
+        if recipe.get("epochs")
+        else None
+    )
     batch = f"batch {recipe['batch_size']}" if recipe.get("batch_size") else None
     return ", ".join(str(part) for part in (recipe.get("name") or "custom", length, batch) if part)
 
@@ -90,8 +103,9 @@ def release_text(record: EntryRecord) -> str | None:
     release = (record.recipe or {}).get("release") or {}
     if not release:
         return None
-    return (f"{release.get('name')} ({release.get('kind')} recipe), commit {str(release.get('commit'))[:12]}"
-            + (" (uncommitted changes)" if release.get("dirty") else ""))
+    return f"{release.get('name')} ({release.get('kind')} recipe), commit {str(release.get('commit'))[:12]}" + (
+        " (uncommitted changes)" if release.get("dirty") else ""
+    )
 
 
 def entry_facts(record: EntryRecord) -> list[tuple[str, str]]:
@@ -106,7 +120,10 @@ def entry_facts(record: EntryRecord) -> list[tuple[str, str]]:
         ("release", release_text(record)),
         ("parent", record.parent),
         ("study", f"{record.study} trial {record.trial}" if record.study else None),
-        ("created", f"{record.created_at:%Y-%m-%d %H:%M} UTC" + (f" by {record.created_by}" if record.created_by else "")),
+        (
+            "created",
+            f"{record.created_at:%Y-%m-%d %H:%M} UTC" + (f" by {record.created_by}" if record.created_by else ""),
+        ),
         ("params / MACs", f"{human_count(record.params)} / {human_count(record.macs)}"),
         ("weights", f"{record.blob_size:,} bytes, {record.dtypes}"),
         ("notes", record.notes),
@@ -123,7 +140,7 @@ def history_cell(value: Any) -> str:
 
 def shown_history(history: list[dict[str, Any]], rows: int = 12) -> list[dict[str, Any]]:
     """At most ``rows`` epochs of a history: the first three and the last ones."""
-    return history if len(history) <= rows else history[:3] + history[-(rows - 3):]
+    return history if len(history) <= rows else history[:3] + history[-(rows - 3) :]
 
 
 def has_curves(record: EntryRecord) -> bool:

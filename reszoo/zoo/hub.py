@@ -17,8 +17,19 @@ from reszoo.zoo.presets import list_presets, natural_key
 from reszoo.zoo.records import EntryRecord
 from reszoo.zoo.registry import Registry
 
-__all__ = ["SHIPPED_REGISTRY", "add_presets", "data_transform", "fetch", "home", "list_models", "load", "local_registry",
-           "local_url", "remote_url", "with_new_head"]
+__all__ = [
+    "SHIPPED_REGISTRY",
+    "add_presets",
+    "data_transform",
+    "fetch",
+    "home",
+    "list_models",
+    "load",
+    "local_registry",
+    "local_url",
+    "remote_url",
+    "with_new_head",
+]
 
 
 def local_registry(url: str | None = None) -> Registry:
@@ -30,8 +41,13 @@ def local_registry(url: str | None = None) -> Registry:
     return Registry(url)
 
 
-def load(ref: str | os.PathLike[str], *, registry: Registry | str | None = None,
-         remote: Registry | str | None = None, num_classes: int | None = None) -> nn.Module:
+def load(
+    ref: str | os.PathLike[str],
+    *,
+    registry: Registry | str | None = None,
+    remote: Registry | str | None = None,
+    num_classes: int | None = None,
+) -> nn.Module:
     """A trained model from the local registry, pulled from the remote on first use;
     or from a model folder that ``reszoo export --format hf`` wrote.
 
@@ -54,8 +70,7 @@ def load(ref: str | os.PathLike[str], *, registry: Registry | str | None = None,
         elif Path(ref).is_dir():
             model = load_folder(ref)
         else:
-            raise EntryNotFoundError(f"no model folder {str(ref)!r}; for a Hub repository write "
-                                     f"'{HUB_PREFIX}{ref}'")
+            raise EntryNotFoundError(f"no model folder {str(ref)!r}; for a Hub repository write '{HUB_PREFIX}{ref}'")
         return model if num_classes is None else with_new_head(model, num_classes)
     model = fetch(ref, registry=registry, remote=remote)[1]
     return model if num_classes is None else with_new_head(model, num_classes)
@@ -78,8 +93,9 @@ def with_new_head(model: nn.Module, num_classes: int) -> nn.Module:
     return fresh.eval()
 
 
-def fetch(ref: str, *, registry: Registry | str | None = None,
-          remote: Registry | str | None = None) -> tuple[EntryRecord, nn.Module]:
+def fetch(
+    ref: str, *, registry: Registry | str | None = None, remote: Registry | str | None = None
+) -> tuple[EntryRecord, nn.Module]:
     """The entry ``ref`` names and its model, from the local registry, pulled from the
     remote first when it is not there: what :func:`load` and ``reszoo eval`` do."""
     if isinstance(registry, Registry):
@@ -116,8 +132,9 @@ def data_transform(model: nn.Module):
     from timm.data import create_transform, resolve_data_config
 
     if not getattr(model, "pretrained_cfg", None):
-        raise RegistryError("this model carries no pretrained_cfg: data_transform needs a model from reszoo.load() "
-                            "or Registry.load()")
+        raise RegistryError(
+            "this model carries no pretrained_cfg: data_transform needs a model from reszoo.load() or Registry.load()"
+        )
     return create_transform(**resolve_data_config(model=model))
 
 

@@ -30,7 +30,9 @@ class LatencyStore:
 
         def work(s: Session) -> None:
             if s.get(Architecture, record.arch_digest) is None:
-                raise EntryNotFoundError(f"no architecture {record.arch_digest[:12]} in {self.display_url}; add it first")
+                raise EntryNotFoundError(
+                    f"no architecture {record.arch_digest[:12]} in {self.display_url}; add it first"
+                )
             self._upsert_latency(s, record, replace=True)
 
         self._write(work)
@@ -72,10 +74,15 @@ class LatencyStore:
     ) -> LatencyRecord | None:
         """The stored measurement with exactly this key, if any (one indexed lookup)."""
         with self._session() as s:
-            row = s.scalars(sa.select(Latency).where(
-                Latency.arch_digest == arch_digest, Latency.device == device, Latency.batch_size == batch_size,
-                Latency.dtype == dtype, Latency.runtime == runtime,
-            )).first()
+            row = s.scalars(
+                sa.select(Latency).where(
+                    Latency.arch_digest == arch_digest,
+                    Latency.device == device,
+                    Latency.batch_size == batch_size,
+                    Latency.dtype == dtype,
+                    Latency.runtime == runtime,
+                )
+            ).first()
             return None if row is None else latency_record(row)
 
     def best_latency(
@@ -113,8 +120,10 @@ class LatencyStore:
             label = None
         if label not in stored:
             here = f" ({label} here)" if label is not None and label != name else ""
-            raise EntryNotFoundError(f"no latency stored for device {name!r}{here} in {self.display_url}; stored "
-                                     f"devices: {', '.join(map(repr, stored)) or 'none'}")
+            raise EntryNotFoundError(
+                f"no latency stored for device {name!r}{here} in {self.display_url}; stored "
+                f"devices: {', '.join(map(repr, stored)) or 'none'}"
+            )
         return label
 
     def latency(self, arch_digest: str) -> list[LatencyRecord]:
@@ -180,7 +189,14 @@ class LatencyStore:
 def latency_record(row: Latency) -> LatencyRecord:
     """The frozen record of a latency row (what latency() returns and transfer copies)."""
     return LatencyRecord(
-        row.arch_digest, row.device, row.batch_size, row.dtype, row.runtime, row.median_ms, row.p90_ms,
-        row.samples, json.loads(row.versions_json), _as_utc(row.measured_at),
+        row.arch_digest,
+        row.device,
+        row.batch_size,
+        row.dtype,
+        row.runtime,
+        row.median_ms,
+        row.p90_ms,
+        row.samples,
+        json.loads(row.versions_json),
+        _as_utc(row.measured_at),
     )
-

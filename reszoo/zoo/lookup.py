@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, undefer
 
 from reszoo.errors import EntryNotFoundError, InputError, IntegrityError, suggest
-from reszoo.zoo import weights as W
 from reszoo.limits import MAX_BATCH
+from reszoo.zoo import weights as W
 from reszoo.zoo.entry_record import (
     RECORD_FIELDS,
     TEXT_LIMITS,
@@ -33,10 +33,24 @@ from reszoo.zoo.schema import RECORD_DIGEST_REVISION, Alias, Architecture, Blob,
 from reszoo.zoo.spec import FAMILIES, ArchSpec
 from reszoo.zoo.store import _as_utc
 
-
 #: Entry columns an EntryRecord carries as they are stored.
-_RECORD_COLUMNS = ("name", "version", "blob_sha256", "dataset", "top1", "device", "parent", "study", "trial",
-                   "created_by", "notes", "metrics_json", "history_json", "recipe_json", "data_json")
+_RECORD_COLUMNS = (
+    "name",
+    "version",
+    "blob_sha256",
+    "dataset",
+    "top1",
+    "device",
+    "parent",
+    "study",
+    "trial",
+    "created_by",
+    "notes",
+    "metrics_json",
+    "history_json",
+    "recipe_json",
+    "data_json",
+)
 
 
 class Lookup:
@@ -58,9 +72,10 @@ class Lookup:
 
     def architecture(self, digest_or_name: str) -> ArchitectureRecord:
         with self._session() as s:
-            row = s.get(Architecture, digest_or_name) or s.scalars(
-                sa.select(Architecture).where(Architecture.name == digest_or_name).limit(1)
-            ).first()
+            row = (
+                s.get(Architecture, digest_or_name)
+                or s.scalars(sa.select(Architecture).where(Architecture.name == digest_or_name).limit(1)).first()
+            )
             if row is None:
                 raise EntryNotFoundError(f"no architecture {digest_or_name!r} in {self.display_url}")
             return self._arch_record(row)
@@ -157,8 +172,9 @@ class Lookup:
         # A registry one writes into (the local one) fills from a remote: say how.
         fetch = "" if self.readonly else f"; reszoo pull {ref} fetches it from the remote (the zoo by default)"
         if versions:
-            return (f"{ref} is not in {self.display_url}; versions of {ref.name!r}: {', '.join(map(str, versions))}"
-                    + fetch)
+            return (
+                f"{ref} is not in {self.display_url}; versions of {ref.name!r}: {', '.join(map(str, versions))}" + fetch
+            )
         arch = session.scalar(sa.select(Architecture.digest).where(Architecture.name == ref.name).limit(1))
         if arch is not None:
             return (
@@ -202,10 +218,19 @@ class Lookup:
         (at ``batch_size``, ``dtype`` and, if given, ``runtime``) at or under it.
         """
         if not isinstance(pattern, str):
-            raise InputError(f"list() takes a name pattern such as 'resnet*', got {type(pattern).__name__}; use '*' "
-                             "for every entry")
-        check_filters(family=family, dataset=dataset, min_top1=min_top1, max_latency_ms=max_latency_ms, device=device,
-                      batch_size=batch_size, dtype=dtype, runtime=runtime)
+            raise InputError(
+                f"list() takes a name pattern such as 'resnet*', got {type(pattern).__name__}; use '*' for every entry"
+            )
+        check_filters(
+            family=family,
+            dataset=dataset,
+            min_top1=min_top1,
+            max_latency_ms=max_latency_ms,
+            device=device,
+            batch_size=batch_size,
+            dtype=dtype,
+            runtime=runtime,
+        )
         conditions = []
         if pattern not in ("*", ""):
             if not any(ch in pattern for ch in "*?["):
@@ -283,8 +308,17 @@ class Lookup:
             return f"{entry.name}@{entry.version}"
 
 
-def check_filters(*, family: object, dataset: object, min_top1: object, max_latency_ms: object, device: object,
-                  batch_size: object, dtype: object, runtime: object) -> None:
+def check_filters(
+    *,
+    family: object,
+    dataset: object,
+    min_top1: object,
+    max_latency_ms: object,
+    device: object,
+    batch_size: object,
+    dtype: object,
+    runtime: object,
+) -> None:
     """Refuse a filter that could only ever match nothing by mistake (``min_top1='abc'``, NaN)."""
     if family is not None and family not in FAMILIES:
         raise InputError(f"family must be one of {', '.join(FAMILIES)}, got {family!r}", field="family", value=family)

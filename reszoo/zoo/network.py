@@ -96,6 +96,7 @@ class ReszooNet(nn.Module):
         self.global_pool, self.fc = make_head(spec)
         if init_weights:
             self.init_weights()
+
     @torch.no_grad()
     def init_weights(self) -> None:
         """He initialisation (fan-out, as timm and torchvision) for every conv,

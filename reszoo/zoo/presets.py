@@ -31,7 +31,9 @@ IMAGENET_DEPTHS = {
 def cifar_spec(family: str, depth: int) -> ArchSpec:
     """The paper's CIFAR-10 net of ``depth`` = 6n + 2 layers."""
     if (depth - 2) % 6 or depth < 8:
-        raise SpecError(f"CIFAR nets have 6n+2 layers (20, 32, 44, 56, 110, ...), got {depth}", field="depth", value=depth)
+        raise SpecError(
+            f"CIFAR nets have 6n+2 layers (20, 32, 44, 56, 110, ...), got {depth}", field="depth", value=depth
+        )
     n = (depth - 2) // 6
     return ArchSpec(
         family=family,
@@ -106,8 +108,11 @@ def list_presets(pattern: str | Iterable[str] = "*", family: str | None = None) 
         )
     patterns = [pattern] if isinstance(pattern, str) else list(pattern) if isinstance(pattern, (list, tuple)) else None
     if patterns is None or not all(isinstance(p, str) for p in patterns):
-        raise SpecError(f"pattern must be a name pattern such as 'resnet*' or a list of them, got {pattern!r:.60}",
-                        field="pattern", value=pattern)
+        raise SpecError(
+            f"pattern must be a name pattern such as 'resnet*' or a list of them, got {pattern!r:.60}",
+            field="pattern",
+            value=pattern,
+        )
     names = [
         name
         for name, spec in PRESETS.items()

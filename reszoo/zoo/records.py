@@ -44,8 +44,9 @@ def check_version(version: object) -> int:
     """One rule for a version however it arrives (add, publish, pull, a reference):
     a whole number from 1 to MAX_VERSION; never a bool, a string or 0."""
     if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= MAX_VERSION:
-        raise InputError(f"version must be a whole number from 1 to {MAX_VERSION}, got {version!r}",
-                        field="version", value=version)
+        raise InputError(
+            f"version must be a whole number from 1 to {MAX_VERSION}, got {version!r}", field="version", value=version
+        )
     return version
 
 

@@ -146,9 +146,19 @@ class Registry(Lookup, Transfer, LatencyStore, SqlStore):
         spec = resolve_spec(spec)
         if version is not None:
             check_version(version)
-        fields = entry_columns(dataset=dataset, metrics=metrics, history=history, recipe=recipe, data=data,
-                               device=device, parent=parent, study=study, trial=trial, notes=notes,
-                               created_by=created_by)
+        fields = entry_columns(
+            dataset=dataset,
+            metrics=metrics,
+            history=history,
+            recipe=recipe,
+            data=data,
+            device=device,
+            parent=parent,
+            study=study,
+            trial=trial,
+            notes=notes,
+            created_by=created_by,
+        )
         dtype = check_weights_dtype(weights_dtype)
         state_dict = W.to_state_dict(weights)
         W.check_fits(state_dict, spec)
@@ -213,8 +223,10 @@ class Registry(Lookup, Transfer, LatencyStore, SqlStore):
         if version is None:
             latest = session.scalar(sa.select(sa.func.max(Entry.version)).where(Entry.name == name)) or 0
             if latest >= MAX_VERSION:
-                raise ConflictError(f"{name} has reached version {MAX_VERSION}, the last a reference can name; "
-                                    "publish under another name")
+                raise ConflictError(
+                    f"{name} has reached version {MAX_VERSION}, the last a reference can name; "
+                    "publish under another name"
+                )
             version = latest + 1
         else:
             existing = session.scalars(sa.select(Entry).where(Entry.name == name, Entry.version == version)).first()
@@ -227,8 +239,14 @@ class Registry(Lookup, Transfer, LatencyStore, SqlStore):
                     "publish under another version (--version) or name"
                 )
         size, dtypes = session.execute(sa.select(Blob.size, Blob.dtypes).where(Blob.sha256 == sha)).one()
-        values = {**fields, "name": name, "version": version, "arch_digest": arch_digest, "blob_sha256": sha,
-                  "created_at": _as_utc(fields.get("created_at") or now())}
+        values = {
+            **fields,
+            "name": name,
+            "version": version,
+            "arch_digest": arch_digest,
+            "blob_sha256": sha,
+            "created_at": _as_utc(fields.get("created_at") or now()),
+        }
         digest = record_digest({**values, "blob_size": size, "dtypes": dtypes})
         entry = Entry(**values, record_digest=digest)
         session.add(entry)

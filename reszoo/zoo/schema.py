@@ -8,9 +8,19 @@ inside the registry; callers get the frozen records of ``records.py``.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Optional
 
-from sqlalchemy import BigInteger, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 #: The Alembic revision this code reads and writes; a newer database is refused.
@@ -28,7 +38,7 @@ class Architecture(Base):
 
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     spec_json: Mapped[str] = mapped_column(Text)
-    name: Mapped[Optional[str]] = mapped_column(String(200), index=True)  # the preset name, if any
+    name: Mapped[str | None] = mapped_column(String(200), index=True)  # the preset name, if any
     family: Mapped[str] = mapped_column(String(16))
     block: Mapped[str] = mapped_column(String(16))
     depth: Mapped[int] = mapped_column(Integer)
@@ -58,22 +68,22 @@ class Entry(Base):
     version: Mapped[int] = mapped_column(Integer)
     arch_digest: Mapped[str] = mapped_column(ForeignKey("architectures.digest"), index=True)
     blob_sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"), index=True)
-    dataset: Mapped[Optional[str]] = mapped_column(String(200), index=True)
-    top1: Mapped[Optional[float]] = mapped_column(Float, index=True)  # denormalised from metrics for filtering
+    dataset: Mapped[str | None] = mapped_column(String(200), index=True)
+    top1: Mapped[float | None] = mapped_column(Float, index=True)  # denormalised from metrics for filtering
     metrics_json: Mapped[str] = mapped_column(Text, default="{}")
     history_json: Mapped[str] = mapped_column(Text, default="[]")
     recipe_json: Mapped[str] = mapped_column(Text, default="{}")
     data_json: Mapped[str] = mapped_column(Text, default="{}")  # normalisation, class names
-    device: Mapped[Optional[str]] = mapped_column(String(200))
-    parent: Mapped[Optional[str]] = mapped_column(String(220))  # "name@version"
-    study: Mapped[Optional[str]] = mapped_column(String(500))
-    trial: Mapped[Optional[int]] = mapped_column(Integer)
+    device: Mapped[str | None] = mapped_column(String(200))
+    parent: Mapped[str | None] = mapped_column(String(220))  # "name@version"
+    study: Mapped[str | None] = mapped_column(String(500))
+    trial: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    created_by: Mapped[Optional[str]] = mapped_column(String(200))
-    notes: Mapped[Optional[str]] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    notes: Mapped[str | None] = mapped_column(Text)
     # sha256 over every column above and the blob's size and dtypes, checked on every read.
     # Deferred: a registry from before it (read without upgrading) has no such column.
-    record_digest: Mapped[Optional[str]] = mapped_column(String(64), deferred=True)
+    record_digest: Mapped[str | None] = mapped_column(String(64), deferred=True)
 
 
 class Alias(Base):

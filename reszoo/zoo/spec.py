@@ -106,8 +106,11 @@ class ArchSpec:
                 f"shortcut {shortcut!r} is not valid for a {self.family} net; "
                 f"allowed: {', '.join(repr(s) for s in allowed)}"
                 + (" (plain nets have no shortcut)" if self.family == "plain" else "")
-                + (" (a highway gate cannot carry zero-padded channels)"
-                   if self.family == "highway" and shortcut == "A" else ""),
+                + (
+                    " (a highway gate cannot carry zero-padded channels)"
+                    if self.family == "highway" and shortcut == "A"
+                    else ""
+                ),
                 field="shortcut",
                 value=shortcut,
             )
@@ -324,8 +327,11 @@ def _check_int_tuple(field: str, value: object) -> tuple[int, ...]:
     if not items:
         raise SpecError(f"{field} is empty; a net needs at least one stage", field=field, value=[])
     if len(items) > LIMITS["stages"]:
-        raise SpecError(f"{field} has more than {LIMITS['stages']} stages; each stage halves the image, and "
-                        f"reszoo builds at most {LIMITS['stages']}", field=field)
+        raise SpecError(
+            f"{field} has more than {LIMITS['stages']} stages; each stage halves the image, and "
+            f"reszoo builds at most {LIMITS['stages']}",
+            field=field,
+        )
     limit = LIMITS[field]
     for item in items:
         if not _is_int(item) or int(item) < 1 or int(item) > limit:
@@ -336,8 +342,12 @@ def _check_int_tuple(field: str, value: object) -> tuple[int, ...]:
                 value=list(items),
             )
     if field == "stage_depths" and sum(items) > LIMITS["total_blocks"]:
-        raise SpecError(f"stage_depths {list(items)} add up to {sum(items):,} blocks; reszoo builds at most "
-                        f"{LIMITS['total_blocks']:,} (resnet1202 has 600)", field=field, value=list(items))
+        raise SpecError(
+            f"stage_depths {list(items)} add up to {sum(items):,} blocks; reszoo builds at most "
+            f"{LIMITS['total_blocks']:,} (resnet1202 has 600)",
+            field=field,
+            value=list(items),
+        )
     return tuple(int(i) for i in items)
 
 
@@ -363,8 +373,10 @@ def write_spec_file(spec: ArchSpec, path: str | os.PathLike[str], *, overwrite: 
     """Write ``spec`` as indented JSON; refuses to replace an existing file unless ``overwrite``."""
     path = Path(path)
     if len(path.name.encode()) > 255:  # before any stat: the OS raises on such a name
-        raise SpecFileError(f"cannot write spec file: its name is {len(path.name.encode())} bytes, more than the 255 "
-                            "a file system allows; choose a shorter name")
+        raise SpecFileError(
+            f"cannot write spec file: its name is {len(path.name.encode())} bytes, more than the 255 "
+            "a file system allows; choose a shorter name"
+        )
     if path.exists() and not overwrite:
         raise SpecFileError(f"{str(path)!r} already exists; choose another path or allow overwriting (--force)")
     try:

@@ -29,7 +29,6 @@ import sqlalchemy as sa
 from reszoo.errors import RegistryError, RemoteUnavailableError
 
 
-
 def sqlite_location(url: sa.URL) -> tuple[Path | None, bool]:
     """The file a SQLite URL names (``None`` in memory), and whether the URL asks for
     read-only access. SQLAlchemy's URI form ``sqlite:///file:/path/r.db?mode=ro&uri=true``
@@ -60,15 +59,19 @@ def check_registry_file(path: Path, *, create: bool) -> bool:
     if path.stat().st_size == 0:
         # What a failed copy, a full disk or a truncated download leaves: writing a schema
         # into it would turn "my registry is gone" into "my registry is empty".
-        raise RegistryError(f"registry {path} is an empty file (0 bytes), not a registry; reszoo will not write into "
-                            "it. If it should hold a registry, restore it; to start a new one, remove the file or give "
-                            "a path that does not exist yet")
+        raise RegistryError(
+            f"registry {path} is an empty file (0 bytes), not a registry; reszoo will not write into "
+            "it. If it should hold a registry, restore it; to start a new one, remove the file or give "
+            "a path that does not exist yet"
+        )
     return True
 
 
 def not_sqlite_message(display_url: str) -> str:
-    return (f"{display_url} is not a usable database: not a SQLite database, or one damaged beyond reading; reszoo "
-            "will not touch it. Move it aside or point --registry / RESZOO_HOME elsewhere")
+    return (
+        f"{display_url} is not a usable database: not a SQLite database, or one damaged beyond reading; reszoo "
+        "will not touch it. Move it aside or point --registry / RESZOO_HOME elsewhere"
+    )
 
 
 def writable(path: Path) -> bool:
@@ -77,8 +80,10 @@ def writable(path: Path) -> bool:
 
 
 def unwritable_message(display_url: str) -> str:
-    return (f"registry {display_url} cannot be written (a read-only file or folder); nothing was changed. "
-            "Reading it works; write into a registry you can write (--registry, $RESZOO_HOME)")
+    return (
+        f"registry {display_url} cannot be written (a read-only file or folder); nothing was changed. "
+        "Reading it works; write into a registry you can write (--registry, $RESZOO_HOME)"
+    )
 
 
 def _reads_in_place(path: Path) -> bool:

@@ -24,12 +24,13 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy import event, exc as sa_exc
+from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from reszoo.errors import InputError, RegistryError, RemoteUnavailableError
@@ -74,12 +75,12 @@ def to_url(location: str | os.PathLike[str]) -> str:
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _as_utc(value: datetime) -> datetime:
     # SQLite hands back naive datetimes; everything reszoo writes is UTC.
-    return value.astimezone(timezone.utc) if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 class SqlStore:
@@ -94,8 +95,10 @@ class SqlStore:
         busy_timeout_s: float = 60.0,
     ) -> None:
         if not isinstance(url, (str, os.PathLike)):
-            raise InputError(f"Registry needs a SQLAlchemy URL or a SQLite file path, got {type(url).__name__} "
-                             f"{url!r:.40}; e.g. Registry('registry.db') or Registry('postgresql+psycopg://...')")
+            raise InputError(
+                f"Registry needs a SQLAlchemy URL or a SQLite file path, got {type(url).__name__} "
+                f"{url!r:.40}; e.g. Registry('registry.db') or Registry('postgresql+psycopg://...')"
+            )
         self.url = to_url(url)
         try:
             parsed = sa.engine.make_url(self.url)
@@ -276,16 +279,22 @@ class SqlStore:
                 if isinstance(exc, sa_exc.IntegrityError) and not _lost_race(exc):
                     # NOT NULL, CHECK, or a foreign key no race explains: the same write fails
                     # the same way every time, so retrying would disguise it as a busy registry.
-                    raise RegistryError(f"registry {self.display_url} refused the write: {exc.orig or exc}. Nothing "
-                                        "was changed. This is a bug in reszoo; please report it with this "
-                                        "message") from None
+                    raise RegistryError(
+                        f"registry {self.display_url} refused the write: {exc.orig or exc}. Nothing "
+                        "was changed. This is a bug in reszoo; please report it with this "
+                        "message"
+                    ) from None
                 if "readonly" in reason or "read-only" in reason:
                     raise RegistryError(unwritable_message(self.display_url)) from None
                 if "disk is full" in reason or "no space" in reason:
-                    raise RegistryError(f"registry {self.display_url}: the disk is full; nothing was changed. Free "
-                                        "some space and try again") from None
+                    raise RegistryError(
+                        f"registry {self.display_url}: the disk is full; nothing was changed. Free "
+                        "some space and try again"
+                    ) from None
                 if attempt == _WRITE_ATTEMPTS - 1:
-                    raise RegistryError(f"registry {self.display_url} stayed busy; try again: {exc.orig or exc}") from None
+                    raise RegistryError(
+                        f"registry {self.display_url} stayed busy; try again: {exc.orig or exc}"
+                    ) from None
                 time.sleep(random.uniform(0.01, 0.05) * 2**attempt)
         raise AssertionError("unreachable")
 

@@ -45,12 +45,14 @@ class Transfer:
         source = remote if isinstance(remote, SqlStore) else type(self)(remote, readonly=True)
         record, data = _copy_entry(source, self, ref)
         model = W.model_from_state_dict(record.spec, W.deserialize(data))
-        model.pretrained_cfg = pretrained_cfg(record.spec, record.data, ref=record.ref, dataset=record.dataset,
-                                              sha256=record.blob_sha256)
+        model.pretrained_cfg = pretrained_cfg(
+            record.spec, record.data, ref=record.ref, dataset=record.dataset, sha256=record.blob_sha256
+        )
         return record, model
 
-    def publish(self, ref: str | Ref, remote: SqlStore | str, *, version: int | None = None,
-                progress: Progress | None = None) -> EntryRecord:
+    def publish(
+        self, ref: str | Ref, remote: SqlStore | str, *, version: int | None = None, progress: Progress | None = None
+    ) -> EntryRecord:
         """Copy ``ref`` from this registry into ``remote``, as ``version`` if given."""
         target = remote if isinstance(remote, SqlStore) else type(self)(remote, create=False)
         return _copy_entry(self, target, ref, version=version, progress=progress)[0]
@@ -107,8 +109,19 @@ def _copy_entry(
     fields = {
         column: getattr(entry, column)
         for column in (
-            "dataset", "top1", "metrics_json", "history_json", "recipe_json", "data_json", "device",
-            "parent", "study", "trial", "created_at", "created_by", "notes",
+            "dataset",
+            "top1",
+            "metrics_json",
+            "history_json",
+            "recipe_json",
+            "data_json",
+            "device",
+            "parent",
+            "study",
+            "trial",
+            "created_at",
+            "created_by",
+            "notes",
         )
     }
 

@@ -30,7 +30,7 @@ HASH_CHUNK = 8 << 20
 
 _PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle", ".tar")
 _CONVERT_HINT = (
-    "convert it once where you trust the file: python -c \"import torch; from safetensors.torch import save_file; "
+    'convert it once where you trust the file: python -c "import torch; from safetensors.torch import save_file; '
     "save_file(torch.load('IN.pt', weights_only=True), 'OUT.safetensors')\""
 )
 
@@ -59,17 +59,22 @@ def to_state_dict(weights: nn.Module | StateDict) -> dict[str, torch.Tensor]:
     if isinstance(weights, nn.Module):
         weights = weights.state_dict()
     if not isinstance(weights, Mapping):
-        raise WeightsError(f"weights must be a model or a state_dict (a dict of tensors), got {type(weights).__name__}"
-                           + ("; for a file use import_weights(path, ...)" if isinstance(weights, (str, os.PathLike))
-                              else ""))
+        raise WeightsError(
+            f"weights must be a model or a state_dict (a dict of tensors), got {type(weights).__name__}"
+            + ("; for a file use import_weights(path, ...)" if isinstance(weights, (str, os.PathLike)) else "")
+        )
     bad = [k for k, v in weights.items() if not isinstance(v, torch.Tensor)]
     if bad:
-        raise WeightsError(f"weights must map names to tensors; {', '.join(map(str, bad[:5]))} "
-                           f"{'is' if len(bad) == 1 else 'are'} {type(weights[bad[0]]).__name__}")
+        raise WeightsError(
+            f"weights must map names to tensors; {', '.join(map(str, bad[:5]))} "
+            f"{'is' if len(bad) == 1 else 'are'} {type(weights[bad[0]]).__name__}"
+        )
     meta = [k for k, v in weights.items() if v.is_meta]
     if meta:
-        raise WeightsError(f"weights {', '.join(meta[:3])} are on the meta device (shapes only, no values); "
-                           "build the model on a real device or load its weights first")
+        raise WeightsError(
+            f"weights {', '.join(meta[:3])} are on the meta device (shapes only, no values); "
+            "build the model on a real device or load its weights first"
+        )
     return {k: v.detach() for k, v in weights.items()}
 
 
@@ -100,18 +105,21 @@ def check_fits(state_dict: StateDict, spec: ArchSpec, model: nn.Module | None = 
         f"{k} {str(state_dict[k].dtype).removeprefix('torch.')} (spec wants a "
         f"{'floating' if reference[k].is_floating_point() else 'integer'} dtype)"
         for k in expected
-        if k in state_dict and isinstance(state_dict[k], torch.Tensor)
+        if k in state_dict
+        and isinstance(state_dict[k], torch.Tensor)
         and state_dict[k].is_floating_point() != reference[k].is_floating_point()
     ]
     if missing or unexpected or misshaped or mistyped:
         parts = []
-        for label, keys in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped),
-                            ("mis-typed", mistyped)):
+        for label, keys in (
+            ("missing", missing),
+            ("unexpected", unexpected),
+            ("mis-shaped", misshaped),
+            ("mis-typed", mistyped),
+        ):
             if keys:
                 parts.append(f"{label} ({len(keys)}): " + ", ".join(keys[:5]) + (", ..." if len(keys) > 5 else ""))
-        raise WeightsError(
-            f"weights do not fit {spec.summary()} [{spec.short_digest}]: " + "; ".join(parts)
-        )
+        raise WeightsError(f"weights do not fit {spec.summary()} [{spec.short_digest}]: " + "; ".join(parts))
 
 
 def cast_floating(state_dict: StateDict, dtype: torch.dtype) -> tuple[dict[str, torch.Tensor], list[str]]:
@@ -223,11 +231,15 @@ def read_weights_file(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
                 # Pickle protocol 2+ starts with 0x80; torch.save's zip archives with "PK".
                 if head[:1] == b"\x80" or head[:2] == b"PK":
                     raise WeightsError(
-                        f"{path} is a pickle/torch.save file; reszoo reads safetensors only: {_CONVERT_HINT}")
-                raise WeightsError(f"{path} is not a valid safetensors file: it does not start with a safetensors header")
+                        f"{path} is a pickle/torch.save file; reszoo reads safetensors only: {_CONVERT_HINT}"
+                    )
+                raise WeightsError(
+                    f"{path} is not a valid safetensors file: it does not start with a safetensors header"
+                )
             if size != expected:
-                raise WeightsError(f"{path} is {size} bytes but its safetensors header describes {expected}: "
-                                   "truncated or damaged")
+                raise WeightsError(
+                    f"{path} is {size} bytes but its safetensors header describes {expected}: truncated or damaged"
+                )
             handle.seek(0)
             data = handle.read()
     except FileNotFoundError:

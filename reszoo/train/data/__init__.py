@@ -82,5 +82,16 @@ def _download_cifar(name: str, folder: Path) -> Path:
     return folder
 
 
-__all__ = ["KNOWN", "Dataset", "DatasetError", "ImageSet", "channel_stats", "data_roots", "find", "fit_spec", "load",
-           "local_dataset", "synthetic"]
+__all__ = [
+    "KNOWN",
+    "Dataset",
+    "DatasetError",
+    "ImageSet",
+    "channel_stats",
+    "data_roots",
+    "find",
+    "fit_spec",
+    "load",
+    "local_dataset",
+    "synthetic",
+]

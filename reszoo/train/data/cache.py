@@ -46,15 +46,30 @@ def save(dataset: Dataset, cache: Path) -> None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         with atomic_file(cache) as tmp:
             save_file(
-                {"train_images": dataset.train.images, "train_labels": dataset.train.labels,
-                 "test_images": dataset.test.images, "test_labels": dataset.test.labels},
+                {
+                    "train_images": dataset.train.images,
+                    "train_labels": dataset.train.labels,
+                    "test_images": dataset.test.images,
+                    "test_labels": dataset.test.labels,
+                },
                 str(tmp),
-                metadata={"info": json.dumps({"name": dataset.name, "classes": list(dataset.classes),
-                                              "mean": list(dataset.mean), "std": list(dataset.std)})},
+                metadata={
+                    "info": json.dumps(
+                        {
+                            "name": dataset.name,
+                            "classes": list(dataset.classes),
+                            "mean": list(dataset.mean),
+                            "std": list(dataset.std),
+                        }
+                    )
+                },
             )
     except (OSError, SafetensorError) as exc:
-        warnings.warn(f"could not cache the decoded data set in {cache.parent} ({exc}); it will be decoded again "
-                      "next time", RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"could not cache the decoded data set in {cache.parent} ({exc}); it will be decoded again next time",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def read(cache: Path) -> Dataset:
@@ -73,4 +88,3 @@ def read(cache: Path) -> Dataset:
         tuple(info["std"]),
         cache.stem,
     )
-

@@ -38,8 +38,7 @@ def find(name: str, root: str | os.PathLike | None = None) -> Path:
         close = suggest(name, [*KNOWN, "synthetic"])
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise DatasetError(
-            f"data set {name!r} is neither a path nor a known name{hint} (known: {', '.join(sorted(KNOWN))}, "
-            "synthetic)"
+            f"data set {name!r} is neither a path nor a known name{hint} (known: {', '.join(sorted(KNOWN))}, synthetic)"
         )
     searched = []
     for base in data_roots(root):

@@ -81,9 +81,7 @@ def _split_members(members: Iterable[tuple[str, bytes]], source: str) -> Dataset
             )
     classes = sorted(splits["train"])
     if sorted(splits["test"]) != classes:
-        raise DatasetError(
-            f"{source}: test classes {sorted(splits['test'])} differ from train classes {classes}"
-        )
+        raise DatasetError(f"{source}: test classes {sorted(splits['test'])} differ from train classes {classes}")
 
     def image_set(split: str) -> ImageSet:
         names, blobs, labels = [], [], []
@@ -134,10 +132,7 @@ def _read_idx(path: Path, expected_dims: int) -> torch.Tensor:
             data = handle.read()
     except (OSError, EOFError) as exc:
         raise DatasetError(f"cannot read {path}: {exc}") from None
-    if (
-        len(data) < 4 + 4 * expected_dims
-        or data[0] != 0 or data[1] != 0 or data[2] != 0x08 or data[3] != expected_dims
-    ):
+    if len(data) < 4 + 4 * expected_dims or data[0] != 0 or data[1] != 0 or data[2] != 0x08 or data[3] != expected_dims:
         raise DatasetError(
             f"{path} is not an idx file of unsigned bytes with {expected_dims} dimensions "
             f"(header {data[:4].hex() or 'empty'}, expected 000008{expected_dims:02x})"
@@ -159,7 +154,18 @@ def _find(root: Path, stem: str) -> Path:
     raise DatasetError(f"{root} has no {stem} or {stem}.gz (the idx files of MNIST / Fashion-MNIST)")
 
 
-FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+FASHION_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 
 
 def _read_idx_folder(root: Path) -> Dataset:
@@ -195,7 +201,6 @@ def _read_torchvision_cifar(root: Path, hundred: bool) -> Dataset:
     return make_dataset("cifar100" if hundred else "cifar10", image_set(train), image_set(test), train.classes, "")
 
 
-
 def reader_for(path: Path) -> Callable[[Path], Dataset]:
     if path.is_file():
         if path.name.endswith((".tar", ".tar.gz", ".tgz")):
@@ -215,4 +220,3 @@ def reader_for(path: Path) -> Callable[[Path], Dataset]:
         f"{path} holds no data set reszoo knows: expected train/ and test/ class folders, idx files "
         "(train-images-idx3-ubyte.gz, ...), or torchvision's cifar-10-batches-py / cifar-100-python"
     )
-

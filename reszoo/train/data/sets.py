@@ -96,7 +96,9 @@ def fit_spec(spec: ArchSpec, dataset: Dataset) -> ArchSpec:
     changes = {
         key: value
         for key, value in (
-            ("num_classes", dataset.num_classes), ("in_chans", dataset.in_chans), ("input_size", dataset.input_size)
+            ("num_classes", dataset.num_classes),
+            ("in_chans", dataset.in_chans),
+            ("input_size", dataset.input_size),
         )
         if getattr(spec, key) != value
     }
@@ -132,7 +134,9 @@ def synthetic(
         return ImageSet(images, labels)
 
     return make_dataset(
-        "synthetic", split(train), split(test), [f"class{i}" for i in range(num_classes)],
+        "synthetic",
+        split(train),
+        split(test),
+        [f"class{i}" for i in range(num_classes)],
         f"synthetic-{train}-{test}-{num_classes}-{size}-{channels}-{seed}",
     )
-

@@ -26,8 +26,13 @@ branch_labels = None
 depends_on = None
 
 _ENTRY_COLUMNS = [name for name in RECORD_FIELDS if name not in ("blob_size", "dtypes", "created_at")]
-entries = sa.table("entries", sa.column("id", sa.Integer), sa.column("created_at", sa.DateTime(timezone=True)),
-                   sa.column("record_digest", sa.String), *(sa.column(name) for name in _ENTRY_COLUMNS))
+entries = sa.table(
+    "entries",
+    sa.column("id", sa.Integer),
+    sa.column("created_at", sa.DateTime(timezone=True)),
+    sa.column("record_digest", sa.String),
+    *(sa.column(name) for name in _ENTRY_COLUMNS),
+)
 blobs = sa.table("blobs", sa.column("sha256"), sa.column("size"), sa.column("dtypes"), sa.column("data"))
 architectures = sa.table("architectures", sa.column("digest"), sa.column("spec_json"))
 
@@ -46,11 +51,15 @@ def _sound(conn: sa.Connection, row: sa.RowMapping) -> bool:
 def upgrade() -> None:
     op.add_column("entries", sa.Column("record_digest", sa.String(64), nullable=True))
     conn = op.get_bind()
-    rows = conn.execute(
-        sa.select(entries, blobs.c.size.label("blob_size"), blobs.c.dtypes, architectures.c.spec_json)
-        .join(blobs, blobs.c.sha256 == entries.c.blob_sha256)
-        .join(architectures, architectures.c.digest == entries.c.arch_digest)
-    ).mappings().all()
+    rows = (
+        conn.execute(
+            sa.select(entries, blobs.c.size.label("blob_size"), blobs.c.dtypes, architectures.c.spec_json)
+            .join(blobs, blobs.c.sha256 == entries.c.blob_sha256)
+            .join(architectures, architectures.c.digest == entries.c.arch_digest)
+        )
+        .mappings()
+        .all()
+    )
     for row in rows:
         if _sound(conn, row):
             conn.execute(sa.update(entries).where(entries.c.id == row["id"]).values(record_digest=record_digest(row)))
