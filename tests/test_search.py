@@ -554,6 +554,9 @@ def test_a_pruned_proxy_run_says_what_it_was_pruned_on(tmp_path, monkeypatch, sc
         def should_prune(self) -> bool:
             return True
 
+        def set_user_attr(self, key: str, value: object) -> None:
+            pass
+
     trial = PruningTrial()
     with pytest.raises(optuna.TrialPruned, match=reason):
         objective.train_proxy(TINY_SPACE.sample(random.Random(0)), trial)

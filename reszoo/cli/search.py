@@ -21,8 +21,10 @@ from reszoo.cli.search_report import (
 from reszoo.cli.train import plot_app
 from reszoo.errors import SearchError
 from reszoo.files import FIGURE_SUFFIXES, atomic_write_text, check_output_file
-from reszoo.limits import MAX_BATCH
+from reszoo.limits import MACS_BUDGET, MAX_BATCH
+from reszoo.train.precision import check_precision
 from reszoo.train.recipes import RECIPES, get_recipe
+from reszoo.zoo.records import check_name
 
 if TYPE_CHECKING:
     import optuna
@@ -36,7 +38,9 @@ def _csv(value: str | None, option: str, cast=str) -> tuple | None:
     try:
         items = tuple(cast(v.strip()) for v in value.split(",") if v.strip())
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a comma-separated list of {cast.__name__}s", param_hint=option)
+        raise typer.BadParameter(
+            f"{value!r} is not a comma-separated list of {cast.__name__}s", param_hint=option
+        ) from None
     if not items:
         raise typer.BadParameter("give at least one value", param_hint=option)
     return items
@@ -49,7 +53,9 @@ def _depth_range(value: str | None) -> dict[str, int]:
     try:
         return {"min_depth": int(low), "max_depth": int(high if sep else low)}
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not MIN-MAX blocks per stage (e.g. 1-6)", param_hint="--depth")
+        raise typer.BadParameter(
+            f"{value!r} is not MIN-MAX blocks per stage (e.g. 1-6)", param_hint="--depth"
+        ) from None
 
 
 def build_space(space_file: Path | None, **bounds: Any) -> SearchSpace:
@@ -74,9 +80,7 @@ def search_command(
             show_default=False,
         ),
     ] = None,
-    data_root: Annotated[
-        str | None, typer.Option(help="Folder holding named data sets (also $RESZOO_DATA).")
-    ] = None,
+    data_root: Annotated[str | None, typer.Option(help="Folder holding named data sets (also $RESZOO_DATA).")] = None,
     device: Annotated[
         str, typer.Option(help="Where nets are timed and trained: auto (cuda if present), cpu, cuda[:N].")
     ] = "auto",
@@ -140,9 +144,7 @@ def search_command(
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the sampler (worker i: seed + i) and of every proxy run.")] = 0,
-    space_file: Annotated[
-        Path | None, typer.Option("--space", help="A JSON/TOML file of search-space bounds.")
-    ] = None,
+    space_file: Annotated[Path | None, typer.Option("--space", help="A JSON/TOML file of search-space bounds.")] = None,
     families: Annotated[str | None, typer.Option(help="Families to search, e.g. residual,plain,highway.")] = None,
     blocks: Annotated[str | None, typer.Option(help="Block types: basic, bottleneck.")] = None,
     depth: Annotated[str | None, typer.Option(help="Blocks per stage, MIN-MAX (default 1-4).")] = None,
@@ -178,10 +180,26 @@ def search_command(
         str,
         typer.Option(
             help="Presets trained on the same proxy and shown beside the result; the first sets the "
-            "default limit, and the size preference ranks only draws within 1.5x the MACs of the "
-            "largest that meets the limit (none: no bound). 'none' for none."
+            "default limit, and those under it set the size preference's MACs budget (--macs-budget). "
+            "'none' for none."
         ),
     ] = "resnet20",
+    pruner: Annotated[
+        str,
+        typer.Option(
+            help="How proxy runs stop early: median (below the median of earlier trials at an epoch), "
+            "hyperband (Optuna's Hyperband over proxy epochs: for a proxy of many epochs, where most "
+            "trials should stop after one or a few; needs --proxy-epochs 3 or more) or none."
+        ),
+    ] = "median",
+    macs_budget: Annotated[
+        str,
+        typer.Option(
+            help="The size preference ranks only draws within this many times the MACs of the largest "
+            "--reference under the limit, which bounds the proxy's training cost; 'none' lifts the bound "
+            "(wide, shallow nets are quick at batch 1 but dear to train).",
+        ),
+    ] = "1.5",
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write every trial and the result as JSON here.")
     ] = None,
@@ -190,6 +208,21 @@ def search_command(
     ] = 0,
     final_recipe: Annotated[str, typer.Option(help=f"Recipe for --publish-best: {', '.join(RECIPES)}.")] = "onecycle",
     final_epochs: Annotated[int | None, typer.Option(min=1, help="Epochs of the --publish-best training.")] = None,
+    final_precision: Annotated[
+        str,
+        typer.Option(
+            help="Precision of the --publish-best training: auto (the device's: float32 on a CPU), "
+            "float32, bfloat16, bfloat16-norm32."
+        ),
+    ] = "auto",
+    publish_as: Annotated[
+        str | None,
+        typer.Option(
+            help="Name of the --publish-best entries: NAME for one, NAME-1 ... NAME-K by rank for K. "
+            "Default: STUDY-tN (N the trial).",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON instead of a table.")] = False,
 ) -> None:
     """Search residual, plain and highway nets for the best one under a latency limit.
@@ -211,6 +244,10 @@ def search_command(
     if out is not None:  # before the search: its results must not be lost for want of a folder
         check_output_file(out, "--out")
     references = [] if reference.strip().lower() == "none" else list(_csv(reference, "--reference"))
+    budget = None if macs_budget.strip().lower() == "none" else MACS_BUDGET.parse(macs_budget, "--macs-budget")
+    precision = None if final_precision == "auto" else check_precision(final_precision)
+    if publish_as is not None:
+        check_name(publish_as)
     space = build_space(
         space_file,
         families=_csv(families, "--families"),
@@ -274,6 +311,8 @@ def search_command(
                 proxy_batch_size=proxy_batch_size,
                 proxy_precision=proxy_precision,
                 proxy_score=proxy_score,
+                pruner=pruner,
+                macs_budget=budget,
                 threads=threads,
                 references=references,
                 registry=state.registry_url,
@@ -307,6 +346,8 @@ def search_command(
             recipe,
             open_registry(),
             dataset=result.dataset,
+            name=publish_as,
+            precision=precision,
             on_start=lambda r, n: err_console.print(
                 f"training trial {r.number} as {n} ({recipe.name})", highlight=False
             ),

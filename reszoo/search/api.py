@@ -72,6 +72,10 @@ class SearchResult:
             "trials": len(self.trials),
             "feasible": sum(1 for r in self.trials if r.feasible),
             "complete": sum(1 for r in self.trials if r.state == "COMPLETE"),
+            # Trained to the end, stopped early by the pruner, never trained (over the limit).
+            "trained": sum(1 for r in self.trials if r.state == "COMPLETE" and r.feasible),
+            "pruned": sum(1 for r in self.trials if r.state == "PRUNED"),
+            "infeasible": sum(1 for r in self.trials if not r.feasible),
             "screened_draws": sum(r.screened for r in self.trials),
             "repeated_draws": sum(r.repeated for r in self.trials),
             "best": [r.to_dict() for r in self.best],
@@ -104,6 +108,8 @@ def search(
     proxy_batch_size: int = 32,
     proxy_precision: str = "auto",
     proxy_score: str = "train-loss+params",
+    pruner: str = "median",
+    macs_budget: float | None = 1.5,
     threads: int | None = None,
     references: Sequence[str] = ("resnet20",),
     registry: str | None = None,
@@ -133,12 +139,17 @@ def search(
             times ln(parameters); higher is better), ``train-loss`` (the loss alone) or
             ``top1`` (its validation top-1); see :data:`reszoo.search.proxy.SCORES`.
             Top-1 is reported either way.
+        pruner: How proxy runs stop early (:data:`reszoo.search.config.PRUNERS`): ``median``,
+            ``hyperband`` (for a proxy of many epochs: most trials stop after one or a few) or ``none``.
+        macs_budget: The size preference ranks only draws within this many times the MACs of the
+            largest reference under the limit (what bounds the proxy's training cost); ``None``:
+            no bound, for a budget that can afford the wide nets a loose limit admits.
         threads: CPU threads latency is timed with (default: the threads this process
             has, or what a resumed study started with; 1 is the steadiest).
         references: Presets trained on the same proxy, beside the result (those under the limit
-            start the study, and the size preference ranks only draws within 1.5x the largest
-            one's MACs; none under it: no bound). The first, when it sets the limit, is timed
-            again to judge a net measured over it (a resumed study's limit is not).
+            start the study, and set the size preference's MACs budget; none under it: no bound).
+            The first, when it sets the limit, is timed again to judge a net measured over it (a
+            resumed study's limit is not).
         registry: Where latency rows are cached (default: the local registry).
         log: Told of decisions worth a line (the limit chosen, a proxy cut to fit, fewer workers).
 
@@ -152,7 +163,7 @@ def search(
     from reszoo.devices import resolve_device, usable_cores
     from reszoo.latency.judge import LatencyTarget
     from reszoo.latency.measure import RUNTIMES, LatencySetup
-    from reszoo.search.config import MODES, SearchConfig
+    from reszoo.search.config import MODES, PRUNERS, SearchConfig
     from reszoo.search.processes import bound_workers
     from reszoo.search.proxy import PROXY_RECIPE, Proxy, check_score
     from reszoo.search.results import fitted_preset
@@ -169,6 +180,15 @@ def search(
     if mode not in MODES:
         raise InputError(f"mode must be one of {', '.join(MODES)}, got {mode!r}", field="mode", value=mode)
     check_score(proxy_score)  # before the data set is loaded
+    if pruner not in PRUNERS:
+        raise InputError(f"pruner must be one of {', '.join(PRUNERS)}, got {pruner!r}", field="pruner", value=pruner)
+    if pruner == "hyperband" and proxy_epochs < 3:
+        raise InputError(
+            f"the hyperband pruner cuts runs at 1, 3, 9... proxy epochs; give --proxy-epochs of at least 3, "
+            f"got {proxy_epochs}",
+            field="proxy_epochs",
+            value=proxy_epochs,
+        )
     if trials is None and timeout is None:
         trials = DEFAULT_TRIALS
     torch_device = resolve_device(device)
@@ -259,6 +279,8 @@ def search(
         mode=mode,
         seed=seed,
         startup_trials=min(10, max(3, (trials or 30) // 3)),
+        pruner=pruner,
+        macs_budget=macs_budget,
     )
     objective = make_objective(config, data)  # this process's (spawned workers load the data set themselves)
     study_so_far = None

@@ -10,6 +10,7 @@ default, so such a study still resumes.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,12 @@ from reszoo.search.proxy import Proxy
 from reszoo.search.space import SearchSpace
 
 MODES = ("constrained", "pareto")
+
+#: How a trial's proxy run may be stopped early: ``median`` (below the median of earlier trials
+#: at an epoch: the default, for short proxies), ``hyperband`` (Optuna's Hyperband, successive
+#: halving over proxy epochs in several brackets: for a proxy of many epochs, where most trials
+#: should stop after one or a few), ``none``.
+PRUNERS = ("median", "hyperband", "none")
 
 
 @dataclass(frozen=True)
@@ -39,10 +46,22 @@ class SearchConfig:
     sampler: str = "tpe"  # or "random": the baseline of benchmarks/search_quality.py
     screen: bool = True  # redraw draws the latency predictor puts over the limit (search/sampling.py)
     size_preference: bool = True  # of the screen's passing draws, hand on the largest likely under the limit
+    pruner: str = "median"  # one of PRUNERS
+    # The size preference ranks only draws within this many times the MACs of the largest net the
+    # study started from (its proxy-training cost); None: no bound (a budget that affords any size).
+    macs_budget: float | None = 1.5
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise InputError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}", field="mode")
+        if self.pruner not in PRUNERS:
+            raise InputError(f"pruner must be one of {', '.join(PRUNERS)}, got {self.pruner!r}", field="pruner")
+        if self.macs_budget is not None and not (math.isfinite(self.macs_budget) and self.macs_budget >= 1):
+            raise InputError(
+                f"macs budget must be a finite number of at least 1 (times the references' MACs), or none for no "
+                f"bound; got {self.macs_budget!r}",
+                field="macs_budget",
+            )
         if self.sampler not in ("tpe", "random"):
             raise InputError(f"sampler must be 'tpe' or 'random', got {self.sampler!r}", field="sampler")
         if self.mode == "constrained" and self.target.max_ms is None:

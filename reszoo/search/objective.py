@@ -61,6 +61,7 @@ class Objective:
     judge: LatencyJudge
     pareto: bool = False
     prune: bool = True
+    gate_pruning: bool = True  # prune only once PRUNE_AFTER trials reached the epoch (the median pruner's need)
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         spec = self.space.suggest(trial)
@@ -109,7 +110,7 @@ class Objective:
             if (
                 self.prune
                 and epoch != last_epoch
-                and _trained_to(trial.study, epoch) >= PRUNE_AFTER
+                and (not self.gate_pruning or _trained_to(trial.study, epoch) >= PRUNE_AFTER)
                 and trial.should_prune()
             ):
                 # Only the score in use: a run ranked by its loss has no per-epoch test error.
@@ -122,6 +123,7 @@ class Objective:
                         f"score {epoch_score(record, by, params):.4f} (training loss "
                         f"{record['train_loss']:.4f}, {params} parameters)"
                     )
+                trial.set_user_attr(keys.FAIL_REASON, f"pruned after epoch {epoch}: {figure}")
                 raise optuna.TrialPruned(f"{figure} after epoch {epoch}")
 
         started = time.perf_counter()

@@ -3,6 +3,8 @@ the reference presets on the same proxy, and publishing winners with lineage."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -59,7 +61,7 @@ class TrialResult:
         spec = ArchSpec.from_dict(attrs[keys.SPEC]) if keys.SPEC in attrs else None
         reason = attrs.get(keys.FAIL_REASON) or trial.system_attrs.get("fail_reason")  # ours, or Optuna's
         if trial.state == TrialState.PRUNED and reason is None:
-            reason = "pruned: below the median of earlier trials"
+            reason = "pruned: stopped early by the study's pruner"
         return cls(
             number=trial.number,
             state=trial.state.name,
@@ -205,6 +207,12 @@ def winners(study: optuna.Study, mode: str, k: int) -> list[TrialResult]:
     return best(results, k)
 
 
+def _run_key(recipe: Recipe, precision: str | None) -> str:
+    """A short digest of how a net is trained, so that a checkpoint resumes only the same training."""
+    body = json.dumps({"recipe": recipe.to_dict(), "precision": precision}, sort_keys=True)
+    return f"{recipe.name}-{hashlib.sha256(body.encode()).hexdigest()[:8]}"
+
+
 def publish_best(
     study: optuna.Study,
     config: SearchConfig,
@@ -215,16 +223,37 @@ def publish_best(
     on_start: Callable[[TrialResult, str], None] | None = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
     dataset: Dataset | None = None,
+    name: str | None = None,
+    precision: str | None = None,
 ) -> list[EntryRecord]:
     """Train the ``k`` best feasible nets with ``recipe`` on the whole training split,
     evaluate them on the test split, and publish them with lineage (study, trial).
-    ``dataset``: the loaded ``config.dataset``, if the caller has it."""
+
+    Args:
+        dataset: The loaded ``config.dataset``, if the caller has it.
+        name: What to publish them as: ``name`` (k = 1) or ``name-1`` ... ``name-k`` by rank;
+            default ``STUDY-tN`` (N the trial). Every name is checked before anything trains.
+        precision: Of the training (default: the device's, float32 on a CPU).
+
+    Each training checkpoints every epoch under ``$RESZOO_HOME/search/publish/``; run again
+    after an interruption, it resumes there.
+    """
+    from reszoo.zoo.hub import home
+
     dataset = dataset or load_dataset(config.dataset, root=config.data_root)
+    chosen = winners(study, config.mode, k)
+    names = [
+        f"{config.study}-t{r.number}" if name is None else name if len(chosen) == 1 else f"{name}-{rank}"
+        for rank, r in enumerate(chosen, 1)
+    ]
+    for entry_name in names:
+        registry.check_new_name(entry_name)  # refused now, not after an hour of training
     published = []
-    for result in winners(study, config.mode, k):
-        name = f"{config.study}-t{result.number}"
+    for result, entry_name in zip(chosen, names):
         if on_start is not None:
-            on_start(result, name)
+            on_start(result, entry_name)
+        folder = home() / "search" / "publish"
+        folder.mkdir(parents=True, exist_ok=True)
         trained = train(
             result.spec,
             dataset,
@@ -232,7 +261,10 @@ def publish_best(
             device=config.proxy.device,
             seed=config.proxy.seed,
             runtime=config.proxy.runtime,
+            precision=precision,
             on_epoch=on_epoch,
+            checkpoint=folder / f"{config.study}-t{result.number}-{_run_key(recipe, precision)}.safetensors",
+            resume=True,
         )
         entry = TrainedEntry.from_result(
             trained,
@@ -244,5 +276,5 @@ def publish_best(
             notes=f"found by reszoo search ({config.mode}, latency limit {config.target.max_ms} ms on "
             f"{device_label(config.target.device)}, batch {config.target.batch_size}, {config.target.runtime})",
         )
-        published.append(publish_trained(registry, name, trained.model, result.spec, entry))
+        published.append(publish_trained(registry, entry_name, trained.model, result.spec, entry))
     return published

@@ -7,6 +7,7 @@ trials, and trials left RUNNING by a worker that died are failed.
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import warnings
@@ -48,7 +49,16 @@ def make_objective(
     ``judge``: the latency judge (default :func:`make_judge`'s)."""
     dataset = dataset or load_dataset(config.dataset, root=config.data_root)
     data = proxy_data(dataset, config.proxy.train_images, config.proxy.val_images, config.proxy.seed)
-    return Objective(config.space, data, config.proxy, judge or make_judge(config), pareto=config.mode == "pareto")
+    return Objective(
+        config.space,
+        data,
+        config.proxy,
+        judge or make_judge(config),
+        pareto=config.mode == "pareto",
+        prune=config.pruner != "none",
+        # Hyperband's brackets decide when a run may stop; the median pruner waits for enough trials.
+        gate_pruning=config.pruner == "median",
+    )
 
 
 def sampler_for(
@@ -74,7 +84,9 @@ def sampler_for(
 
     screened = LatencyScreen(DistinctSampler(sampler, config.space, seed=seed), judge)
     known = known_score(config)
-    return SizePreference(screened, judge, known) if known is not None else screened
+    if known is None:
+        return screened
+    return SizePreference(screened, judge, known, macs_ratio=config.macs_budget or math.inf)
 
 
 def known_score(config: SearchConfig) -> Callable[[ArchSpec], float] | None:
@@ -89,8 +101,19 @@ def known_score(config: SearchConfig) -> Callable[[ArchSpec], float] | None:
 
 
 def pruner_for(config: SearchConfig) -> optuna.pruners.BasePruner:
-    if config.mode == "pareto":
+    """The study's pruner (see PRUNERS); Optuna prunes single-objective studies only."""
+    if config.mode == "pareto" or config.pruner == "none":
         return optuna.pruners.NopPruner()
+    if config.pruner == "hyperband":
+        # Rungs at 1, 3, 9, ... proxy epochs (reduction factor 3, Optuna's default), up to the
+        # proxy's length; the brackets differ in how early they first cut.
+        epochs = config.proxy.recipe.epochs
+        if not epochs or epochs < 2:
+            raise SearchError(
+                f"the hyperband pruner stops runs between proxy epochs; give --proxy-epochs of at least 3 "
+                f"(got {epochs})"
+            )
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs, reduction_factor=3)
     # Stop a proxy run whose score after an epoch is below the median of earlier trials at that
     # epoch (never at the last, and only once PRUNE_AFTER trials were trained to it: see Objective).
     return optuna.pruners.MedianPruner(n_startup_trials=0)

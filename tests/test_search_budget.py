@@ -1,0 +1,165 @@
+"""Spending a larger search budget: Hyperband over proxy epochs, the size preference's
+MACs budget, and --publish-best under a name a user chose, resuming its training."""
+
+import dataclasses
+import json
+import math
+import random
+
+import optuna
+import pytest
+from typer.testing import CliRunner
+
+from reszoo import Registry
+from reszoo.cli.app import app
+from reszoo.errors import InputError
+from reszoo.search import study as study_module
+from reszoo.search.preference import SizePreference
+from reszoo.search.study import make_objective, pruner_for, sampler_for
+
+from .test_search import TINY_CLI, TINY_SPACE, FakeJudge, config
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def fake_latency(monkeypatch):
+    """Latency as a pure function of the parameter count (test_search.py's FakeJudge)."""
+    monkeypatch.setattr(study_module, "LatencyJudge", FakeJudge)
+
+
+class PruningTrial:
+    """What Objective.train_proxy asks of an Optuna trial, its pruner saying stop."""
+
+    study = None
+
+    def __init__(self) -> None:
+        self.attrs: dict[str, object] = {}
+
+    def report(self, value: float, step: int) -> None:
+        self.reported = (value, step)
+
+    def should_prune(self) -> bool:
+        return True
+
+    def set_user_attr(self, key: str, value: object) -> None:
+        self.attrs[key] = value
+
+
+def _with(base, **changes):
+    proxy = dataclasses.replace(base.proxy, recipe=base.proxy.recipe.with_overrides(epochs=3))
+    return dataclasses.replace(base, proxy=proxy, **changes)
+
+
+def test_hyperband_cuts_runs_at_its_rungs_without_waiting_for_a_median(tmp_path):
+    hyperband = _with(config(tmp_path), pruner="hyperband")
+    pruner = pruner_for(hyperband)
+    assert isinstance(pruner, optuna.pruners.HyperbandPruner)
+    assert (pruner._min_resource, pruner._max_resource) == (1, 3)
+    # Hyperband decides from its first trials; the median pruner waits for PRUNE_AFTER trained ones.
+    trial = PruningTrial()
+    with pytest.raises(optuna.TrialPruned):
+        make_objective(hyperband).train_proxy(TINY_SPACE.sample(random.Random(0)), trial)
+    assert trial.reported[1] == 1 and str(trial.attrs["fail_reason"]).startswith("pruned after epoch 1: score")
+
+    class NoStudyYet(PruningTrial):  # the median pruner asks how many trials reached the epoch
+        study = optuna.create_study(direction="maximize")
+
+    median = make_objective(_with(config(tmp_path), pruner="median"))
+    assert median.train_proxy(TINY_SPACE.sample(random.Random(0)), NoStudyYet())["score"] is not None
+    assert isinstance(pruner_for(_with(config(tmp_path), pruner="none")), optuna.pruners.NopPruner)
+    with pytest.raises(InputError, match="pruner must be one of median, hyperband, none, got 'asha'"):
+        _with(config(tmp_path), pruner="asha")
+
+
+@pytest.mark.parametrize("budget, ratio", [(1.5, 1.5), (3.0, 3.0), (None, math.inf)])
+def test_the_macs_budget_bounds_the_size_preference_or_is_lifted(tmp_path, budget, ratio):
+    base = config(tmp_path)
+    cfg = dataclasses.replace(base, macs_budget=budget, target=dataclasses.replace(base.target, predict=True))
+    sampler = sampler_for(cfg, judge=FakeJudge(cfg.target, Registry(cfg.registry)))
+    assert isinstance(sampler, SizePreference) and sampler.macs_ratio == ratio
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--pruner", "hyperband", "--proxy-epochs", "1"], "give --proxy-epochs of at least 3, got 1"),
+        (["--macs-budget", "0.5"], "--macs-budget 0.5 is out of range; give a number from 1 to 1,000"),
+        (["--macs-budget", "nan"], "--macs-budget nan is not a finite number"),
+        (["--final-precision", "half"], "precision must be one of 'float32', 'bfloat16', 'bfloat16-norm32'"),
+        (["--publish-as", "bad name"], "entry name 'bad name' is not valid"),
+    ],
+)
+def test_bad_budget_options_are_one_line_before_any_work(tmp_path, args, message):
+    result = runner.invoke(app, ["--registry", str(tmp_path / "r.db"), "search", "--dataset", "synthetic:200", *args])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
+
+
+def test_a_hyperband_search_publishes_its_best_under_the_chosen_name(tmp_path, fake_latency, monkeypatch):
+    registry, journal = tmp_path / "r.db", tmp_path / "studies.log"
+    args = [
+        "--registry",
+        str(registry),
+        "search",
+        *TINY_CLI,
+        "--proxy-epochs",
+        "3",  # given again: the last wins
+        "--pruner",
+        "hyperband",
+        "--macs-budget",
+        "none",
+        "--max-latency-ms",
+        "1000000",
+        "--trials",
+        "4",
+        "--study",
+        "hb",
+        "--storage",
+        f"journal:{journal}",
+        "--out",
+        str(tmp_path / "res.json"),
+        "--publish-best",
+        "1",
+        "--final-epochs",
+        "2",
+        "--publish-as",
+        "tinynet",
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "res.json").read_text())
+    assert summary["trained"] + summary["pruned"] + summary["infeasible"] <= summary["trials"]
+    entry = Registry(registry).get("tinynet")
+    assert entry.study == f"journal:{journal}#hb" and entry.trial == summary["best"][0]["trial"]
+    assert len(entry.history) == 2 and "published tinynet@1" in result.output
+
+
+def test_publishing_the_best_again_resumes_its_checkpoint_instead_of_training_anew(tmp_path, fake_latency):
+    import reszoo
+    from reszoo.search.results import publish_best
+    from reszoo.train.recipes import ONECYCLE
+
+    found = reszoo.search(
+        "synthetic:200",
+        space=TINY_SPACE,
+        proxy_images=100,
+        val_images=50,
+        proxy_epochs=1,
+        proxy_batch_size=50,
+        references=(),
+        max_latency_ms=1e6,
+        trials=2,
+        workers=1,
+        study="again",
+        storage=f"journal:{tmp_path / 'studies.log'}",
+        registry=str(tmp_path / "r.db"),
+    )
+    registry, recipe = Registry(tmp_path / "r.db"), ONECYCLE.with_overrides(epochs=2, batch_size=50)
+    first = publish_best(found.study, found.config, 1, recipe, registry, dataset=found.dataset, name="tinynet")[0]
+    checkpoints = list((tmp_path / "reszoo-home" / "search" / "publish").glob("again-t*.safetensors"))
+    assert len(checkpoints) == 1 and first.ref == "tinynet@1"
+    again = publish_best(found.study, found.config, 1, recipe, registry, dataset=found.dataset, name="tinynet-b")[0]
+    assert again.history == first.history  # epoch times included: the finished run was read back, not repeated
+    with pytest.raises(reszoo.ConflictError, match="'resnet20' is a public name"):
+        publish_best(found.study, found.config, 1, recipe, reszoo.zoo.hub.local_registry(), name="resnet20")
