@@ -680,6 +680,11 @@ def test_search_finds_a_local_data_set_or_says_how_to_get_one(tmp_path, monkeypa
         (["--reference", "none"], "constrained mode needs a latency limit (--max-latency-ms)"),
         (["--proxy-score", "top5"], "proxy score must be one of train-loss+params, train-loss, top1, got 'top5'"),
         (["--threads", "0"], "Invalid value for '--threads': Input should be greater than or equal to 1"),
+        (["--pruner", "hyperband", "--proxy-epochs", "1"], "give --proxy-epochs of at least 3, got 1"),
+        (["--macs-budget", "0.5"], "--macs-budget 0.5 is out of range; give a number from 1 to 1,000"),
+        (["--macs-budget", "nan"], "--macs-budget nan is not a finite number"),
+        (["--final-precision", "half"], "precision must be one of 'float32', 'bfloat16', 'bfloat16-norm32'"),
+        (["--publish-as", "bad name"], "entry name 'bad name' is not valid"),
     ],
 )
 def test_bad_search_options_are_named(tmp_path, args, message):
