@@ -114,3 +114,19 @@ def tiny_zoo(path: Path):
             )
         )
     return registry
+
+
+def blobs_as_before_0004(path) -> None:
+    """Store a SQLite registry's blobs as a reszoo before schema 0004 did: as their safetensors
+    bytes, with no encoding column (for tests that make a registry look older)."""
+    import sqlite3
+
+    from reszoo.zoo import blob_codec
+
+    conn = sqlite3.connect(path)
+    for sha, data, encoding in conn.execute("SELECT sha256, data, encoding FROM blobs").fetchall():
+        conn.execute("UPDATE blobs SET data = ? WHERE sha256 = ?", (blob_codec.decode(data, encoding), sha))
+    conn.commit()
+    conn.execute("ALTER TABLE blobs DROP COLUMN encoding")
+    conn.commit()
+    conn.close()

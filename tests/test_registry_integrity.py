@@ -17,7 +17,7 @@ from reszoo.zoo.hub import SHIPPED_REGISTRY
 from reszoo.zoo.schema import SCHEMA_REVISION
 
 from .conftest import BACKENDS
-from .helpers import TINY, tiny_model
+from .helpers import TINY, blobs_as_before_0004, tiny_model
 
 #: Two nets with the same tensors (shortcut A has no weights): weights of one load into the other.
 RESIDUAL = TINY.with_overrides(shortcut="A")
@@ -114,13 +114,14 @@ def test_show_verifies_the_weights_it_shows(tmp_path):
     data = registry.blob("tiny")
     flipped = bytearray(data)
     flipped[len(data) // 2] ^= 0x01  # one flipped byte among the tensors
-    tamper(registry, "UPDATE blobs SET data = :d", d=bytes(flipped))
+    tamper(registry, "UPDATE blobs SET data = :d, encoding = ''", d=bytes(flipped))  # as stored raw
     for argv in (["show", "tiny"], ["show", "tiny@1", "--json"]):
         result = CliRunner().invoke(app, ["--registry", registry.url, *argv])
         assert result.exit_code == 1 and "sha256 mismatch" in result.output, result.output
 
 
 def _as_schema_0002(path) -> None:
+    blobs_as_before_0004(path)
     conn = sqlite3.connect(path)
     conn.executescript("ALTER TABLE entries DROP COLUMN record_digest; UPDATE alembic_version SET version_num = '0002'")
     conn.close()

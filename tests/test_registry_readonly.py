@@ -21,7 +21,7 @@ from reszoo import Registry
 from reszoo.cli.app import app
 from reszoo.zoo.hub import SHIPPED_REGISTRY
 
-from .helpers import tiny_model
+from .helpers import blobs_as_before_0004, tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
 NOBODY = 65534
@@ -242,6 +242,7 @@ def test_an_older_schema_is_read_as_it_is_and_upgraded_by_the_first_write(tmp_pa
     path = tmp_path / "old.db"
     with Registry(path) as registry:
         registry.add("tiny", tiny_model())
+    blobs_as_before_0004(path)
     conn = sqlite3.connect(path)  # as an older reszoo left it
     conn.executescript(
         "DROP TABLE latency_parts; ALTER TABLE entries DROP COLUMN record_digest; "

@@ -278,9 +278,7 @@ def test_ship_from_copies_a_releases_entries_with_their_versions(tmp_path):
     measured = get_spec("resnet56")  # a latency row of an architecture no entry uses: it comes along
     gpu.add_architecture(measured, "resnet56")
     gpu.add_latency(
-        LatencyRecord(
-            measured.digest, "NVIDIA H200", 1, "float32", "graph", 0.67, 0.7, 100, {}, datetime.now(UTC)
-        )
+        LatencyRecord(measured.digest, "NVIDIA H200", 1, "float32", "graph", 0.67, 0.7, 100, {}, datetime.now(UTC))
     )
     target = Registry(tmp_path / "zoo.db")
     result = CliRunner().invoke(

@@ -1,8 +1,10 @@
 """Create or refresh the shipped public zoo, ``registry.db`` at the repository root.
 
-Adds every preset's architecture (idempotent) and settles the file (WAL
-checkpointed, rollback-journal mode), so that reading it later, from a
-read-only folder too, writes nothing. ``reszoo release zoo.toml --into
+Adds every preset's architecture (idempotent), stores every weights blob
+compressed where that saves space (zoo/blob_codec.py: every clone carries the
+file, and GitHub refuses files over 100 MB), and settles the file (WAL
+checkpointed, vacuumed, rollback-journal mode), so that reading it later, from
+a read-only folder too, writes nothing. ``reszoo release zoo.toml --into
 registry.db`` adds the trained entries and settles it the same way.
 
     python tools/make_registry.py [PATH]
@@ -19,8 +21,12 @@ from reszoo.zoo.registry import Registry
 def main(path: str) -> None:
     registry = Registry(path)
     n = add_presets(registry)
-    settled = registry.settle()
-    print(f"{path}: {n} preset architectures" + ("" if settled else " (not settled: another process has it open)"))
+    compressed, saved = registry.compress_blobs()
+    settled = registry.settle(vacuum=True)
+    print(
+        f"{path}: {n} preset architectures; {compressed} blobs compressed ({saved / 1e6:.1f} MB saved)"
+        + ("" if settled else " (not settled: another process has it open)")
+    )
 
 
 if __name__ == "__main__":

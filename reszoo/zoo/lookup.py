@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, undefer
 from reszoo.errors import EntryNotFoundError, InputError, IntegrityError, suggest
 from reszoo.limits import MAX_BATCH
 from reszoo.zoo import weights as W
+from reszoo.zoo.blob_codec import RAW, decode
 from reszoo.zoo.entry_record import (
     RECORD_FIELDS,
     TEXT_LIMITS,
@@ -29,7 +30,7 @@ from reszoo.zoo.entry_record import (
     record_digest,
 )
 from reszoo.zoo.records import ArchitectureRecord, EntryRecord, Ref, check_name, parse_ref
-from reszoo.zoo.schema import RECORD_DIGEST_REVISION, Alias, Architecture, Blob, Entry, Latency
+from reszoo.zoo.schema import BLOB_ENCODING_REVISION, RECORD_DIGEST_REVISION, Alias, Architecture, Blob, Entry, Latency
 from reszoo.zoo.spec import FAMILIES, ArchSpec
 from reszoo.zoo.store import _as_utc
 
@@ -55,6 +56,8 @@ _RECORD_COLUMNS = (
 
 class Lookup:
     """Entries and architectures as frozen records (needs a SqlStore's ``_session``)."""
+
+    _blob_encoding: bool | None = None  # whether an older-labelled schema's blobs table has the encoding column
 
     def _spec(self, digest: str, spec_json: str) -> ArchSpec:
         cache: dict[str, ArchSpec] = self.__dict__.setdefault("_spec_cache", {})  # checked specs, by digest
@@ -273,14 +276,32 @@ class Lookup:
             aliases = self._aliases(s, sorted({r[0].name for r in rows}))
             return [self._to_record(row, aliases) for row in rows]
 
+    def _stored_blob(self, session: Session, sha: str, *, what: str = "weights") -> tuple[bytes, int, str] | None:
+        """(safetensors bytes, size, dtypes) of the blob ``sha``, decoded as it was stored (not yet
+        verified: the caller checks them against the sha256); ``None`` when there is none."""
+        encoded = self._schema_has(BLOB_ENCODING_REVISION)
+        if not encoded and self._blob_encoding is None:
+            # A schema read as it is may still have the column (written by a newer reszoo and
+            # labelled older); it is the column, not the label, that says how blobs are stored.
+            columns_now = sa.inspect(session.connection()).get_columns("blobs")
+            self._blob_encoding = any(c["name"] == "encoding" for c in columns_now)
+        encoded = encoded or bool(self._blob_encoding)
+        columns = (Blob.data, Blob.size, Blob.dtypes, *((Blob.encoding,) if encoded else ()))
+        row = session.execute(sa.select(*columns).where(Blob.sha256 == sha)).first()
+        if row is None:
+            return None
+        data = decode(bytes(row.data), row.encoding if encoded else RAW, what=what)
+        return data, row.size, row.dtypes
+
     def _blob_bytes(self, session: Session, entry: Entry) -> bytes:
         """The entry's weights, checked against their sha256 and size, the entry against its record digest."""
-        row = session.execute(
-            sa.select(Blob.data, Blob.size, Blob.dtypes).where(Blob.sha256 == entry.blob_sha256)
-        ).one()
-        self._check_record(entry, row.size, row.dtypes)
-        data = bytes(row.data)
-        W.verify(data, entry.blob_sha256, row.size, what=f"weights of {entry.name}@{entry.version}")
+        what = f"weights of {entry.name}@{entry.version}"
+        stored = self._stored_blob(session, entry.blob_sha256, what=what)
+        if stored is None:
+            raise IntegrityError(f"{what} are missing from {self.display_url}: the entry points at no stored blob")
+        data, size, dtypes = stored
+        self._check_record(entry, size, dtypes)
+        W.verify(data, entry.blob_sha256, size, what=what)
         return data
 
     def verify(self, ref: str | Ref) -> EntryRecord:

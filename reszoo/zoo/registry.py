@@ -24,9 +24,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from torch import nn
 
-from reszoo.errors import ConflictError, InputError, ReszooError, WeightsError
+from reszoo.errors import ConflictError, InputError, IntegrityError, ReszooError, WeightsError
 from reszoo.files import atomic_write_bytes
 from reszoo.zoo import weights as W
+from reszoo.zoo.blob_codec import RAW, encode
 from reszoo.zoo.counting import count
 from reszoo.zoo.describe import pretrained_cfg
 from reszoo.zoo.entry_record import check_weights_dtype, entry_columns, record_digest
@@ -204,14 +205,44 @@ class Registry(Lookup, Transfer, LatencyStore, SqlStore):
             return set()
 
     def _ensure_blob(self, session: Session, sha: str, data: bytes, dtypes: str) -> None:
-        """Store verified ``data`` under ``sha`` unless good bytes are there already;
-        damaged stored bytes are replaced, so pulling again repairs a registry."""
-        stored = session.execute(sa.select(Blob.data).where(Blob.sha256 == sha)).first()
+        """Store verified ``data`` under ``sha`` (compressed where that saves space: blob_codec.py)
+        unless good bytes are there already; damaged stored bytes are replaced, so pulling again
+        repairs a registry."""
+        try:
+            stored = self._stored_blob(session, sha)
+        except IntegrityError:  # stored bytes that do not even decode: damaged, replaced below
+            stored = (b"", -1, dtypes)
+        if stored is not None and W.sha256(stored[0]) == sha:
+            return
+        packed, encoding = encode(data, dtypes)
         if stored is None:
-            session.add(Blob(sha256=sha, size=len(data), dtypes=dtypes, data=data, created_at=now()))
+            session.add(
+                Blob(sha256=sha, size=len(data), dtypes=dtypes, data=packed, encoding=encoding, created_at=now())
+            )
             session.flush()
-        elif W.sha256(bytes(stored.data)) != sha:
-            session.execute(sa.update(Blob).where(Blob.sha256 == sha).values(data=data, size=len(data)))
+        else:
+            session.execute(
+                sa.update(Blob).where(Blob.sha256 == sha).values(data=packed, size=len(data), encoding=encoding)
+            )
+
+    def compress_blobs(self) -> tuple[int, int]:
+        """Store every blob kept as it is compressed, where that saves space (blob_codec.py):
+        what ``tools/make_registry.py`` does before shipping. Returns (blobs rewritten, bytes saved);
+        a SQLite file shrinks only once vacuumed (:meth:`settle` with ``vacuum=True``)."""
+        shas = self._write(lambda s: list(s.scalars(sa.select(Blob.sha256).where(Blob.encoding == RAW))))
+
+        def compress(session: Session, sha: str) -> int:
+            data, size, dtypes = self._stored_blob(session, sha) or (b"", 0, "")
+            W.verify(data, sha, size, what="weights")
+            packed, encoding = encode(data, dtypes)
+            if encoding == RAW:
+                return 0
+            session.execute(sa.update(Blob).where(Blob.sha256 == sha).values(data=packed, encoding=encoding))
+            return len(data) - len(packed)
+
+        # One blob a transaction: the 34-layer nets' are 42 MB each.
+        savings = [self._write(lambda s, sha=sha: compress(s, sha)) for sha in shas]
+        return sum(1 for n in savings if n), sum(savings)
 
     def _insert_entry(
         self, session: Session, name: str, version: int | None, arch_digest: str, sha: str, fields: Mapping[str, Any]

@@ -24,9 +24,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 #: The Alembic revision this code reads and writes; a newer database is refused.
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 #: The revision from which every entry carries its record digest (``entry_record.py``).
 RECORD_DIGEST_REVISION = "0003"
+#: The revision from which a blob may be stored compressed (``blob_codec.py``).
+BLOB_ENCODING_REVISION = "0004"
 
 
 class Base(DeclarativeBase):
@@ -55,8 +57,11 @@ class Blob(Base):
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
     dtypes: Mapped[str] = mapped_column(String(200))  # e.g. "float32:62,int64:19"
-    data: Mapped[bytes] = mapped_column(LargeBinary)
+    data: Mapped[bytes] = mapped_column(LargeBinary)  # as stored: see ``encoding``
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # "" (the safetensors bytes as they are) or a compression (blob_codec.py); size and sha256
+    # are always the safetensors bytes'.
+    encoding: Mapped[str] = mapped_column(String(32), default="", server_default="")
 
 
 class Entry(Base):

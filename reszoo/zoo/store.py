@@ -225,13 +225,14 @@ class SqlStore:
     def close(self) -> None:
         self.engine.dispose()
 
-    def settle(self) -> bool:
+    def settle(self, *, vacuum: bool = False) -> bool:
         """Leave a SQLite registry as one self-contained file for shipping: the WAL
         checkpointed into it and the database switched to rollback-journal mode, so
         that reading it later (from a read-only folder too) writes nothing, not even
         a -wal or -shm file beside it. Opening it for writing switches it back to
-        WAL. Closes this registry's connections; returns False (changing nothing)
-        where another process still has the file open.
+        WAL. With ``vacuum``, the file is also rebuilt to its live pages (after blobs
+        were compressed or removed). Closes this registry's connections; returns False
+        (changing nothing) where another process still has the file open.
         """
         self.close()
         if self.path is None or not self.path.is_file():
@@ -240,6 +241,8 @@ class SqlStore:
         try:
             connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             mode = connection.execute("PRAGMA journal_mode = DELETE").fetchone()[0]
+            if vacuum:  # give back the pages freed (blobs compressed or removed): the file shrinks
+                connection.execute("VACUUM")
         except sqlite3.OperationalError:  # locked by another process
             return False
         finally:

@@ -22,7 +22,7 @@ from reszoo.zoo.counting import count
 from reszoo.zoo.describe import pretrained_cfg
 from reszoo.zoo.latency_store import latency_record
 from reszoo.zoo.records import EntryRecord, Ref, check_version, parse_ref
-from reszoo.zoo.schema import Alias, Architecture, Blob, Latency
+from reszoo.zoo.schema import Alias, Architecture, Latency
 from reszoo.zoo.spec import ArchSpec
 from reszoo.zoo.store import SqlStore
 
@@ -76,18 +76,21 @@ def _copy_entry(
     with source._session() as s:
         entry = source._resolve(s, ref)
         arch = s.get(Architecture, entry.arch_digest)
-        blob = s.execute(sa.select(Blob.data, Blob.size, Blob.dtypes).where(Blob.sha256 == entry.blob_sha256)).one()
+        what = f"weights of {entry.name}@{entry.version} in {source.display_url}"
+        blob = source._stored_blob(s, entry.blob_sha256, what=what)
+        if blob is None:
+            raise IntegrityError(f"{what} are missing: the entry points at no stored blob; nothing was copied")
         latency = s.scalars(sa.select(Latency).where(Latency.arch_digest == entry.arch_digest)).all()
         aliases = s.scalars(
             sa.select(Alias.alias).where(Alias.name == entry.name, Alias.version == entry.version)
         ).all()
         s.expunge_all()  # plain objects from here on: copied field by field below
-    source._check_record(entry, blob.size, blob.dtypes)
-    data = bytes(blob.data)
-    if len(data) != blob.size:
+    data, size, dtypes = blob
+    source._check_record(entry, size, dtypes)
+    if len(data) != size:
         raise IntegrityError(
             f"weights of {entry.name}@{entry.version} in {source.display_url} are {len(data)} bytes, expected "
-            f"{blob.size}: truncated; nothing was copied"
+            f"{size}: truncated; nothing was copied"
         )
     done = 0
 
@@ -130,7 +133,7 @@ def _copy_entry(
 
     def work(t: Session) -> int:
         target._ensure_architecture(t, spec, arch.name)
-        target._ensure_blob(t, entry.blob_sha256, data, blob.dtypes)
+        target._ensure_blob(t, entry.blob_sha256, data, dtypes)
         for row in latency:
             target._upsert_latency(t, latency_record(row), replace=False)
         entry_id = target._insert_entry(t, entry.name, new_version, entry.arch_digest, entry.blob_sha256, fields)
