@@ -15,6 +15,7 @@ from typing import Any
 from reszoo.files import atomic_write_text
 from reszoo.release.build import ReleaseReport, release_entries
 from reszoo.release.manifest import Manifest
+from reszoo.zoo.counting import count
 from reszoo.zoo.records import EntryRecord
 from reszoo.zoo.registry import Registry
 
@@ -131,11 +132,20 @@ def _ordering(points: list[tuple[int, str, float]], rising: bool, what: str) -> 
     return f"does not hold: {pairs} ({what} %: {shown})"
 
 
+def _error_cell(record: EntryRecord | None) -> str:
+    """``14.64 (resnet20)``: test error %, the entry, and its precision where not float32."""
+    if record is None or record.top1 is None:
+        return "—"
+    precision = record.recipe.get("precision", "float32")
+    return f"{100 * (1 - record.top1):.2f} ({record.name}{'' if precision == 'float32' else ', ' + precision})"
+
+
 def table6(manifest: Manifest, target: Registry) -> list[str]:
     """The paper's Table 6 beside ours, one row per CIFAR depth, and the orderings of its
     Figure 6 checked on each build's stored histories."""
     held = release_entries(manifest, target)
-    cifar = [e for e in manifest.entries if e.spec.stem == "cifar" and e.name in held]
+    declared = [e for e in manifest.entries if e.spec.stem == "cifar"]  # a row for every depth, trained or not
+    cifar = [e for e in declared if e.name in held]
     families = [f for f in ("residual", "plain", "highway") if any(e.spec.family == f for e in cifar)]
     versions = sorted({r.version for e in cifar for r in held[e.name]})
     columns = [
@@ -155,21 +165,18 @@ def table6(manifest: Manifest, target: Registry) -> list[str]:
         "| depth | params | paper (ResNet) | " + " | ".join(f"{f} @{v}" for f, v in columns) + " |",
         "|---|---|---|" + "---|" * len(columns),
     ]
-    for depth in sorted({e.spec.depth for e in cifar}):
-        at_depth = [e for e in cifar if e.spec.depth == depth]
+    for depth in sorted({e.spec.depth for e in declared}):
+        at_depth = [e for e in declared if e.spec.depth == depth]
         paper = next((e.paper_error for e in at_depth if e.paper_error is not None), None)
         cells = []
         for family, version in columns:
             record = next(
-                (r for e in at_depth if e.spec.family == family for r in held[e.name] if r.version == version), None
+                (r for e in at_depth if e.spec.family == family for r in held.get(e.name, []) if r.version == version),
+                None,
             )
-            cells.append(
-                "—"
-                if record is None or record.top1 is None
-                else f"{100 * (1 - record.top1):.2f} ({record.name}"
-                f"{', ' + record.recipe['precision'] if record.recipe.get('precision', 'float32') != 'float32' else ''})"
-            )
-        params = held[at_depth[0].name][-1].params
+            cells.append(_error_cell(record))
+        residual = [e for e in at_depth if e.spec.family == "residual"] or at_depth
+        params = count(residual[0].spec).params  # the paper's column is its ResNet's
         lines.append(
             f"| {depth} | {params / 1e6:.2f}M | {'—' if paper is None else f'{paper:.2f}'} | "
             + " | ".join(cells)
@@ -180,19 +187,20 @@ def table6(manifest: Manifest, target: Registry) -> list[str]:
         "The orderings of the paper's Figure 6, from the stored histories (nothing was tuned to make them hold):",
         "",
     ]
+
+    def points(family: str, version: int, value: Callable[[EntryRecord], float | None]) -> list[tuple[int, str, float]]:
+        """(depth, ref, value) of ``family``'s trained nets of ``version``, shallowest first."""
+        out = []
+        for entry in sorted((e for e in cifar if e.spec.family == family), key=lambda e: e.spec.depth):
+            record = next((r for r in held[entry.name] if r.version == version), None)
+            v = value(record) if record is not None else None
+            if record is not None and v is not None:
+                out.append((entry.spec.depth, record.ref, v))
+        return out
+
     for version in versions:
-
-        def points(family: str, value: Callable[[EntryRecord], float | None]) -> list[tuple[int, str, float]]:
-            out = []
-            for entry in sorted((e for e in cifar if e.spec.family == family), key=lambda e: e.spec.depth):
-                record = next((r for r in held[entry.name] if r.version == version), None)
-                v = value(record) if record is not None else None
-                if v is not None:
-                    out.append((entry.spec.depth, record.ref, v))
-            return out
-
-        test_err = points("residual", lambda r: None if r.top1 is None else 1 - r.top1)
-        train_err = points("plain", final_train_err)
+        test_err = points("residual", version, lambda r: None if r.top1 is None else 1 - r.top1)
+        train_err = points("plain", version, final_train_err)
         lines.append(
             f"- @{version}, residual nets, test error falls with depth: "
             f"{_ordering(test_err, rising=False, what='test error')}"
