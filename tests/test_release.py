@@ -172,7 +172,9 @@ def test_a_release_trains_publishes_and_a_second_run_adds_nothing(tmp_path, monk
     table = (tmp_path / "docs" / "zoo.md").read_text()
     assert "| resnet8 | @1 |" in table and "| 8.75 |" in table
     summary = json.loads((tmp_path / "docs" / "zoo-release-cpu.json").read_text())
-    assert [n["status"] for n in summary["nets"]] == ["published", "published"] and len(files) == 4
+    assert [n["status"] for n in summary["nets"]] == ["published", "published"] and len(files) == 5
+    assert (tmp_path / "docs" / "zoo-front.png").stat().st_size > 10_000  # both nets timed: the front is drawn
+    assert "## Found by search" in table and "No searched net is published yet." in table
     assert "resnet8-v1.html" in (tmp_path / "docs" / "site" / "index.html").read_text()  # the zoo site, redrawn
 
     before = [e.ref for e in target.list(all_versions=True)]
@@ -389,7 +391,8 @@ def test_an_entry_may_train_in_its_own_precision_and_a_figure_mixes_only_interch
     assert not (tmp_path / "docs" / "pair.png").exists()
     assert said == [
         "pair.png: not drawn: it mixes precisions bfloat16-norm32, float32, not all listed in "
-        "[release] interchangeable_precisions"
+        "[release] interchangeable_precisions",
+        "zoo-front.png: not drawn: no entry has a CPU latency row yet",  # trained with measure_latency=False
     ]
     alike = read_manifest(
         write_manifest(
@@ -399,7 +402,7 @@ def test_an_entry_may_train_in_its_own_precision_and_a_figure_mixes_only_interch
     )
     assert build_release(alike, target, device="cpu", jobs=2, log=quiet, measure_latency=False).trained_now == []
     write_report(alike, "cpu", target, alike.docs, log=said.append)
-    assert (tmp_path / "docs" / "pair.png").stat().st_size > 10_000 and len(said) == 1
+    assert (tmp_path / "docs" / "pair.png").stat().st_size > 10_000 and len(said) == 3
     with pytest.raises(ManifestError, match="precision must be auto or one of float32, bfloat16, bfloat16-norm32"):
         read_manifest(write_manifest(tmp_path, text.replace('"bfloat16-norm32"', '"float8"')))
 
@@ -426,3 +429,43 @@ def test_table6_says_whether_each_ordering_holds_and_which_pair_breaks_it():
         "does not hold: resnet32@1 15.00 vs resnet20@1 14.60"
     )
     assert _ordering(falling[:1], rising=False, what="x") == "not enough depths trained yet"
+
+
+def test_the_zoo_front_marks_the_limit_and_the_searched_nets_join_the_zoo_table(tmp_path, monkeypatch):
+    from reszoo.release.front import draw_front, searched_section
+    from reszoo.site import chart
+    from reszoo.zoo.network import build
+
+    target = Registry(tmp_path / "zoo.db")
+    for name, study, ms in (("resnet20", None, 2.0), ("resnet56", None, 5.5), ("wide11", "journal:s.log#c10", 1.9)):
+        spec = get_spec(name if study is None else "resnet20").with_overrides(
+            **({} if study is None else {"stage_depths": (1, 2, 2), "stage_widths": (32, 64, 128)})
+        )
+        entry = target.add(
+            name, build(spec), dataset="cifar10", metrics={"top1": 0.85}, study=study, trial=7 if study else None
+        )
+        target.add_latency(
+            LatencyRecord(
+                entry.arch_digest,
+                "cpu Zen (2 threads)",
+                1,
+                "float32",
+                "eager",
+                ms,
+                ms,
+                9,
+                {},
+                datetime.now(UTC),
+            )
+        )
+    drawn = {}
+    monkeypatch.setattr(chart, "plot_accuracy_latency", lambda points, out, **kw: drawn.update(points=points, **kw))
+    assert (
+        draw_front(target, "cifar10", "CIFAR-10 (JPEG q75)", tmp_path) == "zoo-front.png: drawn: 3 entries on "
+        "cpu Zen (2 threads)"
+    )
+    assert drawn["limit_ms"] == 2.0 and "resnet20's latency" in drawn["limit_label"]
+    assert sorted(p.label for p in drawn["points"]) == ["resnet20@1", "resnet56@1", "wide11@1"]
+    section = "\n".join(searched_section(target, "cifar10", "cpu Zen (2 threads)"))
+    assert "| wide11 | @1 |" in section and "| 1.90 | journal:s.log#c10, trial 7 |" in section
+    assert "resnet56" not in section and "zoo-front.png" in section

@@ -14,6 +14,7 @@ from typing import Any
 
 from reszoo.files import atomic_write_text
 from reszoo.release.build import ReleaseReport, release_entries
+from reszoo.release.front import cpu_label, draw_front, searched_section
 from reszoo.release.manifest import Manifest
 from reszoo.zoo.counting import count
 from reszoo.zoo.records import EntryRecord
@@ -216,18 +217,17 @@ def _fmt(value: float | None, digits: int = 2, scale: float = 100.0) -> str:
     return "—" if value is None else f"{scale * value:.{digits}f}"
 
 
+def release_dataset(held: dict[str, list[EntryRecord]]) -> str | None:
+    """The data set the release's entries name (``cifar10``; the manifest may give a path)."""
+    return next((r.dataset for records in held.values() for r in records if r.dataset), None)
+
+
 def zoo_table(manifest: Manifest, target: Registry, cpu_device: str | None = None) -> str:
     """``docs/zoo.md``: every trained version of every entry, with the paper's figure beside it."""
     held = release_entries(manifest, target)
-    cpu_rows = [d for d in target.latency_devices() if d.startswith("cpu")]
-    digests = {record.arch_digest for records in held.values() for record in records}
-
-    def covered(device: str) -> int:  # how many of the zoo's nets have a row at this label
-        return sum(target.latency_row(d, device, 1, "float32", "eager") is not None for d in digests)
-
     # The label (CPU model and threads) that times the most nets: a release run at other threads, or a
     # bench of one net, adds a label with a row or two, which must not empty the column.
-    cpu = cpu_device if cpu_device in cpu_rows else max(cpu_rows, key=covered, default=None)
+    cpu = cpu_label(target, [record for records in held.values() for record in records], cpu_device)
     lines = [
         f"# The zoo ({manifest.name})",
         "",
@@ -262,6 +262,7 @@ def zoo_table(manifest: Manifest, target: Registry, cpu_device: str | None = Non
                 f"{'—' if row is None else f'{row.median_ms:.2f}'} |"
             )
     lines += table6(manifest, target)
+    lines += searched_section(target, release_dataset(held), cpu)
     for kind in manifest.recipes:
         checks = degradation_checks(manifest, target, kind)
         if all(v is None for v in checks.values()):
@@ -293,6 +294,12 @@ def write_report(
             written.append(str(folder / file))
         elif log is not None:
             log(f"{file}: {status}")
+    dataset = release_dataset(release_entries(manifest, target))
+    status = draw_front(target, dataset, manifest.dataset_label, folder)
+    if status.split(": ")[1] == "drawn":
+        written.append(str(folder / "zoo-front.png"))
+    elif log is not None:
+        log(status)
     atomic_write_text(folder / "zoo.md", zoo_table(manifest, target))
     written.append(str(folder / "zoo.md"))
     from reszoo.site import write_site

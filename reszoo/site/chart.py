@@ -29,9 +29,17 @@ def front(points: Sequence[ChartPoint]) -> list[ChartPoint]:
     return best
 
 
-def plot_accuracy_latency(points: Sequence[ChartPoint], out: str | os.PathLike[str], *, title: str) -> Path:
+def plot_accuracy_latency(
+    points: Sequence[ChartPoint],
+    out: str | os.PathLike[str],
+    *,
+    title: str,
+    limit_ms: float | None = None,
+    limit_label: str = "latency limit",
+) -> Path:
     """Draw ``points`` into a PNG at ``out``: top-1 (%) against median latency (ms), log
-    scale where latencies span more than 4x, one colour per family, the front as a step line."""
+    scale where latencies span more than 4x, one colour per family, the front as a step line,
+    and ``limit_ms`` (a search's latency limit, say) as a vertical line."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only, never a window
@@ -61,6 +69,8 @@ def plot_accuracy_latency(points: Sequence[ChartPoint], out: str | os.PathLike[s
             label="front",
             zorder=2,
         )
+        if limit_ms is not None:
+            axes.axvline(limit_ms, color="tab:red", linewidth=1, linestyle=":", label=limit_label, zorder=1)
         latencies = [p.latency_ms for p in points]
         if max(latencies) > 4 * min(latencies):
             from matplotlib.ticker import LogLocator, ScalarFormatter
