@@ -9,8 +9,10 @@ import torch
 
 import reszoo
 
+#: The repository's root (zoo.toml, registry.db, tools/): tests in subfolders find it here, not beside themselves.
+REPO = Path(__file__).resolve().parents[1]
 #: The real data sets, beside the clone (CI has them at the same path).
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = REPO.parent / "shared" / "data"
 CIFAR_TAR = SHARED / "cifar10-jpeg.tar.gz"
 FASHION = SHARED / "fashion-mnist"
 

@@ -13,8 +13,7 @@ from reszoo import EntryNotFoundError, IntegrityError, Registry, WeightsError
 from reszoo.cli.app import app
 from reszoo.export import hf
 from reszoo.zoo.hub import local_url
-
-from .helpers import TINY, need_onnx, outputs, tiny_model, tiny_zoo
+from tests.helpers import TINY, need_onnx, outputs, tiny_model, tiny_zoo
 
 runner = CliRunner()
 

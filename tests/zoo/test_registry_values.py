@@ -12,8 +12,7 @@ import reszoo
 from reszoo import Registry
 from reszoo.cli.app import app
 from reszoo.zoo.spec import write_spec_file
-
-from .helpers import TINY, tiny_model
+from tests.helpers import TINY, tiny_model
 
 
 @pytest.mark.parametrize(

@@ -17,8 +17,7 @@ import reszoo
 from reszoo import IntegrityError, Registry
 from reszoo.zoo import blob_codec
 from reszoo.zoo import weights as W
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers import REPO
 
 
 def _safetensors_like(header: bytes, payload: bytes) -> bytes:

@@ -10,8 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from reszoo.cli.app import app
-
-from .helpers import tiny_zoo
+from tests.helpers import tiny_zoo
 
 runner = CliRunner()
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")

@@ -14,8 +14,7 @@ from reszoo import LatencyRecord, Registry
 from reszoo.cli.app import app
 from reszoo.zoo.hub import local_registry, local_url
 from reszoo.zoo.spec import write_spec_file
-
-from .helpers import TINY, tiny_model
+from tests.helpers import TINY, tiny_model
 
 runner = CliRunner()
 

@@ -15,9 +15,8 @@ from reszoo import IntegrityError, Registry
 from reszoo.cli.app import app
 from reszoo.zoo.hub import SHIPPED_REGISTRY
 from reszoo.zoo.schema import SCHEMA_REVISION
-
-from .conftest import BACKENDS
-from .helpers import TINY, blobs_as_before_0004, tiny_model
+from tests.conftest import BACKENDS
+from tests.helpers import TINY, blobs_as_before_0004, tiny_model
 
 #: Two nets with the same tensors (shortcut A has no weights): weights of one load into the other.
 RESIDUAL = TINY.with_overrides(shortcut="A")

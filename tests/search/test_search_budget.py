@@ -16,8 +16,7 @@ from reszoo.errors import InputError
 from reszoo.search import study as study_module
 from reszoo.search.preference import SizePreference
 from reszoo.search.study import make_objective, pruner_for, sampler_for
-
-from .test_search import TINY_CLI, TINY_SPACE, FakeJudge, config
+from tests.search.test_search import TINY_CLI, TINY_SPACE, FakeJudge, config
 
 runner = CliRunner()
 

@@ -23,10 +23,9 @@ from reszoo.search.results import TrialResult, best, trial_results
 from reszoo.search.runner import run
 from reszoo.search.storage import open_storage
 from reszoo.zoo.presets import get_spec
+from tests.helpers import REPO
+from tests.search.test_search import TINY_CLI, TINY_SPACE, config, fake_latency  # noqa: F401,F811  (a fixture)
 
-from .test_search import TINY_CLI, TINY_SPACE, config, fake_latency  # noqa: F401,F811  (a fixture)
-
-REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()
 
 

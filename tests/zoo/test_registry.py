@@ -20,9 +20,8 @@ from reszoo import (
     WeightsError,
 )
 from reszoo.zoo.schema import SCHEMA_REVISION
-
-from .conftest import BACKENDS
-from .helpers import TINY, outputs, tiny_model
+from tests.conftest import BACKENDS
+from tests.helpers import TINY, outputs, tiny_model
 
 
 def latency(digest: str, device: str = "cpu-test", median: float = 1.0, runtime: str = "eager") -> LatencyRecord:

@@ -25,8 +25,7 @@ from reszoo.train.loop import TrainingRun, train, train_many
 from reszoo.train.recipes import ONECYCLE
 from reszoo.train.steps import default_precision
 from reszoo.zoo.presets import get_spec
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers import REPO
 
 TINY = """
 pairs = [["resnet8", "plain8"]]
@@ -239,7 +238,7 @@ def test_nets_that_cannot_fit_the_budget_are_not_started(tmp_path):
 
 
 def test_a_version_taken_by_other_content_is_a_conflict(tmp_path):
-    from .helpers import tiny_model
+    from tests.helpers import tiny_model
 
     manifest = read_manifest(write_manifest(tmp_path))
     target = Registry(tmp_path / "zoo.db")
@@ -263,7 +262,7 @@ def test_over_the_size_cap_a_net_is_kept_out_with_its_history(tmp_path):
 
 
 def test_ship_from_copies_a_releases_entries_with_their_versions(tmp_path):
-    from .helpers import tiny_model
+    from tests.helpers import tiny_model
 
     manifest = read_manifest(write_manifest(tmp_path))
     gpu = Registry(tmp_path / "gpu.db")

@@ -10,8 +10,7 @@ import time
 import pytest
 
 from reszoo import Registry
-
-from .helpers import TINY, tiny_model
+from tests.helpers import TINY, tiny_model
 
 PUBLISHERS, PER_PUBLISHER, READERS = 8, 25, 4
 

@@ -19,8 +19,7 @@ from reszoo import DatasetError, Registry, TrainingError
 from reszoo.cli.app import app
 from reszoo.train import ONECYCLE, PAPER, evaluate, load_dataset, train
 from reszoo.train.data import ImageSet, synthetic
-
-from .helpers import CIFAR_TAR, FASHION, need
+from tests.helpers import CIFAR_TAR, FASHION, need
 
 SMALL = reszoo.ArchSpec(stage_depths=(1, 1, 1), stage_widths=(16, 32, 64))
 runner = CliRunner()

@@ -24,6 +24,7 @@ from reszoo.cli.app import app
 from reszoo.limits import LATENCY_MS, SEED, check_seed
 from reszoo.train import ONECYCLE, PAPER, train
 from reszoo.train.data import synthetic
+from tests.helpers import REPO
 
 runner = CliRunner()
 TINY = reszoo.ArchSpec(stage_depths=(1, 1, 1), stage_widths=(4, 8, 16))
@@ -136,8 +137,7 @@ def test_recipe_fields_are_checked_as_a_recipe_is_made():
 
 def test_release_jobs_are_bounded_by_the_cores(tmp_path):
     from reszoo.release import build_release, read_manifest
-
-    from .test_release import write_manifest
+    from tests.release.test_release import write_manifest
 
     manifest = read_manifest(write_manifest(tmp_path))
     with pytest.raises(InputError, match="jobs 1000 is out of range; give a whole number from 1 to"):
@@ -207,12 +207,11 @@ def test_training_says_it_is_loading_the_data_before_the_first_step(monkeypatch)
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
-    here = str(Path(__file__).resolve().parents[1])
     return {
         **os.environ,
         "RESZOO_HOME": str(tmp_path / "home"),
         "PYTHONUNBUFFERED": "1",
-        "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")]),
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
     }
 
 
@@ -291,7 +290,7 @@ def _history(path: Path) -> list:
 
 @pytest.mark.slow
 def test_ctrl_c_on_release_stops_its_workers_and_says_what_was_done(tmp_path):
-    from .test_release import TINY as MANIFEST
+    from tests.release.test_release import TINY as MANIFEST
 
     manifest = tmp_path / "zoo.toml"
     manifest.write_text(MANIFEST.replace("epochs = 2", "epochs = 500"))

@@ -42,8 +42,7 @@ from reszoo.train.data import local_dataset
 from reszoo.zoo.counting import count
 from reszoo.zoo.factory import resolve_spec
 from reszoo.zoo.records import LatencyRecord
-
-from .conftest import _postgres_or_skip
+from tests.conftest import _postgres_or_skip
 
 runner = CliRunner()
 

@@ -14,8 +14,7 @@ from reszoo.errors import RegistryError
 from reszoo.release import read_manifest
 from reszoo.release.report import degradation_checks, release_entries
 from reszoo.zoo.hub import SHIPPED_REGISTRY, local_url
-
-from .helpers import CIFAR_TAR, need
+from tests.helpers import CIFAR_TAR, need
 
 runner = CliRunner()
 MANIFEST = read_manifest(SHIPPED_REGISTRY.parent / "zoo.toml")

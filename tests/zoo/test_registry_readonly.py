@@ -20,10 +20,8 @@ import reszoo
 from reszoo import Registry
 from reszoo.cli.app import app
 from reszoo.zoo.hub import SHIPPED_REGISTRY
+from tests.helpers import REPO, blobs_as_before_0004, tiny_model
 
-from .helpers import blobs_as_before_0004, tiny_model
-
-ROOT = Path(__file__).resolve().parents[1]
 NOBODY = 65534
 
 
@@ -185,7 +183,7 @@ def read_as_nobody():
         os.chmod(shared / "home", 0o777)
         os.chmod(shared, 0o755)
         before = fingerprint(ro)
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "RESZOO_HOME": str(shared / "home" / "default")}
+        env = {**os.environ, "PYTHONPATH": str(REPO), "RESZOO_HOME": str(shared / "home" / "default")}
         env.pop("RESZOO_REMOTE", None)
         done = subprocess.run(
             [sys.executable, "-c", AS_NOBODY, str(shared), str(warm)],

@@ -16,8 +16,7 @@ from reszoo.latency import predictor as predictor_module
 from reszoo.latency.measure import Timing, latency, measure
 from reszoo.latency.predictor import LatencyPredictor, PredictionCheck, parts, summarize
 from reszoo.search.space import SearchSpace
-
-from .helpers import TINY, need_onnx, tiny_model
+from tests.helpers import TINY, need_onnx, tiny_model
 
 # One thread: the steadiest CPU figures on a shared 2-core machine.
 STEADY = dict(threads=1, timing=Timing(warmup_s=0.2, rounds=3, min_samples=15, min_time_s=0.2))
