@@ -16,14 +16,13 @@ from typer.testing import CliRunner
 from reszoo import InputError, Registry
 from reszoo.cli.app import app
 from reszoo.errors import DatasetError, SpecFileError
-from reszoo.latency.judge import DEFAULT_POLICY, LatencyJudge, LatencyTarget
+from reszoo.latency.judge import DEFAULT_POLICY
 from reszoo.search import keys
 from reszoo.search import objective as objective_module
 from reszoo.search import study as study_module
-from reszoo.search.config import SearchConfig
 from reszoo.search.objective import Objective
 from reszoo.search.preference import Calibration, SizePreference
-from reszoo.search.proxy import CAPACITY_WEIGHT, PROXY_RECIPE, Proxy, epoch_score
+from reszoo.search.proxy import CAPACITY_WEIGHT, Proxy, epoch_score
 from reszoo.search.results import (
     TrialResult,
     best,
@@ -43,86 +42,9 @@ from reszoo.zoo.counting import count
 from reszoo.zoo.factory import resolve_spec
 from reszoo.zoo.records import LatencyRecord
 from tests.conftest import _postgres_or_skip
+from tests.search.helpers import TINY_CLI, TINY_SPACE, FakeJudge, config, fake_ms, latency_row
 
 runner = CliRunner()
-
-#: Small enough that a trial trains in about a second on a 2-core CPU.
-TINY_SPACE = SearchSpace(families=("residual", "plain"), blocks=("basic",), max_depth=2, base_widths=(4, 8, 16))
-TINY_CLI = [
-    "--dataset",
-    "synthetic:200",
-    "--proxy-images",
-    "100",
-    "--val-images",
-    "50",
-    "--proxy-epochs",
-    "1",
-    "--proxy-batch-size",
-    "50",
-    "--families",
-    "residual,plain",
-    "--blocks",
-    "basic",
-    "--depth",
-    "1-2",
-    "--widths",
-    "4,8,16",
-    "--reference",
-    "none",
-    "--workers",
-    "1",
-]
-
-
-def config(tmp_path, *, storage="memory", study="s", max_ms=1e6, mode="constrained", seed=0, lr=None, space=TINY_SPACE):
-    recipe = PROXY_RECIPE.with_overrides(epochs=1, batch_size=50, **({"lr": lr} if lr else {}))
-    return SearchConfig(
-        dataset="synthetic:200",
-        space=space,
-        proxy=Proxy(recipe=recipe, train_images=100, val_images=50, seed=seed),
-        target=LatencyTarget(max_ms=max_ms, predict=False),
-        registry=f"sqlite:///{tmp_path / 'r.db'}",
-        study=study,
-        storage=storage,
-        mode=mode,
-        seed=seed,
-        startup_trials=3,
-    )
-
-
-def _fake_ms(spec) -> float:
-    return count(spec).params / 10_000
-
-
-def _row(spec, ms) -> LatencyRecord:
-    return LatencyRecord(spec.digest, "cpu", 1, "float32", "eager", ms, ms, 1, {}, None)
-
-
-class FakeJudge(LatencyJudge):
-    """The real judge's decisions over a fake clock: latency as a pure function of the parameter count."""
-
-    def predicted_ms(self, spec):
-        return _fake_ms(spec)
-
-    def rough_ms(self, spec):
-        return _fake_ms(spec)
-
-    def measured_ms(self, spec, *, remeasure=False):
-        return _fake_ms(spec)
-
-    def fresh_ms(self, spec):
-        return _fake_ms(spec)
-
-    @classmethod
-    def reference_limit(cls, reference, setup, registry):
-        return _row(reference, _fake_ms(reference))
-
-
-@pytest.fixture
-def fake_latency(monkeypatch):
-    """Every judge a search builds in this process is a FakeJudge: real timings drift on a
-    shared CPU, and measuring is test_latency.py's business."""
-    monkeypatch.setattr(study_module, "LatencyJudge", FakeJudge)
 
 
 def _verdict(judge, spec, **options):
@@ -1049,7 +971,7 @@ def test_the_reference_that_sets_the_limit_stays_under_it_on_a_busy_machine(tmp_
     calls = {"n": 0}
 
     def busier(spec):
-        ms = _fake_ms(spec)
+        ms = fake_ms(spec)
         if tuple(spec.stage_depths) == (3, 3, 3):  # resnet20: the tiny space's depths stop at 2
             calls["n"] += 1
             return ms * (1 + calls["n"])
@@ -1064,7 +986,7 @@ def test_the_reference_that_sets_the_limit_stays_under_it_on_a_busy_machine(tmp_
 
         @classmethod
         def reference_limit(cls, reference, setup, registry):
-            return _row(reference, busier(reference))
+            return latency_row(reference, busier(reference))
 
     monkeypatch.setattr(study_module, "LatencyJudge", BusyJudge)
     result = reszoo.search(

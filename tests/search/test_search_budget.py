@@ -13,18 +13,11 @@ from typer.testing import CliRunner
 from reszoo import Registry
 from reszoo.cli.app import app
 from reszoo.errors import InputError
-from reszoo.search import study as study_module
 from reszoo.search.preference import SizePreference
 from reszoo.search.study import make_objective, pruner_for, sampler_for
-from tests.search.test_search import TINY_CLI, TINY_SPACE, FakeJudge, config
+from tests.search.helpers import TINY_CLI, TINY_SPACE, FakeJudge, config
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def fake_latency(monkeypatch):
-    """Latency as a pure function of the parameter count (test_search.py's FakeJudge)."""
-    monkeypatch.setattr(study_module, "LatencyJudge", FakeJudge)
 
 
 class PruningTrial:

@@ -24,7 +24,7 @@ from reszoo.search.runner import run
 from reszoo.search.storage import open_storage
 from reszoo.zoo.presets import get_spec
 from tests.helpers import REPO
-from tests.search.test_search import TINY_CLI, TINY_SPACE, config, fake_latency  # noqa: F401,F811  (a fixture)
+from tests.search.helpers import TINY_CLI, TINY_SPACE, config
 
 runner = CliRunner()
 

@@ -1,0 +1,80 @@
+"""What the search tests share: a tiny space and its CLI options, a config over it, and a judge
+with a fake clock."""
+
+from reszoo.latency.judge import LatencyJudge, LatencyTarget
+from reszoo.search.config import SearchConfig
+from reszoo.search.proxy import PROXY_RECIPE, Proxy
+from reszoo.search.space import SearchSpace
+from reszoo.zoo.counting import count
+from reszoo.zoo.records import LatencyRecord
+
+#: Small enough that a trial trains in about a second on a 2-core CPU.
+TINY_SPACE = SearchSpace(families=("residual", "plain"), blocks=("basic",), max_depth=2, base_widths=(4, 8, 16))
+TINY_CLI = [
+    "--dataset",
+    "synthetic:200",
+    "--proxy-images",
+    "100",
+    "--val-images",
+    "50",
+    "--proxy-epochs",
+    "1",
+    "--proxy-batch-size",
+    "50",
+    "--families",
+    "residual,plain",
+    "--blocks",
+    "basic",
+    "--depth",
+    "1-2",
+    "--widths",
+    "4,8,16",
+    "--reference",
+    "none",
+    "--workers",
+    "1",
+]
+
+
+def config(tmp_path, *, storage="memory", study="s", max_ms=1e6, mode="constrained", seed=0, lr=None, space=TINY_SPACE):
+    recipe = PROXY_RECIPE.with_overrides(epochs=1, batch_size=50, **({"lr": lr} if lr else {}))
+    return SearchConfig(
+        dataset="synthetic:200",
+        space=space,
+        proxy=Proxy(recipe=recipe, train_images=100, val_images=50, seed=seed),
+        target=LatencyTarget(max_ms=max_ms, predict=False),
+        registry=f"sqlite:///{tmp_path / 'r.db'}",
+        study=study,
+        storage=storage,
+        mode=mode,
+        seed=seed,
+        startup_trials=3,
+    )
+
+
+def fake_ms(spec) -> float:
+    return count(spec).params / 10_000
+
+
+def latency_row(spec, ms) -> LatencyRecord:
+    return LatencyRecord(spec.digest, "cpu", 1, "float32", "eager", ms, ms, 1, {}, None)
+
+
+class FakeJudge(LatencyJudge):
+    """The real judge's decisions over a fake clock: latency as a pure function of the parameter count."""
+
+    def predicted_ms(self, spec):
+        return fake_ms(spec)
+
+    def rough_ms(self, spec):
+        return fake_ms(spec)
+
+    def measured_ms(self, spec, *, remeasure=False):
+        return fake_ms(spec)
+
+    def fresh_ms(self, spec):
+        return fake_ms(spec)
+
+    @classmethod
+    def reference_limit(cls, reference, setup, registry):
+        return latency_row(reference, fake_ms(reference))
