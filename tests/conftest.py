@@ -36,19 +36,17 @@ def _postgres_or_skip():
 
 
 @pytest.fixture
-def make_registry_url(tmp_path, request):
-    """Factory of fresh, empty registry URLs on the backend the test is parametrised with."""
-    backend = getattr(request, "param", "sqlite")
+def make_postgres_url():
+    """Factory of fresh, empty PostgreSQL databases on the test server, as SQLAlchemy URLs; each is
+    dropped after the test. Skipped without a server, a failure under CI (``_postgres_or_skip``)."""
     created: list[str] = []
     admin = None
 
-    def make() -> str:
+    def make(prefix: str = "reszoo_test") -> str:
         nonlocal admin
-        if backend == "sqlite":
-            return f"sqlite:///{tmp_path / f'reg-{uuid.uuid4().hex[:8]}.db'}"
         base = _postgres_or_skip()
         admin = admin or sa.create_engine(base, isolation_level="AUTOCOMMIT")
-        name = f"reszoo_test_{uuid.uuid4().hex[:12]}"
+        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
         with admin.connect() as conn:
             conn.exec_driver_sql(f"CREATE DATABASE {name}")
         created.append(name)
@@ -60,6 +58,19 @@ def make_registry_url(tmp_path, request):
             for name in created:
                 conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.dispose()
+
+
+@pytest.fixture
+def make_registry_url(tmp_path, request, make_postgres_url):
+    """Factory of fresh, empty registry URLs on the backend the test is parametrised with."""
+    backend = getattr(request, "param", "sqlite")
+
+    def make() -> str:
+        if backend == "sqlite":
+            return f"sqlite:///{tmp_path / f'reg-{uuid.uuid4().hex[:8]}.db'}"
+        return make_postgres_url()
+
+    return make
 
 
 BACKENDS = pytest.mark.parametrize("make_registry_url", ["sqlite", "postgresql"], indirect=True)

@@ -1,5 +1,7 @@
-"""What the search tests share: a tiny space and its CLI options, a config over it, and a judge
-with a fake clock."""
+"""What the search tests share: a tiny space and its CLI options, a config over it, a judge
+with a fake clock, and the study storages the storage-dependent tests run against."""
+
+import pytest
 
 from reszoo.latency.judge import LatencyJudge, LatencyTarget
 from reszoo.search.config import SearchConfig
@@ -7,6 +9,15 @@ from reszoo.search.proxy import PROXY_RECIPE, Proxy
 from reszoo.search.space import SearchSpace
 from reszoo.zoo.counting import count
 from reszoo.zoo.records import LatencyRecord
+
+#: The study storages a test that takes the ``study_storage`` fixture runs against, as Optuna's
+#: own tests run against each of its storages: in memory, a journal file, and a PostgreSQL
+#: database (skipped without a server, a failure under CI=1, as the registry's; tests/conftest.py).
+STUDY_STORAGES = ["memory", "journal", "postgresql"]
+
+#: For a test that opens its study again (resume, several workers, publishing from a finished
+#: study): the storages that outlive the run and the process that wrote them; memory does not.
+PERSISTENT_STORAGES = pytest.mark.parametrize("study_storage", ["journal", "postgresql"], indirect=True)
 
 #: Small enough that a trial trains in about a second on a 2-core CPU.
 TINY_SPACE = SearchSpace(families=("residual", "plain"), blocks=("basic",), max_depth=2, base_widths=(4, 8, 16))

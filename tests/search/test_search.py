@@ -5,12 +5,10 @@ import json
 import math
 import random
 import re
-import uuid
 from datetime import UTC, datetime
 
 import optuna
 import pytest
-import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from reszoo import InputError, Registry
@@ -41,8 +39,7 @@ from reszoo.train.data import local_dataset
 from reszoo.zoo.counting import count
 from reszoo.zoo.factory import resolve_spec
 from reszoo.zoo.records import LatencyRecord
-from tests.conftest import _postgres_or_skip
-from tests.search.helpers import TINY_CLI, TINY_SPACE, FakeJudge, config, fake_ms, latency_row
+from tests.search.helpers import PERSISTENT_STORAGES, TINY_CLI, TINY_SPACE, FakeJudge, config, fake_ms, latency_row
 
 runner = CliRunner()
 
@@ -284,24 +281,26 @@ def test_a_reference_over_the_limit_is_reported_and_never_trained(tmp_path, fake
     assert refs["resnet56"]["accuracy"] is None and refs["resnet56"]["over_limit"]
 
 
-def test_a_diverging_trial_fails_with_its_reason(tmp_path, fake_latency):
-    study = run(config(tmp_path, lr=1e8), trials=1)
+def test_a_diverging_trial_fails_with_its_reason(tmp_path, fake_latency, study_storage):
+    study = run(config(tmp_path, lr=1e8, storage=study_storage), trials=1)
     trial = study.trials[0]
     assert trial.state == optuna.trial.TrialState.FAIL
     assert trial.user_attrs["fail_reason"].startswith("loss became nan")
     assert TrialResult.from_trial(trial).reason == trial.user_attrs["fail_reason"]
 
 
-def test_same_seed_same_trials(tmp_path, fake_latency):
-    first = run(config(tmp_path, study="a"), trials=5)
-    second = run(config(tmp_path, study="b"), trials=5)
+def test_same_seed_same_trials(tmp_path, fake_latency, study_storage):
+    # Three studies side by side in one storage (memory: each in its own): none sees another's trials.
+    first = run(config(tmp_path, study="a", storage=study_storage), trials=5)
+    second = run(config(tmp_path, study="b", storage=study_storage), trials=5)
     assert [t.params for t in first.trials] == [t.params for t in second.trials]
     assert [t.values for t in first.trials] == [t.values for t in second.trials]
-    other = run(config(tmp_path, study="c", seed=1), trials=5)
+    other = run(config(tmp_path, study="c", seed=1, storage=study_storage), trials=5)
     assert [t.params for t in other.trials] != [t.params for t in first.trials]
 
 
-def test_resume_continues_numbering_and_keeps_trials(tmp_path, fake_latency):
+@PERSISTENT_STORAGES
+def test_resume_continues_numbering_and_keeps_trials(tmp_path, fake_latency, study_storage):
     args = [
         "--registry",
         str(tmp_path / "r.db"),
@@ -312,16 +311,14 @@ def test_resume_continues_numbering_and_keeps_trials(tmp_path, fake_latency):
         "--study",
         "resumable",
         "--storage",
-        f"journal:{tmp_path / 'studies.log'}",
+        study_storage,
     ]
     assert runner.invoke(app, [*args, "--trials", "2"]).exit_code == 0
-    storage = open_storage(f"journal:{tmp_path / 'studies.log'}")
+    storage = open_storage(study_storage)
     before = optuna.load_study(study_name="resumable", storage=storage).trials
     result = runner.invoke(app, [*args, "--trials", "2", "--out", str(tmp_path / "res.json")])
     assert result.exit_code == 0, result.output
-    after = optuna.load_study(
-        study_name="resumable", storage=open_storage(f"journal:{tmp_path / 'studies.log'}")
-    ).trials
+    after = optuna.load_study(study_name="resumable", storage=open_storage(study_storage)).trials
     assert [t.number for t in after] == [0, 1, 2, 3]
     assert [(t.params, t.values) for t in after[:2]] == [(t.params, t.values) for t in before]
     # Resuming with other settings would mix incomparable trials: refused.
@@ -333,8 +330,10 @@ def test_resume_continues_numbering_and_keeps_trials(tmp_path, fake_latency):
     assert kept.exit_code == 0, kept.output
 
 
-def test_a_killed_workers_running_trial_is_failed_on_resume(tmp_path, fake_latency):
-    cfg = config(tmp_path, storage=f"journal:{tmp_path / 'j.log'}")
+@PERSISTENT_STORAGES
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
+def test_a_killed_workers_running_trial_is_failed_on_resume(tmp_path, fake_latency, study_storage):
+    cfg = config(tmp_path, storage=study_storage)
     run(cfg, trials=1)
     study = optuna.load_study(study_name="s", storage=open_storage(cfg.storage))
     orphan = study.ask()  # what a worker killed mid-trial leaves behind
@@ -345,33 +344,13 @@ def test_a_killed_workers_running_trial_is_failed_on_resume(tmp_path, fake_laten
     assert study.trials[1].user_attrs["fail_reason"] == "its worker process died"
 
 
-def _check_workers_shared_one_study(study, trials):
-    numbers = [t.number for t in study.trials]
-    assert sorted(numbers) == list(range(trials))  # unique, none lost
-    assert [t.state.name for t in study.trials] == ["COMPLETE"] * trials  # no lock error failed a trial
+@pytest.mark.slow
+@PERSISTENT_STORAGES
+def test_three_workers_share_one_study(tmp_path, study_storage):
+    study = run(config(tmp_path, storage=study_storage), trials=6, workers=3)
+    assert sorted(t.number for t in study.trials) == list(range(6))  # unique, none lost
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 6  # no lock error failed a trial
     assert len({t.user_attrs["worker"]["pid"] for t in study.trials}) == 3
-
-
-@pytest.mark.slow
-def test_three_workers_share_a_journal_study(tmp_path):
-    cfg = config(tmp_path, storage=f"journal:{tmp_path / 'j.log'}")
-    _check_workers_shared_one_study(run(cfg, trials=6, workers=3), 6)
-
-
-@pytest.mark.slow
-def test_three_workers_share_a_postgresql_study(tmp_path):
-    base = _postgres_or_skip()
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    name = f"reszoo_study_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    try:
-        url = sa.engine.make_url(base).set(database=name).render_as_string(hide_password=False)
-        _check_workers_shared_one_study(run(config(tmp_path, storage=url), trials=6, workers=3), 6)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.dispose()
 
 
 def test_memory_storage_refuses_several_workers_and_registry_database(tmp_path):
@@ -493,7 +472,8 @@ def test_of_two_nets_with_one_training_loss_the_larger_scores_higher():
     assert epoch_score(record, "top1", 100_000) == pytest.approx(0.8)
 
 
-def test_a_study_scored_by_top1_resumes_only_with_that_score(tmp_path, fake_latency):
+@PERSISTENT_STORAGES
+def test_a_study_scored_by_top1_resumes_only_with_that_score(tmp_path, fake_latency, study_storage):
     # Studies started before the score existed were scored by top-1: their stored settings have no
     # score, as --proxy-score top1's have none, so they resume with it and are refused without it.
     args = [
@@ -506,12 +486,12 @@ def test_a_study_scored_by_top1_resumes_only_with_that_score(tmp_path, fake_late
         "--study",
         "old",
         "--storage",
-        f"journal:{tmp_path / 'studies.log'}",
+        study_storage,
         "--trials",
         "1",
     ]
     assert runner.invoke(app, [*args, "--proxy-score", "top1"]).exit_code == 0
-    stored = optuna.load_study(study_name="old", storage=open_storage(f"journal:{tmp_path / 'studies.log'}"))
+    stored = optuna.load_study(study_name="old", storage=open_storage(study_storage))
     assert "score" not in stored.user_attrs["reszoo"]["proxy"]
     assert runner.invoke(app, [*args, "--proxy-score", "top1"]).exit_code == 0
     refused = runner.invoke(app, args)
@@ -519,8 +499,8 @@ def test_a_study_scored_by_top1_resumes_only_with_that_score(tmp_path, fake_late
     assert refused.exit_code == 1 and "proxy.score: None then, 'train-loss+params' now" in said
 
 
-def test_pareto_mode_reports_the_feasible_front(tmp_path, fake_latency):
-    study = run(config(tmp_path, mode="pareto", max_ms=3.0), trials=6)
+def test_pareto_mode_reports_the_feasible_front(tmp_path, fake_latency, study_storage):
+    study = run(config(tmp_path, mode="pareto", max_ms=3.0, storage=study_storage), trials=6)
     assert study.directions == [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
     front = pareto_front(trial_results(study))
     assert front and all(r.feasible and r.latency_ms <= 3.0 for r in front)

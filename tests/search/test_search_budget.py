@@ -15,7 +15,7 @@ from reszoo.cli.app import app
 from reszoo.errors import InputError
 from reszoo.search.preference import SizePreference
 from reszoo.search.study import make_objective, pruner_for, sampler_for
-from tests.search.helpers import TINY_CLI, TINY_SPACE, FakeJudge, config
+from tests.search.helpers import PERSISTENT_STORAGES, TINY_CLI, TINY_SPACE, FakeJudge, config
 
 runner = CliRunner()
 
@@ -111,7 +111,10 @@ def test_a_hyperband_search_publishes_its_best_under_the_chosen_name(tmp_path, f
     assert len(entry.history) == 2 and "published tinynet@1" in result.output
 
 
-def test_publishing_the_best_again_resumes_its_checkpoint_instead_of_training_anew(tmp_path, fake_latency):
+@PERSISTENT_STORAGES
+def test_publishing_the_best_again_resumes_its_checkpoint_instead_of_training_anew(
+    tmp_path, fake_latency, study_storage
+):
     import reszoo
     from reszoo.search.results import publish_best
     from reszoo.train.recipes import ONECYCLE
@@ -128,13 +131,14 @@ def test_publishing_the_best_again_resumes_its_checkpoint_instead_of_training_an
         trials=2,
         workers=1,
         study="again",
-        storage=f"journal:{tmp_path / 'studies.log'}",
+        storage=study_storage,
         registry=str(tmp_path / "r.db"),
     )
     registry, recipe = Registry(tmp_path / "r.db"), ONECYCLE.with_overrides(epochs=2, batch_size=50)
     first = publish_best(found.study, found.config, 1, recipe, registry, dataset=found.dataset, name="tinynet")[0]
     checkpoints = list((tmp_path / "reszoo-home" / "search" / "publish").glob("again-t*.safetensors"))
     assert len(checkpoints) == 1 and first.ref == "tinynet@1"
+    assert first.study == f"{study_storage}#again"  # the lineage names the storage the study was read from
     again = publish_best(found.study, found.config, 1, recipe, registry, dataset=found.dataset, name="tinynet-b")[0]
     assert again.history == first.history  # epoch times included: the finished run was read back, not repeated
     with pytest.raises(reszoo.ConflictError, match="'resnet20' is a public name"):

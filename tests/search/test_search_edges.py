@@ -24,7 +24,7 @@ from reszoo.search.runner import run
 from reszoo.search.storage import open_storage
 from reszoo.zoo.presets import get_spec
 from tests.helpers import REPO
-from tests.search.helpers import TINY_CLI, TINY_SPACE, config
+from tests.search.helpers import PERSISTENT_STORAGES, TINY_CLI, TINY_SPACE, config
 
 runner = CliRunner()
 
@@ -154,10 +154,12 @@ def test_ctrl_c_fails_the_interrupted_trials_shows_the_result_and_how_to_resume(
 # -------------------------------------------------------- infeasible trials
 
 
-def test_an_infeasible_trial_is_an_optuna_constraint_violation_with_no_made_up_score(tmp_path, fake_latency):
+def test_an_infeasible_trial_is_an_optuna_constraint_violation_with_no_made_up_score(
+    tmp_path, fake_latency, study_storage
+):
     from optuna.study._constrained_optimization import _get_feasible_trials
 
-    study = run(config(tmp_path, max_ms=3.0), trials=4)
+    study = run(config(tmp_path, max_ms=3.0, storage=study_storage), trials=4)
     infeasible = [t for t in study.trials if t.user_attrs[keys.FEASIBLE] is False]
     assert infeasible
     for trial in study.trials:
@@ -171,8 +173,9 @@ def test_an_infeasible_trial_is_an_optuna_constraint_violation_with_no_made_up_s
     }
 
 
-def test_a_study_with_trials_stored_the_old_way_resumes(tmp_path, fake_latency):
-    cfg = config(tmp_path, max_ms=3.0, storage=f"journal:{tmp_path / 'j.log'}")
+@PERSISTENT_STORAGES
+def test_a_study_with_trials_stored_the_old_way_resumes(tmp_path, fake_latency, study_storage):
+    cfg = config(tmp_path, max_ms=3.0, storage=study_storage)
     study = optuna.create_study(study_name="s", storage=open_storage(cfg.storage), direction="maximize")
     study.set_user_attr(keys.SETTINGS, cfg.settings())
     spec = TINY_SPACE.make_spec("residual", "basic", (2, 2, 2), 16, "A")
