@@ -164,21 +164,11 @@ def test_bench_cli_stores_rows_that_show_and_list_use(tmp_path):
     assert row["digest"] == TINY.digest and row["median_ms"] > 0 and "(1 thread)" in row["device"]
     card = runner.invoke(app, ["--registry", url, "show", "tiny"]).stdout
     assert "latency" in card and "eager" in card
-    listed = lambda limit: json.loads(
-        runner.invoke(
-            app,
-            [  # noqa: E731
-                "--registry",
-                url,
-                "list",
-                "--max-latency-ms",
-                str(limit),
-                "--device",
-                row["device"],
-                "--json",
-            ],
-        ).stdout
-    )
+
+    def listed(limit):
+        args = ["--registry", url, "list", "--max-latency-ms", str(limit), "--device", row["device"], "--json"]
+        return json.loads(runner.invoke(app, args).stdout)
+
     assert [r["ref"] for r in listed(1000)] == ["tiny@1"]
     assert listed(1000)[0]["latency_ms"] == pytest.approx(row["median_ms"])
     assert listed(row["median_ms"] / 10) == []

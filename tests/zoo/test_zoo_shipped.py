@@ -72,7 +72,7 @@ def test_a_loaded_zoo_model_carries_its_preprocessing_like_timms(shipped):
 def test_every_zoo_entry_says_how_it_was_made(shipped):
     entries = release_entries(MANIFEST, shipped)
     assert "resnet20" in entries and "plain20" in entries
-    for name, records in entries.items():
+    for records in entries.values():
         for entry in records:
             kind = entry.recipe["release"]["kind"]
             assert entry.version == MANIFEST.kind(kind).version
