@@ -180,6 +180,7 @@ def check_seed(seed: object, name: str = "seed") -> int:
     """``seed`` as a whole number torch, numpy and Optuna all accept (see :data:`SEED`)."""
     return int(SEED.check(seed, name))
 
+
 #: The search's size preference ranks draws within this many times the MACs of the
 #: references (1: none larger than the largest reference); "none" lifts the bound.
 MACS_BUDGET = Range(1, 1000, hint="1.5 keeps the proxy's cost near the references'; 'none' lifts the bound")

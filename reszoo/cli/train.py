@@ -54,9 +54,7 @@ def train_command(
             LR, "--warmup-lr", help="Start at this lr until training error < 80% (the paper's resnet110: 0.01)."
         ),
     ] = None,
-    subset: Annotated[
-        int | None, number_option(SUBSET, "--subset", help="Train on this many training images.")
-    ] = None,
+    subset: Annotated[int | None, number_option(SUBSET, "--subset", help="Train on this many training images.")] = None,
     test_subset: Annotated[
         int | None, number_option(SUBSET, "--test-subset", help="Evaluate on this many test images.")
     ] = None,
@@ -93,9 +91,7 @@ def train_command(
     checkpoint: Annotated[str | None, typer.Option(help="Checkpoint file, written after every epoch.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from --checkpoint if it exists.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Start over, replacing an existing --checkpoint.")] = False,
-    publish: Annotated[
-        str | None, typer.Option(help="Add the trained model to the registry under this name.")
-    ] = None,
+    publish: Annotated[str | None, typer.Option(help="Add the trained model to the registry under this name.")] = None,
     shadow: Annotated[
         bool,
         typer.Option(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, Union
+from typing import Any
 
 import torch
 
@@ -14,7 +14,7 @@ from reszoo.zoo.presets import get_spec
 from reszoo.zoo.spec import ArchSpec, read_spec_file
 
 #: What the API accepts wherever it needs an architecture.
-SpecLike = Union[str, os.PathLike, ArchSpec, Mapping[str, Any]]
+SpecLike = str | os.PathLike | ArchSpec | Mapping[str, Any]
 
 
 def looks_like_spec_file(ref: str | os.PathLike) -> bool:
