@@ -33,8 +33,10 @@ def resolve_spec(ref: SpecLike, **overrides: Any) -> ArchSpec:
         spec = ref
     elif isinstance(ref, Mapping):
         spec = ArchSpec.from_dict(ref)
-    elif isinstance(ref, (str, os.PathLike)):
-        spec = read_spec_file(ref) if looks_like_spec_file(ref) else get_spec(ref)
+    elif isinstance(ref, os.PathLike) or (isinstance(ref, str) and looks_like_spec_file(ref)):
+        spec = read_spec_file(ref)
+    elif isinstance(ref, str):
+        spec = get_spec(ref)
     else:
         raise SpecError(
             f"expected a model name, a spec file path, an ArchSpec or a dict of spec fields, got {type(ref).__name__}",
