@@ -88,9 +88,13 @@ class Range:
 
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise refuse("is not a number")
-        if self.integer and not isinstance(value, numbers.Integral):
-            raise refuse("is not a whole number")
-        number = int(value) if self.integer else float(value)
+        number: int | float
+        if self.integer:
+            if not isinstance(value, numbers.Integral):
+                raise refuse("is not a whole number")
+            number = int(value)
+        else:
+            number = float(value)
         if not self.integer and not math.isfinite(number):
             raise refuse("is not a finite number")
         if not self.contains(number):

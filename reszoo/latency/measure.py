@@ -359,7 +359,7 @@ def measure(
         for _attempt in range(1 + NOISY_RETRIES):  # a busy spell passes: try again, keep the steadiest
             attempt = measure_module(
                 lambda: build(spec, device=torch_device),
-                (batch_size, spec.in_chans, spec.input_size, spec.input_size),
+                (batch_size, spec.in_chans, spec.resolved_input_size, spec.resolved_input_size),
                 device=torch_device,
                 dtype=dtype,
                 runtime=runtime,
@@ -370,6 +370,8 @@ def measure(
                 result = attempt
             if not result.noisy:
                 break
+        if result is None:
+            raise AssertionError("the loop above measures at least once")
         return result
 
     with cpu_threads(threads):
@@ -378,6 +380,8 @@ def measure(
             attempt = steadiest()
             if result is None or (attempt.noisy, attempt.median_ms) < (result.noisy, result.median_ms):
                 result = attempt
+        if result is None:
+            raise AssertionError("the loop above measures at least once")
         label = device_label(torch_device)
     return LatencyRecord(
         arch_digest=spec.digest,
