@@ -99,7 +99,8 @@ class _Outcomes:
     crash late in the worker fails only the jobs that had none yet."""
 
     def __init__(self, events: Any) -> None:
-        self.events, self.sent = events, set()
+        self.events = events
+        self.sent: set[str] = set()  # names of the jobs whose outcome was sent
 
     def put(self, event: tuple[str, str, Any]) -> None:
         if event[0] in ("done", "cut", "deferred", "failed"):

@@ -69,16 +69,17 @@ def evaluate(
     model.eval()
     mean_t = torch.tensor(mean, device=device)[None, :, None, None]
     std_t = torch.tensor(std, device=device)[None, :, None, None]
-    num_classes = None
+    num_classes: int | None = None
     correct1 = correct5 = 0
     loss_sum = 0.0
-    per_class_correct = per_class_total = None
+    per_class_correct: torch.Tensor | None = None  # sized by the first batch's logits
+    per_class_total: torch.Tensor | None = None
     for start in range(0, len(data), batch_size):
         x = normalize(data.images[start : start + batch_size].to(device), mean_t, std_t)
         y = data.labels[start : start + batch_size].to(device)
         with autocast(device.type, precision):
             logits = model(x).float()
-        if num_classes is None:
+        if num_classes is None or per_class_correct is None or per_class_total is None:  # the first batch
             num_classes = logits.shape[1]
             per_class_correct = torch.zeros(num_classes, device=device)
             per_class_total = torch.zeros(num_classes, device=device)
@@ -90,6 +91,8 @@ def evaluate(
         per_class_correct.index_add_(0, y, hit1.float())
         per_class_total.index_add_(0, y, torch.ones_like(y, dtype=torch.float))
     model.train(was_training)
+    if per_class_correct is None or per_class_total is None:
+        raise AssertionError("the test set is not empty (checked above): the loop ran")
     n = len(data)
     per_class = (per_class_correct / per_class_total.clamp(min=1)).tolist()
     return {"top1": correct1 / n, "top5": correct5 / n, "loss": loss_sum / n, "per_class_top1": per_class, "images": n}
@@ -119,7 +122,8 @@ def _check_finite(value: float, where: str, checkpoint: Path | None) -> None:
 def _param_groups(model: nn.Module, recipe: Recipe) -> list[dict[str, Any]]:
     if recipe.decay_norm_and_bias:
         return [{"params": list(model.parameters()), "weight_decay": recipe.weight_decay}]
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for param in model.parameters():
         (no_decay if param.ndim <= 1 else decay).append(param)
     return [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
@@ -343,7 +347,8 @@ class TrainingRun:
             # statistics stay per rank).
             forward = DistributedDataParallel(model, device_ids=[self.device.index] if self.cuda else None)
         if self.runtime == "compile":
-            forward = torch.compile(forward)
+            # torch.compile's stub returns a Callable; given a module it returns an OptimizedModule, a Module.
+            forward = torch.compile(forward)  # type: ignore[assignment]
         self.forward = forward
 
     def _set_up_data(self) -> None:
@@ -415,7 +420,12 @@ class TrainingRun:
             y = self.train_labels[index]
             if self.drop_last and len(y) < self.local_batch:
                 break
-            lr = recipe.warmup_lr if self.warming_up else recipe.lr_at(self.step, self.total)
+            # (warming_up is set only where the recipe has a warmup_lr)
+            lr = (
+                recipe.warmup_lr
+                if self.warming_up and recipe.warmup_lr is not None
+                else recipe.lr_at(self.step, self.total)
+            )
             if self._run_step is None:
                 self._run_step = (
                     _GraphStep(self.model, self.optimizer, recipe, (x, y), device, self.precision)
