@@ -114,7 +114,8 @@ def train_command(
     from reszoo.devices import device_label, resolve_device
     from reszoo.train.data import fit_spec
     from reszoo.train.data import load as load_dataset
-    from reszoo.train.loop import data_parallel, init_distributed, train
+    from reszoo.train.distributed import data_parallel, init_distributed
+    from reszoo.train.loop import train
     from reszoo.train.steps import check_precision, default_precision
     from reszoo.zoo.factory import resolve_arch
 
@@ -344,7 +345,7 @@ def eval_command(
     from reszoo.devices import resolve_device
     from reszoo.train.data import fit_spec
     from reszoo.train.data import load as load_dataset
-    from reszoo.train.loop import evaluate
+    from reszoo.train.metrics import evaluate
     from reszoo.zoo.factory import resolve_spec
     from reszoo.zoo.weights import model_from_state_dict, read_weights_file
 

@@ -31,7 +31,9 @@ from reszoo.files import atomic_write_text
 from reszoo.train.checkpoints import load_checkpoint
 from reszoo.train.data import Dataset, fit_spec
 from reszoo.train.data import load as load_dataset
-from reszoo.train.loop import TrainingRun, evaluate, train_many
+from reszoo.train.interleave import train_many
+from reszoo.train.loop import TrainingRun
+from reszoo.train.metrics import evaluate
 from reszoo.train.recipes import Recipe
 from reszoo.zoo import weights as W
 from reszoo.zoo.spec import ArchSpec
