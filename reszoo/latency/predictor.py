@@ -22,7 +22,8 @@ from torch import nn
 
 from reszoo.devices import device_label, resolve_device
 from reszoo.errors import DeviceError
-from reszoo.latency.measure import LatencySetup, Timing, _setup, cpu_threads, library_versions, measure_module
+from reszoo.latency.measure import LatencySetup, _setup, library_versions, measure_module
+from reszoo.latency.timing import Timing, cpu_threads
 from reszoo.zoo.blocks import ZeroPadShortcut, shortcut_module
 from reszoo.zoo.network import make_block, make_head, make_stem, stage_plans
 from reszoo.zoo.registry import Registry

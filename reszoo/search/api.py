@@ -162,7 +162,8 @@ def search(
     """
     from reszoo.devices import resolve_device, usable_cores
     from reszoo.latency.judge import LatencyTarget
-    from reszoo.latency.measure import RUNTIMES, LatencySetup
+    from reszoo.latency.measure import LatencySetup
+    from reszoo.latency.runtimes import RUNTIMES
     from reszoo.search.config import MODES, PRUNERS, SearchConfig
     from reszoo.search.processes import bound_workers
     from reszoo.search.proxy import PROXY_RECIPE, Proxy, check_score
