@@ -189,14 +189,18 @@ def root(
     state.registry_url = registry
 
 
-# Commands register themselves on `app` when their module is imported.
+# Commands register themselves on `app` when their module is imported, and `reszoo --help`
+# lists them in that order (groups such as `plot` after the commands): not sorted.
+# isort: off
 import reszoo.cli.bench
 import reszoo.cli.models
 import reszoo.cli.registry
 import reszoo.cli.release
+import reszoo.cli.train
+import reszoo.cli.plot
 import reszoo.cli.search
 import reszoo.cli.site
-import reszoo.cli.train  # noqa: E402,F401,I001
+# isort: on
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from reszoo.cli.app import app, console, err_console, open_registry, state
+from reszoo.cli.plot import plot_app
 from reszoo.cli.search_report import (
     eta_text,
     progress_fields,
@@ -18,7 +19,6 @@ from reszoo.cli.search_report import (
     report_interrupted,
     results_table,  # noqa: F401  (its home before search_report.py)
 )
-from reszoo.cli.train import plot_app
 from reszoo.errors import SearchError
 from reszoo.files import FIGURE_SUFFIXES, atomic_write_text, check_output_file
 from reszoo.limits import MACS_BUDGET, MAX_BATCH
