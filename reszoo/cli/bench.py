@@ -31,7 +31,7 @@ def bench_command(
         str,
         typer.Option(
             help="eager, graph (one CUDA graph; CUDA only), compile (torch.compile) or onnxruntime "
-            "(ONNX Runtime on the CPU, float32; pip install 'reszoo[onnx]')."
+            "(ONNX Runtime on the CPU, float32; pip install 'reszoo\\[onnx]')."
         ),
     ] = "eager",
     threads: Annotated[
