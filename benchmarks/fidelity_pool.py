@@ -1,4 +1,4 @@
-"""Proxy fidelity over several draws: Kendall's tau of the search's score over the nets of every draw together.
+r"""Proxy fidelity over several draws: Kendall's tau of the search's score over the nets of every draw together.
 
 One draw of 12 nets gives a noisy tau (one swapped pair moves it by 0.03, and the
 judge's own seeds disagree on close nets), so a proxy is best judged on every
@@ -11,7 +11,8 @@ proxy seeds. Nothing is trained.
 Baseline, same nets: the parameter count as a ranking; the figure is the
 search's score beside it, as a ratio.
 
-    python benchmarks/fidelity_pool.py benchmarks/results/proxy-fidelity-fashion-mnist-draw{1,2}-bf16-batch32-judge2-seed?.json
+    python benchmarks/fidelity_pool.py \
+        benchmarks/results/proxy-fidelity-fashion-mnist-draw{1,2}-bf16-batch32-judge2-seed?.json
 """
 
 from __future__ import annotations

@@ -34,7 +34,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s), batch 1, float32, eager")
     print(
-        f"{'net':<10} {'reszoo s/meas':>13} {'median ms':>10} {'spread':>7}   {'torch s/meas':>12} {'median ms':>10} {'spread':>7}"
+        f"{'net':<10} {'reszoo s/meas':>13} {'median ms':>10} {'spread':>7}"
+        f"   {'torch s/meas':>12} {'median ms':>10} {'spread':>7}"
     )
     for name in args.names:
         ours_t, ours_m, base_t, base_m = [], [], [], []
@@ -52,7 +53,8 @@ def main() -> None:
             base_m.append(result.median * 1e3)
             base_t.append(time.perf_counter() - start)
         print(
-            f"{name:<10} {statistics.median(ours_t):>13.2f} {statistics.median(ours_m):>10.3f} {100 * spread(ours_m):>6.1f}%"
+            f"{name:<10} {statistics.median(ours_t):>13.2f} {statistics.median(ours_m):>10.3f}"
+            f" {100 * spread(ours_m):>6.1f}%"
             f"   {statistics.median(base_t):>12.2f} {statistics.median(base_m):>10.3f} {100 * spread(base_m):>6.1f}%"
         )
 

@@ -81,7 +81,7 @@ def main() -> None:
         records = {}
         for runtime in RUNTIMES if index % 2 == 0 else RUNTIMES[::-1]:
             records[runtime] = measure(spec, LatencySetup("cpu", 1, "float32", runtime, args.threads))
-        eager, ort = records["eager"], records["onnxruntime"]
+        eager = records["eager"]
         row = {
             "net": name,
             "digest": spec.digest,

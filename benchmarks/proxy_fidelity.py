@@ -1,4 +1,4 @@
-"""Proxy fidelity: does the search's proxy rank nets as a full training does?
+r"""Proxy fidelity: does the search's proxy rank nets as a full training does?
 
 The search optimises the proxy (a few epochs on a few thousand images, scored
 on held-out training images). This draws --nets distinct nets from the
@@ -40,7 +40,8 @@ file under a lock); tau is printed once every net is in the file.
     python benchmarks/proxy_fidelity.py --dataset fashion-mnist --data-root ../shared/data --out fidelity.json
     # both cores:  ... --shard 0/2 &  ... --shard 1/2
     # another proxy, judged against the full trainings of an earlier run (they do not depend on the proxy):
-    python benchmarks/proxy_fidelity.py ... --proxy-precision bfloat16 --full-from fidelity.json --out fidelity-bf16.json
+    python benchmarks/proxy_fidelity.py ... --proxy-precision bfloat16 --full-from fidelity.json \
+        --out fidelity-bf16.json
     # another judge seed on this CPU (bfloat16: 1.1-2x quicker per net), then the same proxy against both seeds:
     python benchmarks/proxy_fidelity.py ... --full-only --full-seeds 1 --full-precision bfloat16 --out judge-s1.json
     python benchmarks/proxy_fidelity.py ... --proxy-precision bfloat16 --full-from fidelity.json,judge-s1.json \

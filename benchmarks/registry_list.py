@@ -53,8 +53,8 @@ def main() -> None:
             )
         with sqlite3.connect(path) as conn:
             conn.executemany(
-                "INSERT INTO entries (name, version, arch_digest, blob_sha256, dataset, top1, metrics_json, history_json,"
-                " recipe_json, data_json, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO entries (name, version, arch_digest, blob_sha256, dataset, top1, metrics_json,"
+                " history_json, recipe_json, data_json, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 rows,
             )
         n = len(registry.list(all_versions=True))

@@ -211,8 +211,8 @@ def _search(
         "seconds": time.perf_counter() - started,
     }
     print(
-        f"seed {seed} {sampler:>14}: best score {figures['best_score']:.4f} ({100 * figures['best']:.2f}%)  hypervolume "
-        f"{figures['hypervolume']:.4f}  feasible {figures['feasible']}/{figures['trials']} trials "
+        f"seed {seed} {sampler:>14}: best score {figures['best_score']:.4f} ({100 * figures['best']:.2f}%)"
+        f"  hypervolume {figures['hypervolume']:.4f}  feasible {figures['feasible']}/{figures['trials']} trials "
         f"({100 * figures['feasible_share']:.0f}%), {figures['screened']} draws screened out, "
         f"{figures['repeated']} repeats dropped  {figures['seconds']:.0f} s",
         flush=True,

@@ -88,9 +88,13 @@ class Range:
 
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise refuse("is not a number")
-        if self.integer and not isinstance(value, numbers.Integral):
-            raise refuse("is not a whole number")
-        number = int(value) if self.integer else float(value)
+        number: int | float
+        if self.integer:
+            if not isinstance(value, numbers.Integral):
+                raise refuse("is not a whole number")
+            number = int(value)
+        else:
+            number = float(value)
         if not self.integer and not math.isfinite(number):
             raise refuse("is not a finite number")
         if not self.contains(number):
@@ -179,6 +183,7 @@ CROP_PADDING = Range(0, 64, integer=True, hint="the paper pads 4 pixels; 0 turns
 def check_seed(seed: object, name: str = "seed") -> int:
     """``seed`` as a whole number torch, numpy and Optuna all accept (see :data:`SEED`)."""
     return int(SEED.check(seed, name))
+
 
 #: The search's size preference ranks draws within this many times the MACs of the
 #: references (1: none larger than the largest reference); "none" lifts the bound.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, Optional, Protocol, cast, overload
 
 import typer
 from rich.console import Console
@@ -35,6 +35,14 @@ err_console = Console(stderr=True)
 # come from whichever click the running Typer uses.
 _UsageError: type[Exception] = typer.BadParameter.__mro__[1]
 _NoArgsIsHelp = getattr(sys.modules[_UsageError.__module__], "NoArgsIsHelpError", ())
+
+
+class _UsageErrorFields(Protocol):
+    """What this module reads off a click usage error (of whichever click Typer uses)."""
+
+    exit_code: int
+
+    def format_message(self) -> str: ...
 
 
 class _ReszooGroup(TyperGroup):
@@ -66,20 +74,21 @@ class _ReszooGroup(TyperGroup):
         except ReszooError as exc:
             err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
-        except _UsageError as exc:
-            if isinstance(exc, _NoArgsIsHelp):
+        except _UsageError as raised:
+            if isinstance(raised, _NoArgsIsHelp):
                 raise  # Typer prints the help
+            usage = cast(_UsageErrorFields, raised)
             # One line, as reszoo's own errors, instead of Typer's five-line box.
-            context = getattr(exc, "ctx", None)
+            context = getattr(usage, "ctx", None)
             path = context.command_path.split()[1:] if context is not None else []
             listed = "commands" if context is not None and hasattr(context.command, "commands") else "options"
             err_console.print(
-                f"[bold red]error:[/] {escape(exc.format_message())} ({shlex.join(['reszoo', *path])} "
+                f"[bold red]error:[/] {escape(usage.format_message())} ({shlex.join(['reszoo', *path])} "
                 f"-h lists the {listed})",
                 soft_wrap=True,
                 highlight=False,
             )
-            raise typer.Exit(exc.exit_code) from None
+            raise typer.Exit(usage.exit_code) from None
 
 
 app = typer.Typer(
@@ -129,6 +138,10 @@ def interrupted(done: str, again: str | None) -> NoReturn:
     raise typer.Exit(130)
 
 
+@overload
+def open_registry(*, must_exist: Literal[False] = False, readonly: bool = False) -> Registry: ...
+@overload
+def open_registry(*, must_exist: bool, readonly: bool = False) -> Registry | None: ...
 def open_registry(*, must_exist: bool = False, readonly: bool = False) -> Registry | None:
     """The registry commands act on: --registry, else the local one.
 
@@ -176,14 +189,18 @@ def root(
     state.registry_url = registry
 
 
-# Commands register themselves on `app` when their module is imported.
+# Commands register themselves on `app` when their module is imported, and `reszoo --help`
+# lists them in that order (groups such as `plot` after the commands): not sorted.
+# isort: off
 import reszoo.cli.bench
 import reszoo.cli.models
 import reszoo.cli.registry
 import reszoo.cli.release
+import reszoo.cli.train
+import reszoo.cli.plot
 import reszoo.cli.search
 import reszoo.cli.site
-import reszoo.cli.train  # noqa: E402,F401,I001
+# isort: on
 
 
 def main() -> None:

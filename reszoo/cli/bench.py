@@ -31,7 +31,7 @@ def bench_command(
         str,
         typer.Option(
             help="eager, graph (one CUDA graph; CUDA only), compile (torch.compile) or onnxruntime "
-            "(ONNX Runtime on the CPU, float32; pip install 'reszoo[onnx]')."
+            "(ONNX Runtime on the CPU, float32; pip install 'reszoo\\[onnx]')."
         ),
     ] = "eager",
     threads: Annotated[
@@ -103,7 +103,8 @@ def bench_command(
         table.add_column(
             column, justify="left" if column == "net" else "right", no_wrap=column != "net", overflow="fold"
         )
-    for spec, row, check in zip(specs, rows, checks or [None] * len(rows)):
+    shown: list[PredictionCheck | None] = list(checks) if checks else [None] * len(rows)
+    for spec, row, shown_check in zip(specs, rows, shown):
         cells = [
             f"{spec.family}{spec.depth} {spec.block} {spec.short_digest[:8]}",
             str(spec.depth),
@@ -111,8 +112,8 @@ def bench_command(
             f"{row['p90_ms']:.3f}" + ("*" if row["noisy"] else ""),
             str(row["samples"]),
         ]
-        if check is not None:
-            cells += [f"{check.predicted_ms:.3f}", f"{100 * check.error:+.0f}%"]
+        if shown_check is not None:
+            cells += [f"{shown_check.predicted_ms:.3f}", f"{100 * shown_check.error:+.0f}%"]
         table.add_row(*cells)
     console.print(f"{rows[0]['device']}, {runtime}, batch {batch_size}, {dtype}", highlight=False)
     console.print(table)

@@ -134,7 +134,7 @@ def list_command(
                 human_count(row["macs"]),
             )
         console.print(table)
-    if entry_rows:
+    if entry_rows and registry is not None:  # entries come from a registry
         # The device goes in the title, not a header: a CPU's name is longer than the rest of a row,
         # and a header that wide cut the entry names ("resnet20…") at 80 columns.
         # A long registry path folds rather than ending in "...".

@@ -176,7 +176,7 @@ def export_command(
             "--format",
             help="safetensors, hf (a Hugging Face Hub folder: weights, "
             "config.json, model card) or onnx (dynamic batch size, "
-            "checked against eager; needs reszoo[onnx]).",
+            "checked against eager; needs reszoo\\[onnx]).",
         ),
     ] = "safetensors",
 ) -> None:

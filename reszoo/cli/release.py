@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -13,6 +14,9 @@ from reszoo.cli.options import number_option
 from reszoo.cli.render import print_json
 from reszoo.errors import Interrupted
 from reszoo.limits import JOBS
+
+if TYPE_CHECKING:
+    from reszoo.zoo.registry import Registry
 
 
 @app.command("release")
@@ -133,7 +137,7 @@ def release_command(
         raise typer.Exit(1)
 
 
-def _settle(target, log) -> None:
+def _settle(target: Registry, log: Callable[[str], None]) -> None:
     """A SQLite target is left as one file that reads without writing (what ships)."""
     if target.path is not None and not target.settle():
         log(

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, overload
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from reszoo.cli.app import app, console, err_console, open_registry, state
+from reszoo.cli.plot import plot_app
 from reszoo.cli.search_report import (
     eta_text,
     progress_fields,
@@ -18,7 +19,6 @@ from reszoo.cli.search_report import (
     report_interrupted,
     results_table,  # noqa: F401  (its home before search_report.py)
 )
-from reszoo.cli.train import plot_app
 from reszoo.errors import SearchError
 from reszoo.files import FIGURE_SUFFIXES, atomic_write_text, check_output_file
 from reszoo.limits import MACS_BUDGET, MAX_BATCH
@@ -32,7 +32,11 @@ if TYPE_CHECKING:
     from reszoo.search.space import SearchSpace
 
 
-def _csv(value: str | None, option: str, cast=str) -> tuple | None:
+@overload
+def _csv(value: str, option: str, cast: type[str] | type[int] = ...) -> tuple[Any, ...]: ...
+@overload
+def _csv(value: str | None, option: str, cast: type[str] | type[int] = ...) -> tuple[Any, ...] | None: ...
+def _csv(value: str | None, option: str, cast: type[str] | type[int] = str) -> tuple[Any, ...] | None:
     if value is None:
         return None
     try:
@@ -353,8 +357,9 @@ def search_command(
             ),
         ):
             console.print(
-                f"published {entry.ref}: test top-1 {100 * entry.top1:.2f}% "
-                f"(study {entry.study}, trial {entry.trial}; storage {redact(result.config.storage)})",
+                f"published {entry.ref}: "
+                + (f"test top-1 {100 * entry.top1:.2f}% " if entry.top1 is not None else "no test top-1 ")
+                + f"(study {entry.study}, trial {entry.trial}; storage {redact(result.config.storage)})",
                 highlight=False,
             )
 

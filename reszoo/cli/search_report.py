@@ -29,7 +29,9 @@ def progress_fields(study: optuna.Study, mode: str, by_loss: bool) -> dict[str, 
         best_text = f"front {len(pareto_front(results))}"
     else:
         figures = (
-            (f"loss {top[0].train_loss:.3f}, " if by_loss else "") + f"{100 * top[0].accuracy:.2f}%" if top else ""
+            (f"loss {top[0].train_loss:.3f}, " if by_loss else "") + f"{100 * top[0].known_accuracy:.2f}%"
+            if top
+            else ""
         )
         best_text = f"best {figures} @ {_latency_text(top[0])} ms" if top else "best -"
     return {
@@ -84,15 +86,15 @@ def results_table(
         return (("-" if value is None else f"{value:.3f}"),) if with_loss else ()
 
     for r in rows:
-        s = r.spec
+        s = r.known_spec
         table.add_row(
             str(r.number),
             _net(s.family, s.block, s.shortcut),
             "-".join(map(str, s.stage_depths)),
             "-".join(map(str, s.stage_widths)),
-            f"{r.params / 1e6:.2f}M",
+            f"{r.known_params / 1e6:.2f}M",
             *loss(r.train_loss),
-            f"{100 * r.accuracy:.2f}",
+            f"{100 * r.known_accuracy:.2f}",
             _latency_text(r),
         )
     for name, ref in references.items():

@@ -1,20 +1,19 @@
-"""``reszoo train`` and ``reszoo eval``."""
+"""``reszoo train`` and ``reszoo eval``. The training bar and what an interrupted run
+says are reszoo.cli.train_progress'; ``reszoo plot curves`` is reszoo.cli.plot's."""
 
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from reszoo.cli.app import app, command_line, console, err_console, interrupted, open_registry, state
+from reszoo.cli.app import app, console, err_console, open_registry, state
 from reszoo.cli.options import number_option
 from reszoo.cli.render import print_json
+from reszoo.cli.train_progress import TrainingBar, interrupted_training
 from reszoo.errors import UnknownModelError
-from reszoo.files import FIGURE_SUFFIXES, check_output_file
 from reszoo.limits import BATCH, EPOCHS, ITERATIONS, LR, SEED, SUBSET, THREADS
 from reszoo.train.recipes import RECIPES, get_recipe
 
@@ -54,9 +53,7 @@ def train_command(
             LR, "--warmup-lr", help="Start at this lr until training error < 80% (the paper's resnet110: 0.01)."
         ),
     ] = None,
-    subset: Annotated[
-        int | None, number_option(SUBSET, "--subset", help="Train on this many training images.")
-    ] = None,
+    subset: Annotated[int | None, number_option(SUBSET, "--subset", help="Train on this many training images.")] = None,
     test_subset: Annotated[
         int | None, number_option(SUBSET, "--test-subset", help="Evaluate on this many test images.")
     ] = None,
@@ -73,9 +70,9 @@ def train_command(
     precision: Annotated[
         str,
         typer.Option(
-            help="auto (bfloat16 autocast on a GPU, float32 on a CPU), bfloat16 or float32. On a CPU "
-            "with AVX512-BF16, bfloat16 halves a step but cost resnet20 0.9 points of top-1 "
-            "after 3 epochs."
+            help="auto (bfloat16 autocast on a GPU, float32 on a CPU), bfloat16 or float32. On a CPU, "
+            "bfloat16 runs natively only with AVX512-BF16 or AMX (elsewhere it is emulated, slower than "
+            "float32), and a short run in it can reach a lower top-1 than in float32."
         ),
     ] = "auto",
     threads: Annotated[
@@ -93,9 +90,7 @@ def train_command(
     checkpoint: Annotated[str | None, typer.Option(help="Checkpoint file, written after every epoch.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from --checkpoint if it exists.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Start over, replacing an existing --checkpoint.")] = False,
-    publish: Annotated[
-        str | None, typer.Option(help="Add the trained model to the registry under this name.")
-    ] = None,
+    publish: Annotated[str | None, typer.Option(help="Add the trained model to the registry under this name.")] = None,
     shadow: Annotated[
         bool,
         typer.Option(
@@ -117,7 +112,8 @@ def train_command(
     from reszoo.devices import device_label, resolve_device
     from reszoo.train.data import fit_spec
     from reszoo.train.data import load as load_dataset
-    from reszoo.train.loop import data_parallel, init_distributed, train
+    from reszoo.train.distributed import data_parallel, init_distributed
+    from reszoo.train.loop import train
     from reszoo.train.steps import check_precision, default_precision
     from reszoo.zoo.factory import resolve_arch
 
@@ -156,7 +152,7 @@ def train_command(
     if epochs is not None and iterations is None:
         overrides["iterations"] = None
     recipe = get_recipe(recipe_name).with_overrides(**overrides)
-    bar = TrainingBar(recipe.batch_size, disable=rank != 0)
+    bar = TrainingBar(recipe.batch_size, disable=rank != 0, console=err_console)
     try:
         with bar:
             bar.status(f"loading {dataset_name}: the first time, decoding it into the cache takes about a minute")
@@ -187,7 +183,7 @@ def train_command(
     except KeyboardInterrupt:
         if rank != 0:
             raise typer.Exit(130) from None
-        _interrupted_training(bar, checkpoint, force)
+        interrupted_training(bar, checkpoint, force)
     summary = {
         "spec": spec.to_dict(),
         "digest": spec.digest,
@@ -217,7 +213,7 @@ def train_command(
             record = publish_trained(open_registry(), publish, result.model, spec, entry, shadow=shadow)
         except KeyboardInterrupt:
             bar.publishing = True
-            _interrupted_training(bar, checkpoint, force)
+            interrupted_training(bar, checkpoint, force)
         summary["published"] = record.ref
     if as_json:
         print_json(summary)
@@ -227,96 +223,6 @@ def train_command(
         f"{100 * result.metrics['top5']:.2f}% after {result.steps} steps in {result.seconds:.0f} s"
         + (f"\npublished {summary['published']}" if publish else ""),
         highlight=False,
-    )
-
-
-class TrainingBar:
-    """The training bar on stderr: what happens before the first step (decoding a
-    data set the first time takes about a minute), then epoch, steps, loss, speed
-    and time left; a line per epoch above it. It also remembers how far the run
-    got, for the message of an interrupted run."""
-
-    def __init__(self, batch_size: int, *, disable: bool) -> None:
-        self.progress = Progress(
-            TextColumn("{task.fields[status]}"),
-            BarColumn(),
-            TimeRemainingColumn(),
-            console=err_console,
-            transient=True,
-            disable=disable,
-        )
-        self.batch_size = batch_size
-        self.last: dict[str, Any] | None = None  # the latest step's report
-        self.first: tuple[int, float] | None = None  # (step, time) of the first report: the rate starts there
-        self.publishing = False
-        self.epochs_seen = 0  # epochs this run finished
-
-    def __enter__(self) -> TrainingBar:
-        self.progress.__enter__()
-        self.task = self.progress.add_task("train", total=None, status="")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.__exit__(*exc)
-
-    def status(self, text: str) -> None:
-        self.progress.update(self.task, status=text)
-        self.progress.refresh()
-
-    def step(self, state: dict[str, Any]) -> None:
-        now = time.perf_counter()
-        self.first = self.first or (state["step"], now)
-        self.last = state
-        steps, seconds = state["step"] - self.first[0], now - self.first[1]
-        rate = f"  {steps * self.batch_size / seconds:.0f} img/s" if steps and seconds > 0 else ""
-        self.progress.update(
-            self.task,
-            completed=state["step"],
-            total=state["total"],
-            status=f"epoch {state['epoch']}  {state['step']:,}/{state['total']:,}  loss {state['loss']:.3f}{rate}",
-        )
-
-    def epoch(self, record: dict[str, Any]) -> None:
-        self.epochs_seen += 1
-        self.progress.console.print(
-            f"epoch {record['epoch']:>3}  train loss {record['train_loss']:.3f}  train err "
-            f"{100 * record['train_err']:5.2f}%  test err {100 * record['test_err']:5.2f}%  "
-            f"{record['seconds']:.0f} s",
-            highlight=False,
-        )
-
-
-def _interrupted_training(bar: TrainingBar, checkpoint: str | None, force: bool) -> None:
-    """Ctrl-C on ``reszoo train``: what was done, and the command that carries on."""
-    from reszoo.errors import TrainingError
-    from reszoo.train.checkpoints import load_checkpoint
-
-    state = bar.last
-    where = (
-        "while publishing: a publish is one transaction, so the registry holds all of it or none (reszoo list "
-        "says which)"
-        if bar.publishing
-        else f"at step {state['step']:,} of {state['total']:,} (epoch {state['epoch']})"
-        if state
-        else "before the first step"
-    )
-    if checkpoint is None:
-        interrupted(
-            f"{where}; nothing was saved (only --checkpoint FILE makes a run resumable)",
-            command_line(add=("--checkpoint", "run.safetensors")),
-        )
-    path = Path(checkpoint)
-    try:
-        done = load_checkpoint(path)[2]["epochs_done"] if path.is_file() else 0
-    except TrainingError:
-        done = 0
-    if force and not bar.epochs_seen:  # the file, if any, is still the run --force was to replace
-        interrupted(f"{where}; no epoch had finished, so {checkpoint} is as it was", command_line())
-    if not done:
-        interrupted(f"{where}; no epoch had finished, so {checkpoint} was not written", command_line())
-    interrupted(
-        f"{where}; {checkpoint} holds {done} finished epoch{'s' if done != 1 else ''}",
-        command_line(drop=("--force",), add=("--resume",)),
     )
 
 
@@ -345,7 +251,7 @@ def eval_command(
     from reszoo.devices import resolve_device
     from reszoo.train.data import fit_spec
     from reszoo.train.data import load as load_dataset
-    from reszoo.train.loop import evaluate
+    from reszoo.train.metrics import evaluate
     from reszoo.zoo.factory import resolve_spec
     from reszoo.zoo.weights import model_from_state_dict, read_weights_file
 
@@ -372,68 +278,3 @@ def eval_command(
         f"{stored_text}, top-5 {100 * metrics['top5']:.2f}%, loss {metrics['loss']:.4f}",
         highlight=False,
     )
-
-
-plot_app = typer.Typer(help="Draw figures from registry entries.", no_args_is_help=True)
-app.add_typer(plot_app, name="plot")
-
-
-@plot_app.command("curves")
-def plot_curves_command(
-    refs: Annotated[
-        list[str],
-        typer.Argument(
-            help="Trained entries to compare: yours, else the default remote's (the shipped zoo).", show_default=False
-        ),
-    ],
-    out: Annotated[
-        str, typer.Option("--out", "-o", help="Image file to write (.png, .svg, .pdf).", show_default=False)
-    ],
-    title: Annotated[str | None, typer.Option(help="Figure title.")] = None,
-) -> None:
-    """Training (dashed) and test (bold) error against iterations, as the paper's Figure 6.
-
-    All curves share one recipe: a bare NAME draws its newest version trained
-    as the other entries can be (NAME@VERSION picks one).
-    """
-    from reszoo.errors import EntryNotFoundError, RegistryError
-    from reszoo.train.plots import alike, plot_curves
-    from reszoo.zoo.hub import remote_url
-    from reszoo.zoo.registry import Registry
-
-    check_output_file(out, "--out", suffixes=FIGURE_SUFFIXES)
-    # Yours first, then the zoo's. Curves need only the stored history: it is read where it is, nothing is pulled.
-    places = [r for r in [open_registry(must_exist=True)] if r is not None]
-    try:
-        places.append(Registry(remote_url(), readonly=True))
-    except RegistryError:
-        if not places:
-            raise
-    requests = []
-    for ref in refs:
-        pinned = None
-        if "@" in ref or ":" in ref:  # name@version or name:alias: that entry, wherever it is first found
-            for index, place in enumerate(places):
-                try:
-                    pinned = place.get(ref)
-                    break
-                except EntryNotFoundError:
-                    if index == len(places) - 1:
-                        raise
-        name = pinned.name if pinned is not None else ref
-        versions: dict[int, Any] = {}
-        for place in reversed(places):  # yours win over the zoo's of the same version
-            versions.update((e.version, e) for e in place.list(name, all_versions=True) if e.name == name)
-        if not versions:
-            places[-1].get(ref)  # the zoo's own message, with its suggestions
-        requests.append(([versions[v] for v in sorted(versions)], pinned))
-    entries = alike(requests)
-    older = [
-        f"{e.ref} (not {versions[-1].ref})"
-        for (versions, pinned), e in zip(requests, entries)
-        if pinned is None and e.version != versions[-1].version
-    ]
-    if older:
-        err_console.print(f"drew {', '.join(older)}: the versions trained alike", highlight=False)
-    path = plot_curves(entries, out, title=title)
-    console.print(f"wrote {path}", highlight=False)

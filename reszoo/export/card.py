@@ -12,9 +12,13 @@ entry and its latency rows, worded as ``reszoo show`` words them
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from reszoo.zoo.facts import entry_facts, history_cell, human_count, shown_history
 from reszoo.zoo.records import EntryRecord, LatencyRecord
+
+if TYPE_CHECKING:
+    from huggingface_hub import ModelCard, ModelCardData
 
 #: The licence the zoo's weights are released under: reszoo's own.
 LICENSE = "apache-2.0"
@@ -58,7 +62,7 @@ def history_markdown(record: EntryRecord) -> str:
     return markdown_table(keys, [[history_cell(epoch.get(k)) for k in keys] for epoch in shown_history(record.history)])
 
 
-def card_metadata(record: EntryRecord):
+def card_metadata(record: EntryRecord) -> ModelCardData:
     """The card's YAML header as huggingface_hub's ``ModelCardData``."""
     from huggingface_hub import EvalResult, ModelCardData
 
@@ -90,7 +94,7 @@ def card_metadata(record: EntryRecord):
 
 def model_card(
     record: EntryRecord, latency: Sequence[LatencyRecord] = (), *, figure: str | None = None, repo_id: str | None = None
-):
+) -> ModelCard:
     """The model card of ``record`` (a ``huggingface_hub.ModelCard``; ``str(card)`` is its Markdown).
 
     Args:

@@ -111,7 +111,9 @@ def save_folder(
         written.append(figure)
     elif (out / FIGURE_FILE).exists():
         (out / FIGURE_FILE).unlink()  # an earlier export's curves, not this entry's
-    card = model_card(record, registry.latency(record.arch_digest), figure=figure and figure.name, repo_id=repo_id)
+    card = model_card(
+        record, registry.latency(record.arch_digest), figure=figure.name if figure else None, repo_id=repo_id
+    )
     written.append(atomic_write_text(out / CARD_FILE, str(card)))
     return written
 
@@ -204,7 +206,7 @@ def from_pretrained(
         folder = snapshot_download(
             repo_id,
             revision=revision,
-            cache_dir=cache_dir,
+            cache_dir=None if cache_dir is None else os.fspath(cache_dir),
             local_files_only=local_files_only,
             token=token,
             allow_patterns=[CONFIG_FILE, WEIGHTS_FILE],

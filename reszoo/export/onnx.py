@@ -23,6 +23,7 @@ from reszoo.errors import DeviceError, MeasurementError
 from reszoo.files import atomic_write_bytes, check_output_file
 
 if TYPE_CHECKING:
+    from reszoo.zoo.network import ReszooNet
     from reszoo.zoo.registry import Registry
 
 #: What ``pip install 'reszoo[onnx]'`` adds, by import name.
@@ -67,6 +68,8 @@ def onnx_bytes(module: nn.Module, input_shape: Sequence[int], *, metadata: Mappi
             )
     except Exception as exc:  # the exporter raises many kinds; report any as one failure
         raise MeasurementError(f"ONNX export failed: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+    if program is None:  # only the non-dynamo exporter returns None
+        raise MeasurementError("ONNX export failed: torch.onnx.export returned no program")
     proto = program.model_proto
     for key, value in (metadata or {}).items():
         entry = proto.metadata_props.add()
@@ -130,7 +133,7 @@ class OnnxExport:
 
 
 def export_onnx(
-    model: nn.Module,
+    model: ReszooNet,
     path: str | os.PathLike[str],
     *,
     metadata: Mapping[str, Any] | None = None,
@@ -150,7 +153,7 @@ def export_onnx(
 
     path = check_output_file(path, "ONNX file", suffixes=(".onnx",), overwrite=overwrite)
     spec = model.spec
-    shape = (spec.in_chans, spec.input_size, spec.input_size)
+    shape = (spec.in_chans, spec.resolved_input_size, spec.resolved_input_size)
     props = {key: value if isinstance(value, str) else json.dumps(value) for key, value in (metadata or {}).items()}
     data = onnx_bytes(model, shape, metadata=props)
     diff = max_abs_diff(data, model, shape, batch_sizes=batch_sizes)

@@ -130,7 +130,8 @@ class LatencyJudge:
         """``spec``'s verdict; ``careful`` skips the predictor and the rough timing (a figure to report)."""
         limit, target = self.limit_ms, self.target
         reference = target.limit_from if limit is not None else None
-        if reference is not None and spec.digest == reference.digest:
+        # ``limit`` is set wherever ``reference`` is; each test below says so for the type checker.
+        if reference is not None and limit is not None and spec.digest == reference.digest:
             return Verdict(limit, "measured", limit)  # the limit is its reading
         predicted = None
         if target.predict and limit is not None and not careful:
@@ -140,7 +141,7 @@ class LatencyJudge:
         stored = self.stored_row(spec)
         recheck = False
         if stored is not None and not stored.noisy:
-            if reference is None or stored.median_ms <= limit:
+            if reference is None or limit is None or stored.median_ms <= limit:
                 return Verdict(stored.median_ms, "measured", limit)
             recheck = True  # over a reference's limit, perhaps read in a slow spell: read again beside it
         with self.measuring():
@@ -151,7 +152,7 @@ class LatencyJudge:
                 if rough > self.policy.rough_margin * limit and (predicted is None or predicted > limit):
                     return Verdict(rough, "rough", limit)
             ms = self.measured_ms(spec, remeasure=recheck)
-            if reference is not None and ms > limit:
+            if reference is not None and limit is not None and ms > limit:
                 now = self.fresh_ms(reference)
                 if now > self.policy.slower_host * limit:
                     return Verdict(ms * limit / now, "relative", limit)

@@ -6,17 +6,13 @@ the registry keyed by (architecture digest, device name, batch size, dtype,
 runtime) and reused unless a remeasure is asked for: nobody measures the same
 architecture on the same device twice.
 
-Runtimes: ``eager`` (plain PyTorch), ``graph`` (the forward captured in one
-CUDA graph and replayed; CUDA only), ``compile`` (``torch.compile``) and
-``onnxruntime`` (the net exported to ONNX and run by ONNX Runtime on the CPU,
-float32; the optional extra ``reszoo[onnx]``: see reszoo.latency.ort).
+Timing one callable is reszoo.latency.timing's; the runtimes (eager, graph,
+compile, onnxruntime) and what each needs are reszoo.latency.runtimes'.
 """
 
 from __future__ import annotations
 
 import platform
-import statistics
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,43 +23,15 @@ import torch
 from torch import nn
 
 from reszoo.devices import device_label, resolve_device
-from reszoo.errors import DeviceError, InputError, MeasurementError
+from reszoo.errors import InputError, MeasurementError
+from reszoo.latency.runtimes import DTYPES, check_runtime, forward_runner
+from reszoo.latency.timing import DEFAULT_TIMING, Measurement, Timing, cpu_threads, flushed_denormals, time_callable
 from reszoo.limits import MAX_BATCH
 from reszoo.zoo.factory import SpecLike, resolve_arch, resolve_spec
 from reszoo.zoo.network import build
-from reszoo.zoo.records import NOISY_P90_RATIO, LatencyRecord
+from reszoo.zoo.records import LatencyRecord
 from reszoo.zoo.registry import Registry
 from reszoo.zoo.spec import ArchSpec
-
-RUNTIMES = ("eager", "graph", "compile", "onnxruntime")
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-
-
-@dataclass(frozen=True)
-class Timing:
-    """How long to warm up and how many samples to take.
-
-    Samples are taken in ``rounds``; the reported median is the lowest round
-    median and the p90 that round's. A burst of load from another process
-    then spoils one round, not the figure: on a shared 2-core machine this
-    took repeat measurements from 15% apart to a few percent.
-    """
-
-    warmup_s: float = 0.1  # at least 3 calls either way
-    rounds: int = 3
-    #: Freshly built copies of the module to time, median kept. On a CPU two
-    #: copies of one architecture can differ by 25% (where their tensors
-    #: landed in memory), so a figure from one copy is not the architecture's.
-    instances: int = 3
-    min_samples: int = 15  # per round
-    min_time_s: float = 0.1  # per round
-    max_samples: int = 1000  # per round
-    #: Whole measurements taken one after another; the quickest steady one is kept
-    #: (a noisy one only when all are; see LIMIT_TIMING).
-    attempts: int = 1
-
-
-DEFAULT_TIMING = Timing()
 
 #: For the one figure a search's every verdict hangs on, its limit: three whole
 #: measurements, about 4 s on a CPU, the quickest kept. This project's 2-core VM has
@@ -98,44 +66,6 @@ def library_versions() -> dict[str, str]:
 
 
 @contextmanager
-def cpu_threads(threads: int | None) -> Iterator[None]:
-    """Run with ``threads`` intra-op CPU threads (``None``: leave as is).
-
-    One thread gives the steadiest CPU figures on a busy machine: with more
-    threads than free cores, OpenMP barriers can cost milliseconds per op.
-    """
-    if threads is None:
-        yield
-        return
-    if not isinstance(threads, int) or threads < 1:
-        raise InputError(f"threads must be a positive integer, got {threads!r}", field="threads")
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-@contextmanager
-def flushed_denormals(device: torch.device) -> Iterator[None]:
-    """Flush denormal floats to zero while timing on a CPU, as inference
-    runtimes do: with them, one small block timed 0.20 to 0.49 ms from one
-    fresh copy to the next on this project's CPU; flushed, 0.19 to 0.21 ms."""
-    if device.type != "cpu":
-        yield
-        return
-    # set_flush_denormal returns whether the CPU supports it; the old state
-    # cannot be read back, and reszoo never turns it on elsewhere.
-    supported = torch.set_flush_denormal(True)
-    try:
-        yield
-    finally:
-        if supported:
-            torch.set_flush_denormal(False)
-
-
-@contextmanager
 def _out_of_memory_as(message: str) -> Iterator[None]:
     try:
         yield
@@ -143,85 +73,6 @@ def _out_of_memory_as(message: str) -> Iterator[None]:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
         raise MeasurementError(f"{message}: out of memory ({str(exc).splitlines()[0]}); nothing was stored") from None
-
-
-def _runner(module: nn.Module, x: torch.Tensor, runtime: str, device: torch.device) -> Callable[[], Any]:
-    """A zero-argument callable that runs one forward in ``runtime``."""
-    if runtime == "eager":
-        return lambda: module(x)
-    if runtime == "compile":
-        compiled = torch.compile(module)
-        try:
-            compiled(x)  # compile now, not inside the timing
-        except Exception as exc:  # torch.compile raises many kinds; report any as a failed measurement
-            raise MeasurementError(f"torch.compile failed on {device}: {type(exc).__name__}: {exc}") from None
-        return lambda: compiled(x)
-    if runtime == "graph":
-        if device.type != "cuda":
-            raise DeviceError(
-                f"runtime 'graph' captures CUDA graphs and needs a CUDA device, not {device}; use eager or compile"
-            )
-        stream = torch.cuda.Stream(device)
-        stream.wait_stream(torch.cuda.current_stream(device))
-        with torch.cuda.stream(stream):
-            for _ in range(3):  # warm up kernels (cuDNN autotuning) outside the capture
-                module(x)
-        torch.cuda.current_stream(device).wait_stream(stream)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            module(x)
-        return graph.replay
-    raise InputError(f"runtime must be one of {', '.join(repr(r) for r in RUNTIMES)}, got {runtime!r}", field="runtime")
-
-
-@dataclass(frozen=True)
-class Measurement:
-    median_ms: float
-    p90_ms: float
-    samples: int
-    times_ms: tuple[float, ...]
-
-    @property
-    def noisy(self) -> bool:
-        """Taken while the machine was busy, by the rule stored rows are flagged with (LatencyRecord.noisy)."""
-        return self.p90_ms > NOISY_P90_RATIO * self.median_ms
-
-
-def time_callable(run: Callable[[], Any], device: torch.device, timing: Timing = DEFAULT_TIMING) -> Measurement:
-    """Median and p90 of ``run()`` after a warm-up, synchronised on a GPU (see :class:`Timing`)."""
-    cuda = device.type == "cuda"
-    start_warmup = time.perf_counter()
-    calls = 0
-    while calls < 3 or time.perf_counter() - start_warmup < timing.warmup_s:
-        run()
-        calls += 1
-    if cuda:
-        torch.cuda.synchronize(device)
-    rounds = [_sample_round(run, cuda, timing) for _ in range(max(1, timing.rounds))]
-    best = min(rounds, key=statistics.median)
-    p90 = statistics.quantiles(best, n=10)[-1] if len(best) >= 2 else best[0]
-    every = tuple(t for times in rounds for t in times)
-    return Measurement(statistics.median(best), p90, len(every), every)
-
-
-def _sample_round(run: Callable[[], Any], cuda: bool, timing: Timing) -> list[float]:
-    times: list[float] = []
-    began = time.perf_counter()
-    while len(times) < timing.max_samples and (
-        len(times) < timing.min_samples or time.perf_counter() - began < timing.min_time_s
-    ):
-        if cuda:
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            run()
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end))
-        else:
-            t0 = time.perf_counter()
-            run()
-            times.append((time.perf_counter() - t0) * 1e3)
-    return times
 
 
 def measure_module(
@@ -257,24 +108,6 @@ def measure_module(
     return Measurement(middle.median_ms, middle.p90_ms, sum(r.samples for r in results), middle.times_ms)
 
 
-def check_runtime(runtime: str, device: torch.device, dtype: str) -> None:
-    """Refuse a runtime, device and dtype that cannot be measured together, before any work."""
-    if dtype not in DTYPES:
-        raise InputError(f"dtype must be one of {', '.join(repr(d) for d in DTYPES)}, got {dtype!r}", field="dtype")
-    if runtime not in RUNTIMES:
-        raise InputError(
-            f"runtime must be one of {', '.join(repr(r) for r in RUNTIMES)}, got {runtime!r}", field="runtime"
-        )
-    if runtime == "onnxruntime":
-        if device.type != "cpu":
-            raise DeviceError(f"runtime 'onnxruntime' times ONNX Runtime's CPU provider, not {device}; use device cpu")
-        if dtype != "float32":
-            raise InputError(f"runtime 'onnxruntime' measures float32 models, not {dtype}", field="dtype")
-        from reszoo.export.onnx import require_onnx
-
-        require_onnx("runtime 'onnxruntime'")
-
-
 def _time_copies(
     factories: Sequence[Callable[[], nn.Module]],
     input_shape: Sequence[int],
@@ -293,7 +126,7 @@ def _time_copies(
         for factory in factories:
             module = factory().to(torch_device, DTYPES[dtype]).eval()
             x = torch.randn(*input_shape, device=torch_device, dtype=DTYPES[dtype])
-            results.append(time_callable(_runner(module, x, runtime, torch_device), torch_device, timing))
+            results.append(time_callable(forward_runner(module, x, runtime, torch_device), torch_device, timing))
             del module, x
     return results
 
@@ -359,7 +192,7 @@ def measure(
         for _attempt in range(1 + NOISY_RETRIES):  # a busy spell passes: try again, keep the steadiest
             attempt = measure_module(
                 lambda: build(spec, device=torch_device),
-                (batch_size, spec.in_chans, spec.input_size, spec.input_size),
+                (batch_size, spec.in_chans, spec.resolved_input_size, spec.resolved_input_size),
                 device=torch_device,
                 dtype=dtype,
                 runtime=runtime,
@@ -370,6 +203,8 @@ def measure(
                 result = attempt
             if not result.noisy:
                 break
+        if result is None:
+            raise AssertionError("the loop above measures at least once")
         return result
 
     with cpu_threads(threads):
@@ -378,6 +213,8 @@ def measure(
             attempt = steadiest()
             if result is None or (attempt.noisy, attempt.median_ms) < (result.noisy, result.median_ms):
                 result = attempt
+        if result is None:
+            raise AssertionError("the loop above measures at least once")
         label = device_label(torch_device)
     return LatencyRecord(
         arch_digest=spec.digest,

@@ -10,6 +10,7 @@ table fills as a search explores and is shared by everyone using the registry.
 
 from __future__ import annotations
 
+import functools
 import statistics
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -21,7 +22,8 @@ from torch import nn
 
 from reszoo.devices import device_label, resolve_device
 from reszoo.errors import DeviceError
-from reszoo.latency.measure import LatencySetup, Timing, _setup, cpu_threads, library_versions, measure_module
+from reszoo.latency.measure import LatencySetup, _setup, library_versions, measure_module
+from reszoo.latency.timing import Timing, cpu_threads
 from reszoo.zoo.blocks import ZeroPadShortcut, shortcut_module
 from reszoo.zoo.network import make_block, make_head, make_stem, stage_plans
 from reszoo.zoo.registry import Registry
@@ -40,7 +42,7 @@ class Part:
 
 
 def _shortcut_kind(spec: ArchSpec, in_channels: int, out_channels: int, stride: int) -> str:
-    module = shortcut_module(spec.shortcut, in_channels, out_channels, stride)
+    module = shortcut_module(spec.resolved_shortcut, in_channels, out_channels, stride)
     if spec.family == "plain":
         return "none"
     if module is None:
@@ -57,7 +59,7 @@ def parts(spec: ArchSpec) -> tuple[Counter[str], dict[str, Part]]:
         counts[part.key] += 1
         found.setdefault(part.key, part)
 
-    size = spec.input_size
+    size = spec.resolved_input_size
     add(
         Part(
             f"stem/{spec.stem}/{spec.in_chans}>{spec.stem_width}/{size}",
@@ -74,7 +76,7 @@ def parts(spec: ArchSpec) -> tuple[Counter[str], dict[str, Part]]:
             )
             add(
                 Part(
-                    key, lambda plan=plan: make_block(spec, plan), (plan.in_channels, plan.input_size, plan.input_size)
+                    key, functools.partial(make_block, spec, plan), (plan.in_channels, plan.input_size, plan.input_size)
                 )
             )
     last = spec.stage_output_sizes()[-1]

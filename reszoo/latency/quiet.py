@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 try:
     import fcntl
@@ -52,8 +53,8 @@ class QuietLock:
     def __getstate__(self) -> dict[str, object]:
         return {"path": self.path}  # descriptors stay with their process
 
-    def __setstate__(self, state: dict[str, object]) -> None:
-        self.__init__(state["path"])  # type: ignore[misc, arg-type]
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        QuietLock.__init__(self, state["path"])
 
     def _open(self, use: str) -> tuple[int, int]:
         if self._held is not None:
@@ -65,13 +66,14 @@ class QuietLock:
                 for fd in self._files:
                     os.close(fd)
             nofollow = getattr(os, "O_NOFOLLOW", 0)  # a shared temporary folder: never follow a planted link
-            self._files = tuple(  # type: ignore[assignment]
+            gate, intent = (
                 os.open(f"{self.path}.{name}", os.O_RDWR | os.O_CREAT | nofollow, 0o600) for name in ("gate", "intent")
             )
+            self._files = (gate, intent)
             self._pid = os.getpid()
-        return self._files  # type: ignore[return-value]
+        return self._files
 
-    def close(self, _getpid=os.getpid, _close=os.close) -> None:  # noqa: B008
+    def close(self, _getpid: Callable[[], int] = os.getpid, _close: Callable[[int], None] = os.close) -> None:
         """Close the lock files (reopened on next use)."""
         # os's functions are bound as defaults: __del__ may run at interpreter exit, after
         # the module's globals are gone.

@@ -1,6 +1,7 @@
 """Building a release: train what the target registry lacks, publish it, measure it.
 
-(The scheduling of the training is reszoo.release.scheduler's.)
+(The plan, net by net, is reszoo.release.plan's; the scheduling of the training
+reszoo.release.scheduler's; publishing a finished net reszoo.release.publish's.)
 
 ``build_release`` reads nothing but the manifest and the target. For each
 entry, in priority order, it works out the recipe for this hardware kind and
@@ -19,39 +20,27 @@ from __future__ import annotations
 
 import math
 import re
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from reszoo.devices import resolve_device, usable_cores
-from reszoo.errors import ConflictError, Interrupted, ManifestError, ReszooError
+from reszoo.errors import Interrupted, ManifestError
 from reszoo.latency.measure import DEFAULT_TIMING, Timing, latency
 from reszoo.limits import CPU_PROCESSES, STREAMS
 from reszoo.release.manifest import Manifest
-from reszoo.release.scheduler import LATENCY_S_PER_NET, NetRun, Scheduler, checkpointed_epochs
-from reszoo.release.worker import (
-    Job,
-    cpu_threads_per_worker,
-    final_weights,
-    read_result,
-)
-from reszoo.train.data import Dataset, fit_spec
+from reszoo.release.plan import plan_nets, release_entries
+from reszoo.release.plan import run_folder as run_folder  # re-exported: its home until it moved
+from reszoo.release.publish import git_commit, publish_finished
+from reszoo.release.scheduler import LATENCY_S_PER_NET, Log, NetRun, Scheduler, checkpointed_epochs
+from reszoo.release.worker import cpu_threads_per_worker
 from reszoo.train.data import load as load_dataset
 from reszoo.train.precision import default_precision
-from reszoo.train.publish import TrainedEntry, publish_trained
-from reszoo.train.recipes import Recipe
-from reszoo.zoo import weights as W
-from reszoo.zoo.hub import home
-from reszoo.zoo.records import EntryRecord
 from reszoo.zoo.registry import Registry
-
-Log = Callable[[str], None]
 
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?")
 
@@ -73,7 +62,7 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
-# ---------------------------------------------------------------- the plan
+# ---------------------------------------------------------------- the report
 
 
 @dataclass
@@ -123,192 +112,6 @@ class ReleaseReport:
                 for n in self.nets
             ],
         }
-
-
-def release_key_of(entry: EntryRecord) -> tuple[str | None, str | None]:
-    """(release name, recipe key) an entry was published with, if a release made it."""
-    info = entry.recipe.get("release") or {}
-    return info.get("name"), info.get("key")
-
-
-def release_entries(manifest: Manifest, registry: Registry, kind: str | None = None) -> dict[str, list[EntryRecord]]:
-    """Each manifest entry's versions in ``registry`` that this release made (of ``kind``, if given)."""
-    out: dict[str, list[EntryRecord]] = {}
-    for entry in manifest.entries:
-        records = [
-            e
-            for e in registry.list(entry.name, all_versions=True)
-            if release_key_of(e)[0] == manifest.name
-            and (kind is None or (e.recipe.get("release") or {}).get("kind") == kind)
-        ]
-        if records:
-            out[entry.name] = records
-    return out
-
-
-def git_commit(folder: Path) -> dict[str, Any] | None:
-    """The commit the release code and manifest came from, and whether tracked files
-    differed from it (a run from a dirty tree is not that commit's), if in a git checkout."""
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
-        ).stdout.strip()
-        status = subprocess.run(
-            ["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return {"commit": head, "dirty": bool(status.strip())} if head else None
-
-
-def run_folder(manifest: Manifest, kind: str) -> Path:
-    """Where this release's checkpoints and results live: under $RESZOO_HOME, so
-    that a run cut off by a session's end resumes in the next one."""
-    return home() / "release" / manifest.name / kind
-
-
-def plan_nets(
-    manifest: Manifest,
-    kind: str,
-    dataset: Dataset,
-    target: Registry,
-    runtime: str,
-    precision: str,
-    only: list[str] | None = None,
-) -> list[NetRun]:
-    """Each entry's run (in priority order) and its state in ``target``; ``precision`` is the
-    kind's, resolved for the device, which an entry's own ``precision`` replaces."""
-    kind_recipe = manifest.kind(kind)
-    folder = run_folder(manifest, kind)
-    for name in only or []:
-        manifest.entry(name)  # an unknown name is an error, with the list
-    nets = []
-    for entry in manifest.entries:
-        if only and entry.name not in only:
-            continue
-        spec = fit_spec(entry.spec, dataset)
-        key = manifest.recipe_key(entry.name, kind)
-        own = entry.precisions.get(kind, "auto")
-        job = Job(
-            name=f"{entry.name}-{key}",
-            spec=spec,
-            recipe=manifest.recipe_for(entry.name, kind),
-            runtime=runtime,
-            precision=precision if own == "auto" else own,
-            seed=manifest.seed,
-            folder=folder,
-            float16_tolerance=manifest.float16_tolerance,
-        )
-        net = NetRun(entry.name, spec, key, job)
-        versions = target.list(entry.name, all_versions=True)
-        held = [e for e in versions if release_key_of(e) == (manifest.name, key)]
-        if held:
-            net.status, net.ref, net.detail = "held", held[-1].ref, f"already in the target as {held[-1].ref}"
-        elif kind_recipe.version is not None and any(e.version == kind_recipe.version for e in versions):
-            net.status = "conflict"
-            net.detail = (
-                f"{entry.name}@{kind_recipe.version} exists in the target from another recipe or release; "
-                f"remove it (reszoo rm) or give [recipes.{kind}] another version"
-            )
-        else:
-            net.result = read_result(job)
-            if net.result is not None:
-                net.status, net.detail = "trained", "trained by an earlier run, not yet published"
-        nets.append(net)
-    return nets
-
-
-# ---------------------------------------------------------------- publishing
-
-
-def publish_net(
-    manifest: Manifest, kind: str, net: NetRun, dataset: Dataset, target: Registry, commit: dict[str, Any] | None
-) -> EntryRecord | None:
-    """Add a finished net to the target as ``name@version`` (the kind's version, or the
-    next free one); ``None`` when the weights would take the target past its size cap."""
-    result = net.result
-    assert result is not None
-    state = final_weights(net.job)
-    half = result["weights_dtype"] == "float16"
-    if half:
-        state, _ = W.cast_floating(state, torch.float16)
-    cap = manifest.max_registry_mb
-    if cap is not None and target.path is not None:
-        size = sum(
-            p.stat().st_size for p in (target.path, target.path.with_name(target.path.name + "-wal")) if p.exists()
-        )
-        blob = len(W.serialize(state))
-        if size + blob > cap * 1e6:
-            net.status = "over-cap"
-            net.detail = (
-                f"not published: {blob / 1e6:.1f} MB of weights would take {target.path.name} from "
-                f"{size / 1e6:.1f} MB past its {cap:.0f} MB cap (max_registry_mb); its history and "
-                "metrics are kept in the release summary"
-            )
-            return None
-    delta = 100 * (result["metrics_float16"]["top1"] - result["metrics_float32"]["top1"])
-    entry = TrainedEntry(
-        dataset=dataset,
-        metrics=result["metrics_float16" if half else "metrics_float32"],
-        history=result["history"],
-        recipe=Recipe.from_dict(result["recipe"]),
-        seed=result["seed"],
-        runtime=result["runtime"],
-        precision=result["precision"],
-        steps=result["steps"],
-        seconds=result["train_seconds"],
-        device=result["device"],
-        extra_metrics={
-            "top1_float32": result["metrics_float32"]["top1"],
-            "top1_float16": result["metrics_float16"]["top1"],
-            "weights_dtype": result["weights_dtype"],
-        },
-        extra_data={"label": manifest.dataset_label},
-        release={
-            "name": manifest.name,
-            "kind": kind,
-            "key": net.key,
-            "manifest": manifest.path.name,
-            **(commit or {"commit": None}),
-        },
-        notes=(
-            f"release {manifest.name} ({kind} recipe); weights stored in {result['weights_dtype']} "
-            f"(top-1 as float16 vs float32: {delta:+.2f} points)"
-        ),
-    )
-    return publish_trained(target, net.name, state, net.spec, entry, version=manifest.kind(kind).version)
-
-
-def _publish(
-    manifest: Manifest,
-    kind: str,
-    net: NetRun,
-    dataset: Dataset,
-    target: Registry,
-    commit: dict[str, Any] | None,
-    log: Log,
-) -> None:
-    try:
-        record = publish_net(manifest, kind, net, dataset, target, commit)
-    except ConflictError as exc:
-        net.status, net.detail = "conflict", str(exc)
-        log(f"{net.name}: {exc}")
-        return
-    except ReszooError as exc:  # one net's bad checkpoint or a busy registry must not end the release
-        net.status, net.detail = "failed", f"trained, but not published: {exc}"
-        log(f"{net.name}: {net.detail}")
-        return
-    if record is None:
-        log(f"{net.name}: {net.detail}")
-        return
-    net.status, net.ref = "published", record.ref
-    top1 = 100 * (record.top1 or 0)
-    net.detail = f"published {record.ref}: top-1 {top1:.2f}% ({record.dtypes})"
-    log(f"{net.name}: {net.detail}")
 
 
 # ---------------------------------------------------------------- the release
@@ -365,7 +168,7 @@ def build_release(
         commit = git_commit(manifest.path.parent)
         for net in nets:
             if net.status == "trained":
-                _publish(manifest, kind, net, dataset, target, commit, log)
+                publish_finished(manifest, kind, net, dataset, target, commit, log)
             elif net.status in ("held", "conflict"):
                 log(f"{net.name}: {net.detail}")
         budget = budget_s if budget_s is not None else math.inf
@@ -391,7 +194,7 @@ def build_release(
             },
             log,
         )
-        scheduler.run(lambda net: _publish(manifest, kind, net, dataset, target, commit, log))
+        scheduler.run(lambda net: publish_finished(manifest, kind, net, dataset, target, commit, log))
         report = ReleaseReport(manifest, kind, str(torch_device), runtime, precision, target.display_url, nets, 0.0)
         if measure_latency:
             left = budget - (time.monotonic() - began) - 10

@@ -138,7 +138,7 @@ def _recipe_changes(table: dict[str, Any], where: str) -> dict[str, Any]:
     """Recipe fields, each checked for its type and range by the recipe itself (a recipe
     is only used hours later, so it is checked now)."""
     _unknown(table, RECIPE_FIELDS, where)
-    changes = {
+    changes: dict[str, Any] = {
         key: tuple(value) if key == "milestones" and isinstance(value, list) else value for key, value in table.items()
     }
     try:

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from reszoo.files import atomic_write_text
-from reszoo.release.build import ReleaseReport, release_entries
+from reszoo.release.build import ReleaseReport
 from reszoo.release.front import cpu_label, draw_front, searched_section
 from reszoo.release.manifest import Manifest
+from reszoo.release.plan import release_entries
 from reszoo.zoo.counting import count
 from reszoo.zoo.records import EntryRecord
 from reszoo.zoo.registry import Registry

@@ -263,7 +263,8 @@ class Scheduler:
                 if not self.running():
                     break
                 try:
-                    self.handle(*self.events.get(timeout=1.0), on_done)
+                    kind, job_name, payload = self.events.get(timeout=1.0)
+                    self.handle(kind, job_name, payload, on_done)
                     continue
                 except queue.Empty:
                     pass
@@ -307,7 +308,8 @@ class Scheduler:
     def _drain(self, on_done: Callable[[NetRun], None]) -> None:
         while True:
             try:
-                self.handle(*self.events.get(timeout=0.5), on_done)
+                kind, job_name, payload = self.events.get(timeout=0.5)
+                self.handle(kind, job_name, payload, on_done)
             except queue.Empty:
                 return
 

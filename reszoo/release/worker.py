@@ -31,7 +31,9 @@ from reszoo.files import atomic_write_text
 from reszoo.train.checkpoints import load_checkpoint
 from reszoo.train.data import Dataset, fit_spec
 from reszoo.train.data import load as load_dataset
-from reszoo.train.loop import TrainingRun, evaluate, train_many
+from reszoo.train.interleave import train_many
+from reszoo.train.loop import TrainingRun
+from reszoo.train.metrics import evaluate
 from reszoo.train.recipes import Recipe
 from reszoo.zoo import weights as W
 from reszoo.zoo.spec import ArchSpec
@@ -99,7 +101,8 @@ class _Outcomes:
     crash late in the worker fails only the jobs that had none yet."""
 
     def __init__(self, events: Any) -> None:
-        self.events, self.sent = events, set()
+        self.events = events
+        self.sent: set[str] = set()  # names of the jobs whose outcome was sent
 
     def put(self, event: tuple[str, str, Any]) -> None:
         if event[0] in ("done", "cut", "deferred", "failed"):

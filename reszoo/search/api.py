@@ -58,7 +58,7 @@ class SearchResult:
 
         config, limit = self.config, self.config.target.max_ms
         top1_front = pareto_front(self.trials, by="accuracy")  # the hypervolume is of accuracy x ms
-        hv_limit = limit if limit is not None else max((r.latency_ms for r in top1_front), default=0.0)
+        hv_limit = limit if limit is not None else max((r.known_latency_ms for r in top1_front), default=0.0)
         return {
             "study": config.study,
             "storage": redact(config.storage),
@@ -80,7 +80,7 @@ class SearchResult:
             "repeated_draws": sum(r.repeated for r in self.trials),
             "best": [r.to_dict() for r in self.best],
             "front": [r.to_dict() for r in self.front],
-            "hypervolume": hypervolume([(r.latency_ms, r.accuracy) for r in top1_front], hv_limit),
+            "hypervolume": hypervolume([(r.known_latency_ms, r.known_accuracy) for r in top1_front], hv_limit),
             "references": self.references,
             "all_trials": [r.to_dict() for r in self.trials],
         }
@@ -162,7 +162,8 @@ def search(
     """
     from reszoo.devices import resolve_device, usable_cores
     from reszoo.latency.judge import LatencyTarget
-    from reszoo.latency.measure import RUNTIMES, LatencySetup
+    from reszoo.latency.measure import LatencySetup
+    from reszoo.latency.runtimes import RUNTIMES
     from reszoo.search.config import MODES, PRUNERS, SearchConfig
     from reszoo.search.processes import bound_workers
     from reszoo.search.proxy import PROXY_RECIPE, Proxy, check_score

@@ -57,7 +57,7 @@ def pareto_figure(
     feasible = [r for r in trained if r.usable]
     # Presets over the limit were never trained: they have a latency and no accuracy, and are not drawn.
     references = {name: ref for name, ref in (references or {}).items() if ref.get("accuracy") is not None}
-    accuracies = [100 * r.accuracy for r in feasible] + [100 * ref["accuracy"] for ref in references.values()]
+    accuracies = [100 * r.known_accuracy for r in feasible] + [100 * ref["accuracy"] for ref in references.values()]
     # The accuracy axis spans what was trained, not 0-100: the feasible nets are what a reader compares.
     low, high = min(accuracies, default=0.0), max(accuracies, default=100.0)
     pad = max(1.0, 0.08 * (high - low))
@@ -65,7 +65,7 @@ def pareto_figure(
     if feasible:
         axes.scatter(
             [r.latency_ms for r in feasible],
-            [100 * r.accuracy for r in feasible],
+            [100 * r.known_accuracy for r in feasible],
             s=18,
             color="tab:blue",
             alpha=0.6,
@@ -76,7 +76,7 @@ def pareto_figure(
     if front:
         axes.step(
             [r.latency_ms for r in front],
-            [100 * r.accuracy for r in front],
+            [100 * r.known_accuracy for r in front],
             where="post",
             color="tab:blue",
             linewidth=2,

@@ -36,7 +36,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from reszoo.errors import InputError, MeasurementError
 from reszoo.search import keys
-from reszoo.search.sampling import MODEL_DONE, Draw, DrawSampler
+from reszoo.search.sampling import MODEL_DONE, Draw, DrawSampler, limit_of
 from reszoo.zoo.counting import count
 from reszoo.zoo.spec import ArchSpec
 
@@ -139,7 +139,7 @@ class SizePreference(DrawSampler):
         affordable = [d for d in candidates if budget is None or count(d.spec).macs <= budget]
         if not affordable:  # the preference never pushes past the budget
             return candidates[0]
-        limit = self.judge.limit_ms
+        limit = limit_of(self.judge)
         likely = [
             d
             for d in affordable

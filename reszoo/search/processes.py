@@ -14,10 +14,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import optuna
+
+    from reszoo.search.api import SearchResult
 
 #: Seconds a worker whose parent died waits, after interrupting itself, before it exits regardless.
 ORPHAN_GRACE_S = 30.0
@@ -33,7 +36,7 @@ class SearchInterrupted(KeyboardInterrupt):
     def __init__(self, study: optuna.Study | None = None) -> None:
         super().__init__("search interrupted")
         self.study = study
-        self.result = None
+        self.result: SearchResult | None = None
 
 
 def bound_workers(requested: int, trials: int | None, cores: int) -> tuple[int, str | None]:
@@ -51,7 +54,7 @@ def bound_workers(requested: int, trials: int | None, cores: int) -> tuple[int, 
     )
 
 
-def start_worker(target: Callable[..., Any], args: tuple[Any, ...], name: str) -> multiprocessing.Process:
+def start_worker(target: Callable[..., Any], args: tuple[Any, ...], name: str) -> BaseProcess:
     """Start ``target(*args)`` in a spawned process that is interrupted (as by Ctrl-C) when this
     process dies, however it dies (SIGKILL included), and exits if it does not stop by itself."""
     context = multiprocessing.get_context("spawn")  # no fork of a process holding torch threads and DB handles

@@ -7,12 +7,13 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from reszoo.devices import device_label
+from reszoo.errors import SearchError
 from reszoo.search import keys
 from reszoo.search.config import SearchConfig
 from reszoo.search.objective import Objective
@@ -27,6 +28,8 @@ from reszoo.zoo.presets import get_spec
 from reszoo.zoo.records import EntryRecord
 from reszoo.zoo.registry import Registry
 from reszoo.zoo.spec import ArchSpec
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,34 @@ class TrialResult:
     @property
     def rank_score(self) -> float:
         """The figure trials are ranked by: the proxy's score (the accuracy in studies scored by it)."""
-        return self.score if self.score is not None else self.accuracy
+        return self.score if self.score is not None else self.known_accuracy
+
+    # A usable trial (trained to the end, under the limit) has a spec, an accuracy and a
+    # latency; these read them off one, and name the trial where a caller holds another.
+
+    def _known(self, value: T | None, what: str) -> T:
+        if value is None:
+            raise SearchError(
+                f"trial {self.number} ({self.state}) has no {what}: only a trial trained to the end "
+                "under the latency limit has one"
+            )
+        return value
+
+    @property
+    def known_spec(self) -> ArchSpec:
+        return self._known(self.spec, "spec")
+
+    @property
+    def known_params(self) -> int:
+        return self._known(self.params, "parameter count")
+
+    @property
+    def known_accuracy(self) -> float:
+        return self._known(self.accuracy, "accuracy")
+
+    @property
+    def known_latency_ms(self) -> float:
+        return self._known(self.latency_ms, "latency")
 
     @classmethod
     def from_trial(cls, trial: FrozenTrial) -> TrialResult:
@@ -119,7 +149,7 @@ def pareto_front(results: list[TrialResult], by: str = "score") -> list[TrialRes
         raise ValueError(f"pareto_front by must be 'score' or 'accuracy', got {by!r}")
 
     def figure(r: TrialResult) -> float:
-        return r.rank_score if by == "score" else r.accuracy
+        return r.rank_score if by == "score" else r.known_accuracy
 
     front: list[TrialResult] = []
     for result in sorted((r for r in results if r.usable), key=lambda r: (r.latency_ms, -figure(r), r.number)):
@@ -255,7 +285,7 @@ def publish_best(
         folder = home() / "search" / "publish"
         folder.mkdir(parents=True, exist_ok=True)
         trained = train(
-            result.spec,
+            result.known_spec,
             dataset,
             recipe,
             device=config.proxy.device,

@@ -14,6 +14,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
+from multiprocessing.process import BaseProcess
 
 import optuna
 from optuna.trial import FrozenTrial
@@ -66,7 +67,7 @@ class _RecordingWorker:
         self.objective = objective
         self.who = {"host": socket.gethostname(), "pid": os.getpid()}
 
-    def __call__(self, trial: optuna.Trial):
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         trial.set_user_attr(keys.WORKER, self.who)
         try:
             return self.objective(trial)
@@ -202,7 +203,7 @@ def _run_workers(
             time.sleep(1.0)
     except KeyboardInterrupt:
         _interrupt(processes)
-        fail_running_trials(study, INTERRUPTED, {os.getpid(), *(p.pid for p in processes)})
+        fail_running_trials(study, INTERRUPTED, {os.getpid(), *(p.pid for p in processes if p.pid is not None)})
         raise SearchInterrupted(study) from None
     finally:
         for process in processes:
@@ -217,12 +218,12 @@ def _run_workers(
         )
 
 
-def _interrupt(processes: list) -> None:
+def _interrupt(processes: list[BaseProcess]) -> None:
     """Let the workers fail their trials: Ctrl-C at a terminal reached them already; a SIGINT
     sent to this process alone did not. Those still running after the grace are terminated."""
     time.sleep(1.0)
     for process in processes:
-        if process.is_alive():
+        if process.is_alive() and process.pid is not None:  # alive: started, so it has a pid
             os.kill(process.pid, signal.SIGINT)
     deadline = time.monotonic() + INTERRUPT_GRACE_S
     for process in processes:

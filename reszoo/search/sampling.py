@@ -22,13 +22,14 @@ wrappers change which nets are tried, never what is reported.
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import optuna
-from optuna.distributions import BaseDistribution, CategoricalDistribution
+from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from reszoo.errors import MeasurementError
@@ -48,6 +49,15 @@ FALLBACK_TRIES = 200
 
 #: In a stream of draws: the Optuna sampler's draws are used up, uniform draws follow.
 MODEL_DONE = None
+
+
+def limit_of(judge: LatencyJudge) -> float:
+    """The judge's latency limit: the screen and the size preference run only under one
+    (``study.sampler_for``), so a judge without one is a bug in the caller."""
+    limit = judge.limit_ms
+    if limit is None:
+        raise AssertionError("the latency screen and the size preference need a judge with a latency limit")
+    return limit
 
 
 @dataclass(frozen=True)
@@ -141,12 +151,14 @@ class DrawSampler(optuna.samplers.BaseSampler):
 
     def _uniform(self, search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
         """One draw uniform along every axis of the space (every family's shortcut included)."""
-        return {
-            name: self._rng.choice(d.choices)
-            if isinstance(d, CategoricalDistribution)
-            else self._rng.randint(d.low, d.high)
-            for name, d in search_space.items()
-        }
+        return {name: self._uniform_value(d) for name, d in search_space.items()}
+
+    def _uniform_value(self, d: BaseDistribution) -> Any:
+        if isinstance(d, CategoricalDistribution):
+            return self._rng.choice(d.choices)
+        if isinstance(d, IntDistribution):
+            return self._rng.randint(d.low, d.high)
+        raise TypeError(f"the search space has categorical and integer axes only, not {d!r}")
 
     def sample_independent(
         self, study: optuna.Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
@@ -220,8 +232,8 @@ class LatencyScreen(DrawSampler):
         self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> Iterator[Draw | None]:
         self._dropped = 0
-        passed, fastest = False, None
-        bound = self.judge.policy.screen_margin * self.judge.limit_ms
+        passed, fastest, fastest_ms = False, None, math.inf
+        bound = self.judge.policy.screen_margin * limit_of(self.judge)
         for draw in super().draws(study, trial, search_space):
             if draw is MODEL_DONE:
                 yield draw
@@ -236,8 +248,8 @@ class LatencyScreen(DrawSampler):
                 passed = True
                 yield dataclasses.replace(draw, predicted_ms=predicted)
                 continue
-            if fastest is None or predicted < fastest.predicted_ms:
-                fastest = dataclasses.replace(draw, predicted_ms=predicted)
+            if fastest is None or predicted < fastest_ms:
+                fastest, fastest_ms = dataclasses.replace(draw, predicted_ms=predicted), predicted
             self._dropped += 1
         if not passed and fastest is not None:
             self._dropped -= 1  # handed on after all

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -138,7 +138,7 @@ class SearchSpace:
         from optuna.distributions import CategoricalDistribution, IntDistribution
 
         found: dict[str, Any] = {}
-        axes = [
+        axes: list[tuple[str, Sequence[str | int]]] = [
             ("family", self.families),
             ("block", self.blocks),
             ("base_width", self.base_widths),

@@ -12,6 +12,7 @@ import os
 import socket
 import warnings
 from collections.abc import Callable
+from typing import Literal
 
 import optuna
 from optuna.trial import TrialState
@@ -128,7 +129,9 @@ def open_study(
 ) -> optuna.Study:
     """The study ``config`` names: created (``create``) or resumed; refuses other settings.
     ``judge``: the objective's latency judge, which screens the sampler's draws."""
-    directions = ["maximize", "minimize"] if config.mode == "pareto" else ["maximize"]
+    directions: list[Literal["maximize", "minimize"]] = (
+        ["maximize", "minimize"] if config.mode == "pareto" else ["maximize"]
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if create:

@@ -8,6 +8,11 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 FAMILY_COLOURS = {"residual": "tab:blue", "plain": "tab:orange", "highway": "tab:green"}
 
@@ -95,7 +100,7 @@ def plot_accuracy_latency(
         plt.close(figure)
 
 
-def _label(figure, axes, points: Sequence[ChartPoint]) -> None:
+def _label(figure: Figure, axes: Axes, points: Sequence[ChartPoint]) -> None:
     """Name every point, each label moved up or down until it clears the ones placed before
     (nets of one size sit close together)."""
     figure.canvas.draw()  # settles the limits and scale, so data maps to pixels

@@ -10,7 +10,7 @@ _WHERE = {
     "ImageSet": "reszoo.train.data",
     "load_dataset": "reszoo.train.data:load",
     "TrainResult": "reszoo.train.loop",
-    "evaluate": "reszoo.train.loop",
+    "evaluate": "reszoo.train.metrics",
     "train": "reszoo.train.loop",
     "ONECYCLE": "reszoo.train.recipes",
     "PAPER": "reszoo.train.recipes",

@@ -1,12 +1,14 @@
-"""The training loop and evaluation.
+"""The training loop: ``train`` and the ``TrainingRun`` it steps.
 
 Data stays on the training device as uint8 (under torchrun, each rank's
-shard of it) and is augmented there (reszoo.train.augment). A run is a
-TrainingRun: set up, resumed from its checkpoint (reszoo.train.checkpoints),
-stepped (reszoo.train.steps) and ended epoch by epoch, so that a resumed run
-repeats the uninterrupted one exactly on a CPU, and several runs can share a
-GPU on streams (train_many). (About 450 lines: TrainingRun's set-up, resume,
-epoch and end of epoch share the run's state, and stay in one class.)
+shard of it: reszoo.train.distributed) and is augmented there
+(reszoo.train.augment). A run is a TrainingRun: set up, resumed from its
+checkpoint (reszoo.train.checkpoints), stepped (reszoo.train.steps) and ended
+epoch by epoch, tested by reszoo.train.metrics' ``evaluate``, so that a resumed
+run repeats the uninterrupted one exactly on a CPU; several runs can share a
+GPU on streams (reszoo.train.interleave's ``train_many``, importable from here
+too). (About 400 lines: TrainingRun's set-up, resume, epoch and end of epoch
+share the run's state, and stay in one class.)
 """
 
 from __future__ import annotations
@@ -20,79 +22,22 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from reszoo.devices import resolve_device
-from reszoo.errors import DeviceError, InputError, ReszooError, SpecError, TrainingError
+from reszoo.errors import DeviceError, InputError, SpecError, TrainingError
 from reszoo.limits import EVERY, check_seed
 from reszoo.train.augment import AugmentParams, _generator, augment, normalize, shard_order
 from reszoo.train.checkpoints import check_checkpoint_path, load_checkpoint, save_checkpoint
-from reszoo.train.data import Dataset, ImageSet
-from reszoo.train.precision import apply_precision, autocast, check_precision
+from reszoo.train.data import Dataset
+from reszoo.train.distributed import data_parallel
+from reszoo.train.interleave import train_many as train_many  # re-exported: its home until it moved
+from reszoo.train.metrics import evaluate
+from reszoo.train.precision import apply_precision, check_precision
 from reszoo.train.recipes import Recipe
 from reszoo.train.steps import _EagerStep, _GraphStep
 from reszoo.zoo.network import build
 from reszoo.zoo.spec import ArchSpec
-
-
-def data_parallel() -> tuple[int, int]:
-    """(rank, world size) of an initialised torch.distributed group, else (0, 1)."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-@torch.no_grad()
-def evaluate(
-    model: nn.Module,
-    data: ImageSet,
-    mean: tuple[float, ...],
-    std: tuple[float, ...],
-    *,
-    device: str | torch.device = "cpu",
-    batch_size: int = 500,
-    precision: str = "float32",
-) -> dict[str, Any]:
-    """Top-1, top-5 (fractions), mean cross-entropy and per-class top-1 of ``model`` on ``data``.
-
-    ``precision="bfloat16"`` (or ``bfloat16-norm32``) runs the forward under
-    autocast: the per-epoch test error of a bf16 run, at its speed. Stored
-    metrics use float32.
-    """
-    device = resolve_device(device)
-    if len(data) == 0:
-        raise InputError("cannot evaluate on an empty test set")
-    was_training = model.training
-    model.eval()
-    mean_t = torch.tensor(mean, device=device)[None, :, None, None]
-    std_t = torch.tensor(std, device=device)[None, :, None, None]
-    num_classes = None
-    correct1 = correct5 = 0
-    loss_sum = 0.0
-    per_class_correct = per_class_total = None
-    for start in range(0, len(data), batch_size):
-        x = normalize(data.images[start : start + batch_size].to(device), mean_t, std_t)
-        y = data.labels[start : start + batch_size].to(device)
-        with autocast(device.type, precision):
-            logits = model(x).float()
-        if num_classes is None:
-            num_classes = logits.shape[1]
-            per_class_correct = torch.zeros(num_classes, device=device)
-            per_class_total = torch.zeros(num_classes, device=device)
-        loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
-        top = logits.topk(min(5, num_classes), dim=1).indices
-        hit1 = top[:, 0] == y
-        correct1 += int(hit1.sum())
-        correct5 += int((top == y[:, None]).any(dim=1).sum())
-        per_class_correct.index_add_(0, y, hit1.float())
-        per_class_total.index_add_(0, y, torch.ones_like(y, dtype=torch.float))
-    model.train(was_training)
-    n = len(data)
-    per_class = (per_class_correct / per_class_total.clamp(min=1)).tolist()
-    return {"top1": correct1 / n, "top5": correct5 / n, "loss": loss_sum / n, "per_class_top1": per_class, "images": n}
 
 
 @dataclass
@@ -119,7 +64,8 @@ def _check_finite(value: float, where: str, checkpoint: Path | None) -> None:
 def _param_groups(model: nn.Module, recipe: Recipe) -> list[dict[str, Any]]:
     if recipe.decay_norm_and_bias:
         return [{"params": list(model.parameters()), "weight_decay": recipe.weight_decay}]
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for param in model.parameters():
         (no_decay if param.ndim <= 1 else decay).append(param)
     return [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
@@ -179,55 +125,6 @@ def train(
     for _ in run.steps():
         pass
     return run.result()
-
-
-def train_many(
-    runs: list[TrainingRun], *, evaluate_at_end: bool = True, on_finish: Callable[[int], None] | None = None
-) -> list[TrainResult | ReszooError]:
-    """Train several nets at once, one step of each in turn.
-
-    On a GPU every run gets its own CUDA stream: the paper's nets are too small
-    to fill an H100 alone, and graph replays on separate streams overlap
-    (4 resnet20s: 1.9x the steps per second of one, GPU-CALIBRATION.md), while
-    separate processes only time-slice it. Each run is exactly what
-    :func:`train` would do with the same arguments. On a CPU the runs simply
-    alternate (use one process per run there instead: each gets its cores).
-
-    Returns, per run, its result or the reszoo error that stopped it (a
-    non-finite loss, a budget its ``on_step`` enforces, the device's memory
-    running out): one run stopping never stops the others. ``on_finish(i)``
-    is told when run ``i`` ends either way; ``evaluate_at_end=False`` leaves
-    the results' metrics empty (a caller that evaluates the saved weights).
-    """
-    import contextlib
-
-    streams = [torch.cuda.Stream(run.device) if run.device.type == "cuda" else None for run in runs]
-    outcomes: list[TrainResult | ReszooError | None] = [None] * len(runs)
-    active = [(i, run.steps(), stream) for i, (run, stream) in enumerate(zip(runs, streams, strict=True))]
-    while active:
-        still = []
-        for i, steps, stream in active:
-            with torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext():
-                try:
-                    if next(steps, None) is not None:
-                        still.append((i, steps, stream))
-                        continue
-                except ReszooError as exc:
-                    outcomes[i] = exc
-                except torch.OutOfMemoryError as exc:
-                    outcomes[i] = TrainingError(
-                        f"out of memory training {runs[i].spec.summary()}: {str(exc).splitlines()[0]}"
-                    )
-            if on_finish is not None:
-                on_finish(i)
-        active = still
-    for stream in streams:
-        if stream is not None:
-            stream.synchronize()
-    return [
-        outcome if outcome is not None else run.result(evaluate_at_end)
-        for run, outcome in zip(runs, outcomes, strict=True)
-    ]
 
 
 class TrainingRun:
@@ -343,7 +240,8 @@ class TrainingRun:
             # statistics stay per rank).
             forward = DistributedDataParallel(model, device_ids=[self.device.index] if self.cuda else None)
         if self.runtime == "compile":
-            forward = torch.compile(forward)
+            # torch.compile's stub returns a Callable; given a module it returns an OptimizedModule, a Module.
+            forward = torch.compile(forward)  # type: ignore[assignment]
         self.forward = forward
 
     def _set_up_data(self) -> None:
@@ -415,7 +313,12 @@ class TrainingRun:
             y = self.train_labels[index]
             if self.drop_last and len(y) < self.local_batch:
                 break
-            lr = recipe.warmup_lr if self.warming_up else recipe.lr_at(self.step, self.total)
+            # (warming_up is set only where the recipe has a warmup_lr)
+            lr = (
+                recipe.warmup_lr
+                if self.warming_up and recipe.warmup_lr is not None
+                else recipe.lr_at(self.step, self.total)
+            )
             if self._run_step is None:
                 self._run_step = (
                     _GraphStep(self.model, self.optimizer, recipe, (x, y), device, self.precision)
@@ -513,17 +416,3 @@ class TrainingRun:
             seed=self.seed,
             extra={"precision": self.precision, "runtime": self.runtime},
         )
-
-
-def init_distributed(device: torch.device) -> torch.device:
-    """Join the process group torchrun describes (WORLD_SIZE, RANK, LOCAL_RANK, MASTER_*):
-    NCCL on GPUs, gloo on CPUs. Returns the device this rank trains on."""
-    import torch.distributed as dist
-
-    if dist.is_initialized():
-        return device
-    if device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(device)
-    dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return device

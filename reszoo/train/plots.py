@@ -7,10 +7,15 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from reszoo.errors import InputError, ReszooError
 from reszoo.zoo.records import EntryRecord
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 
 def recipe_key(entry: EntryRecord) -> tuple[Any, ...]:
@@ -122,9 +127,9 @@ def plot_curves(
 
 
 def _draw(
-    figure,
-    axes,
-    plt,
+    figure: Figure,
+    axes: Axes,
+    plt: ModuleType,  # matplotlib.pyplot, imported by the caller once the backend is chosen
     entries: Sequence[EntryRecord],
     out: str | os.PathLike,
     title: str | None,

@@ -98,6 +98,8 @@ class HighwayGate:
     @torch.no_grad()
     def init_gate(self) -> None:
         nn.init.kaiming_normal_(self.gate.weight, mode="fan_out", nonlinearity="relu")
+        if self.gate.bias is None:
+            raise AssertionError("the highway gate is built with bias=True")
         nn.init.constant_(self.gate.bias, HIGHWAY_GATE_BIAS)
 
     def _mix(self, x: torch.Tensor, transformed: torch.Tensor) -> torch.Tensor:

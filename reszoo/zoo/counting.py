@@ -38,7 +38,7 @@ def _count(module: nn.Module, x: torch.Tensor) -> tuple[int, int, torch.Tensor]:
 def count(spec: ArchSpec) -> ModelCounts:
     """Parameters and MACs of ``spec`` (cached per spec)."""
     with torch.device("meta"), torch.no_grad():
-        x = torch.empty(1, spec.in_chans, spec.input_size, spec.input_size)
+        x = torch.empty(1, spec.in_chans, spec.resolved_input_size, spec.resolved_input_size)
         params, macs, _ = _count(make_stem(spec).eval(), x)
         occurrences: Counter[BlockPlan] = Counter(p for plans in stage_plans(spec) for p in plans)
         for plan, times in occurrences.items():

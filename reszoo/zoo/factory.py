@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, Union
+from typing import Any
 
 import torch
 
@@ -14,7 +14,7 @@ from reszoo.zoo.presets import get_spec
 from reszoo.zoo.spec import ArchSpec, read_spec_file
 
 #: What the API accepts wherever it needs an architecture.
-SpecLike = Union[str, os.PathLike, ArchSpec, Mapping[str, Any]]
+SpecLike = str | os.PathLike | ArchSpec | Mapping[str, Any]
 
 
 def looks_like_spec_file(ref: str | os.PathLike) -> bool:
@@ -33,8 +33,10 @@ def resolve_spec(ref: SpecLike, **overrides: Any) -> ArchSpec:
         spec = ref
     elif isinstance(ref, Mapping):
         spec = ArchSpec.from_dict(ref)
-    elif isinstance(ref, (str, os.PathLike)):
-        spec = read_spec_file(ref) if looks_like_spec_file(ref) else get_spec(ref)
+    elif isinstance(ref, os.PathLike) or (isinstance(ref, str) and looks_like_spec_file(ref)):
+        spec = read_spec_file(ref)
+    elif isinstance(ref, str):
+        spec = get_spec(ref)
     else:
         raise SpecError(
             f"expected a model name, a spec file path, an ArchSpec or a dict of spec fields, got {type(ref).__name__}",

@@ -6,8 +6,11 @@ write), the default remote, and pulling on first use. Where they are is
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import torch
 from torch import nn
 
 from reszoo.errors import EntryNotFoundError, RegistryError
@@ -16,6 +19,9 @@ from reszoo.zoo.locations import SHIPPED_REGISTRY, home, local_url, remote_url
 from reszoo.zoo.presets import list_presets, natural_key
 from reszoo.zoo.records import EntryRecord
 from reszoo.zoo.registry import Registry
+
+if TYPE_CHECKING:
+    from reszoo.zoo.network import ReszooNet
 
 __all__ = [
     "SHIPPED_REGISTRY",
@@ -47,7 +53,7 @@ def load(
     registry: Registry | str | None = None,
     remote: Registry | str | None = None,
     num_classes: int | None = None,
-) -> nn.Module:
+) -> ReszooNet:
     """A trained model from the local registry, pulled from the remote on first use;
     or from a model folder that ``reszoo export --format hf`` wrote.
 
@@ -76,7 +82,7 @@ def load(
     return model if num_classes is None else with_new_head(model, num_classes)
 
 
-def with_new_head(model: nn.Module, num_classes: int) -> nn.Module:
+def with_new_head(model: ReszooNet, num_classes: int) -> ReszooNet:
     """``model`` with a freshly initialised classifier for ``num_classes`` classes,
     as timm's ``create_model(..., pretrained=True, num_classes=K)`` gives."""
     from reszoo.zoo.network import build
@@ -87,7 +93,7 @@ def with_new_head(model: nn.Module, num_classes: int) -> nn.Module:
     fresh = build(spec)
     trunk = {k: v for k, v in model.state_dict().items() if not k.startswith("fc.")}
     fresh.load_state_dict(trunk, strict=False)
-    cfg = {**getattr(model, "pretrained_cfg", {}), "num_classes": num_classes}
+    cfg: dict[str, Any] = {**getattr(model, "pretrained_cfg", {}), "num_classes": num_classes}
     cfg.pop("label_names", None)  # the new head's classes are the fine-tuner's
     fresh.pretrained_cfg = cfg
     return fresh.eval()
@@ -95,15 +101,18 @@ def with_new_head(model: nn.Module, num_classes: int) -> nn.Module:
 
 def fetch(
     ref: str, *, registry: Registry | str | None = None, remote: Registry | str | None = None
-) -> tuple[EntryRecord, nn.Module]:
+) -> tuple[EntryRecord, ReszooNet]:
     """The entry ``ref`` names and its model, from the local registry, pulled from the
     remote first when it is not there: what :func:`load` and ``reszoo eval`` do."""
+    local: Registry | None
+    where: str | None = None  # the local registry's URL, where it is not given as a Registry
     if isinstance(registry, Registry):
         local = registry
     else:
-        url = registry or local_url()
+        where = registry
+        url = where or local_url()
         if "://" in url or Path(url).is_file():
-            local = local_registry(registry)
+            local = local_registry(where)
         else:
             local = None  # not created until there is something to put in it
     if local is not None:
@@ -115,11 +124,11 @@ def fetch(
     # Reach the remote before the local registry is created or written.
     source = remote if isinstance(remote, Registry) else Registry(remote_url(remote), readonly=True)
     source.get(ref)
-    local = local or local_registry(registry)
+    local = local or local_registry(where)
     return local.pull_and_load(ref, source)
 
 
-def data_transform(model: nn.Module):
+def data_transform(model: nn.Module) -> Callable[[Any], torch.Tensor]:
     """The torchvision transform a loaded model's inputs need (a PIL image or a
     uint8 tensor in, a normalised float tensor out): timm's ``create_transform``
     with the config :func:`timm.data.resolve_data_config` reads off the model's

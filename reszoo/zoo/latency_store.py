@@ -19,11 +19,11 @@ from reszoo.errors import EntryNotFoundError, InputError
 from reszoo.zoo.records import LatencyRecord
 from reszoo.zoo.schema import Architecture, Latency, LatencyPart
 from reszoo.zoo.spec import canonical_json
-from reszoo.zoo.store import _as_utc, now
+from reszoo.zoo.store import SqlStore, _as_utc, now
 
 
-class LatencyStore:
-    """Latency rows and lookup tables (needs a SqlStore's ``_session`` and ``_write``)."""
+class LatencyStore(SqlStore):
+    """Latency rows and lookup tables (on a SqlStore's ``_session`` and ``_write``)."""
 
     def add_latency(self, record: LatencyRecord) -> None:
         """Store a latency measurement, replacing any with the same key."""

@@ -32,7 +32,7 @@ from reszoo.zoo.entry_record import (
 from reszoo.zoo.records import ArchitectureRecord, EntryRecord, Ref, check_name, parse_ref
 from reszoo.zoo.schema import BLOB_ENCODING_REVISION, RECORD_DIGEST_REVISION, Alias, Architecture, Blob, Entry, Latency
 from reszoo.zoo.spec import FAMILIES, ArchSpec
-from reszoo.zoo.store import _as_utc
+from reszoo.zoo.store import SqlStore, _as_utc
 
 #: Entry columns an EntryRecord carries as they are stored.
 _RECORD_COLUMNS = (
@@ -54,15 +54,22 @@ _RECORD_COLUMNS = (
 )
 
 
-class Lookup:
-    """Entries and architectures as frozen records (needs a SqlStore's ``_session``)."""
+class Lookup(SqlStore):
+    """Entries and architectures as frozen records (on a SqlStore's ``_session``)."""
 
     _blob_encoding: bool | None = None  # whether an older-labelled schema's blobs table has the encoding column
 
-    def _spec(self, digest: str, spec_json: str) -> ArchSpec:
+    def _spec(self, digest: str, spec_json: str | None) -> ArchSpec:
+        """The checked spec of architecture ``digest``; ``spec_json`` is its stored row's
+        (``None``: the registry has no such row)."""
         cache: dict[str, ArchSpec] = self.__dict__.setdefault("_spec_cache", {})  # checked specs, by digest
         spec = cache.get(digest)
         if spec is None:
+            if spec_json is None:
+                raise IntegrityError(
+                    f"{self.display_url} holds no architecture {digest[:12]}, which an entry names; "
+                    "nothing was built. Pull the entry again from a good registry"
+                )
             spec = ArchSpec.from_json(spec_json)
             if spec.digest != digest:  # checked on every read, as blobs are against their sha256
                 raise IntegrityError(

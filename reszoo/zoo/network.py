@@ -13,6 +13,7 @@ CIFAR stem and a plain or highway family.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from timm.layers import create_classifier
@@ -51,7 +52,7 @@ def stage_plans(spec: ArchSpec) -> list[list[BlockPlan]]:
 
 def make_block(spec: ArchSpec, plan: BlockPlan) -> nn.Module:
     block_cls = BLOCK_CLASSES[(spec.family, spec.block)]
-    shortcut = shortcut_module(spec.shortcut, plan.in_channels, plan.out_channels, plan.stride)
+    shortcut = shortcut_module(spec.resolved_shortcut, plan.in_channels, plan.out_channels, plan.stride)
     return block_cls(plan.in_channels, plan.width, plan.stride, shortcut)
 
 
@@ -78,6 +79,9 @@ class ReszooNet(nn.Module):
         spec: The architecture; kept as ``self.spec``.
         init_weights: Initialise the weights (skipped for shape-only meta nets).
     """
+
+    #: timm's model config (input size, mean and std, classes, entry), set on a loaded net.
+    pretrained_cfg: dict[str, Any]
 
     def __init__(self, spec: ArchSpec, *, init_weights: bool = True) -> None:
         super().__init__()

@@ -9,14 +9,16 @@ reaches into another's privates from outside: reads and their checks are
 ``lookup.py``'s, an entry's facts and record digest ``entry_record.py``'s,
 the database itself (engine, migrations, the write transaction) ``store.py``'s,
 the latency tables ``latency_store.py``'s, and ``pull``/``publish``
-``transfer.py``'s.
+``transfer.py``'s. Each mixin subclasses ``SqlStore``, whose sessions and write
+transaction it works on, so the type checker sees what it relies on.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,7 @@ from reszoo.zoo.factory import SpecLike, resolve_spec
 from reszoo.zoo.latency_store import LatencyStore
 from reszoo.zoo.locations import local_url, remote_url, same_location
 from reszoo.zoo.lookup import Lookup
+from reszoo.zoo.network import ReszooNet
 from reszoo.zoo.presets import PRESETS
 from reszoo.zoo.records import (
     LATEST,
@@ -111,7 +114,7 @@ class Registry(Lookup, Transfer, LatencyStore, SqlStore):
         version: int | None = None,
         dataset: str | None = None,
         metrics: Mapping[str, Any] | None = None,
-        history: list[Mapping[str, Any]] | None = None,
+        history: Sequence[Mapping[str, Any]] | None = None,
         recipe: Mapping[str, Any] | None = None,
         data: Mapping[str, Any] | None = None,
         device: str | None = None,
@@ -241,7 +244,7 @@ class Registry(Lookup, Transfer, LatencyStore, SqlStore):
             return len(data) - len(packed)
 
         # One blob a transaction: the 34-layer nets' are 42 MB each.
-        savings = [self._write(lambda s, sha=sha: compress(s, sha)) for sha in shas]
+        savings = [self._write(functools.partial(compress, sha=sha)) for sha in shas]
         return sum(1 for n in savings if n), sum(savings)
 
     def _insert_entry(
@@ -294,7 +297,7 @@ class Registry(Lookup, Transfer, LatencyStore, SqlStore):
     def state_dict(self, ref: str | Ref) -> dict[str, Any]:
         return W.deserialize(self.blob(ref))
 
-    def load(self, ref: str | Ref) -> nn.Module:
+    def load(self, ref: str | Ref) -> ReszooNet:
         """The entry's model, float32, in eval mode; weights checked against their
         sha256 and against the spec before any tensor is copied.
 

@@ -138,6 +138,23 @@ class ArchSpec:
 
     # ----------------------------------------------------------------- derived
 
+    # ``shortcut`` and ``input_size`` may be passed as ``None`` (the family's, the stem's
+    # default); ``__post_init__`` resolves them, so on a built spec they are never ``None``.
+
+    @property
+    def resolved_shortcut(self) -> str:
+        """``shortcut`` as ``__post_init__`` resolved it (never ``None``)."""
+        if self.shortcut is None:
+            raise AssertionError("ArchSpec.shortcut was not resolved: __post_init__ sets it on every spec")
+        return self.shortcut
+
+    @property
+    def resolved_input_size(self) -> int:
+        """``input_size`` as ``__post_init__`` resolved it (never ``None``)."""
+        if self.input_size is None:
+            raise AssertionError("ArchSpec.input_size was not resolved: __post_init__ sets it on every spec")
+        return self.input_size
+
     @property
     def expansion(self) -> int:
         """Output channels of a block per unit of stage width."""
@@ -165,7 +182,7 @@ class ArchSpec:
         return tuple(1 if i == 0 else 2 for i in range(len(self.stage_depths)))
 
     def stem_output_size(self) -> int:
-        return ceil_div(self.input_size, STEM_STRIDE[self.stem])
+        return ceil_div(self.resolved_input_size, STEM_STRIDE[self.stem])
 
     def stage_output_sizes(self) -> tuple[int, ...]:
         """Spatial side after each stage (stride-2 convs with padding round up)."""
@@ -323,7 +340,7 @@ def _check_int_tuple(field: str, value: object) -> tuple[int, ...]:
             field=field,
             value=value,
         )
-    items = tuple(value)[: LIMITS["stages"] + 1]  # type: ignore[call-overload]
+    items = tuple(value)[: LIMITS["stages"] + 1]
     if not items:
         raise SpecError(f"{field} is empty; a net needs at least one stage", field=field, value=[])
     if len(items) > LIMITS["stages"]:

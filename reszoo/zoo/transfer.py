@@ -14,13 +14,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
-from torch import nn
 
 from reszoo.errors import IntegrityError
 from reszoo.zoo import weights as W
 from reszoo.zoo.counting import count
 from reszoo.zoo.describe import pretrained_cfg
 from reszoo.zoo.latency_store import latency_record
+from reszoo.zoo.network import ReszooNet
 from reszoo.zoo.records import EntryRecord, Ref, check_version, parse_ref
 from reszoo.zoo.schema import Alias, Architecture, Latency
 from reszoo.zoo.spec import ArchSpec
@@ -29,7 +29,7 @@ from reszoo.zoo.store import SqlStore
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
 
 
-class Transfer:
+class Transfer(SqlStore):
     """``pull`` and ``publish`` of :class:`~reszoo.zoo.registry.Registry` (a mixin: one
     class, so the copy uses the registry's own transaction and checks, and this
     module needs no import of the registry's)."""
@@ -39,7 +39,7 @@ class Transfer:
         source = remote if isinstance(remote, SqlStore) else type(self)(remote, readonly=True)
         return _copy_entry(source, self, ref, progress=progress)[0]
 
-    def pull_and_load(self, ref: str | Ref, remote: SqlStore | str) -> tuple[EntryRecord, nn.Module]:
+    def pull_and_load(self, ref: str | Ref, remote: SqlStore | str) -> tuple[EntryRecord, ReszooNet]:
         """:meth:`pull`, then the model built from the bytes just verified (with the
         entry pulled): a first ``reszoo.load`` reads and hashes the weights once, not twice."""
         source = remote if isinstance(remote, SqlStore) else type(self)(remote, readonly=True)

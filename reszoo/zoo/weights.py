@@ -12,6 +12,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 from safetensors import SafetensorError
@@ -186,7 +187,7 @@ def model_from_state_dict(spec: ArchSpec, state_dict: StateDict) -> ReszooNet:
 MAX_HEADER_BYTES = 100_000_000
 
 
-def _safetensors_size(head: bytes, handle) -> int | None:
+def _safetensors_size(head: bytes, handle: BinaryIO) -> int | None:
     """The byte size a safetensors file with this start must have, or ``None`` if
     the start is not a safetensors header: 8 bytes of header length, then a JSON
     object whose tensors' offsets say where the data ends. Reads the header only."""

@@ -13,8 +13,9 @@ import io
 import struct
 import tarfile
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -105,7 +106,7 @@ def _read_folder(root: Path) -> Dataset:
 
 
 def _read_archive(path: Path) -> Dataset:
-    def members():
+    def members() -> Iterator[tuple[str, bytes]]:
         try:
             with tarfile.open(path, "r:*") as archive:
                 for member in archive:
@@ -122,7 +123,7 @@ def _read_archive(path: Path) -> Dataset:
 # ----------------------------------------------------------------- idx files
 
 
-def _open_maybe_gz(path: Path):
+def _open_maybe_gz(path: Path) -> io.BufferedIOBase:
     return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
 
 
@@ -195,7 +196,7 @@ def _read_torchvision_cifar(root: Path, hundred: bool) -> Dataset:
     except (RuntimeError, OSError, ValueError) as exc:
         raise DatasetError(f"{root} is not a torchvision {cls.__name__} folder: {exc}") from None
 
-    def image_set(ds) -> ImageSet:
+    def image_set(ds: Any) -> ImageSet:  # a torchvision CIFAR data set (torchvision has no types)
         return ImageSet(torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(ds.targets))
 
     return make_dataset("cifar100" if hundred else "cifar10", image_set(train), image_set(test), train.classes, "")

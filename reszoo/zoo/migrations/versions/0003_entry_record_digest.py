@@ -62,7 +62,9 @@ def upgrade() -> None:
     )
     for row in rows:
         if _sound(conn, row):
-            conn.execute(sa.update(entries).where(entries.c.id == row["id"]).values(record_digest=record_digest(row)))
+            conn.execute(
+                sa.update(entries).where(entries.c.id == row["id"]).values(record_digest=record_digest(dict(row)))
+            )
 
 
 def downgrade() -> None:
