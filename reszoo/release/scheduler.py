@@ -10,6 +10,7 @@ running nets measure. Every worker reports on one event queue.
 from __future__ import annotations
 
 import math
+import os
 import queue
 import time
 from collections.abc import Callable
@@ -205,7 +206,9 @@ class Scheduler:
             device=self.plan["device"],
             threads=self.plan["threads"],
         )
-        process = self.context.Process(target=run_worker, args=(plan, self.events), daemon=True)
+        # The worker is told this process's pid: if this one is killed (SIGKILL gives it no say), the
+        # worker stops at once instead of training on unseen for hours.
+        process = self.context.Process(target=run_worker, args=(plan, self.events, os.getpid()), daemon=True)
         process.start()
         for net in group:
             net.status = "running"

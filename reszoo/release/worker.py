@@ -28,6 +28,7 @@ import torch
 from reszoo.devices import device_label, resolve_device
 from reszoo.errors import ReszooError
 from reszoo.files import atomic_write_text
+from reszoo.processes import die_with_parent
 from reszoo.train.checkpoints import load_checkpoint
 from reszoo.train.data import Dataset, fit_spec
 from reszoo.train.data import load as load_dataset
@@ -110,14 +111,17 @@ class _Outcomes:
         self.events.put(event)
 
 
-def run_worker(plan: WorkerPlan, events: Any) -> None:
-    """Process entry point: train ``plan.jobs``, report each outcome on ``events``."""
+def run_worker(plan: WorkerPlan, events: Any, parent: int | None = None) -> None:
+    """Process entry point: train ``plan.jobs``, report each outcome on ``events``. With
+    ``parent`` (the release's pid), the worker stops as on SIGTERM when that process dies."""
     outcomes = _Outcomes(events)
     # The parent alone decides on Ctrl-C: a terminal's SIGINT reaches every process of the
     # group, and a second interruption could land in the clean-up of a checkpoint write.
     # The parent's SIGTERM is this worker's one interruption.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _interrupt)
+    if parent is not None:
+        die_with_parent(parent, signal.SIGTERM)
     try:
         if plan.threads is not None:
             torch.set_num_threads(plan.threads)

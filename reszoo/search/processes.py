@@ -6,26 +6,19 @@ anything else, so it starts watching its parent at once.
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
 import os
 import signal
-import sys
-import threading
-import time
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any
+
+from reszoo.processes import die_with_parent
 
 if TYPE_CHECKING:
     import optuna
 
     from reszoo.search.api import SearchResult
-
-#: Seconds a worker whose parent died waits, after interrupting itself, before it exits regardless.
-ORPHAN_GRACE_S = 30.0
-
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class SearchInterrupted(KeyboardInterrupt):
@@ -69,26 +62,3 @@ def _guarded(parent: int, target: Callable[..., Any], args: tuple[Any, ...]) -> 
     signal.signal(signal.SIGINT, signal.default_int_handler)
     die_with_parent(parent)
     target(*args)
-
-
-def die_with_parent(parent: int) -> None:
-    """Interrupt this process (SIGINT: a running trial is failed cleanly) when ``parent`` dies,
-    and end it ``ORPHAN_GRACE_S`` later if it has not ended."""
-    kernel = False
-    if sys.platform.startswith("linux"):
-        try:  # the kernel signals at once; the watch below then only ends a worker that did not stop
-            kernel = ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGINT, 0, 0, 0) == 0
-        except (OSError, AttributeError):
-            pass
-        if kernel and os.getppid() != parent:  # it died before the kernel was asked
-            os.kill(os.getpid(), signal.SIGINT)
-    threading.Thread(target=_watch, args=(parent, not kernel), name="reszoo-parent-watch", daemon=True).start()
-
-
-def _watch(parent: int, interrupt: bool) -> None:
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    if interrupt:
-        os.kill(os.getpid(), signal.SIGINT)
-    time.sleep(ORPHAN_GRACE_S)
-    os._exit(130)

@@ -4,6 +4,9 @@ scheduler's pieces (nets on streams together, the group monitor)."""
 
 import dataclasses
 import json
+import os
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -226,6 +229,49 @@ def test_a_cut_run_resumes_from_its_checkpoint(tmp_path):
     assert report.nets[0].status == "published"
     assert any("resnet8: resumed after epoch 1 of 2" in line for line in lines)
     assert len(target.get("resnet8").history) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_killed_release_leaves_no_worker_training(tmp_path):
+    # SIGKILL gives `reszoo release` no say: its worker must notice by itself and stop, not train
+    # on for hours unseen, holding a core.
+    write_manifest(tmp_path, TINY.replace("epochs = 2", "epochs = 100000"))
+    env = {**os.environ, "PYTHONPATH": str(REPO), "RESZOO_HOME": str(tmp_path / "home"), "OMP_NUM_THREADS": "1"}
+    args = ["release", "zoo.toml", "--into", "r.db", "--only", "resnet8", "--jobs", "1", "--no-latency"]
+    parent = subprocess.Popen([sys.executable, "-m", "reszoo", *args], cwd=tmp_path, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not list((tmp_path / "home").rglob("*.safetensors")) and time.monotonic() < deadline:
+            time.sleep(0.5)  # training has begun once the first epoch's checkpoint is written
+        children = _children(parent.pid)
+        assert children, "the release started no worker"
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 40
+    while any(_running(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_running(pid) for pid in children), "a worker outlived its killed release"
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(") ", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
 
 
 def test_nets_that_cannot_fit_the_budget_are_not_started(tmp_path):
