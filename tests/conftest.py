@@ -1,4 +1,5 @@
 import os
+import signal
 
 import pytest
 import torch
@@ -6,6 +7,11 @@ from hypothesis import HealthCheck, settings
 
 # Two cores: more threads than that only adds contention.
 torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+# A suite started in the background (`pytest &` in a script) inherits SIGINT ignored, and the
+# processes the Ctrl-C tests start would inherit that too and never see their SIGINT: handle it
+# here as a foreground Python does, so that those children start with the default disposition.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 settings.register_profile("reszoo", deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("reszoo")
