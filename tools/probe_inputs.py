@@ -68,6 +68,7 @@ def probes(tmp: Path) -> dict[str, list[Probe]]:
     (tmp / "binary.json").write_bytes(b"\xff\xfe\x00\x01" * 100)
     (tmp / "blocks.json").write_text(json.dumps({"stage_depths": [100_000], "stage_widths": [16]}))
     (tmp / "file").write_text("x")
+    (tmp / "empty.db").write_bytes(b"")  # a 0-byte registry must be refused and stay empty
     db = str(tmp / "r.db")
     reszoo.Registry(db).import_weights(weights, tiny, "t")
     long = "n" * 300
@@ -260,6 +261,50 @@ def probes(tmp: Path) -> dict[str, list[Probe]]:
                 ["plot", "curves", "plian20", "--out", str(tmp / "c.png")],
                 refused("did you mean 'plain20'"),
             ),
+        ],
+        "registry values and names (issue 33)": [
+            (
+                "add(weights_dtype=int8)",
+                lambda t: reszoo.Registry(db).add("x", reszoo.create_model(tiny), weights_dtype=torch.int8),
+                Expect(error=reszoo.InputError),
+            ),
+            (
+                "add(weights_dtype='bogus')",
+                lambda t: reszoo.Registry(db).add("x", reszoo.create_model(tiny), weights_dtype="bogus"),
+                Expect(error=reszoo.InputError),
+            ),
+            (
+                "add(notes=5)",
+                lambda t: reszoo.Registry(db).add("x", reszoo.create_model(tiny), notes=5),
+                Expect(error=reszoo.InputError),
+            ),
+            (
+                "list(min_top1='abc')",
+                lambda t: reszoo.Registry(db).list(min_top1="abc"),
+                Expect(error=reszoo.InputError),
+            ),
+            (
+                "list(min_top1=nan)",
+                lambda t: reszoo.Registry(db).list(min_top1=float("nan")),
+                Expect(error=reszoo.InputError),
+            ),
+            (
+                "create_model(device='cuda')",
+                lambda t: reszoo.create_model("resnet20", device="cuda"),
+                Expect(error=reszoo.DeviceError),
+            ),
+        ]
+        + [
+            (
+                f"import --name {name!r}",
+                ["--registry", db, "import", str(weights), "--arch", str(spec), "--name", name],
+                refused("is not valid"),
+            )
+            for name in ("", "*")
+        ]
+        + [
+            ("search -d cifar", ["search", "-d", "cifar", "--trials", "1"], refused("did you mean 'cifar10'")),
+            ("empty file as --registry", ["--registry", str(tmp / "empty.db"), "list"], Expect(code=1)),
         ],
         "python api": [
             ("Registry(None)", lambda t: reszoo.Registry(None)),
