@@ -132,3 +132,24 @@ def blobs_as_before_0004(path) -> None:
     conn.execute("ALTER TABLE blobs DROP COLUMN encoding")
     conn.commit()
     conn.close()
+
+
+def process_running(pid: int) -> bool:
+    """Whether ``pid`` is alive: a zombie has exited, only its parent (now init) has not reaped it yet."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (read from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(") ", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found

@@ -28,7 +28,7 @@ from reszoo.train.loop import TrainingRun, train, train_many
 from reszoo.train.recipes import ONECYCLE
 from reszoo.train.steps import default_precision
 from reszoo.zoo.presets import get_spec
-from tests.helpers import REPO
+from tests.helpers import REPO, child_pids, process_running
 
 TINY = """
 pairs = [["resnet8", "plain8"]]
@@ -244,34 +244,15 @@ def test_a_killed_release_leaves_no_worker_training(tmp_path):
         deadline = time.monotonic() + 120
         while not list((tmp_path / "home").rglob("*.safetensors")) and time.monotonic() < deadline:
             time.sleep(0.5)  # training has begun once the first epoch's checkpoint is written
-        children = _children(parent.pid)
+        children = child_pids(parent.pid)
         assert children, "the release started no worker"
     finally:
         parent.kill()
         parent.wait()
     deadline = time.monotonic() + 40
-    while any(_running(pid) for pid in children) and time.monotonic() < deadline:
+    while any(process_running(pid) for pid in children) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not any(_running(pid) for pid in children), "a worker outlived its killed release"
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(") ", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
-def _running(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0] != "Z"
-    except OSError:
-        return False
+    assert not any(process_running(pid) for pid in children), "a worker outlived its killed release"
 
 
 def test_nets_that_cannot_fit_the_budget_are_not_started(tmp_path):

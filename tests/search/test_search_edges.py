@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import optuna
 import pytest
@@ -23,7 +22,7 @@ from reszoo.search.results import TrialResult, best, trial_results
 from reszoo.search.runner import run
 from reszoo.search.storage import open_storage
 from reszoo.zoo.presets import get_spec
-from tests.helpers import REPO
+from tests.helpers import REPO, process_running
 from tests.search.helpers import PERSISTENT_STORAGES, TINY_CLI, TINY_SPACE, config
 
 runner = CliRunner()
@@ -87,17 +86,9 @@ def test_a_worker_dies_with_its_parent_even_when_the_parent_is_killed(tmp_path):
         parent.kill()  # SIGKILL: the parent gets no chance to stop its workers itself
         parent.wait()
     deadline = time.monotonic() + 30
-    while _running(worker) and time.monotonic() < deadline:
+    while process_running(worker) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not _running(worker), "the worker outlived its killed parent"
-
-
-def _running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0]
-    except OSError:
-        return False
-    return state != "Z"  # a zombie has exited; only its parent (now init) has not reaped it yet
+    assert not process_running(worker), "the worker outlived its killed parent"
 
 
 def test_ctrl_c_fails_the_interrupted_trials_shows_the_result_and_how_to_resume(tmp_path):
@@ -148,7 +139,7 @@ def test_ctrl_c_fails_the_interrupted_trials_shows_the_result_and_how_to_resume(
     assert any(t.user_attrs.get(keys.FAIL_REASON) == "interrupted (Ctrl-C)" for t in study.trials)
     assert "marked failed" in said
     workers = {t.user_attrs[keys.WORKER]["pid"] for t in study.trials if keys.WORKER in t.user_attrs}
-    assert workers and not any(_running(pid) for pid in workers)  # none left behind
+    assert workers and not any(process_running(pid) for pid in workers)  # none left behind
 
 
 # -------------------------------------------------------- infeasible trials
