@@ -185,6 +185,9 @@ def check_seed(seed: object, name: str = "seed") -> int:
     return int(SEED.check(seed, name))
 
 
-#: The search's size preference ranks draws within this many times the MACs of the
-#: references (1: none larger than the largest reference); "none" lifts the bound.
+#: The search trains only nets within this many times the MACs of the references (1: none
+#: larger than the largest reference); "none" lifts the bound.
 MACS_BUDGET = Range(1, 1000, hint="1.5 keeps the proxy's cost near the references'; 'none' lifts the bound")
+#: The default: a proxy run then costs at most about 1.5x the references' (training time follows
+#: the MACs), while the nets a latency limit set by the references admits are mostly within it.
+DEFAULT_MACS_BUDGET = 1.5

@@ -21,7 +21,7 @@ from reszoo.cli.search_report import (
 )
 from reszoo.errors import SearchError
 from reszoo.files import FIGURE_SUFFIXES, atomic_write_text, check_output_file
-from reszoo.limits import MACS_BUDGET, MAX_BATCH
+from reszoo.limits import DEFAULT_MACS_BUDGET, MACS_BUDGET, MAX_BATCH
 from reszoo.train.precision import check_precision
 from reszoo.train.recipes import RECIPES, get_recipe
 from reszoo.zoo.records import check_name
@@ -184,7 +184,7 @@ def search_command(
         str,
         typer.Option(
             help="Presets trained on the same proxy and shown beside the result; the first sets the "
-            "default limit, and those under it set the size preference's MACs budget (--macs-budget). "
+            "default limit, and those under it set the MACs budget (--macs-budget). "
             "'none' for none."
         ),
     ] = "resnet20",
@@ -199,11 +199,11 @@ def search_command(
     macs_budget: Annotated[
         str,
         typer.Option(
-            help="The size preference ranks only draws within this many times the MACs of the largest "
-            "--reference under the limit, which bounds the proxy's training cost; 'none' lifts the bound "
+            help="Trials train only nets within this many times the MACs of the largest --reference "
+            "under the limit, which bounds the proxy's training cost; 'none' lifts the bound "
             "(wide, shallow nets are quick at batch 1 but dear to train).",
         ),
-    ] = "1.5",
+    ] = str(DEFAULT_MACS_BUDGET),
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write every trial and the result as JSON here.")
     ] = None,

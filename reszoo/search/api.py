@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from reszoo.errors import InputError
+from reszoo.limits import DEFAULT_MACS_BUDGET
 from reszoo.search.processes import SearchInterrupted
 
 if TYPE_CHECKING:
@@ -109,7 +110,7 @@ def search(
     proxy_precision: str = "auto",
     proxy_score: str = "train-loss+params",
     pruner: str = "median",
-    macs_budget: float | None = 1.5,
+    macs_budget: float | None = DEFAULT_MACS_BUDGET,
     threads: int | None = None,
     references: Sequence[str] = ("resnet20",),
     registry: str | None = None,
@@ -141,13 +142,13 @@ def search(
             Top-1 is reported either way.
         pruner: How proxy runs stop early (:data:`reszoo.search.config.PRUNERS`): ``median``,
             ``hyperband`` (for a proxy of many epochs: most trials stop after one or a few) or ``none``.
-        macs_budget: The size preference ranks only draws within this many times the MACs of the
-            largest reference under the limit (what bounds the proxy's training cost); ``None``:
-            no bound, for a budget that can afford the wide nets a loose limit admits.
+        macs_budget: Trials train only nets within this many times the MACs of the largest
+            reference under the limit (what bounds the proxy's training cost); ``None``: no
+            bound, for a budget that can afford the wide nets a loose limit admits.
         threads: CPU threads latency is timed with (default: the threads this process
             has, or what a resumed study started with; 1 is the steadiest).
         references: Presets trained on the same proxy, beside the result (those under the limit
-            start the study, and set the size preference's MACs budget; none under it: no bound).
+            start the study, and set the MACs budget; none under it: no bound).
             The first, when it sets the limit, is timed again to judge a net measured over it (a
             resumed study's limit is not).
         registry: Where latency rows are cached (default: the local registry).

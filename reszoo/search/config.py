@@ -16,6 +16,7 @@ from typing import Any
 
 from reszoo.errors import InputError, SearchError
 from reszoo.latency.judge import LatencyTarget
+from reszoo.limits import DEFAULT_MACS_BUDGET
 from reszoo.search.proxy import Proxy
 from reszoo.search.space import SearchSpace
 
@@ -47,9 +48,9 @@ class SearchConfig:
     screen: bool = True  # redraw draws the latency predictor puts over the limit (search/sampling.py)
     size_preference: bool = True  # of the screen's passing draws, hand on the largest likely under the limit
     pruner: str = "median"  # one of PRUNERS
-    # The size preference ranks only draws within this many times the MACs of the largest net the
-    # study started from (its proxy-training cost); None: no bound (a budget that affords any size).
-    macs_budget: float | None = 1.5
+    # Trials train only nets within this many times the MACs of the largest net the study started
+    # from (its proxy-training cost); None: no bound (a budget that affords any size).
+    macs_budget: float | None = DEFAULT_MACS_BUDGET
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

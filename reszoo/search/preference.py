@@ -9,35 +9,28 @@ draws and hands on the highest-ranked of those likely under the limit (when
 none is, of them all: a draw over the limit costs one measurement, never a
 training, and tells the study where the limit lies).
 
-Two things bound it:
+Draws over the study's training-cost budget never reach it: the
+:class:`~reszoo.search.sampling.TrainingBudget` inside the screen drops them.
 
-- **A training-cost budget.** It ranks only draws of at most ``macs_ratio``
-  times the MACs of the largest net the study started from (the reference
-  presets, enqueued with fixed parameters): under a loose limit the largest
-  draws are the widest nets, cheap at batch 1 on a CPU but dear to train. When
-  no passing draw is within it, the first passing draw goes on, as without a
-  preference.
-- **A calibration.** "Likely under the limit" is the prediction corrected by
-  the study's own measurements, per block type (the per-part predictor errs by
-  block type): the median measured / predicted latency of the study's carefully
-  timed trials of that type (of every type while it has fewer than
-  ``CALIBRATE_AFTER``).
+"Likely under the limit" is the prediction corrected by the study's own
+measurements, per block type (the per-part predictor errs by block type): the
+median measured / predicted latency of the study's carefully timed trials of
+that type (of every type while it has fewer than ``CALIBRATE_AFTER``).
 """
 
 from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import optuna
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from reszoo.errors import InputError, MeasurementError
+from reszoo.errors import MeasurementError
 from reszoo.search import keys
 from reszoo.search.sampling import MODEL_DONE, Draw, DrawSampler, limit_of
-from reszoo.zoo.counting import count
 from reszoo.zoo.spec import ArchSpec
 
 if TYPE_CHECKING:
@@ -45,10 +38,6 @@ if TYPE_CHECKING:
 
 #: Passing draws the preference chooses among (benchmarks/search_sim.py compares counts).
 PREFER_AMONG = 5
-
-#: The preference ranks only draws of at most this many times the MACs of the largest
-#: net the study started from.
-PREFER_MACS_RATIO = 1.5
 
 #: Carefully timed trials of a block type needed before its own correction is used.
 CALIBRATE_AFTER = 3
@@ -90,8 +79,8 @@ class Calibration:
 
 class SizePreference(DrawSampler):
     """Of up to ``pick`` passing draws of ``inner`` (a LatencyScreen), hands on the one
-    ``known_score`` ranks highest among those likely under the judge's limit and within
-    the MACs budget (see the module's docstring).
+    ``known_score`` ranks highest among those likely under the judge's limit (see the
+    module's docstring).
 
     Args:
         known_score: The part of the score known before training (higher is better).
@@ -104,14 +93,11 @@ class SizePreference(DrawSampler):
         known_score: Callable[[ArchSpec], float],
         *,
         pick: int = PREFER_AMONG,
-        macs_ratio: float = PREFER_MACS_RATIO,
     ) -> None:
         super().__init__(inner, inner.space)
         self.judge, self.known_score = judge, known_score
-        self.pick, self.macs_ratio = pick, macs_ratio
+        self.pick = pick
         self.calibration = Calibration(judge.predicted_ms)
-        self._max_macs: float | None = None
-        self._budget_known = False
 
     def draws(
         self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
@@ -135,31 +121,10 @@ class SizePreference(DrawSampler):
             yield self._choose(study, list(candidates.values()))
 
     def _choose(self, study: optuna.Study, candidates: list[Draw]) -> Draw:
-        correct, budget = self.calibration.factors(study), self._budget(study)
-        affordable = [d for d in candidates if budget is None or count(d.spec).macs <= budget]
-        if not affordable:  # the preference never pushes past the budget
-            return candidates[0]
-        limit = limit_of(self.judge)
+        correct, limit = self.calibration.factors(study), limit_of(self.judge)
         likely = [
             d
-            for d in affordable
+            for d in candidates
             if d.predicted_ms is not None and d.predicted_ms * correct.get(d.spec.block, correct[""]) <= limit
         ]
-        return max(likely or affordable, key=lambda d: self.known_score(d.spec))
-
-    def _budget(self, study: optuna.Study) -> float | None:
-        """``macs_ratio`` x the MACs of the largest net the study was started from; None (no budget)
-        when it was started from none. Known from the first draw on: the start is enqueued first."""
-        if not self._budget_known:
-            macs: list[int] = []
-            for t in study.get_trials(deepcopy=False):
-                params: Any = t.system_attrs.get(keys.FIXED_PARAMS)
-                if not params:
-                    continue
-                try:
-                    macs.append(count(self.space.from_params(params)).macs)
-                except (KeyError, InputError):  # enqueued by hand, parameters of another space: not a start it knows
-                    continue
-            self._max_macs = self.macs_ratio * max(macs) if macs else None
-            self._budget_known = True
-        return self._max_macs
+        return max(likely or candidates, key=lambda d: self.known_score(d.spec))

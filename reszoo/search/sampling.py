@@ -6,12 +6,14 @@ the sampler inside it for whole draws and hands one on:
 
 - :class:`DistinctSampler` drops draws of nets the study already holds (the
   proxy is seeded: training one again gives the same score and costs a trial);
+- :class:`TrainingBudget` drops draws over a MACs budget set by the nets the
+  study started from (the proxy's training cost grows with the MACs);
 - :class:`LatencyScreen` drops draws the latency judge predicts far over the limit;
 - :class:`~reszoo.search.preference.SizePreference` hands on, of a few passing
   draws, the one the score's known part ranks highest.
 
 They compose as Optuna's wrapper samplers do:
-``SizePreference(LatencyScreen(DistinctSampler(TPESampler(...))))``. The
+``SizePreference(LatencyScreen(TrainingBudget(DistinctSampler(TPESampler(...)))))``. The
 innermost asks the Optuna sampler ``tries`` times, then draws the space
 uniformly (TPE, once settled, proposes much the same net again; under a tight
 limit few of its proposals pass). A draw that passes is still judged by the
@@ -32,9 +34,10 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from reszoo.errors import MeasurementError
+from reszoo.errors import InputError, MeasurementError
 from reszoo.search import keys
 from reszoo.search.space import SearchSpace
+from reszoo.zoo.counting import count
 from reszoo.zoo.spec import ArchSpec
 
 if TYPE_CHECKING:
@@ -216,6 +219,58 @@ class DistinctSampler(DrawSampler):
             else:
                 running.add(digest)
         return running | set(self._digests.values())
+
+
+class TrainingBudget(DrawSampler):
+    """Drops draws of more than ``ratio`` times the MACs of the largest net the study started
+    from (the reference presets, enqueued with fixed parameters); when every draw is dropped,
+    hands on the one with the fewest MACs. A study started from none has no budget.
+
+    Why: the proxy's training time grows with a net's MACs, its batch-1 latency much less so.
+    Under a loose limit the widest, shallowest nets pass the latency screen (cheap at batch 1
+    on a CPU) and one such trial can cost the proxy training of several.
+    """
+
+    def __init__(self, inner: DrawSampler, ratio: float) -> None:
+        super().__init__(inner, inner.space)
+        self.ratio = ratio
+        self._max_macs: float | None = None
+        self._budget_known = False
+
+    def draws(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> Iterator[Draw | None]:
+        budget = self.budget(study)
+        passed, cheapest, cheapest_macs = False, None, math.inf
+        for draw in super().draws(study, trial, search_space):
+            if draw is MODEL_DONE or budget is None:
+                yield draw
+                continue
+            macs = count(draw.spec).macs
+            if macs <= budget:
+                passed = True
+                yield draw
+            elif macs < cheapest_macs:
+                cheapest, cheapest_macs = draw, macs
+        if not passed and cheapest is not None:
+            yield cheapest
+
+    def budget(self, study: optuna.Study) -> float | None:
+        """``ratio`` x the MACs of the largest net the study was started from; None (no budget)
+        when it was started from none. Known from the first draw on: the start is enqueued first."""
+        if not self._budget_known:
+            macs: list[int] = []
+            for t in study.get_trials(deepcopy=False):
+                params: Any = t.system_attrs.get(keys.FIXED_PARAMS)
+                if not params:
+                    continue
+                try:
+                    macs.append(count(self.space.from_params(params)).macs)
+                except (KeyError, InputError):  # enqueued by hand, parameters of another space: not a start it knows
+                    continue
+            self._max_macs = self.ratio * max(macs) if macs else None
+            self._budget_known = True
+        return self._max_macs
 
 
 class LatencyScreen(DrawSampler):

@@ -7,7 +7,6 @@ trials, and trials left RUNNING by a worker that died are failed.
 
 from __future__ import annotations
 
-import math
 import os
 import socket
 import warnings
@@ -66,7 +65,8 @@ def sampler_for(
     config: SearchConfig, worker: int = 0, judge: LatencyJudge | None = None
 ) -> optuna.samplers.BaseSampler:
     """The study's sampler: TPE (or random); with a ``judge`` (and a limit, and ``config.screen``)
-    wrapped to draw distinct nets the judge predicts near the limit, preferring the larger."""
+    wrapped to draw distinct nets within the MACs budget that the judge predicts near the limit,
+    preferring the larger."""
     seed = None if config.seed is None else config.seed + worker  # workers must not draw the same trials
     if config.sampler == "random":
         sampler: optuna.samplers.BaseSampler = optuna.samplers.RandomSampler(seed=seed)
@@ -81,13 +81,16 @@ def sampler_for(
     if not (config.screen and judge is not None and config.target.max_ms is not None and config.target.predict):
         return sampler
     from reszoo.search.preference import SizePreference
-    from reszoo.search.sampling import DistinctSampler, LatencyScreen
+    from reszoo.search.sampling import DistinctSampler, DrawSampler, LatencyScreen, TrainingBudget
 
-    screened = LatencyScreen(DistinctSampler(sampler, config.space, seed=seed), judge)
+    distinct: DrawSampler = DistinctSampler(sampler, config.space, seed=seed)
+    if config.macs_budget is not None:
+        distinct = TrainingBudget(distinct, config.macs_budget)
+    screened = LatencyScreen(distinct, judge)
     known = known_score(config)
     if known is None:
         return screened
-    return SizePreference(screened, judge, known, macs_ratio=config.macs_budget or math.inf)
+    return SizePreference(screened, judge, known)
 
 
 def known_score(config: SearchConfig) -> Callable[[ArchSpec], float] | None:

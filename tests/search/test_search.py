@@ -31,7 +31,7 @@ from reszoo.search.results import (
     trial_results,
 )
 from reszoo.search.runner import run
-from reszoo.search.sampling import DistinctSampler, LatencyScreen
+from reszoo.search.sampling import DistinctSampler, LatencyScreen, TrainingBudget
 from reszoo.search.space import SearchSpace, load_space_file
 from reszoo.search.storage import journal_path, open_storage
 from reszoo.search.study import known_score, make_objective
@@ -56,10 +56,13 @@ class _PredictingJudge:
         self.predicted_ms, self.limit_ms, self.policy = predict, limit_ms, DEFAULT_POLICY
 
 
-def screened(inner, space, predict, limit_ms, *, seed=None, prefer=None, **options):
+def screened(inner, space, predict, limit_ms, *, seed=None, prefer=None, macs_ratio=None, **options):
     """reszoo's wrappers as sampler_for composes them, around ``inner``."""
     judge = _PredictingJudge(predict, limit_ms)
-    sampler = LatencyScreen(DistinctSampler(inner, space, seed=seed), judge)
+    distinct = DistinctSampler(inner, space, seed=seed)
+    if macs_ratio is not None:
+        distinct = TrainingBudget(distinct, macs_ratio)
+    sampler = LatencyScreen(distinct, judge)
     return SizePreference(sampler, judge, prefer, **options) if prefer is not None else sampler
 
 
@@ -755,25 +758,18 @@ def test_the_correction_comes_from_careful_measurements_pooled_until_a_block_typ
     assert calibration.factors(study) == {"": 2.0, "basic": 2.0}  # bottleneck nets still take the pooled 2.0
 
 
-def test_the_preference_stops_at_a_training_cost_set_by_the_nets_the_study_started_from():
-    from reszoo.search.preference import PREFER_MACS_RATIO
-
+def test_trials_stop_at_a_training_cost_set_by_the_nets_the_study_started_from():
     # Under a loose limit the largest passing draws are the widest nets: cheap at batch 1, dear to
-    # train. The preference ranks only draws within PREFER_MACS_RATIO x the start's MACs.
+    # train. Only draws within the budget x the start's MACs are tried, whatever the preference.
     space = SearchSpace(families=("residual",), blocks=("basic",), max_depth=3, base_widths=(8, 16, 32))
     start = space.make_spec("residual", "basic", (2, 2, 2), 16, "A")
-    budget = PREFER_MACS_RATIO * count(start).macs
+    budget = 1.5 * count(start).macs
 
-    def study_from(start_nets, **options):
+    def study_from(start_nets, space=space, **options):
+        options.setdefault("prefer", lambda spec: count(spec).params)
         study = optuna.create_study(
             sampler=screened(
-                optuna.samplers.RandomSampler(seed=0),
-                space,
-                lambda spec: 1.0,
-                limit_ms=2.0,
-                seed=0,
-                prefer=lambda spec: count(spec).params,
-                **options,
+                optuna.samplers.RandomSampler(seed=0), space, lambda spec: 1.0, limit_ms=2.0, seed=0, **options
             )
         )
         for net in start_nets:
@@ -781,18 +777,22 @@ def test_the_preference_stops_at_a_training_cost_set_by_the_nets_the_study_start
         study.optimize(lambda trial: float(space.suggest(trial).depth), n_trials=8)
         return [space.from_params(t.params) for t in study.trials[len(start_nets) :]]
 
-    unbounded = study_from([])  # nothing to set a budget: the largest passing draws, 32 wide
+    unbounded = study_from([], macs_ratio=1.5)  # nothing to set a budget: the largest passing draws, 32 wide
     assert max(count(spec).macs for spec in unbounded) > budget
-    bounded = study_from([start])
+    bounded = study_from([start], macs_ratio=1.5)
     assert all(count(spec).macs <= budget for spec in bounded)
     assert max(count(spec).params for spec in bounded) > count(start).params  # still the larger of those within it
-    # No passing draw within the budget: the inner sampler's first goes on, as without a preference.
-    first = optuna.create_study(
-        sampler=screened(optuna.samplers.RandomSampler(seed=0), space, lambda spec: 1.0, limit_ms=2.0, seed=0)
+    # Without the preference too: no trial of a random search goes past the budget.
+    plain = study_from([start], macs_ratio=1.5, prefer=None)
+    assert all(count(spec).macs <= budget for spec in plain) and len(set(plain)) == len(plain)
+    # No draw within the budget: the one with the fewest MACs goes on (of a space of 9 nets, which
+    # 220 draws cover: its smallest).
+    small = SearchSpace(families=("residual",), blocks=("basic",), max_depth=1, base_widths=(8, 16, 32))
+    smallest = min(
+        count(small.make_spec("residual", "basic", (1, 1, 1), w, s)).macs for w in (8, 16, 32) for s in "ABC"
     )
-    first.enqueue_trial(space.params_for(start))
-    first.optimize(lambda trial: float(space.suggest(trial).depth), n_trials=2)
-    assert study_from([start], macs_ratio=1e-3)[0] == space.from_params(first.trials[1].params)
+    big = small.make_spec("residual", "basic", (1, 1, 1), 32, "C")
+    assert count(study_from([big], space=small, macs_ratio=1e-6)[0]).macs == smallest
 
 
 def test_only_a_single_score_with_a_size_term_prefers_large_draws(tmp_path):

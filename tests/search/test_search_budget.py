@@ -3,7 +3,6 @@ MACs budget, and --publish-best under a name a user chose, resuming its training
 
 import dataclasses
 import json
-import math
 import random
 
 import optuna
@@ -14,6 +13,7 @@ from reszoo import Registry
 from reszoo.cli.app import app
 from reszoo.errors import InputError
 from reszoo.search.preference import SizePreference
+from reszoo.search.sampling import DrawSampler, TrainingBudget
 from reszoo.search.study import make_objective, pruner_for, sampler_for
 from tests.search.helpers import PERSISTENT_STORAGES, TINY_CLI, TINY_SPACE, FakeJudge, config
 
@@ -64,12 +64,24 @@ def test_hyperband_cuts_runs_at_its_rungs_without_waiting_for_a_median(tmp_path)
         _with(config(tmp_path), pruner="asha")
 
 
-@pytest.mark.parametrize("budget, ratio", [(1.5, 1.5), (3.0, 3.0), (None, math.inf)])
-def test_the_macs_budget_bounds_the_size_preference_or_is_lifted(tmp_path, budget, ratio):
+@pytest.mark.parametrize("budget", [1.5, 3.0, None])
+@pytest.mark.parametrize("score", ["train-loss+params", "top1"])
+def test_the_macs_budget_bounds_every_trial_or_is_lifted(tmp_path, budget, score):
     base = config(tmp_path)
-    cfg = dataclasses.replace(base, macs_budget=budget, target=dataclasses.replace(base.target, predict=True))
+    cfg = dataclasses.replace(
+        base,
+        macs_budget=budget,
+        target=dataclasses.replace(base.target, predict=True),
+        proxy=dataclasses.replace(base.proxy, score=score),
+    )
     sampler = sampler_for(cfg, judge=FakeJudge(cfg.target, Registry(cfg.registry)))
-    assert isinstance(sampler, SizePreference) and sampler.macs_ratio == ratio
+    assert isinstance(sampler, SizePreference) == (score == "train-loss+params")  # the preference needs a size term
+    chain = []
+    while isinstance(sampler, DrawSampler):
+        chain.append(sampler)
+        sampler = sampler.inner
+    budgets = [s.ratio for s in chain if isinstance(s, TrainingBudget)]
+    assert budgets == ([] if budget is None else [budget])  # with or without the preference
 
 
 def test_a_hyperband_search_publishes_its_best_under_the_chosen_name(tmp_path, fake_latency, monkeypatch):
