@@ -23,6 +23,7 @@ the search times nets.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
@@ -30,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 
 
 def run_cli(args: list[str], home: str) -> tuple[int, float, str, str]:
@@ -45,6 +47,9 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2,3,4")
     parser.add_argument("--out", default=None, help="write every seed's result JSON here")
     parser.add_argument("--extra", default="", help='more `reszoo search` options, e.g. "--proxy-batch-size 32"')
+    parser.add_argument(
+        "--keep", default=None, help="keep each seed's $RESZOO_HOME (its study journal) under DIR/seedS, to inspect"
+    )
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     root = ["--data-root", args.data_root] if args.data_root else []
@@ -56,7 +61,7 @@ def main() -> None:
         flush=True,
     )
     for seed in seeds:
-        with tempfile.TemporaryDirectory(prefix="reszoo-home-") as home:
+        with _home(args.keep, seed) as home:
             rc, wall, out, err = run_cli(
                 ["search", *root, "--seed", str(seed), "--json", *shlex.split(args.extra)], home
             )
@@ -114,6 +119,18 @@ def main() -> None:
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"seeds": results, "impossible": {"exit": rc, "wall_s": wall, "said": said}}, f, indent=2)
+
+
+@contextlib.contextmanager
+def _home(keep: str | None, seed: int) -> Iterator[str]:
+    """A fresh $RESZOO_HOME for one seed: a temporary one, or DIR/seedS kept (it must not exist yet)."""
+    if keep is None:
+        with tempfile.TemporaryDirectory(prefix="reszoo-home-") as home:
+            yield home
+        return
+    home = os.path.join(keep, f"seed{seed}")
+    os.makedirs(home)  # an existing home would not be a first run
+    yield home
 
 
 def _score(row: dict) -> float:

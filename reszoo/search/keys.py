@@ -26,6 +26,8 @@ TRAIN_SECONDS = "train_seconds"
 # --------------------------------------------------- trial system attributes
 SCREENED = "reszoo:screened_draws"  # draws the latency screen dropped before this trial
 REPEATED = "reszoo:repeated_draws"  # draws of nets the study already held, dropped before this trial
+MACS_BUDGET = "reszoo:macs_budget"  # the training-cost budget the sampler held (None: no budget)
+OVER_BUDGET = "reszoo:over_budget_draws"  # draws over it, dropped before this trial
 FIXED_PARAMS = "fixed_params"  # Optuna's: an enqueued trial's parameters
 #: Optuna's constraint values (feasible when all are <= 0), in the list form that
 #: optuna-dashboard reads (Trial.set_constraint's per-name keys it does not).

@@ -224,7 +224,8 @@ class DistinctSampler(DrawSampler):
 class TrainingBudget(DrawSampler):
     """Drops draws of more than ``ratio`` times the MACs of the largest net the study started
     from (the reference presets, enqueued with fixed parameters); when every draw is dropped,
-    hands on the one with the fewest MACs. A study started from none has no budget.
+    hands on the one with the fewest MACs. A study started from none has no budget. Records
+    the budget and the drops under :data:`keys.MACS_BUDGET` and :data:`keys.OVER_BUDGET`.
 
     Why: the proxy's training time grows with a net's MACs, its batch-1 latency much less so.
     Under a loose limit the widest, shallowest nets pass the latency screen (cheap at batch 1
@@ -236,10 +237,12 @@ class TrainingBudget(DrawSampler):
         self.ratio = ratio
         self._max_macs: float | None = None
         self._budget_known = False
+        self._over = 0
 
     def draws(
         self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> Iterator[Draw | None]:
+        self._over = 0
         budget = self.budget(study)
         passed, cheapest, cheapest_macs = False, None, math.inf
         for draw in super().draws(study, trial, search_space):
@@ -250,10 +253,19 @@ class TrainingBudget(DrawSampler):
             if macs <= budget:
                 passed = True
                 yield draw
-            elif macs < cheapest_macs:
+                continue
+            self._over += 1
+            if macs < cheapest_macs:
                 cheapest, cheapest_macs = draw, macs
         if not passed and cheapest is not None:
+            self._over -= 1  # handed on after all
             yield cheapest
+
+    def record(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        # The budget beside the drops: a trial over it can be told from a study started without one.
+        self._note(study, trial, keys.MACS_BUDGET, self._max_macs)
+        self._note(study, trial, keys.OVER_BUDGET, self._over)
+        super().record(study, trial)
 
     def budget(self, study: optuna.Study) -> float | None:
         """``ratio`` x the MACs of the largest net the study was started from; None (no budget)

@@ -785,6 +785,14 @@ def test_trials_stop_at_a_training_cost_set_by_the_nets_the_study_started_from()
     # Without the preference too: no trial of a random search goes past the budget.
     plain = study_from([start], macs_ratio=1.5, prefer=None)
     assert all(count(spec).macs <= budget for spec in plain) and len(set(plain)) == len(plain)
+    # Each trial says what budget its sampler held, so a trial over it can be explained from the study.
+    noted = optuna.create_study(
+        sampler=screened(optuna.samplers.RandomSampler(seed=0), space, lambda spec: 1.0, 2.0, seed=0, macs_ratio=1.5)
+    )
+    noted.enqueue_trial(space.params_for(start))
+    noted.optimize(lambda trial: float(space.suggest(trial).depth), n_trials=6)
+    assert {t.system_attrs.get(keys.MACS_BUDGET) for t in noted.trials[1:]} == {budget}
+    assert sum(t.system_attrs[keys.OVER_BUDGET] for t in noted.trials[1:]) > 0  # 32-wide draws were dropped
     # No draw within the budget: the one with the fewest MACs goes on (of a space of 9 nets, which
     # 220 draws cover: its smallest).
     small = SearchSpace(families=("residual",), blocks=("basic",), max_depth=1, base_widths=(8, 16, 32))
