@@ -248,7 +248,7 @@ def search_command(
     if out is not None:  # before the search: its results must not be lost for want of a folder
         check_output_file(out, "--out")
     references = [] if reference.strip().lower() == "none" else list(_csv(reference, "--reference"))
-    budget = None if macs_budget.strip().lower() == "none" else MACS_BUDGET.parse(macs_budget, "--macs-budget")
+    macs_ratio = None if macs_budget.strip().lower() == "none" else MACS_BUDGET.parse(macs_budget, "--macs-budget")
     precision = None if final_precision == "auto" else check_precision(final_precision)
     if publish_as is not None:
         check_name(publish_as)
@@ -316,7 +316,7 @@ def search_command(
                 proxy_precision=proxy_precision,
                 proxy_score=proxy_score,
                 pruner=pruner,
-                macs_budget=budget,
+                macs_budget=macs_ratio,
                 threads=threads,
                 references=references,
                 registry=state.registry_url,

@@ -2,6 +2,7 @@
 MACs budget, and --publish-best under a name a user chose, resuming its training."""
 
 import dataclasses
+import importlib
 import json
 import random
 
@@ -155,3 +156,20 @@ def test_publishing_the_best_again_resumes_its_checkpoint_instead_of_training_an
     assert again.history == first.history  # epoch times included: the finished run was read back, not repeated
     with pytest.raises(reszoo.ConflictError, match="'resnet20' is a public name"):
         publish_best(found.study, found.config, 1, recipe, reszoo.zoo.hub.local_registry(), name="resnet20")
+
+
+@pytest.mark.parametrize(
+    "given, expected", [([], 1.5), (["--macs-budget", "3"], 3.0), (["--macs-budget", "none"], None)]
+)
+def test_the_cli_hands_the_search_the_macs_budget_given(tmp_path, monkeypatch, given, expected):
+    # The CLI once handed the search its trial count (16) as the MACs budget: check what arrives.
+    api = importlib.import_module("reszoo.search.api")  # (reszoo.search is the function)
+    seen = {}
+
+    def fake_search(*args, **kwargs):
+        seen.update(kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(api, "search", fake_search)
+    runner.invoke(app, ["--registry", str(tmp_path / "r.db"), "search", *TINY_CLI, *given])
+    assert seen["macs_budget"] == expected
