@@ -243,6 +243,14 @@ def _run_key(recipe: Recipe, precision: str | None) -> str:
     return f"{recipe.name}-{hashlib.sha256(body.encode()).hexdigest()[:8]}"
 
 
+def _limit_text(config: SearchConfig) -> str:
+    """The limit as a model card shows it: four significant figures, where it was timed."""
+    target = config.target
+    where = f"on {device_label(target.device)}, batch {target.batch_size}, {target.runtime}"
+    limit = "no latency limit" if target.max_ms is None else f"latency limit {target.max_ms:.4g} ms"
+    return f"{limit} {where}"
+
+
 def publish_best(
     study: optuna.Study,
     config: SearchConfig,
@@ -303,8 +311,7 @@ def publish_best(
             extra_metrics={"proxy_accuracy": result.accuracy},
             study=lineage(config),
             trial=result.number,
-            notes=f"found by reszoo search ({config.mode}, latency limit {config.target.max_ms} ms on "
-            f"{device_label(config.target.device)}, batch {config.target.batch_size}, {config.target.runtime})",
+            notes=f"found by reszoo search ({config.mode}, {_limit_text(config)})",
         )
         published.append(publish_trained(registry, entry_name, trained.model, result.spec, entry))
     return published

@@ -546,6 +546,7 @@ def test_cli_results_json_plot_and_publish_best_with_lineage(tmp_path, fake_late
     entry = Registry(registry).get(f"found-t{winner['trial']}")
     assert entry.study == f"journal:{journal}#found" and entry.trial == winner["trial"]
     assert entry.spec.to_dict() == winner["spec"] and entry.top1 is not None
+    assert f"latency limit {summary['max_latency_ms']:.4g} ms on cpu" in entry.notes  # as read, not 16 digits
     assert "found-t" in result.output and "resnet20" in result.output
     plotted = runner.invoke(
         app, ["plot", "pareto", "found", "--storage", f"journal:{journal}", "--out", str(tmp_path / "front.png")]
