@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from reszoo.cli.app import app, console, err_console, open_registry, state
 from reszoo.cli.plot import plot_app
 from reszoo.cli.search_report import (
+    confirm_line,
     eta_text,
     progress_fields,
     report,
@@ -244,6 +245,7 @@ def search_command(
     from reszoo.search.processes import SearchInterrupted
     from reszoo.search.results import publish_best
     from reszoo.search.storage import redact
+    from reszoo.search.study import make_judge
 
     if out is not None:  # before the search: its results must not be lost for want of a folder
         check_output_file(out, "--out")
@@ -352,6 +354,8 @@ def search_command(
             dataset=result.dataset,
             name=publish_as,
             precision=precision,
+            judge=make_judge(result.config),
+            on_confirm=lambda r, v: err_console.print(confirm_line(r, v, result.config), highlight=False),
             on_start=lambda r, n: err_console.print(
                 f"training trial {r.number} as {n} ({recipe.name})", highlight=False
             ),

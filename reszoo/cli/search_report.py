@@ -13,6 +13,7 @@ from reszoo.cli.app import console, err_console, state
 if TYPE_CHECKING:
     import optuna
 
+    from reszoo.latency.judge import Verdict
     from reszoo.search.config import SearchConfig
     from reszoo.search.results import TrialResult
 
@@ -221,3 +222,18 @@ def _resume_command(config: SearchConfig, context: Any) -> str:
         else:
             words += [option, str(value)]
     return shlex.join([*words, "--study", config.study, "--storage", redact(config.storage)])
+
+
+def confirm_line(result: TrialResult, verdict: Verdict, config: SearchConfig) -> str:
+    """One line per --publish-best candidate timed again before training: kept or passed over."""
+    reference = config.target.limit_from
+    against = (
+        f"its reference ({reference.summary().split(',')[0]}) timed beside it at {verdict.limit_ms:.4g} ms"
+        if reference is not None
+        else f"the limit of {verdict.limit_ms:.4g} ms"
+    )
+    outcome = "kept" if verdict.feasible else "passed over: not published"
+    return (
+        f"trial {result.number} timed again: {verdict.ms:.4g} ms (the search said {result.known_latency_ms:.4g} ms, "
+        f"{result.latency_source}) against {against}: {outcome}"
+    )

@@ -13,6 +13,10 @@ One object answers for the search, from the cheapest source that settles it:
    slowed since the limit was taken, the net's reading is scaled by
    limit / reference-now.
 
+A net about to be published is judged again by :meth:`LatencyJudge.confirm`
+(source **confirmed**), once the search's workers are done: the search's
+verdicts are taken beside training processes and the scaled ones can be far off.
+
 It also refuses a limit no net of a space can meet, and takes the limit from
 a reference net. Every margin it applies lives in :class:`JudgePolicy`.
 """
@@ -33,7 +37,7 @@ from reszoo.zoo.registry import Registry
 from reszoo.zoo.spec import ArchSpec
 
 #: Where a verdict's figure came from (see the module's docstring).
-SOURCES = ("predicted", "rough", "measured", "relative")
+SOURCES = ("predicted", "rough", "measured", "relative", "confirmed")
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,9 @@ class JudgePolicy:
     reachable_rough: float = 2.0
     #: Candidates (the space's fastest, fewest layers first) the reachability check times.
     reachable_candidates: int = 3
+    #: Readings of a net and of its reference, interleaved, before publication; the quickest
+    #: of each kept. Interleaved so that a slow spell slows both, as the limit's timing does.
+    confirm_rounds: int = 3
 
 
 DEFAULT_POLICY = JudgePolicy()
@@ -157,6 +164,25 @@ class LatencyJudge:
                 if now > self.policy.slower_host * limit:
                     return Verdict(ms * limit / now, "relative", limit)
         return Verdict(ms, "measured", limit)
+
+    def confirm(self, spec: ArchSpec) -> Verdict:
+        """The verdict a net is published under: timed now (the quickest of
+        ``policy.confirm_rounds`` careful readings) and, when the limit came from a reference,
+        held to that reference timed the same way beside it, in the same run. Never a stored,
+        rough, predicted or scaled figure: call it when nothing trains on the machine."""
+        limit, reference = self.limit_ms, self.target.limit_from
+        if limit is None or reference is None:
+            reference = None  # a limit given as a number: the net is held to the number
+        elif spec.digest == reference.digest:
+            return Verdict(limit, "confirmed", limit)  # the reference meets its own limit
+        readings: list[float] = []
+        beside: list[float] = []
+        with self.measuring():
+            for _ in range(self.policy.confirm_rounds):
+                if reference is not None:
+                    beside.append(self.fresh_ms(reference))
+                readings.append(self.fresh_ms(spec))
+        return Verdict(min(readings), "confirmed", min(beside) if beside else limit)
 
     def check_reachable(self, candidates: Sequence[ArchSpec]) -> None:
         """Refuse at once a limit none of ``candidates`` (a space's fastest nets, fewest

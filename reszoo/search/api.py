@@ -165,18 +165,20 @@ def search(
     from reszoo.latency.judge import LatencyTarget
     from reszoo.latency.measure import LatencySetup
     from reszoo.latency.runtimes import RUNTIMES
+    from reszoo.search import keys
     from reszoo.search.config import MODES, PRUNERS, SearchConfig
     from reszoo.search.processes import bound_workers
     from reszoo.search.proxy import PROXY_RECIPE, Proxy, check_score
     from reszoo.search.results import fitted_preset
     from reszoo.search.runner import run
     from reszoo.search.space import SearchSpace
-    from reszoo.search.storage import default_storage, journal_path, stored_settings
+    from reszoo.search.storage import default_storage, journal_path, study_attrs
     from reszoo.search.study import make_objective, reference_limit
     from reszoo.train.data import load as load_dataset
     from reszoo.train.data import local_dataset
     from reszoo.zoo.hub import local_registry, local_url
     from reszoo.zoo.records import check_name
+    from reszoo.zoo.spec import ArchSpec
 
     say = log or (lambda message: None)
     if mode not in MODES:
@@ -229,7 +231,8 @@ def search(
 
     # Every worker times with the same threads (by default the threads this process has; workers
     # train with fewer): one device label, so the limit, the cache and the trials' rows compare.
-    stored = (stored_settings(storage_url, name) or {}).get("target") or {} if study is not None else {}
+    attrs = study_attrs(storage_url, name) if study is not None else {}
+    stored = (attrs.get(keys.SETTINGS) or {}).get("target") or {}
     if cuda:
         threads = None
     elif threads is None:
@@ -248,8 +251,11 @@ def search(
     references = list(references)
     limit_from = None
     if max_latency_ms is None:
-        # A resumed study keeps the limit it started with (measured then, perhaps under other load).
+        # A resumed study keeps the limit it started with (measured then, perhaps under other load),
+        # and the reference it came from, which nets over it are timed beside.
         max_latency_ms = stored.get("max_ms")
+        if max_latency_ms is not None and keys.LIMIT_FROM in attrs:
+            limit_from = ArchSpec.from_dict(attrs[keys.LIMIT_FROM])
     if max_latency_ms is None and mode == "constrained":
         if not references:
             raise InputError(

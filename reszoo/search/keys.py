@@ -36,3 +36,4 @@ CONSTRAINTS = "constraints"
 # --------------------------------------------------------- study user attributes
 SETTINGS = "reszoo"  # the settings the study started with (SearchConfig.settings())
 REFERENCES = "references"  # the reference presets, scored on the same proxy
+LIMIT_FROM = "limit_from"  # the spec of the reference whose latency is the limit (absent: a limit given in ms)

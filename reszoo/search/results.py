@@ -14,6 +14,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from reszoo.devices import device_label
 from reszoo.errors import SearchError
+from reszoo.latency.judge import LatencyJudge, Verdict
 from reszoo.search import keys
 from reszoo.search.config import SearchConfig
 from reszoo.search.objective import Objective
@@ -237,6 +238,49 @@ def winners(study: optuna.Study, mode: str, k: int) -> list[TrialResult]:
     return best(results, k)
 
 
+def _confirmed(
+    study: optuna.Study,
+    config: SearchConfig,
+    k: int,
+    judge: LatencyJudge | None,
+    on_confirm: Callable[[TrialResult, Verdict], None] | None,
+) -> tuple[list[TrialResult], dict[int, Verdict]]:
+    """The ``k`` best trials whose latency ``judge`` confirms under the limit, and their verdicts."""
+    if judge is None or config.target.max_ms is None:
+        return winners(study, config.mode, k), {}
+    chosen: list[TrialResult] = []
+    verdicts: dict[int, Verdict] = {}
+    ranked = winners(study, config.mode, len(study.trials))
+    for result in ranked:
+        verdict = judge.confirm(result.known_spec)
+        if on_confirm is not None:
+            on_confirm(result, verdict)
+        if verdict.feasible:
+            chosen.append(result)
+            verdicts[result.number] = verdict
+            if len(chosen) == k:
+                break
+    if not chosen:
+        raise SearchError(
+            f"none of the {len(ranked)} feasible trials of study {config.study!r} is under the latency limit "
+            "when timed again with nothing training: the search's verdicts were too loose. Run the search "
+            "again with --workers 1 (its timings then never sit beside training), or give --max-latency-ms"
+        )
+    return chosen, verdicts
+
+
+def _confirmed_text(verdict: Verdict | None, config: SearchConfig) -> str:
+    """The card's note of the latency a net was published under, when it was timed again."""
+    if verdict is None or verdict.limit_ms is None:
+        return ""
+    against = (
+        f"{verdict.limit_ms:.4g} ms, its reference timed beside it"
+        if config.target.limit_from is not None
+        else f"the limit of {verdict.limit_ms:.4g} ms"
+    )
+    return f"; timed again before training: {verdict.ms:.4g} ms against {against}"
+
+
 def _run_key(recipe: Recipe, precision: str | None) -> str:
     """A short digest of how a net is trained, so that a checkpoint resumes only the same training."""
     body = json.dumps({"recipe": recipe.to_dict(), "precision": precision}, sort_keys=True)
@@ -263,6 +307,8 @@ def publish_best(
     dataset: Dataset | None = None,
     name: str | None = None,
     precision: str | None = None,
+    judge: LatencyJudge | None = None,
+    on_confirm: Callable[[TrialResult, Verdict], None] | None = None,
 ) -> list[EntryRecord]:
     """Train the ``k`` best feasible nets with ``recipe`` on the whole training split,
     evaluate them on the test split, and publish them with lineage (study, trial).
@@ -272,6 +318,11 @@ def publish_best(
         name: What to publish them as: ``name`` (k = 1) or ``name-1`` ... ``name-k`` by rank;
             default ``STUDY-tN`` (N the trial). Every name is checked before anything trains.
         precision: Of the training (default: the device's, float32 on a CPU).
+        judge: With a latency limit, every candidate is judged again before anything trains
+            (:meth:`LatencyJudge.confirm`: timed now, beside the reference), best first, until
+            ``k`` are under the limit; ``on_confirm`` hears each verdict. The search's own
+            verdicts were taken beside training processes, and a wrong one would publish a
+            net slower than the limit it claims.
 
     Each training checkpoints every epoch under ``$RESZOO_HOME/search/publish/``; run again
     after an interruption, it resumes there.
@@ -279,7 +330,7 @@ def publish_best(
     from reszoo.zoo.hub import home
 
     dataset = dataset or load_dataset(config.dataset, root=config.data_root)
-    chosen = winners(study, config.mode, k)
+    chosen, confirmed = _confirmed(study, config, k, judge, on_confirm)
     names = [
         f"{config.study}-t{r.number}" if name is None else name if len(chosen) == 1 else f"{name}-{rank}"
         for rank, r in enumerate(chosen, 1)
@@ -311,7 +362,8 @@ def publish_best(
             extra_metrics={"proxy_accuracy": result.accuracy},
             study=lineage(config),
             trial=result.number,
-            notes=f"found by reszoo search ({config.mode}, {_limit_text(config)})",
+            notes=f"found by reszoo search ({config.mode}, {_limit_text(config)})"
+            + _confirmed_text(confirmed.get(result.number), config),
         )
         published.append(publish_trained(registry, entry_name, trained.model, result.spec, entry))
     return published

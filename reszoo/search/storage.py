@@ -19,7 +19,6 @@ from typing import Any
 import optuna
 
 from reszoo.errors import InputError, SearchError
-from reszoo.search import keys
 
 
 def default_storage() -> str:
@@ -166,15 +165,15 @@ def check_apart(storage: str, registry: str) -> None:
         )
 
 
-def stored_settings(storage: str, study: str) -> dict[str, Any] | None:
-    """The settings a study in ``storage`` was started with, ``None`` if there is no such study."""
+def study_attrs(storage: str, study: str) -> dict[str, Any]:
+    """The user attributes of a study in ``storage`` (empty if there is no such study)."""
     if storage == "memory":
-        return None
+        return {}
     try:
         summaries = optuna.get_all_study_summaries(open_storage(storage), include_best_trial=False)
     except Exception as exc:  # an unreachable database: the run below reports it properly
         raise SearchError(f"cannot read studies in {redact(storage)}: {exc}") from None
     for summary in summaries:
         if summary.study_name == study:
-            return summary.user_attrs.get(keys.SETTINGS)
-    return None
+            return dict(summary.user_attrs)
+    return {}

@@ -162,6 +162,8 @@ def open_study(
         if study.trials:
             raise SearchError(f"study {config.study!r} was not started by reszoo search; choose another --study name")
         study.set_user_attr(keys.SETTINGS, config.settings())
+        if config.target.limit_from is not None:  # so that a resumed study still times nets beside it
+            study.set_user_attr(keys.LIMIT_FROM, config.target.limit_from.to_dict())
     else:
         check_same_settings(config.study, stored, config)
     return study

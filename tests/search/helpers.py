@@ -47,6 +47,22 @@ TINY_CLI = [
 ]
 
 
+def tiny_search(tmp_path, **options):
+    """``reszoo.search`` over TINY_SPACE on 200 synthetic images, one worker, into tmp_path's registry."""
+    import reszoo
+
+    settings = {
+        "space": TINY_SPACE,
+        "proxy_images": 100,
+        "val_images": 50,
+        "proxy_epochs": 1,
+        "proxy_batch_size": 50,
+        "workers": 1,
+        "registry": str(tmp_path / "r.db"),
+    }
+    return reszoo.search("synthetic:200", **{**settings, **options})
+
+
 def config(tmp_path, *, storage="memory", study="s", max_ms=1e6, mode="constrained", seed=0, lr=None, space=TINY_SPACE):
     recipe = PROXY_RECIPE.with_overrides(epochs=1, batch_size=50, **({"lr": lr} if lr else {}))
     return SearchConfig(

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from reszoo import InputError, Registry
 from reszoo.cli.app import app
 from reszoo.errors import DatasetError, SpecFileError
-from reszoo.latency.judge import DEFAULT_POLICY
+from reszoo.latency.judge import DEFAULT_POLICY, Verdict
 from reszoo.search import keys
 from reszoo.search import objective as objective_module
 from reszoo.search import study as study_module
@@ -272,6 +272,34 @@ def test_a_net_over_the_limit_is_judged_against_the_reference_timed_again(tmp_pa
     assert judge.registry.latency_row(net.digest, setup.label(), 1, "float32", "eager").median_ms == 2.4
     now.update({net.digest: 1.2, reference.digest: 2.0})
     assert _verdict(judge, net) == (pytest.approx(0.6), "relative")
+
+
+def test_a_net_about_to_be_published_is_held_to_the_reference_timed_beside_it(tmp_path, monkeypatch):
+    # The search judged this net 0.6 ms by scaling a reading taken beside a training process; timed
+    # again with nothing training, it is slower than the reference timed in the same run.
+    reference = TINY_SPACE.make_spec("plain", "basic", (1, 1, 1), 4, "none")
+    net = TINY_SPACE.make_spec("plain", "basic", (2, 2, 2), 16, "none")
+    readings = {reference.digest: [2.6, 2.4, 2.5], net.digest: [3.0, 2.8, 2.9]}
+    timed = []
+
+    def fresh_ms(spec):
+        timed.append(spec.digest)
+        return readings[spec.digest][sum(d == spec.digest for d in timed) - 1]
+
+    cfg = config(tmp_path, max_ms=2.5)
+    judge = make_objective(dataclasses.replace(cfg, target=dataclasses.replace(cfg.target, limit_from=reference))).judge
+    monkeypatch.setattr(judge, "fresh_ms", fresh_ms)
+    verdict = judge.confirm(net)
+    assert (verdict.ms, verdict.limit_ms, verdict.source, verdict.feasible) == (2.8, 2.4, "confirmed", False)
+    assert timed == [reference.digest, net.digest] * DEFAULT_POLICY.confirm_rounds  # interleaved: one spell hits both
+    readings[net.digest] = [2.3, 2.2, 2.6]
+    timed.clear()
+    assert judge.confirm(net).feasible  # under the reference's quickest reading (2.4), not the stored limit
+    assert judge.confirm(reference) == Verdict(2.5, "confirmed", 2.5)  # its own limit, never timed again
+    # A limit given in ms: the net is held to the number, and no reference is timed.
+    plain = make_objective(config(tmp_path, max_ms=2.0)).judge
+    monkeypatch.setattr(plain, "fresh_ms", lambda spec: 2.1)
+    assert plain.confirm(net) == Verdict(2.1, "confirmed", 2.0)
 
 
 def test_a_reference_over_the_limit_is_reported_and_never_trained(tmp_path, fake_latency, monkeypatch):

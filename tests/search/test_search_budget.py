@@ -13,10 +13,11 @@ from typer.testing import CliRunner
 from reszoo import Registry
 from reszoo.cli.app import app
 from reszoo.errors import InputError
+from reszoo.limits import DEFAULT_MACS_BUDGET
 from reszoo.search.preference import SizePreference
 from reszoo.search.sampling import DrawSampler, TrainingBudget
 from reszoo.search.study import make_objective, pruner_for, sampler_for
-from tests.search.helpers import PERSISTENT_STORAGES, TINY_CLI, TINY_SPACE, FakeJudge, config
+from tests.search.helpers import PERSISTENT_STORAGES, TINY_CLI, TINY_SPACE, FakeJudge, config, tiny_search
 
 runner = CliRunner()
 
@@ -132,21 +133,7 @@ def test_publishing_the_best_again_resumes_its_checkpoint_instead_of_training_an
     from reszoo.search.results import publish_best
     from reszoo.train.recipes import ONECYCLE
 
-    found = reszoo.search(
-        "synthetic:200",
-        space=TINY_SPACE,
-        proxy_images=100,
-        val_images=50,
-        proxy_epochs=1,
-        proxy_batch_size=50,
-        references=(),
-        max_latency_ms=1e6,
-        trials=2,
-        workers=1,
-        study="again",
-        storage=study_storage,
-        registry=str(tmp_path / "r.db"),
-    )
+    found = tiny_search(tmp_path, references=(), max_latency_ms=1e6, trials=2, study="again", storage=study_storage)
     registry, recipe = Registry(tmp_path / "r.db"), ONECYCLE.with_overrides(epochs=2, batch_size=50)
     first = publish_best(found.study, found.config, 1, recipe, registry, dataset=found.dataset, name="tinynet")[0]
     checkpoints = list((tmp_path / "reszoo-home" / "search" / "publish").glob("again-t*.safetensors"))
@@ -159,7 +146,7 @@ def test_publishing_the_best_again_resumes_its_checkpoint_instead_of_training_an
 
 
 @pytest.mark.parametrize(
-    "given, expected", [([], 1.5), (["--macs-budget", "3"], 3.0), (["--macs-budget", "none"], None)]
+    "given, expected", [([], DEFAULT_MACS_BUDGET), (["--macs-budget", "3"], 3.0), (["--macs-budget", "none"], None)]
 )
 def test_the_cli_hands_the_search_the_macs_budget_given(tmp_path, monkeypatch, given, expected):
     # The CLI once handed the search its trial count (16) as the MACs budget: check what arrives.
@@ -173,3 +160,63 @@ def test_the_cli_hands_the_search_the_macs_budget_given(tmp_path, monkeypatch, g
     monkeypatch.setattr(api, "search", fake_search)
     runner.invoke(app, ["--registry", str(tmp_path / "r.db"), "search", *TINY_CLI, *given])
     assert seen["macs_budget"] == expected
+
+
+def test_publish_best_passes_over_a_winner_that_is_over_the_limit_when_timed_again(tmp_path, fake_latency):
+    from reszoo.errors import SearchError
+    from reszoo.latency.judge import Verdict
+    from reszoo.search.results import publish_best, winners
+    from reszoo.train.recipes import ONECYCLE
+
+    found = tiny_search(tmp_path, references=(), max_latency_ms=1e6, trials=3, study="confirm")
+    ranked = winners(found.study, found.config.mode, 3)
+    assert len(ranked) >= 2
+    slow = ranked[0].number  # the search's best, judged under the limit by a figure that was wrong
+
+    class TimedAgain:
+        def confirm(self, spec):
+            over = spec.digest == ranked[0].known_spec.digest
+            return Verdict(2e6 if over else 1.0, "confirmed", 1e6)
+
+    heard = []
+    registry, recipe = Registry(tmp_path / "r.db"), ONECYCLE.with_overrides(epochs=1, batch_size=50)
+    entry = publish_best(
+        found.study,
+        found.config,
+        1,
+        recipe,
+        registry,
+        dataset=found.dataset,
+        name="tinynet",
+        judge=TimedAgain(),
+        on_confirm=lambda r, v: heard.append((r.number, v.feasible)),
+    )[0]
+    assert entry.trial == ranked[1].number and heard == [(slow, False), (ranked[1].number, True)]
+    assert "timed again before training: 1 ms against the limit of 1e+06 ms" in entry.notes
+
+    class AllOver:
+        def confirm(self, spec):
+            return Verdict(2e6, "confirmed", 1e6)
+
+    with pytest.raises(SearchError, match="none of the .* feasible trials of study 'confirm' is under the latency"):
+        publish_best(found.study, found.config, 1, recipe, registry, dataset=found.dataset, judge=AllOver())
+    assert [e.name for e in registry.list()] == ["tinynet"]  # nothing trained, nothing published
+
+
+@PERSISTENT_STORAGES
+def test_a_resumed_study_still_knows_the_reference_its_limit_came_from(tmp_path, fake_latency, study_storage):
+    # Without it, nets over the limit of a resumed study (and those --publish-best times again)
+    # could not be timed beside the reference, and one slow spell would decide their verdict.
+    from reszoo.search.results import fitted_preset
+
+    def searched():
+        return tiny_search(
+            tmp_path, device="cpu", trials=1, references=["resnet20"], study="limited", storage=study_storage
+        )
+
+    first = searched()
+    reference = fitted_preset("resnet20", TINY_SPACE)
+    assert first.config.target.limit_from == reference
+    resumed = searched()
+    assert resumed.config.target.max_ms == first.config.target.max_ms
+    assert resumed.config.target.limit_from == reference
