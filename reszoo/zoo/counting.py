@@ -13,6 +13,7 @@ import functools
 from collections import Counter
 from dataclasses import dataclass
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -20,6 +21,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from reszoo.zoo.network import BlockPlan, make_block, make_head, make_stem, stage_plans
 from reszoo.zoo.spec import ArchSpec
+
+if TYPE_CHECKING:
+    from reszoo.zoo.factory import SpecLike
 
 
 @dataclass(frozen=True)
@@ -64,9 +68,18 @@ def _head_counts(feature_dim: int, num_classes: int, size: int) -> tuple[int, in
     return _count(nn.Sequential(pool, fc), x)
 
 
+def count(spec: SpecLike) -> ModelCounts:
+    """Parameters and MACs of ``spec``: an ``ArchSpec``, a preset name (``"resnet56"``), a spec
+    file or a mapping of spec fields (cached per spec, and per distinct part)."""
+    if not isinstance(spec, ArchSpec):
+        from reszoo.zoo.factory import resolve_spec  # the factory builds nets; counting needs none
+
+        spec = resolve_spec(spec)
+    return _count_spec(spec)
+
+
 @functools.lru_cache(maxsize=1024)
-def count(spec: ArchSpec) -> ModelCounts:
-    """Parameters and MACs of ``spec`` (cached per spec, and per distinct part)."""
+def _count_spec(spec: ArchSpec) -> ModelCounts:
     params, macs = _stem_counts(spec.stem, spec.in_chans, spec.stem_width, spec.resolved_input_size)
     occurrences: Counter[BlockPlan] = Counter(p for plans in stage_plans(spec) for p in plans)
     for plan, times in occurrences.items():

@@ -77,6 +77,11 @@ def test_block_wise_counting_equals_counting_the_whole_net(name):
 def test_resnet20_macs_match_the_usual_figure():
     # 40.55M multiply-accumulates is the figure other CIFAR ResNet-20 codes report.
     assert reszoo.count(reszoo.get_spec("resnet20")).macs == 40_551_040
+    # Named as everywhere else in the API: a preset name, a mapping of spec fields.
+    assert reszoo.count("resnet20") == reszoo.count(reszoo.get_spec("resnet20").to_dict())
+    assert reszoo.count("resnet20").macs == 40_551_040
+    with pytest.raises(reszoo.UnknownModelError, match="unknown model 'resnet21'"):
+        reszoo.count("resnet21")
 
 
 @pytest.mark.parametrize("name", ["resnet34", "resnet50"])
