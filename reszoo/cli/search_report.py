@@ -226,14 +226,10 @@ def _resume_command(config: SearchConfig, context: Any) -> str:
 
 def confirm_line(result: TrialResult, verdict: Verdict, config: SearchConfig) -> str:
     """One line per --publish-best candidate timed again before training: kept or passed over."""
-    reference = config.target.limit_from
-    against = (
-        f"its reference ({reference.summary().split(',')[0]}) timed beside it at {verdict.limit_ms:.4g} ms"
-        if reference is not None
-        else f"the limit of {verdict.limit_ms:.4g} ms"
-    )
+    from reszoo.search.results import confirmed_against
+
     outcome = "kept" if verdict.feasible else "passed over: not published"
     return (
         f"trial {result.number} timed again: {verdict.ms:.4g} ms (the search said {result.known_latency_ms:.4g} ms, "
-        f"{result.latency_source}) against {against}: {outcome}"
+        f"{result.latency_source}) against {confirmed_against(verdict, config)}: {outcome}"
     )

@@ -269,16 +269,18 @@ def _confirmed(
     return chosen, verdicts
 
 
+def confirmed_against(verdict: Verdict, config: SearchConfig) -> str:
+    """What a confirmed net was held to: its reference timed beside it, or the limit given in ms."""
+    if config.target.limit_from is not None:
+        return f"{verdict.limit_ms:.4g} ms, its reference timed beside it"
+    return f"the limit of {verdict.limit_ms:.4g} ms"
+
+
 def _confirmed_text(verdict: Verdict | None, config: SearchConfig) -> str:
     """The card's note of the latency a net was published under, when it was timed again."""
     if verdict is None or verdict.limit_ms is None:
         return ""
-    against = (
-        f"{verdict.limit_ms:.4g} ms, its reference timed beside it"
-        if config.target.limit_from is not None
-        else f"the limit of {verdict.limit_ms:.4g} ms"
-    )
-    return f"; timed again before training: {verdict.ms:.4g} ms against {against}"
+    return f"; timed again before training: {verdict.ms:.4g} ms against {confirmed_against(verdict, config)}"
 
 
 def _run_key(recipe: Recipe, precision: str | None) -> str:
