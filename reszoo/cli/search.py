@@ -197,6 +197,14 @@ def search_command(
             "trials should stop after one or a few; needs --proxy-epochs 3 or more) or none."
         ),
     ] = "median",
+    min_proxy_epochs: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="The proxy epoch from which the pruner may stop a run (hyperband's first rung, the "
+            "median pruner's warm-up); raise it when scores after one epoch do not yet rank the nets.",
+        ),
+    ] = 1,
     macs_budget: Annotated[
         str,
         typer.Option(
@@ -318,6 +326,7 @@ def search_command(
                 proxy_precision=proxy_precision,
                 proxy_score=proxy_score,
                 pruner=pruner,
+                min_proxy_epochs=min_proxy_epochs,
                 macs_budget=macs_ratio,
                 threads=threads,
                 references=references,

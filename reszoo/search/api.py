@@ -110,6 +110,7 @@ def search(
     proxy_precision: str = "auto",
     proxy_score: str = "train-loss+params",
     pruner: str = "median",
+    min_proxy_epochs: int = 1,
     macs_budget: float | None = DEFAULT_MACS_BUDGET,
     threads: int | None = None,
     references: Sequence[str] = ("resnet20",),
@@ -142,6 +143,8 @@ def search(
             Top-1 is reported either way.
         pruner: How proxy runs stop early (:data:`reszoo.search.config.PRUNERS`): ``median``,
             ``hyperband`` (for a proxy of many epochs: most trials stop after one or a few) or ``none``.
+        min_proxy_epochs: The epoch from which the pruner may stop a run: Hyperband's first
+            rung (``min_resource``), the median pruner's warm-up (``n_warmup_steps``).
         macs_budget: Trials train only nets within this many times the MACs of the largest
             reference under the limit (what bounds the proxy's training cost); ``None``: no
             bound, for a budget that can afford the wide nets a loose limit admits.
@@ -192,6 +195,13 @@ def search(
             f"got {proxy_epochs}",
             field="proxy_epochs",
             value=proxy_epochs,
+        )
+    if not 1 <= min_proxy_epochs <= proxy_epochs:
+        raise InputError(
+            f"--min-proxy-epochs must be from 1 to --proxy-epochs ({proxy_epochs}), got {min_proxy_epochs}: "
+            f"it is the epoch from which the pruner may stop a proxy run",
+            field="min_proxy_epochs",
+            value=min_proxy_epochs,
         )
     if trials is None and timeout is None:
         trials = DEFAULT_TRIALS
@@ -288,6 +298,7 @@ def search(
         seed=seed,
         startup_trials=min(10, max(3, (trials or 30) // 3)),
         pruner=pruner,
+        min_proxy_epochs=min_proxy_epochs,
         macs_budget=macs_budget,
     )
     objective = make_objective(config, data)  # this process's (spawned workers load the data set themselves)

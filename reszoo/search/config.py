@@ -48,6 +48,10 @@ class SearchConfig:
     screen: bool = True  # redraw draws the latency predictor puts over the limit (search/sampling.py)
     size_preference: bool = True  # of the screen's passing draws, hand on the largest likely under the limit
     pruner: str = "median"  # one of PRUNERS
+    # The epoch from which the pruner may stop a proxy run: Hyperband's first rung (its
+    # min_resource), the median pruner's warm-up. Later than 1 where scores after one epoch do
+    # not yet rank nets (wide nets start slower).
+    min_proxy_epochs: int = 1
     # Trials train only nets within this many times the MACs of the largest net the study started
     # from (its proxy-training cost); None: no bound (a budget that affords any size).
     macs_budget: float | None = DEFAULT_MACS_BUDGET
@@ -57,6 +61,12 @@ class SearchConfig:
             raise InputError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}", field="mode")
         if self.pruner not in PRUNERS:
             raise InputError(f"pruner must be one of {', '.join(PRUNERS)}, got {self.pruner!r}", field="pruner")
+        if not 1 <= self.min_proxy_epochs <= max(1, self.proxy.recipe.epochs or 1):
+            raise InputError(
+                f"min proxy epochs must be from 1 to the proxy's {self.proxy.recipe.epochs} epochs, got "
+                f"{self.min_proxy_epochs}",
+                field="min_proxy_epochs",
+            )
         if self.macs_budget is not None and not (math.isfinite(self.macs_budget) and self.macs_budget >= 1):
             raise InputError(
                 f"macs budget must be a finite number of at least 1 (times the references' MACs), or none for no "

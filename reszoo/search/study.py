@@ -108,19 +108,21 @@ def pruner_for(config: SearchConfig) -> optuna.pruners.BasePruner:
     """The study's pruner (see PRUNERS); Optuna prunes single-objective studies only."""
     if config.mode == "pareto" or config.pruner == "none":
         return optuna.pruners.NopPruner()
+    first = config.min_proxy_epochs
     if config.pruner == "hyperband":
-        # Rungs at 1, 3, 9, ... proxy epochs (reduction factor 3, Optuna's default), up to the
-        # proxy's length; the brackets differ in how early they first cut.
+        # Rungs at first, 3 x first, 9 x first ... proxy epochs (reduction factor 3, Optuna's
+        # default), up to the proxy's length; the brackets differ in how early they first cut.
         epochs = config.proxy.recipe.epochs
         if not epochs or epochs < 2:
             raise SearchError(
                 f"the hyperband pruner stops runs between proxy epochs; give --proxy-epochs of at least 3 "
                 f"(got {epochs})"
             )
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs, reduction_factor=3)
-    # Stop a proxy run whose score after an epoch is below the median of earlier trials at that
-    # epoch (never at the last, and only once PRUNE_AFTER trials were trained to it: see Objective).
-    return optuna.pruners.MedianPruner(n_startup_trials=0)
+        return optuna.pruners.HyperbandPruner(min_resource=first, max_resource=epochs, reduction_factor=3)
+    # Stop a proxy run whose score after an epoch (from epoch `first` on) is below the median of
+    # earlier trials at that epoch (never at the last, and only once PRUNE_AFTER trials were
+    # trained to it: see Objective).
+    return optuna.pruners.MedianPruner(n_startup_trials=0, n_warmup_steps=first)
 
 
 def open_study(

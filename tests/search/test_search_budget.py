@@ -66,6 +66,35 @@ def test_hyperband_cuts_runs_at_its_rungs_without_waiting_for_a_median(tmp_path)
         _with(config(tmp_path), pruner="asha")
 
 
+def test_no_run_is_stopped_before_the_min_proxy_epoch(tmp_path):
+    hyperband = pruner_for(_with(config(tmp_path), pruner="hyperband", min_proxy_epochs=2))
+    assert (hyperband._min_resource, hyperband._max_resource) == (2, 3)  # its first rung
+    study = optuna.create_study(
+        direction="maximize", pruner=pruner_for(_with(config(tmp_path), pruner="median", min_proxy_epochs=2))
+    )
+    for _ in range(3):  # runs that scored well at epochs 1 and 2
+        trial = study.ask()
+        trial.report(0.9, 1)
+        trial.report(0.9, 2)
+        study.tell(trial, 0.9)
+    worse = study.ask()
+    worse.report(0.1, 1)
+    assert not worse.should_prune()  # epoch 1 is before the first epoch it may be stopped at
+    worse.report(0.1, 2)
+    assert worse.should_prune()
+    with pytest.raises(InputError, match="min proxy epochs must be from 1 to the proxy's 3 epochs, got 4"):
+        _with(config(tmp_path), min_proxy_epochs=4)
+
+
+def test_the_cli_refuses_a_min_proxy_epoch_past_the_proxy(tmp_path):
+    result = runner.invoke(
+        app,
+        ["--registry", str(tmp_path / "r.db"), "search", *TINY_CLI, "--proxy-epochs", "3", "--min-proxy-epochs", "5"],
+    )
+    assert result.exit_code != 0
+    assert "--min-proxy-epochs must be from 1 to --proxy-epochs (3), got 5" in result.output
+
+
 @pytest.mark.parametrize("budget", [1.5, 3.0, None])
 @pytest.mark.parametrize("score", ["train-loss+params", "top1"])
 def test_the_macs_budget_bounds_every_trial_or_is_lifted(tmp_path, budget, score):
