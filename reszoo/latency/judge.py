@@ -6,7 +6,8 @@ One object answers for the search, from the cheapest source that settles it:
    is never built.
 2. **measured** (stored): a steady row for this net and device in the registry.
 3. **rough**: one short timing puts it far over the limit, and the predictor
-   does not disagree.
+   does not disagree (nor, for a limit taken from a reference, the reference
+   timed as roughly beside it: a slow spell scales both).
 4. **measured**: a careful measurement, stored in the registry.
 5. **relative**: a net measured over a limit taken from a reference net is
    judged against the reference timed again beside it; when the host has
@@ -154,10 +155,14 @@ class LatencyJudge:
         with self.measuring():
             if limit is not None and not careful and not recheck:
                 rough = self.rough_ms(spec)
-                # Believed only when the predictor does not put the net under the limit:
-                # a tenth of a second can land in a slow spell of a shared host.
+                # Believed only when the predictor does not put the net under the limit and, where
+                # the limit came from a reference, the reference timed as roughly does not read
+                # slower than it did: a tenth of a second can land in a slow spell of a shared host.
                 if rough > self.policy.rough_margin * limit and (predicted is None or predicted > limit):
-                    return Verdict(rough, "rough", limit)
+                    if reference is not None:  # scaled only down: it sends a net to be timed, never passes one
+                        rough = rough * limit / max(limit, self.rough_ms(reference))
+                    if rough > self.policy.rough_margin * limit:
+                        return Verdict(rough, "rough", limit)
             ms = self.measured_ms(spec, remeasure=recheck)
             if reference is not None and limit is not None and ms > limit:
                 now = self.fresh_ms(reference)

@@ -217,6 +217,29 @@ def test_a_net_far_over_the_limit_is_not_timed_carefully(tmp_path, monkeypatch):
     assert _verdict(predicting, big) == (2.0 * limit, "rough") and len(careful) == 2
 
 
+def test_a_rough_reading_in_a_slow_spell_is_held_to_the_reference_read_as_roughly(tmp_path, monkeypatch):
+    # A slow spell of the host (2x) puts a net under the limit at 1.6x by a rough timing, and the
+    # predictor (which sums parts timed alone) puts it over too: the reference, timed as roughly
+    # beside it, reads 2x as well, so the net is timed carefully instead of dropped.
+    reference = TINY_SPACE.make_spec("plain", "basic", (1, 1, 1), 4, "none")
+    net = TINY_SPACE.make_spec("plain", "basic", (2, 2, 2), 16, "none")
+    limit = 1.0
+    rough = {net.digest: 1.6, reference.digest: 2.0}
+    careful = []
+    cfg = config(tmp_path, max_ms=limit)
+    judge = make_objective(
+        dataclasses.replace(cfg, target=dataclasses.replace(cfg.target, limit_from=reference, predict=True))
+    ).judge
+    monkeypatch.setattr(judge, "predicted_ms", lambda spec: 1.2 * limit)
+    monkeypatch.setattr(judge, "rough_ms", lambda spec: rough[spec.digest])
+    monkeypatch.setattr(judge, "measured_ms", lambda spec, remeasure=False: careful.append(spec.digest) or 0.9)
+    assert _verdict(judge, net) == (0.9, "measured") and careful == [net.digest]
+    rough[reference.digest] = 0.9 * limit  # the host is not slow: the rough reading stands, nothing timed carefully
+    assert _verdict(judge, net) == (1.6, "rough") and careful == [net.digest]
+    rough.update({net.digest: 3.0, reference.digest: 1.5})  # over even at the reference's pace
+    assert _verdict(judge, net) == (pytest.approx(2.0), "rough") and careful == [net.digest]
+
+
 def test_a_net_over_the_limit_is_judged_against_the_reference_timed_again(tmp_path, monkeypatch):
     SLOWER_HOST = DEFAULT_POLICY.slower_host
     # The limit is the reference's latency when it was taken. If the host has slowed since (a shared
