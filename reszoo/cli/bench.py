@@ -38,7 +38,12 @@ def bench_command(
         int | None,
         number_option(THREADS, "--threads", help="CPU threads to measure with (default: torch's; 1 is steadiest)."),
     ] = None,
-    remeasure: Annotated[bool, typer.Option("--remeasure", help="Measure again even if a row is stored.")] = False,
+    remeasure: Annotated[
+        bool,
+        typer.Option(
+            "--remeasure", help="Measure again even if a row is stored (with --build-table: every part of REFs too)."
+        ),
+    ] = False,
     build_table: Annotated[
         bool,
         typer.Option(
@@ -80,7 +85,9 @@ def bench_command(
         with Progress(console=err_console, transient=True) as progress:
             task = progress.add_task("timing parts", total=None)
             added = predictor.fill(
-                specs, progress=lambda done, total: progress.update(task, completed=done, total=total)
+                specs,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+                remeasure=remeasure,
             )
         err_console.print(f"lookup table for {predictor.label}: {added} parts timed, {len(predictor.table)} in all")
     rows, checks = [], []

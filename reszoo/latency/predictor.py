@@ -140,9 +140,19 @@ class LatencyPredictor:
                     needed.setdefault(key, part)
         return needed
 
-    def fill(self, specs: Iterable[ArchSpec], progress: Callable[[int, int], None] | None = None) -> int:
-        """Measure and store every part of ``specs`` not in the table yet; returns how many."""
-        return self._measure(self.missing(specs), progress)
+    def fill(
+        self, specs: Iterable[ArchSpec], progress: Callable[[int, int], None] | None = None, *, remeasure: bool = False
+    ) -> int:
+        """Measure and store every part of ``specs`` not in the table yet (``remeasure``: every
+        part, replacing its row: a part timed in a slow spell of the host, or beside training,
+        stays in the table until then); returns how many."""
+        if not remeasure:
+            return self._measure(self.missing(specs), progress)
+        needed: dict[str, Part] = {}
+        for spec in specs:
+            for key, part in parts(spec)[1].items():
+                needed.setdefault(key, part)
+        return self._measure(needed, progress)
 
     def _measure(self, needed: dict[str, Part], progress: Callable[[int, int], None] | None = None) -> int:
         if not needed:

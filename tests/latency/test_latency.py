@@ -118,6 +118,23 @@ def test_lookup_table_is_stored_and_reused(tmp_path, monkeypatch):
         remote.predict(spec)
 
 
+def test_a_part_timed_in_a_slow_spell_is_replaced_when_the_table_is_built_again(tmp_path, monkeypatch):
+    registry = Registry(tmp_path / "r.db")
+    predictor = LatencyPredictor(registry, threads=1)
+    predictor.fill([TINY])
+    key = next(iter(parts(TINY)[1]))
+    registry.add_part_latencies(predictor.label, "eager", 1, "float32", {key: (99.0, 1)}, {})  # a slow spell's figure
+    inflated = LatencyPredictor(registry, threads=1)
+    assert inflated.fill([TINY]) == 0 and inflated.table[key] == 99.0  # building again keeps it...
+    assert inflated.fill([TINY], remeasure=True) == len(parts(TINY)[1])  # ...unless asked to time again
+    assert LatencyPredictor(registry, threads=1).table[key] < 99.0
+    (tmp_path / "tiny.json").write_text(json.dumps(TINY.to_dict()))
+    build = ["bench", "tiny.json", "--build-table", "--random", "0", "--remeasure", "--threads", "1"]
+    result = runner.invoke(app, ["--registry", registry.url, *build])
+    assert result.exit_code == 0, result.output
+    assert f"{len(parts(TINY)[1])} parts timed" in result.output
+
+
 @pytest.mark.slow
 def test_predictor_orders_random_specs_and_errs_moderately(tmp_path):
     # The issue asks for 80% of predictions within 20%. On this project's
