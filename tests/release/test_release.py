@@ -147,6 +147,7 @@ def test_durations():
 
 
 @pytest.mark.slow
+@pytest.mark.two_cores
 def test_a_release_trains_publishes_and_a_second_run_adds_nothing(tmp_path, monkeypatch):
     from reszoo.latency import measure as latency_module
 
@@ -255,6 +256,7 @@ def test_a_killed_release_leaves_no_worker_training(tmp_path):
     assert not any(process_running(pid) for pid in children), "a worker outlived its killed release"
 
 
+@pytest.mark.two_cores
 def test_nets_that_cannot_fit_the_budget_are_not_started(tmp_path):
     manifest = read_manifest(write_manifest(tmp_path))
     target = Registry(tmp_path / "zoo.db")
@@ -277,6 +279,7 @@ def test_a_version_taken_by_other_content_is_a_conflict(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.two_cores
 def test_over_the_size_cap_a_net_is_kept_out_with_its_history(tmp_path):
     manifest = read_manifest(
         write_manifest(tmp_path, TINY.replace('docs = "docs"', 'docs = "docs"\nmax_registry_mb = 0.001'))
@@ -397,6 +400,7 @@ def test_checks_and_table_say_what_is_not_trained_yet(tmp_path):
     assert "| net | version |" in zoo_table(manifest, target)
 
 
+@pytest.mark.two_cores
 def test_an_entry_may_train_in_its_own_precision_and_a_figure_mixes_only_interchangeable_ones(tmp_path, monkeypatch):
     from reszoo.latency import measure as latency_module
 
