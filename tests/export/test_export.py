@@ -140,6 +140,16 @@ def test_export_refuses_to_replace_a_folder_without_force(tmp_path):
     assert unknown.exit_code == 2 and "--format must be one of safetensors, hf, onnx" in unknown.stderr
 
 
+def test_an_onnx_runtime_session_leaves_the_process_its_subnormal_floats():
+    need_onnx()
+    from reszoo.export.onnx import inference_session, onnx_bytes
+
+    smallest_normal = 2.2250738585072014e-308
+    shape = (TINY.in_chans, TINY.resolved_input_size, TINY.resolved_input_size)
+    inference_session(onnx_bytes(tiny_model(0, TINY), shape))  # ONNX Runtime's default threads
+    assert smallest_normal / 2 > 0.0, "flush-to-zero left on: every later float computation loses subnormals"
+
+
 @pytest.mark.parametrize("family", ["residual", "plain", "highway"])
 def test_onnx_export_has_a_free_batch_size_and_matches_eager(tmp_path, family):
     need_onnx()
