@@ -133,12 +133,7 @@ class LatencyPredictor:
         self.table.update(self.registry.part_latencies(self.label, self.runtime, self.batch_size, self.dtype))
 
     def missing(self, specs: Iterable[ArchSpec]) -> dict[str, Part]:
-        needed: dict[str, Part] = {}
-        for spec in specs:
-            for key, part in parts(spec)[1].items():
-                if key not in self.table:
-                    needed.setdefault(key, part)
-        return needed
+        return {key: part for key, part in _distinct_parts(specs).items() if key not in self.table}
 
     def fill(
         self, specs: Iterable[ArchSpec], progress: Callable[[int, int], None] | None = None, *, remeasure: bool = False
@@ -146,13 +141,7 @@ class LatencyPredictor:
         """Measure and store every part of ``specs`` not in the table yet (``remeasure``: every
         part, replacing its row: a part timed in a slow spell of the host, or beside training,
         stays in the table until then); returns how many."""
-        if not remeasure:
-            return self._measure(self.missing(specs), progress)
-        needed: dict[str, Part] = {}
-        for spec in specs:
-            for key, part in parts(spec)[1].items():
-                needed.setdefault(key, part)
-        return self._measure(needed, progress)
+        return self._measure(_distinct_parts(specs) if remeasure else self.missing(specs), progress)
 
     def _measure(self, needed: dict[str, Part], progress: Callable[[int, int], None] | None = None) -> int:
         if not needed:
@@ -195,6 +184,15 @@ class LatencyPredictor:
                 self.refresh()
                 self._measure({key: part for key, part in found.items() if key not in self.table})
         return sum(self.table[key] * n for key, n in counts.items())
+
+
+def _distinct_parts(specs: Iterable[ArchSpec]) -> dict[str, Part]:
+    """Every distinct part of ``specs``, by key."""
+    found: dict[str, Part] = {}
+    for spec in specs:
+        for key, part in parts(spec)[1].items():
+            found.setdefault(key, part)
+    return found
 
 
 @dataclass(frozen=True)
