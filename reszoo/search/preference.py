@@ -30,7 +30,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from reszoo.errors import MeasurementError
 from reszoo.search import keys
-from reszoo.search.sampling import MODEL_DONE, Draw, DrawSampler, limit_of
+from reszoo.search.sampling import MODEL_DONE, Draw, DrawSampler, limit_of, whole_study
 from reszoo.zoo.spec import ArchSpec
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ class Calibration:
     def factors(self, study: optuna.Study) -> dict[str, float]:
         """Block type -> correction for the types with ``after`` or more measurements, and
         "" -> the one over every type (1 until then)."""
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+        for t in whole_study(study).get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
             attrs = t.user_attrs
             # Rough and predicted figures are not careful ratios: the median needs no outliers.
             if (

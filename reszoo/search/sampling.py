@@ -54,6 +54,15 @@ FALLBACK_TRIES = 200
 MODEL_DONE = None
 
 
+def whole_study(study: optuna.Study) -> optuna.Study:
+    """The study a sampler is handed, whole. Under Hyperband, Optuna hands samplers a view
+    holding only the trials of the trial's bracket (so that TPE models each bracket apart),
+    with the study itself as ``_study``; which nets the study holds, the nets it started from
+    and its timings are the whole study's, or a net trained in one bracket is trained again
+    in another."""
+    return getattr(study, "_study", study)
+
+
 def limit_of(judge: LatencyJudge) -> float:
     """The judge's latency limit: the screen and the size preference run only under one
     (``study.sampler_for``), so a judge without one is a bug in the caller."""
@@ -206,7 +215,7 @@ class DistinctSampler(DrawSampler):
 
     def _tried(self, study: optuna.Study, current: FrozenTrial) -> set[str]:
         running: set[str] = set()
-        for t in study.get_trials(deepcopy=False):
+        for t in whole_study(study).get_trials(deepcopy=False):
             if t.number == current.number or t.number in self._digests or t.state == TrialState.FAIL:
                 continue
             params = t.system_attrs.get(keys.FIXED_PARAMS) or t.params  # a queued reference holds fixed params
@@ -272,7 +281,7 @@ class TrainingBudget(DrawSampler):
         when it was started from none. Known from the first draw on: the start is enqueued first."""
         if not self._budget_known:
             macs: list[int] = []
-            for t in study.get_trials(deepcopy=False):
+            for t in whole_study(study).get_trials(deepcopy=False):
                 params: Any = t.system_attrs.get(keys.FIXED_PARAMS)
                 if not params:
                     continue

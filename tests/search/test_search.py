@@ -705,6 +705,33 @@ def test_a_net_already_in_the_study_is_not_drawn_again():
     assert sum(t.system_attrs.get(keys.REPEATED, 0) for t in study.trials) > 0  # repeats were proposed, and dropped
 
 
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_under_hyperband_no_bracket_trains_a_net_another_bracket_holds():
+    # Optuna shows a sampler only the trials of the trial's Hyperband bracket; the nets the
+    # study holds and the net it started from are the whole study's (the second CIFAR-10
+    # search trained one net twice, once in each bracket, before this was so).
+    space = SearchSpace(families=("residual",), blocks=("basic",), max_depth=2, base_widths=(8,), shortcuts=("A",))
+    pruner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=9, reduction_factor=3)
+    inner = optuna.samplers.TPESampler(n_startup_trials=2, multivariate=True, group=True, seed=0)
+    sampler = screened(inner, space, lambda s: 1.0, limit_ms=2.0, seed=0, macs_ratio=4.0)
+    study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
+    start = space.make_spec("residual", "basic", (1, 1, 1), 8, "A")
+    study.enqueue_trial(space.params_for(start))
+
+    def objective(trial):
+        value = -float(sum(space.suggest(trial).stage_depths))
+        trial.report(value, 1)
+        trial.should_prune()  # (Hyperband sets up its brackets on its first call)
+        return value
+
+    study.optimize(objective, n_trials=8)
+    assert len({pruner._get_bracket_id(study, t) for t in study.trials}) > 1  # the trials span brackets
+    digests = [space.from_params(t.params).digest for t in study.trials]
+    assert len(set(digests)) == 8  # the space's 8 nets, each once
+    budgets = {t.system_attrs.get(keys.MACS_BUDGET) for t in study.trials[1:]}
+    assert budgets == {4.0 * count(start).macs}  # every bracket knows the start
+
+
 def test_the_screen_hands_on_the_passing_draw_the_known_score_ranks_highest():
     from reszoo.search.preference import PREFER_AMONG
 
