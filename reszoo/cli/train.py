@@ -70,9 +70,10 @@ def train_command(
     precision: Annotated[
         str,
         typer.Option(
-            help="auto (bfloat16 autocast on a GPU, float32 on a CPU), bfloat16 or float32. On a CPU, "
-            "bfloat16 runs natively only with AVX512-BF16 or AMX (elsewhere it is emulated, slower than "
-            "float32), and a short run in it can reach a lower top-1 than in float32."
+            help="auto (bfloat16 autocast on a GPU, float32 on a CPU), float32, bfloat16, or "
+            "bfloat16-norm32 (bfloat16 convolutions, float32 BatchNorm and residual stream; the zoo's CPU "
+            "builds). On a CPU, bfloat16 runs natively only with AVX512-BF16 or AMX (elsewhere it is "
+            "emulated, slower than float32), and a short run in it can reach a lower top-1 than in float32."
         ),
     ] = "auto",
     threads: Annotated[
