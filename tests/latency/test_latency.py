@@ -16,6 +16,7 @@ from reszoo.latency import predictor as predictor_module
 from reszoo.latency.measure import Timing, latency, measure
 from reszoo.latency.predictor import LatencyPredictor, PredictionCheck, parts, summarize
 from reszoo.search.space import SearchSpace
+from reszoo.zoo.records import NOISY_P90_RATIO
 from tests.helpers import TINY, need_onnx, tiny_model
 
 # One thread: the steadiest CPU figures on a shared 2-core machine.
@@ -189,6 +190,13 @@ def test_bench_cli_stores_rows_that_show_and_list_use(tmp_path):
     assert [r["ref"] for r in listed(1000)] == ["tiny@1"]
     assert listed(1000)[0]["latency_ms"] == pytest.approx(row["median_ms"])
     assert listed(row["median_ms"] / 10) == []
+    # A row measured in a busy spell (noisy) is measured again when found, by design; reuse is
+    # promised for a steady row, so take one before asking for it.
+    for _ in range(3):
+        if row["p90_ms"] <= NOISY_P90_RATIO * row["median_ms"]:
+            break
+        remeasured = ["--registry", url, "bench", "tiny", "--threads", "1", "--remeasure", "--json"]
+        row = json.loads(runner.invoke(app, remeasured).stdout)["rows"][0]
     again = json.loads(runner.invoke(app, ["--registry", url, "bench", "tiny", "--threads", "1", "--json"]).stdout)
     assert again["rows"][0]["measured_at"] == row["measured_at"]  # reused, not measured again
     fresh = json.loads(
